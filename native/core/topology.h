@@ -1,0 +1,52 @@
+// Machine topology read from sysfs/procfs (Linux) the way libnuma and hwloc do,
+// with a movable filesystem root so dumps of other machines can be parsed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hwsq {
+
+struct CpuInfo {
+  int id = -1;
+  int node = -1;         // NUMA node holding the CPU, -1 when unknown
+  int core = -1;         // sysfs topology/core_id (unique only within a package)
+  int package = -1;      // sysfs topology/physical_package_id (socket)
+  int die = -1;          // sysfs topology/die_id, -1 when absent
+  int l3 = -1;           // last-level-cache group: lowest CPU id sharing the LLC, -1 unknown
+  bool online = false;
+  std::vector<int> siblings;  // SMT siblings including itself (thread_siblings_list)
+};
+
+struct NodeInfo {
+  int id = -1;
+  std::vector<int> cpus;           // online CPUs of the node (empty for memory-only nodes)
+  uint64_t memoryBytes = 0;        // MemTotal of the node
+  uint64_t freeBytes = 0;          // MemFree of the node
+  std::vector<int> distances;      // SLIT row; distances[i] is the distance to nodes[i]
+  bool hasMemory = true;
+};
+
+struct Topology {
+  std::vector<NodeInfo> nodes;     // online nodes sorted by id; one synthetic node 0 when sysfs has none
+  std::vector<CpuInfo> cpus;       // every possible/present CPU sorted by id
+  std::vector<int> allowedCpus;    // online ∩ affinity mask ∩ cgroup cpuset, sorted
+  bool synthetic = false;          // true when no NUMA info was found (non-NUMA kernel, non-Linux)
+  const NodeInfo* findNode(int id) const;
+  int nodeIndex(int id) const;     // index into nodes, -1 when absent
+};
+
+// Reads the topology below fsroot ("" or "/" means the live system). When fsroot is the live
+// system the affinity mask comes from sched_getaffinity; otherwise from proc/self/status.
+Topology readTopology(const std::string& fsroot);
+
+// Parses a Linux cpulist ("0-3,8,10-11", empty or "\n" allowed). Throws std::invalid_argument.
+std::vector<int> parseCpuList(const std::string& text);
+// Parses a hex cpumask ("ff,00000001"), as in /proc/self/status Cpus_allowed.
+std::vector<int> parseCpuMask(const std::string& text);
+std::string formatCpuList(const std::vector<int>& cpus);
+
+// Environment override: HWSQ_FSROOT, or "" for the live system.
+std::string defaultFsRoot();
+
+}  // namespace hwsq
