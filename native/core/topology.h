@@ -49,4 +49,18 @@ std::string formatCpuList(const std::vector<int>& cpus);
 // Environment override: HWSQ_FSROOT, or "" for the live system.
 std::string defaultFsRoot();
 
+// Small filesystem helpers shared by topology.cpp and parallelism.cpp (not part of the API).
+namespace detail {
+// fsroot without trailing slashes; "" for the live system ("" and "/" both mean live).
+std::string normalizeRoot(const std::string& fsroot);
+// Whole file into out; false when missing, a directory or unreadable (never throws).
+bool readTextFile(const std::string& path, std::string& out);
+// Entry names of a directory (not followed); empty when missing (never throws).
+std::vector<std::string> listDir(const std::string& path);
+bool isDirectory(const std::string& path);
+std::string trim(const std::string& s);
+// Strict decimal integer (surrounding whitespace allowed); false on anything else.
+bool parseInt64(const std::string& s, long long& out);
+}  // namespace detail
+
 }  // namespace hwsq

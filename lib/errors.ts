@@ -1,0 +1,57 @@
+/** Stable error codes carried by every error hwsq throws (`err.code`). */
+export const ErrorCodes = {
+  INVALID_ARG_TYPE: 'ERR_HWSQ_INVALID_ARG_TYPE',
+  INVALID_ARG: 'ERR_HWSQ_INVALID_ARG',
+  UNKNOWN_NODE: 'ERR_HWSQ_UNKNOWN_NODE',
+  NODE_HAS_NO_CPUS: 'ERR_HWSQ_NODE_HAS_NO_CPUS',
+  NO_ALLOWED_CPUS: 'ERR_HWSQ_NO_ALLOWED_CPUS',
+  EMPTY_CPUS: 'ERR_HWSQ_EMPTY_CPUS',
+  CPU_OUT_OF_RANGE: 'ERR_HWSQ_CPU_OUT_OF_RANGE',
+  CPU_NOT_ALLOWED: 'ERR_HWSQ_CPU_NOT_ALLOWED',
+  NOT_PINNED: 'ERR_HWSQ_NOT_PINNED',
+  BAD_SIZE: 'ERR_HWSQ_BAD_SIZE',
+  OUT_OF_MEMORY: 'ERR_HWSQ_OUT_OF_MEMORY',
+  UNSUPPORTED: 'ERR_HWSQ_UNSUPPORTED',
+  SYSCALL: 'ERR_HWSQ_SYSCALL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** An Error with a stable `code`, as thrown by every hwsq API. */
+export interface HwsqError extends Error {
+  code: ErrorCode;
+}
+
+function withCode<E extends Error>(err: E, code: ErrorCode): E & HwsqError {
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return err as E & HwsqError;
+}
+
+export function rangeError(code: ErrorCode, message: string): RangeError & HwsqError {
+  return withCode(new RangeError(message), code);
+}
+
+export function typeError(code: ErrorCode, message: string): TypeError & HwsqError {
+  return withCode(new TypeError(message), code);
+}
+
+export function unsupportedError(what: string): Error & HwsqError {
+  return withCode(new Error(`${what} is not supported on ${process.platform}`), ErrorCodes.UNSUPPORTED);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return `the number ${value}`;
+  return `type ${typeof value}`;
+}
+
+/** A non-negative safe integer (node ids, CPU ids). */
+export function assertIndex(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') {
+    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw rangeError(ErrorCodes.INVALID_ARG, `${name} must be a non-negative integer, got ${value}`);
+  }
+}

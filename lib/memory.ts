@@ -1,0 +1,129 @@
+// Node-local memory: allocation placed on NUMA nodes, page placement queries and migration.
+import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from './errors';
+import { native } from './native';
+import { currentNode } from './affinity';
+import { topology, type NumaNode } from './topology';
+
+export type MemoryPolicy = 'bind' | 'preferred' | 'interleave';
+
+export interface AllocOptions {
+  /** 'bind' (default): only on the node; 'preferred': on the node while it has memory; 'interleave': round-robin over the nodes. */
+  policy?: MemoryPolicy;
+}
+
+/** Anything whose bytes can be inspected: ArrayBuffer, SharedArrayBuffer, TypedArray, DataView, Buffer. */
+export type BufferLike = ArrayBufferLike | ArrayBufferView;
+
+export interface PagePlacement {
+  pageSize: number;
+  /** Node of each page; a negative entry is -errno (-2 ENOENT: page not yet faulted in). */
+  pages: Int32Array;
+  /** Pages per node id. */
+  byNode: Record<number, number>;
+  /** Pages not resident (never touched or swapped out). */
+  notPresent: number;
+}
+
+function requireLinux(what: string): void {
+  if (native().platform !== 'linux') throw unsupportedError(what);
+}
+
+function memoryNode(nodes: NumaNode[], id: number): NumaNode {
+  const node = nodes.find((n) => n.id === id);
+  if (!node) throw rangeError(ErrorCodes.UNKNOWN_NODE, `unknown NUMA node ${id}; nodes are ${nodes.map((n) => n.id).join(', ')}`);
+  return node;
+}
+
+function assertSize(bytes: unknown): asserts bytes is number {
+  if (typeof bytes !== 'number' && typeof bytes !== 'bigint') {
+    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `bytes must be a number, got type ${typeof bytes}`);
+  }
+  if (typeof bytes === 'bigint' || !Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw rangeError(ErrorCodes.BAD_SIZE, `bytes must be a positive safe integer, got ${String(bytes)}`);
+  }
+}
+
+/**
+ * Allocates `bytes` of memory placed on NUMA node `node` (or interleaved over `node` when it is an
+ * array), every page touched so the placement is real. The returned ArrayBuffer's memory is
+ * unmapped when it is garbage-collected.
+ */
+export function allocOnNode(bytes: number, node: number | readonly number[], options: AllocOptions = {}): ArrayBuffer {
+  assertSize(bytes);
+  const policy = options.policy ?? (Array.isArray(node) ? 'interleave' : 'bind');
+  if (policy !== 'bind' && policy !== 'preferred' && policy !== 'interleave') {
+    throw rangeError(ErrorCodes.INVALID_ARG, `policy must be 'bind', 'preferred' or 'interleave', got ${String(policy)}`);
+  }
+  const ids: number[] = Array.isArray(node) ? [...(node as readonly number[])] : [node as number];
+  if (ids.length === 0) throw rangeError(ErrorCodes.UNKNOWN_NODE, 'at least one node is needed');
+  if (ids.length > 1 && policy !== 'interleave') {
+    throw rangeError(ErrorCodes.INVALID_ARG, `policy '${policy}' takes one node; use 'interleave' for several`);
+  }
+  ids.forEach((id, i) => assertIndex(id, ids.length > 1 ? `node[${i}]` : 'node'));
+  requireLinux('allocOnNode');
+  const topo = topology();
+  for (const id of ids) {
+    if (!memoryNode(topo.nodes, id).hasMemory) throw rangeError(ErrorCodes.UNKNOWN_NODE, `NUMA node ${id} has no memory`);
+  }
+  const total = topo.nodes.reduce((sum, n) => sum + n.memoryBytes, 0);
+  if (total > 0 && bytes > total) {
+    throw rangeError(ErrorCodes.BAD_SIZE, `bytes (${bytes}) exceeds the machine's memory (${total})`);
+  }
+  return native().allocOnNodes(bytes, native().numaAvailable() ? policy : 'default', ids);
+}
+
+/** Allocates memory interleaved page by page over `nodes` (default: every node with memory). */
+export function allocInterleaved(bytes: number, nodes?: readonly number[]): ArrayBuffer {
+  const ids = nodes ?? topology().nodes.filter((n) => n.hasMemory).map((n) => n.id);
+  return allocOnNode(bytes, ids, { policy: 'interleave' });
+}
+
+function toView(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
+    return new Uint8Array(value);
+  }
+  throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'expected an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer');
+}
+
+function summarize(pages: Int32Array): PagePlacement {
+  const byNode: Record<number, number> = {};
+  let notPresent = 0;
+  for (const n of pages) {
+    if (n >= 0) byNode[n] = (byNode[n] ?? 0) + 1;
+    else notPresent++;
+  }
+  return { pageSize: native().pageSize(), pages, byNode, notPresent };
+}
+
+/** Where each page of the buffer lives (move_pages query mode). */
+export function pageNodes(buffer: BufferLike): PagePlacement {
+  const view = toView(buffer);
+  requireLinux('pageNodes');
+  if (view.byteLength === 0) return summarize(new Int32Array(0));
+  return summarize(native().pageNodes(view));
+}
+
+/**
+ * True when every resident page of the buffer is on `node` (default: the node the calling thread
+ * runs on now) and at least one page is resident.
+ */
+export function isMemoryLocal(buffer: BufferLike, node?: number): boolean {
+  const placement = pageNodes(buffer);
+  const target = node ?? currentNode();
+  assertIndex(target, 'node');
+  const resident = placement.pages.length - placement.notPresent;
+  return resident > 0 && placement.byNode[target] === resident;
+}
+
+/** Migrates the buffer's pages to `node`; returns the placement afterwards. */
+export function movePages(buffer: BufferLike, node: number): PagePlacement {
+  const view = toView(buffer);
+  assertIndex(node, 'node');
+  requireLinux('movePages');
+  const target = memoryNode(topology().nodes, node);
+  if (!target.hasMemory) throw rangeError(ErrorCodes.UNKNOWN_NODE, `NUMA node ${node} has no memory`);
+  if (view.byteLength > 0) native().movePages(view, node);
+  return pageNodes(view);
+}

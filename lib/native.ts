@@ -1,0 +1,44 @@
+// Loads the compiled addon (a prebuild when one fits, else build/Release) and types its surface.
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type { Cpu, NumaNode, Parallelism } from './topology';
+
+// The addon returns the public shapes directly; only the fields added in JS differ.
+export interface NativeTopology {
+  nodes: NumaNode[];
+  cpus: Cpu[];
+  allowedCpus: number[];
+  synthetic: boolean;
+}
+export type NativeMemPolicy = 'default' | 'preferred' | 'bind' | 'interleave' | 'local';
+
+export interface NativeBinding {
+  platform: 'linux' | 'other';
+  topology(fsroot: string): NativeTopology;
+  parallelism(fsroot: string, allowedCpus: number): Parallelism;
+  getAffinity(): number[];
+  setAffinity(cpus: number[], scope: 'thread' | 'process'): number;
+  currentLocation(): { cpu: number; node: number };
+  setMemPolicy(policy: NativeMemPolicy, nodes: number[]): void;
+  getMemPolicy(): { policy: NativeMemPolicy; nodes: number[] };
+  numaAvailable(): boolean;
+  pageSize(): number;
+  allocOnNodes(bytes: number, policy: NativeMemPolicy, nodes: number[]): ArrayBuffer;
+  pageNodes(view: Uint8Array): Int32Array;
+  movePages(view: Uint8Array, node: number): number;
+  /** Start address of the view's bytes (tests cross-check with /proc/self/numa_maps). */
+  addressOf(view: Uint8Array): bigint;
+}
+
+/** Package root: dist/ sits one level below it in both the ESM and the CJS build. */
+export const packageRoot: string = path.resolve(__dirname, '..');
+
+let cached: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (!cached) {
+    const load = createRequire(path.join(packageRoot, 'package.json'))('node-gyp-build') as (dir: string) => unknown;
+    cached = load(packageRoot) as NativeBinding;
+  }
+  return cached;
+}
