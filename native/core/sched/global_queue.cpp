@@ -1,0 +1,86 @@
+#include "global_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace hwsq::sched {
+
+GlobalQueue::~GlobalQueue() {
+  Chunk* c = head_;
+  while (c) {
+    Chunk* n = c->next;
+    delete c;
+    c = n;
+  }
+  delete spare_;
+}
+
+GlobalQueue::Chunk* GlobalQueue::newChunkLocked() {
+  Chunk* c = spare_;
+  if (c) spare_ = nullptr;
+  else c = new Chunk();
+  c->next = nullptr;
+  return c;
+}
+
+void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
+  if (n == 0) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!tail_) {
+    head_ = tail_ = newChunkLocked();
+    headIdx_ = tailIdx_ = 0;
+  }
+  while (n > 0) {
+    if (tailIdx_ == Chunk::kItems) {
+      Chunk* c = newChunkLocked();
+      tail_->next = c;
+      tail_ = c;
+      tailIdx_ = 0;
+    }
+    size_t k = std::min(n, Chunk::kItems - tailIdx_);
+    std::memcpy(&tail_->items[tailIdx_], ts, k * sizeof(Task*));
+    tailIdx_ += k;
+    ts += k;
+    n -= k;
+    count_ += k;
+  }
+  size_.store(count_, std::memory_order_release);
+}
+
+size_t GlobalQueue::popLocked(Task** out, size_t n) {
+  n = std::min(n, count_);
+  size_t done = 0;
+  while (done < n) {
+    size_t inChunk = (head_ == tail_ ? tailIdx_ : Chunk::kItems) - headIdx_;
+    size_t k = std::min(n - done, inChunk);
+    std::memcpy(out + done, &head_->items[headIdx_], k * sizeof(Task*));
+    headIdx_ += k;
+    done += k;
+    if (headIdx_ == Chunk::kItems && head_ != tail_) {
+      Chunk* old = head_;
+      head_ = head_->next;
+      headIdx_ = 0;
+      if (!spare_) spare_ = old;
+      else delete old;
+    }
+  }
+  count_ -= n;
+  if (count_ == 0 && head_) headIdx_ = tailIdx_ = 0, head_ = tail_;  // reuse the chunk from its start
+  size_.store(count_, std::memory_order_release);
+  return n;
+}
+
+size_t GlobalQueue::popBatch(Task** out, size_t max) {
+  if (max == 0 || empty()) return 0;
+  std::lock_guard<std::mutex> lk(mu_);
+  return popLocked(out, max);
+}
+
+size_t GlobalQueue::popShare(Task** out, size_t nprocs, size_t max) {
+  if (max == 0 || empty()) return 0;
+  std::lock_guard<std::mutex> lk(mu_);
+  size_t n = count_ / (nprocs ? nprocs : 1) + 1;
+  return popLocked(out, std::min(n, max));
+}
+
+}  // namespace hwsq::sched

@@ -1,0 +1,55 @@
+// GRQ: the runtime's global run queue. Unbounded FIFO of task pointers for tasks with no
+// affinity, LRQ/HWSQ overflow and submissions from outside threads. A mutex around a list of
+// fixed-size chunks of pointers: batches move with memcpy under the lock (no pointer chasing
+// through task memory while holding it), and an atomic size lets empty checks skip the lock.
+// Consumers take a bounded share, like Go's globrunqget: size/nprocs + 1, capped.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "task.h"
+
+namespace hwsq::sched {
+
+class GlobalQueue {
+ public:
+  GlobalQueue() = default;
+  ~GlobalQueue();
+  GlobalQueue(const GlobalQueue&) = delete;
+  GlobalQueue& operator=(const GlobalQueue&) = delete;
+
+  void push(Task* t) { pushBatch(&t, 1); }
+  void pushBatch(Task* const* ts, size_t n);
+
+  // Pops min(size, max) tasks, oldest first.
+  size_t popBatch(Task** out, size_t max);
+  // Pops a fair share for one of nprocs consumers: min(size, size/nprocs + 1, max).
+  size_t popShare(Task** out, size_t nprocs, size_t max);
+
+  // size_ is written under mu_ (release) and read without it (acquire) for cheap emptiness
+  // checks; it is exact whenever no push/pop is in progress.
+  size_t size() const { return size_.load(std::memory_order_acquire); }
+  bool empty() const { return size() == 0; }
+
+ private:
+  struct Chunk {
+    static constexpr size_t kItems = 510;  // 4 KiB chunks
+    Chunk* next = nullptr;
+    Task* items[kItems];
+  };
+  size_t popLocked(Task** out, size_t n);
+  Chunk* newChunkLocked();
+
+  std::mutex mu_;
+  Chunk* head_ = nullptr;    // chunk holding the oldest task (guarded by mu_)
+  Chunk* tail_ = nullptr;    // chunk receiving pushes (guarded by mu_)
+  size_t headIdx_ = 0;       // next item to pop in head_ (guarded by mu_)
+  size_t tailIdx_ = 0;       // next free item in tail_ (guarded by mu_)
+  Chunk* spare_ = nullptr;   // one cached empty chunk (guarded by mu_)
+  size_t count_ = 0;         // exact size (guarded by mu_)
+  alignas(64) std::atomic<size_t> size_{0};
+};
+
+}  // namespace hwsq::sched

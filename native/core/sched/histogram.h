@@ -1,0 +1,121 @@
+// Log-linear histogram in the style of HdrHistogram: each power-of-two range [2^e, 2^(e+1)) is
+// split into 2^kSubBits equal buckets, so any recorded value lies in a bucket whose width is at
+// most 1/32 of its lower bound (relative error <= 3.2% with the bucket's low edge, <= 1.6% with
+// its midpoint). Values below 32 are exact; values >= 2^48 go to the last bucket (and max).
+//
+// Concurrency: one writer (the owning P) records with relaxed load+store pairs -- no
+// read-modify-write instructions, no lock -- and any thread may read concurrently with relaxed
+// loads (each bucket is individually untorn; the snapshot is "consistent enough": counts may
+// be off by the few records in flight). Snapshots are plain values and merge by adding buckets.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace hwsq::sched {
+
+struct HistogramLayout {
+  static constexpr int kSubBits = 5;
+  static constexpr uint64_t kSub = 1u << kSubBits;
+  static constexpr int kMaxExp = 47;
+  static constexpr size_t kBuckets = static_cast<size_t>(kMaxExp - kSubBits + 2) * kSub;
+
+  static size_t bucketOf(uint64_t v) {
+    if (v < kSub) return static_cast<size_t>(v);
+    int e = 63 - __builtin_clzll(v);
+    if (e > kMaxExp) return kBuckets - 1;
+    return static_cast<size_t>(e - kSubBits + 1) * kSub + ((v >> (e - kSubBits)) & (kSub - 1));
+  }
+  static uint64_t bucketLow(size_t idx) {
+    if (idx < kSub) return idx;
+    size_t g = idx / kSub;
+    int e = static_cast<int>(g) + kSubBits - 1;
+    return (kSub + idx % kSub) << (e - kSubBits);
+  }
+  static uint64_t bucketHigh(size_t idx) {  // inclusive
+    return idx + 1 < kBuckets ? bucketLow(idx + 1) - 1 : UINT64_MAX;
+  }
+};
+
+// A plain (non-concurrent) histogram: the result of reading and merging.
+struct HistogramSnapshot {
+  std::vector<uint64_t> counts = std::vector<uint64_t>(HistogramLayout::kBuckets, 0);
+  uint64_t count = 0;
+  uint64_t sum = 0;    // in recorded units
+  uint64_t max = 0;
+  double unitNs = 1.0; // nanoseconds per recorded unit (ticks -> ns), applied by the accessors
+
+  void merge(const HistogramSnapshot& o) {
+    for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
+    count += o.count;
+    sum += o.sum;
+    if (o.max > max) max = o.max;
+  }
+  // Value at quantile q in [0,1], in ns: the midpoint of the bucket holding it (clamped to max).
+  double quantileNs(double q) const {
+    if (count == 0) return 0;
+    if (q <= 0) q = 0;
+    if (q >= 1) return max * unitNs;
+    uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count - 1)) + 1;  // 1-based
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+      seen += counts[i];
+      if (seen >= rank) {
+        double lo = static_cast<double>(HistogramLayout::bucketLow(i));
+        double hi = static_cast<double>(HistogramLayout::bucketHigh(i));
+        double mid = lo + (hi - lo) / 2;
+        if (mid > static_cast<double>(max)) mid = static_cast<double>(max);
+        return mid * unitNs;
+      }
+    }
+    return max * unitNs;
+  }
+  double meanNs() const { return count ? static_cast<double>(sum) / count * unitNs : 0; }
+  double maxNs() const { return max * unitNs; }
+};
+
+class Histogram {
+ public:
+  Histogram() {
+    for (auto& c : counts_) c.store(0, std::memory_order_relaxed);
+  }
+  Histogram(const Histogram&) = delete;
+  Histogram& operator=(const Histogram&) = delete;
+
+  // Owner thread only.
+  void record(uint64_t v) {
+    bump(counts_[HistogramLayout::bucketOf(v)], 1);
+    bump(count_, 1);
+    bump(sum_, v);
+    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+  }
+
+  // Any thread: adds this histogram into out (relaxed reads, see the file comment).
+  void mergeInto(HistogramSnapshot& out) const {
+    uint64_t n = 0;
+    for (size_t i = 0; i < HistogramLayout::kBuckets; ++i) {
+      uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      out.counts[i] += c;
+      n += c;
+    }
+    out.count += n;  // the sum of the buckets we read, so quantiles are self-consistent
+    out.sum += sum_.load(std::memory_order_relaxed);
+    uint64_t m = max_.load(std::memory_order_relaxed);
+    if (m > out.max) out.max = m;
+  }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  // Single-writer increment: a relaxed load and store, not an atomic RMW (no lock prefix).
+  static void bump(std::atomic<uint64_t>& a, uint64_t d) {
+    a.store(a.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_{0};
+  std::atomic<uint64_t> max_{0};
+  std::array<std::atomic<uint64_t>, HistogramLayout::kBuckets> counts_;
+};
+
+}  // namespace hwsq::sched

@@ -1,0 +1,164 @@
+// LRQ: the per-P local run queue. A bounded ring of 256 task pointers with one producer (the
+// owning P) and many consumers (the owner and thieves), plus a one-task `runnext` slot for the
+// task the running task just spawned. The shape is Go's runq (runqput/runqget/runqgrab/
+// runqsteal in runtime/proc.go); the difference is that C++ has no benign races, so slots are
+// relaxed atomics, which makes the thieves' speculative copy well-defined.
+//
+// Indices are free-running uint32 counters (wrap-around is harmless: only differences are used,
+// and they never exceed kCapacity).
+//   head: next slot to consume. Consumers (owner pop, thieves) advance it only by CAS.
+//   tail: next slot to fill. Written only by the owner.
+// Invariant: 0 <= tail - head <= kCapacity, as seen by the owner (head only grows).
+//
+// Why a thief's copy is correct: it loads head (acquire) then tail (acquire), copies slots
+// [head, head+n) with relaxed loads, and commits with CAS(head, head+n) (release). The owner
+// overwrites slot i+kCapacity only after it has observed head > i (acquire load of head in
+// push), i.e. after some consumer's successful CAS moved head past i. If the thief's CAS
+// succeeds, head was still at its value, so no slot in its range was reused (the values it read
+// are the ones published by the owner's release store of tail); if any was reused, head moved
+// and the CAS fails, and the copied values are discarded.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "task.h"
+
+namespace hwsq::sched {
+
+class LocalQueue {
+ public:
+  static constexpr uint32_t kCapacity = 256;
+  static constexpr uint32_t kMask = kCapacity - 1;
+
+  LocalQueue() {
+    for (auto& s : slots_) s.store(nullptr, std::memory_order_relaxed);
+  }
+  LocalQueue(const LocalQueue&) = delete;
+  LocalQueue& operator=(const LocalQueue&) = delete;
+
+  // ---- owner only ----
+
+  // Appends t to the ring. Returns false when the ring is full (the caller overflows).
+  bool pushBack(Task* t) {
+    uint32_t h = head_.load(std::memory_order_acquire);  // sync with consumers' CAS: their reads of old slots are done
+    uint32_t tl = tail_.load(std::memory_order_relaxed);  // own variable
+    if (tl - h >= kCapacity) return false;
+    slots_[tl & kMask].store(t, std::memory_order_relaxed);
+    tail_.store(tl + 1, std::memory_order_release);       // publish the slot to consumers
+    return true;
+  }
+
+  // Appends up to n tasks; returns how many fit (a prefix of ts).
+  uint32_t pushBackBatch(Task* const* ts, uint32_t n) {
+    uint32_t h = head_.load(std::memory_order_acquire);
+    uint32_t tl = tail_.load(std::memory_order_relaxed);
+    uint32_t room = kCapacity - (tl - h);
+    if (n > room) n = room;
+    for (uint32_t i = 0; i < n; ++i) slots_[(tl + i) & kMask].store(ts[i], std::memory_order_relaxed);
+    tail_.store(tl + n, std::memory_order_release);
+    return n;
+  }
+
+  // When the ring is full: takes the older half of it (plus nothing else) into out[] with one
+  // CAS, like Go's runqputslow, so the caller can move it to the node/global queue in one batch.
+  // Returns the count (kCapacity/2), or 0 if thieves emptied part of the ring meanwhile (retry
+  // pushBack then).
+  uint32_t grabHalfForOverflow(Task** out) {
+    uint32_t h = head_.load(std::memory_order_acquire);
+    uint32_t tl = tail_.load(std::memory_order_relaxed);
+    uint32_t n = (tl - h) / 2;
+    if (n != kCapacity / 2) return 0;  // not full any more
+    for (uint32_t i = 0; i < n; ++i) out[i] = slots_[(h + i) & kMask].load(std::memory_order_relaxed);
+    // acq_rel: release commits our reads of the slots (see the file comment); on failure nothing
+    // was taken.
+    if (!head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel, std::memory_order_relaxed)) return 0;
+    return n;
+  }
+
+  // Puts t in runnext; returns the task it displaced (nullptr if none), which the caller must
+  // push to the back of the ring (Go's runqput(next=true)).
+  Task* putRunnext(Task* t) {
+    // exchange (not a plain store): a thief may concurrently CAS runnext to null; either it got
+    // the old task or we did, never both.
+    return runnext_.exchange(t, std::memory_order_acq_rel);
+  }
+
+  // Takes the runnext task, or nullptr.
+  Task* takeRunnext() {
+    if (runnext_.load(std::memory_order_relaxed) == nullptr) return nullptr;  // skip the RMW when empty
+    return runnext_.exchange(nullptr, std::memory_order_acquire);
+  }
+
+  // Pops the oldest ring task (FIFO), or nullptr. A CAS, because thieves race for the same head.
+  Task* popFront() {
+    uint32_t h = head_.load(std::memory_order_acquire);
+    for (;;) {
+      uint32_t tl = tail_.load(std::memory_order_relaxed);  // own variable
+      if (tl == h) return nullptr;
+      Task* t = slots_[h & kMask].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return t;
+      // h reloaded by the failed CAS
+    }
+  }
+
+  // Steals about half of victim's ring into this (the thief's own, EMPTY) ring, like Go's
+  // runqsteal: the stolen tasks are written to our slots, one of them is returned to be run
+  // now and the rest are published by one release store of our tail. If the victim's ring is
+  // empty and stealRunnext, takes the victim's runnext instead. Returns the task to run (nullptr
+  // if nothing was stolen) and the number stolen in *count.
+  Task* stealHalfFrom(LocalQueue& victim, bool stealRunnext, uint32_t* count) {
+    uint32_t tl = tail_.load(std::memory_order_relaxed);
+    uint32_t n = victim.grabInto(slots_, tl, stealRunnext);
+    *count = n;
+    if (n == 0) return nullptr;
+    --n;
+    Task* t = slots_[(tl + n) & kMask].load(std::memory_order_relaxed);
+    if (n != 0) tail_.store(tl + n, std::memory_order_release);
+    return t;
+  }
+
+  // ---- any thread (approximate when racing) ----
+  uint32_t size() const {
+    uint32_t h = head_.load(std::memory_order_acquire);
+    uint32_t tl = tail_.load(std::memory_order_acquire);
+    uint32_t n = tl - h;
+    return n > kCapacity ? 0 : n;  // inconsistent pair (tail read long after head): report 0
+  }
+  bool hasRunnext() const { return runnext_.load(std::memory_order_acquire) != nullptr; }
+  bool hasWork() const { return size() != 0 || hasRunnext(); }
+
+ private:
+  // Go's runqgrab: copies half (rounded up) of the ring into dst[dstTail...] and commits with a
+  // CAS on head. Called by a thief with its own (empty) ring as dst.
+  uint32_t grabInto(std::atomic<Task*>* dst, uint32_t dstTail, bool stealRunnext) {
+    for (;;) {
+      uint32_t h = head_.load(std::memory_order_acquire);   // sync with other consumers
+      uint32_t tl = tail_.load(std::memory_order_acquire);  // sync with the producer: slots < tl are published
+      uint32_t n = tl - h;
+      n = n - n / 2;
+      if (n == 0) {
+        if (!stealRunnext) return 0;
+        Task* next = runnext_.load(std::memory_order_acquire);
+        if (next == nullptr) return 0;
+        if (!runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel, std::memory_order_relaxed))
+          continue;  // the owner took it (or replaced it): look again
+        dst[dstTail & kMask].store(next, std::memory_order_relaxed);
+        return 1;
+      }
+      if (n > kCapacity / 2) continue;  // h and tl read at different times, inconsistent: retry
+      for (uint32_t i = 0; i < n; ++i)
+        dst[(dstTail + i) & kMask].store(slots_[(h + i) & kMask].load(std::memory_order_relaxed),
+                                         std::memory_order_relaxed);
+      // release: commits the consume (our slot reads happen-before the owner's reuse of them).
+      if (head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel, std::memory_order_relaxed)) return n;
+    }
+  }
+
+  alignas(64) std::atomic<uint32_t> head_{0};     // consumers: CAS
+  alignas(64) std::atomic<uint32_t> tail_{0};     // owner: store-release
+  alignas(64) std::atomic<Task*> runnext_{nullptr};  // owner: exchange; thieves: CAS to null
+  alignas(64) std::atomic<Task*> slots_[kCapacity];
+};
+
+}  // namespace hwsq::sched

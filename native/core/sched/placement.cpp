@@ -1,0 +1,90 @@
+#include "placement.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "../errors.h"
+
+namespace hwsq::sched {
+
+std::vector<int> spreadWorkers(const std::vector<int>& cpusPerNode, int workers) {
+  std::vector<int> out(cpusPerNode.size(), 0);
+  long total = std::accumulate(cpusPerNode.begin(), cpusPerNode.end(), 0L);
+  if (total <= 0 || workers <= 0) return out;
+  // Largest remainder: floor shares first, then the biggest remainders get one more.
+  std::vector<std::pair<long, size_t>> rem;
+  int given = 0;
+  for (size_t i = 0; i < cpusPerNode.size(); ++i) {
+    long num = static_cast<long>(workers) * cpusPerNode[i];
+    out[i] = static_cast<int>(num / total);
+    given += out[i];
+    rem.push_back({num % total, i});
+  }
+  std::stable_sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < workers; k = (k + 1) % rem.size()) {
+    if (cpusPerNode[rem[k].second] == 0) continue;
+    ++out[rem[k].second];
+    ++given;
+  }
+  // Every node with CPUs gets a P when there are at least as many Ps as such nodes: take from
+  // the node with the most.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (cpusPerNode[i] == 0 || out[i] > 0) continue;
+    auto most = std::max_element(out.begin(), out.end());
+    if (*most <= 1) break;
+    --*most;
+    ++out[i];
+  }
+  return out;
+}
+
+RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pin) {
+  std::vector<const NodeInfo*> nodes;
+  std::vector<std::vector<int>> nodeCpus;
+  for (const NodeInfo& n : topo.nodes) {
+    std::vector<int> cpus;
+    for (int c : n.cpus)
+      if (std::binary_search(topo.allowedCpus.begin(), topo.allowedCpus.end(), c)) cpus.push_back(c);
+    if (cpus.empty()) continue;
+    nodes.push_back(&n);
+    nodeCpus.push_back(std::move(cpus));
+  }
+  if (nodes.empty()) throw HwsqRangeError("ERR_HWSQ_NO_CPUS", "no allowed CPU on any node");
+  int allowed = 0;
+  std::vector<int> counts;
+  for (auto& c : nodeCpus) {
+    counts.push_back(static_cast<int>(c.size()));
+    allowed += static_cast<int>(c.size());
+  }
+  if (workers <= 0) workers = allowed;
+  std::vector<int> perNode = spreadWorkers(counts, workers);
+
+  RuntimeOptions o;
+  o.pin = pin != PinMode::None;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    o.nodeIds.push_back(nodes[i]->id);
+    for (int k = 0; k < perNode[i]; ++k) {
+      WorkerPlacement wp;
+      wp.node = nodes[i]->id;
+      if (pin == PinMode::Node) wp.cpus = nodeCpus[i];
+      else if (pin == PinMode::Cpu) wp.cpus = {nodeCpus[i][k % nodeCpus[i].size()]};
+      o.workers.push_back(std::move(wp));
+    }
+  }
+  // SLIT rows are indexed like topo.nodes; pick the columns of the nodes we kept.
+  bool haveSlit = true;
+  for (auto* n : nodes)
+    if (n->distances.size() != topo.nodes.size()) haveSlit = false;
+  if (haveSlit) {
+    for (auto* a : nodes) {
+      std::vector<int> row;
+      for (auto* b : nodes) row.push_back(a->distances[static_cast<size_t>(b - topo.nodes.data())]);
+      o.distances.push_back(std::move(row));
+    }
+  }
+  // Drop nodes that ended up with no P (more nodes than Ps): the runtime ignores them, but
+  // keep nodeIds and distances consistent.
+  return o;
+}
+
+}  // namespace hwsq::sched

@@ -1,0 +1,1145 @@
+// The scheduler core. Borrowed designs, credited where used:
+//  - Go runtime/proc.go: the LRQ (runq*), runnext, globrunqget's bounded share, the 1-in-61
+//    global-queue fairness check, the spinning protocol (wakep/resetspinning, at most half the
+//    busy Ps spinning, the last spinner to find work wakes a replacement), the park re-check,
+//    random coprime-stride victim order (randomOrder), sysmon's tick sampling.
+//  - tokio multi_thread: the budget on consecutive LIFO-slot (runnext) polls (3).
+//  - oneTBB: victims tiered by locality (arena slots / NUMA), here by SLIT distance.
+// What is ours: per-node HWSQs with batch claims, node-level spinning/idle counts so that work
+// with affinity wakes a P of its node, GRQ->HWSQ prefetch, the counter-based drain.
+//
+// ---------------------------------------------------------------------------------------------
+// No lost wake-up. The claim: a task made visible in a shared queue (GRQ, HWSQ, inbox) is run
+// even if every P is going to park. Every submit of that kind does
+//     S1 push;  S2 seq_cst fence;  S3 read nidle / nspinning (per node for HWSQ k);
+//     S4 if some P is idle and none is spinning: CAS nspinning 0->1, pop an idle P, unpark it.
+// Every P that runs out of work does, before sleeping,
+//     P1 put itself in the idle list (nidle++, nodeIdle++, seq_cst RMWs);
+//     P2 if it was spinning: nodeSpinning--, nspinning-- (seq_cst RMWs);
+//     P3 seq_cst fence;  P4 re-check every queue it could take from; if any has work, leave the
+//        idle list and look again instead of sleeping;  P5 park (token semaphore).
+// Seq_cst fences are totally ordered. If P3 precedes S2, S3 sees P's idle-list entry and the
+// spinning count without P: either nspinning == 0 and S4 wakes some idle P (possibly P, whose
+// token makes P5 return at once), or another P Q is spinning; Q will either find work and, being
+// the last spinner, wake a replacement (resetSpinning), or reach its own P3/P4 after our S2 and
+// see the task. If S2 precedes P3, P4 sees the push and P does not sleep. A failed CAS in S4
+// means a spinner exists, which reduces to the previous case. For HWSQ k the same argument runs
+// with nodeIdle[k]/nodeSpinning[k] and the Ps of node k (which always re-check HWSQ k).
+// Spawns into the spawning P's own LRQ skip S2 (Go is equally "sloppy" there): that P is
+// running and will take the task itself, so a missed wake costs parallelism, never liveness.
+// Targeted wakes (submitToWorker) need no fence: unpark() leaves a token that P5 consumes.
+// The test "lost wakeup" in test_sched_runtime.cpp exercises exactly this window.
+//
+// Drain. Each P counts spawned (tasks submitted from its tasks) and executed (after fn/done),
+// single-writer; outside submissions count extSubmitted (one RMW per call, done BEFORE the
+// closed check and the push) and rejections count rejected. drained() reads rejected, all
+// executed (acquire), all spawned, extSubmitted, in that order, and reports
+// executed + rejected == spawned + extSubmitted. Every counted execution's submission is
+// visible (it happened before the executed store we acquired). If some task submitted before
+// the read had not run, take its oldest not-executed ancestor: its submission is counted and
+// visible, so spawned + extSubmitted would exceed executed + rejected. So equality means done.
+// ---------------------------------------------------------------------------------------------
+#include "scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+
+#include "../affinity.h"
+#include "../errors.h"
+#include "clock.h"
+#include "fence.h"
+#include "global_queue.h"
+#include "histogram.h"
+#include "inbox.h"
+#include "local_queue.h"
+#include "node_queue.h"
+#include "parker.h"
+#include "sysmon.h"
+#include "task_pool.h"
+
+namespace hwsq::sched {
+
+namespace {
+constexpr uint32_t kGlobalCheckEvery = 61;                 // Go: schedtick%61
+constexpr uint32_t kMaxRunnextChain = 3;                   // tokio: MAX_LIFO_POLLS_PER_TICK
+constexpr int kStealPasses = 4;                            // Go: stealTries
+constexpr uint32_t kBatchMax = LocalQueue::kCapacity / 2;  // a grab never exceeds half the ring
+constexpr size_t kPrefetchMax = 256;
+constexpr size_t kBufSize = LocalQueue::kCapacity + kPrefetchMax;
+}  // namespace
+
+const char* stealPolicyName(StealPolicy p) { return p == StealPolicy::Flat ? "flat" : "hierarchical"; }
+
+StealPolicy parseStealPolicy(const std::string& name) {
+  if (name == "hierarchical") return StealPolicy::Hierarchical;
+  if (name == "flat") return StealPolicy::Flat;
+  throw HwsqRangeError("ERR_HWSQ_UNKNOWN_POLICY", "unknown steal policy '" + name + "' (hierarchical | flat)");
+}
+
+RuntimeOptions RuntimeOptions::virtualTopology(int nodes, int workersPerNode) {
+  if (nodes < 1 || workersPerNode < 1) throw HwsqRangeError("ERR_HWSQ_INVALID_WORKERS", "virtualTopology needs nodes >= 1 and workersPerNode >= 1");
+  RuntimeOptions o;
+  for (int n = 0; n < nodes; ++n) {
+    o.nodeIds.push_back(n);
+    for (int i = 0; i < workersPerNode; ++i) o.workers.push_back(WorkerPlacement{n, {}});
+  }
+  o.distances.assign(nodes, std::vector<int>(nodes, 10));
+  for (int i = 0; i < nodes; ++i)
+    for (int j = 0; j < nodes; ++j) o.distances[i][j] = 10 + 10 * std::abs(i - j);
+  o.pin = false;
+  return o;
+}
+
+namespace {
+
+struct Tier {
+  std::vector<int> ps;          // victim Ps
+  std::vector<int> nodes;       // remote nodes (indices) whose HWSQ may be raided after the Ps
+  std::vector<uint32_t> coprimes;
+};
+
+std::vector<uint32_t> coprimesOf(uint32_t n) {
+  std::vector<uint32_t> out;
+  for (uint32_t c = 1; c <= n; ++c)
+    if (std::gcd(c, n) == 1) out.push_back(c);
+  return out;
+}
+
+}  // namespace
+
+struct alignas(64) Worker {
+  Worker(Runtime::Impl* r, int i, int ni, int nid, std::vector<int> c)
+      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+  Runtime::Impl* const rt;
+  const int index;
+  const int nodeIdx;   // index into Impl::nodeIds
+  const int nodeId;    // OS id
+  const std::vector<int> cpus;
+
+  LocalQueue lrq;
+  Inbox inbox;
+  Parker parker;
+  SysmonProbe probe;
+  WorkerCounters c;
+  Histogram latency;
+  Histogram runTime;
+
+  // Owner-private.
+  uint32_t schedTick = 0;
+  uint32_t runnextChain = 0;
+  bool spinning = false;
+  uint64_t spinStart = 0;
+  uint32_t stampCounter = 0;   // timing samples (RuntimeOptions::timingSampleShift)
+  uint64_t rng;
+  std::vector<Tier> tiers;
+  Task* buf[kBufSize];
+
+  // Guarded by Impl::idleMu.
+  bool idle = false;
+  bool wakeSpinning = false;   // set by a waker that counted this P as spinning
+  std::atomic<bool> parkedFlag{false};  // mirror of idle for stats (relaxed)
+
+  bool startedOk = false;      // written by the thread before reporting under startMu
+  std::thread thread;
+
+  uint32_t random() {  // xorshift64*
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return static_cast<uint32_t>((rng * 0x2545F4914F6CDD1Dull) >> 32);
+  }
+};
+
+namespace {
+thread_local Runtime::Impl* tlRuntime = nullptr;
+thread_local Worker* tlWorker = nullptr;
+}  // namespace
+
+struct Runtime::Impl {
+  Runtime* self = nullptr;
+  RuntimeOptions opts;
+  bool statsOn = true;
+  bool hier = true;
+  uint32_t sampleMask = 0;   // (1 << timingSampleShift) - 1
+  int shift = 0;
+  int nprocs = 0;
+
+  std::vector<int> nodeIds;                    // active nodes (with >= 1 P), OS ids
+  std::vector<std::vector<int>> dist;          // over active nodes
+  std::vector<int> nodeIndexById;              // OS id -> active index, -1
+  std::vector<std::vector<int>> nodeWorkers;   // per active node: P indices
+  std::vector<std::vector<int>> nodeOrder;     // per active node: active nodes by distance
+  std::vector<std::unique_ptr<NodeQueue>> hwsq;  // per active node (hierarchical only)
+  GlobalQueue grq;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<Sysmon> sysmon;
+
+  // Spinning / idle accounting (see the file comment). All RMWs are seq_cst.
+  alignas(64) std::atomic<int> nspinning{0};
+  alignas(64) std::atomic<int> nidle{0};
+  std::unique_ptr<std::atomic<int>[]> nodeSpinning;
+  std::unique_ptr<std::atomic<int>[]> nodeIdle;
+  std::mutex idleMu;
+  std::vector<std::vector<int>> idleStacks;    // per active node, guarded by idleMu
+  uint32_t wakeRotor = 0;                      // guarded by idleMu
+
+  // Lifecycle.
+  alignas(64) std::atomic<bool> closed{false};    // seq_cst: pairs with extSubmitted (drain)
+  std::atomic<bool> stopping{false};              // release by stop, acquire by workers
+  std::atomic<bool> stoppedFlag{false};
+  std::mutex lifecycleMu;
+
+  // Sampling phase of outside submissions (several outside threads: relaxed RMW, only used when
+  // timingSampleShift > 0; the value only picks which tasks get a timestamp).
+  std::atomic<uint32_t> extStampCounter{0};
+
+  // Drain accounting.
+  alignas(64) std::atomic<uint64_t> extSubmitted{0};
+  alignas(64) std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> dropped{0};
+  alignas(64) std::atomic<uint32_t> quiesceWaiters{0};
+  std::atomic<uint32_t> idleEvent{0};             // futex word bumped by parking Ps when someone waits
+
+  // Startup handshake.
+  std::mutex startMu;
+  std::condition_variable startCv;
+  int reported = 0;
+  bool go = false;
+  std::exception_ptr startError;
+
+  // ---------------------------------------------------------------- helpers
+  int nodeIndexOf(int id) const {
+    return id >= 0 && static_cast<size_t>(id) < nodeIndexById.size() ? nodeIndexById[id] : -1;
+  }
+  int checkedNodeIndex(int id) const {
+    int ni = nodeIndexOf(id);
+    if (ni < 0) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "task affinity names node " + std::to_string(id) + ", which has no worker in this runtime");
+    return ni;
+  }
+  // Submit timestamp for the latency histogram (sampled: 0 = not measured).
+  void stamp(Task* t, uint32_t& counter) {
+    t->submitTicks = statsOn && ((++counter & sampleMask) == 0) ? nowTicks() : 0;
+  }
+
+  // ---------------------------------------------------------------- waking
+  void removeIdleLocked(Worker& w) {
+    auto& st = idleStacks[w.nodeIdx];
+    st.erase(std::find(st.begin(), st.end(), w.index));
+    w.idle = false;
+    w.parkedFlag.store(false, std::memory_order_relaxed);
+    nodeIdle[w.nodeIdx].fetch_sub(1, std::memory_order_seq_cst);
+    nidle.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
+  // Go's wakep: wake one idle P as a spinner, only if nobody is spinning.
+  void wakeP(int preferNode) {
+    int zero = 0;
+    if (!nspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
+    Worker* w = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(idleMu);
+      const int nn = static_cast<int>(nodeIds.size());
+      if (preferNode >= 0) {
+        for (int ni : nodeOrder[preferNode])
+          if (!idleStacks[ni].empty()) { w = workers[idleStacks[ni].back()].get(); break; }
+      } else {
+        for (int k = 0; k < nn && !w; ++k) {
+          int ni = static_cast<int>((wakeRotor + k) % nn);
+          if (!idleStacks[ni].empty()) w = workers[idleStacks[ni].back()].get();
+        }
+        ++wakeRotor;
+      }
+      if (w) {
+        removeIdleLocked(*w);
+        w->wakeSpinning = true;
+        nodeSpinning[w->nodeIdx].fetch_add(1, std::memory_order_seq_cst);
+      }
+    }
+    if (!w) {
+      nspinning.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    w->parker.unpark();
+  }
+
+  // Wake an idle P of node ni as a spinner, only if none of that node is spinning.
+  bool wakeOnNode(int ni) {
+    int zero = 0;
+    if (!nodeSpinning[ni].compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return false;
+    Worker* w = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(idleMu);
+      if (!idleStacks[ni].empty()) {
+        w = workers[idleStacks[ni].back()].get();
+        removeIdleLocked(*w);
+        w->wakeSpinning = true;
+        nspinning.fetch_add(1, std::memory_order_seq_cst);
+      }
+    }
+    if (!w) {
+      nodeSpinning[ni].fetch_sub(1, std::memory_order_seq_cst);
+      return false;
+    }
+    w->parker.unpark();
+    return true;
+  }
+
+  // After a push to the GRQ (S1) and a seq_cst fence (S2).
+  void wakeForGlobal(int preferNode) {
+    if (nidle.load(std::memory_order_relaxed) > 0 && nspinning.load(std::memory_order_relaxed) == 0) wakeP(preferNode);
+  }
+  // After a push to HWSQ ni (S1) and a seq_cst fence (S2).
+  void wakeForNode(int ni) {
+    if (nodeIdle[ni].load(std::memory_order_relaxed) > 0) {
+      if (nodeSpinning[ni].load(std::memory_order_relaxed) == 0) wakeOnNode(ni);
+    } else {
+      wakeForGlobal(ni);  // the node is saturated: let a P elsewhere come and steal
+    }
+  }
+  void wakeWorker(Worker& w) {
+    {
+      std::lock_guard<std::mutex> lk(idleMu);
+      if (w.idle) {
+        removeIdleLocked(w);
+        w.wakeSpinning = false;
+      }
+    }
+    w.parker.unpark();  // a token even if it is not asleep: its park re-check cannot miss it
+  }
+
+  // ---------------------------------------------------------------- spinning
+  void becomeSpinning(Worker& w) {
+    w.spinning = true;
+    nspinning.fetch_add(1, std::memory_order_seq_cst);
+    nodeSpinning[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst);
+    if (statsOn) w.spinStart = nowTicks();
+  }
+  // Returns {previous global count, previous node count}.
+  std::pair<int, int> stopSpinning(Worker& w) {
+    w.spinning = false;
+    if (statsOn) w.c.spinningTicks.add(nowTicks() - w.spinStart);
+    int nodePrev = nodeSpinning[w.nodeIdx].fetch_sub(1, std::memory_order_seq_cst);
+    int prev = nspinning.fetch_sub(1, std::memory_order_seq_cst);
+    return {prev, nodePrev};
+  }
+  // Go's resetspinning: a spinner found work; if it was the last one, wake a replacement.
+  void resetSpinning(Worker& w) {
+    auto [prev, nodePrev] = stopSpinning(w);
+    if (prev == 1 && nidle.load(std::memory_order_seq_cst) > 0) wakeP(w.nodeIdx);
+    if (hier && nodePrev == 1 && nodeIdle[w.nodeIdx].load(std::memory_order_seq_cst) > 0 && hwsq[w.nodeIdx]->size() > 0)
+      wakeOnNode(w.nodeIdx);
+  }
+
+  // ---------------------------------------------------------------- submission
+  // From threads that are not Ps of this runtime.
+  size_t submitExternal(Task* const* ts, size_t n) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; ++i)
+      if (ts[i]->node >= 0) checkedNodeIndex(ts[i]->node);
+    extSubmitted.fetch_add(n, std::memory_order_seq_cst);  // before the closed check (drain)
+    if (closed.load(std::memory_order_seq_cst)) {
+      rejected.fetch_add(n, std::memory_order_release);
+      return 0;
+    }
+    // One clock read per call (sampled per task when timingSampleShift > 0).
+    uint64_t now = statsOn ? nowTicks() : 0;
+    if (sampleMask == 0) {
+      for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = now;
+    } else {
+      uint32_t phase = extStampCounter.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
+      for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = ((phase + i) & sampleMask) == 0 ? now : 0;
+    }
+    bool global = false;
+    int wakeNodes[4];
+    int nWake = 0;
+    bool manyNodes = false;
+    if (!hier) {
+      grq.pushBatch(ts, n);
+      global = true;
+    } else {
+      size_t i = 0;
+      while (i < n) {
+        size_t j = i + 1;
+        if (ts[i]->node < 0) {
+          while (j < n && ts[j]->node < 0) ++j;
+          grq.pushBatch(ts + i, j - i);
+          global = true;
+        } else {
+          int ni = nodeIndexOf(ts[i]->node);
+          while (j < n && ts[j]->node == ts[i]->node) ++j;
+          size_t k = hwsq[ni]->pushBatch(ts + i, j - i);
+          if (k < j - i) {
+            grq.pushBatch(ts + i + k, j - i - k);
+            global = true;
+          }
+          if (nWake < 4) wakeNodes[nWake++] = ni;
+          else manyNodes = true;
+        }
+        i = j;
+      }
+    }
+    storeLoadFence();  // S2
+    for (int k = 0; k < nWake; ++k) wakeForNode(wakeNodes[k]);
+    if (manyNodes)
+      for (size_t ni = 0; ni < nodeIds.size(); ++ni) wakeForNode(static_cast<int>(ni));
+    if (global) wakeForGlobal(-1);
+    return n;
+  }
+
+  // From a task running on P w of this runtime.
+  void spawnLocal(Worker& w, Task* t, SpawnHint hint) {
+    int ni = t->node >= 0 ? checkedNodeIndex(t->node) : -1;  // validate before counting
+    w.c.spawned.add();
+    stamp(t, w.stampCounter);
+    if (ni >= 0 && (!hier || ni != w.nodeIdx)) {
+      if (hier && hwsq[ni]->push(t)) {
+        if (statsOn) w.c.hwsqPushes.add();
+        storeLoadFence();
+        wakeForNode(ni);
+      } else {
+        grq.push(t);
+        storeLoadFence();
+        wakeForGlobal(hier ? ni : -1);
+      }
+      return;
+    }
+    if (statsOn) w.c.localPushes.add();
+    if (hint == SpawnHint::Next) {
+      t = w.lrq.putRunnext(t);
+      if (!t) {
+        sloppyWake(w);
+        return;
+      }
+    }
+    if (!w.lrq.pushBack(t)) overflow(w, t);
+    sloppyWake(w);
+  }
+
+  void sloppyWake(Worker& w) {
+    if (nidle.load(std::memory_order_relaxed) > 0 && nspinning.load(std::memory_order_relaxed) == 0) wakeP(w.nodeIdx);
+  }
+
+  // The LRQ is full: move its older half plus t out in one batch (Go's runqputslow).
+  void overflow(Worker& w, Task* t) {
+    for (;;) {
+      uint32_t n = w.lrq.grabHalfForOverflow(w.buf);
+      if (n == 0) {
+        if (w.lrq.pushBack(t)) return;  // thieves made room
+        continue;
+      }
+      w.buf[n++] = t;
+      if (statsOn) {
+        w.c.overflows.add();
+        w.c.overflowTasks.add(n);
+      }
+      size_t k = 0;
+      if (hier) {
+        k = hwsq[w.nodeIdx]->pushBatch(w.buf, n);
+        if (statsOn) w.c.hwsqPushes.add(k);
+      }
+      if (k < n) grq.pushBatch(w.buf + k, n - k);
+      storeLoadFence();
+      if (k) wakeForNode(w.nodeIdx);
+      if (k < n) wakeForGlobal(w.nodeIdx);
+      return;
+    }
+  }
+
+  // ---------------------------------------------------------------- finding work
+  Task* localGet(Worker& w) {
+    if (w.runnextChain < kMaxRunnextChain) {
+      if (Task* t = w.lrq.takeRunnext()) {
+        ++w.runnextChain;
+        if (statsOn) w.c.runnextHits.add();
+        return t;
+      }
+    } else if (Task* t = w.lrq.takeRunnext()) {
+      // The runnext chain used its budget: demote to the back of the ring so the ring's older
+      // tasks run (tokio's LIFO-slot limit; Go issue 52934 for the starvation it prevents).
+      if (!w.lrq.pushBack(t)) overflow(w, t);
+    }
+    w.runnextChain = 0;
+    return w.lrq.popFront();
+  }
+
+  // Pops from HWSQ ni: a batch of about this P's share; the first is returned, the rest go to
+  // the LRQ (empty on this path, except max == 1). remote: counted as a remote steal.
+  Task* hwsqGet(Worker& w, int ni, size_t max, bool remote) {
+    NodeQueue& q = *hwsq[ni];
+    size_t depth = q.size();
+    if (depth == 0) return nullptr;
+    size_t want = std::min<size_t>(max, depth / nodeWorkers[ni].size() + 1);
+    size_t n = q.popBatch(w.buf, want);
+    if (n == 0) return nullptr;
+    if (n > 1) {
+      uint32_t k = w.lrq.pushBackBatch(w.buf + 1, static_cast<uint32_t>(n - 1));
+      if (k < n - 1) grq.pushBatch(w.buf + 1 + k, n - 1 - k);
+    }
+    if (statsOn) {
+      if (remote) {
+        w.c.stealsRemote.add();
+        w.c.stealsRemoteTasks.add(n);
+      } else {
+        w.c.hwsqPops.add(n);
+      }
+    }
+    return w.buf[0];
+  }
+
+  Task* grqGet(Worker& w, size_t max) {
+    if (grq.empty()) return nullptr;
+    size_t n = grq.popShare(w.buf, static_cast<size_t>(nprocs), max);
+    if (n == 0) return nullptr;
+    if (n > 1) {
+      uint32_t k = w.lrq.pushBackBatch(w.buf + 1, static_cast<uint32_t>(n - 1));
+      if (k < n - 1) grq.pushBatch(w.buf + 1 + k, n - 1 - k);
+    }
+    if (statsOn) w.c.grqPops.add(n);
+    Task* t = w.buf[0];
+    if (max > 1 && hier && nodeWorkers[w.nodeIdx].size() > 1 && !grq.empty()) prefetch(w);
+    return t;
+  }
+
+  // An idle P of this node went to the GRQ: bring its siblings' share into the node's HWSQ.
+  void prefetch(Worker& w) {
+    NodeQueue& q = *hwsq[w.nodeIdx];
+    size_t siblings = nodeWorkers[w.nodeIdx].size() - 1;
+    size_t share = (grq.size() / static_cast<size_t>(nprocs) + 1) * siblings;
+    size_t room = q.capacity() - std::min(q.capacity(), q.size());
+    size_t want = std::min({kPrefetchMax, share, room});
+    if (want == 0) return;
+    Task** out = w.buf + LocalQueue::kCapacity;
+    size_t n = grq.popBatch(out, want);
+    if (n == 0) return;
+    size_t k = q.pushBatch(out, n);
+    if (k < n) grq.pushBatch(out + k, n - k);
+    if (statsOn && k) {
+      w.c.prefetches.add();
+      w.c.prefetchTasks.add(k);
+      w.c.hwsqPushes.add(k);
+    }
+    storeLoadFence();
+    if (k) wakeForNode(w.nodeIdx);
+  }
+
+  bool remoteHwsqEligible(int ni) const {
+    // Affine tasks stay for their node unless it is saturated (no idle P) or they outnumber its Ps.
+    return nodeIdle[ni].load(std::memory_order_relaxed) == 0 || hwsq[ni]->size() > nodeWorkers[ni].size();
+  }
+
+  Task* stealWork(Worker& w) {
+    for (int pass = 0; pass < kStealPasses; ++pass) {
+      const bool last = pass == kStealPasses - 1;
+      if (pass > 0) {
+        if (hier)
+          if (Task* t = hwsqGet(w, w.nodeIdx, kBatchMax, false)) return t;
+        if (Task* t = grqGet(w, kBatchMax)) return t;
+      }
+      for (const Tier& tier : w.tiers) {
+        const uint32_t n = static_cast<uint32_t>(tier.ps.size());
+        if (n) {
+          uint32_t pos = w.random() % n;
+          const uint32_t stride = tier.coprimes[w.random() % tier.coprimes.size()];
+          for (uint32_t i = 0; i < n; ++i, pos = (pos + stride) % n) {
+            if (stopping.load(std::memory_order_relaxed)) return nullptr;
+            Worker& v = *workers[tier.ps[pos]];
+            uint32_t cnt = 0;
+            if (Task* t = w.lrq.stealHalfFrom(v.lrq, last, &cnt)) {
+              if (statsOn) {
+                if (v.nodeIdx == w.nodeIdx) {
+                  w.c.stealsSameNode.add();
+                  w.c.stealsSameNodeTasks.add(cnt);
+                } else {
+                  w.c.stealsRemote.add();
+                  w.c.stealsRemoteTasks.add(cnt);
+                }
+              }
+              return t;
+            }
+            if (statsOn) w.c.failedSteals.add();
+          }
+        }
+        if (hier)
+          for (int ni : tier.nodes)
+            if (remoteHwsqEligible(ni))
+              if (Task* t = hwsqGet(w, ni, kBatchMax, true)) return t;
+      }
+    }
+    return nullptr;
+  }
+
+  // P4 of the protocol: is there anything this P could take?
+  bool anyWorkVisible(Worker& w) {
+    if (w.inbox.ownerHasWork() || !grq.empty()) return true;
+    if (hier) {
+      if (hwsq[w.nodeIdx]->size() > 0) return true;
+      for (size_t ni = 0; ni < hwsq.size(); ++ni)
+        if (static_cast<int>(ni) != w.nodeIdx && hwsq[ni]->size() > 0 && remoteHwsqEligible(static_cast<int>(ni))) return true;
+    }
+    for (auto& v : workers)
+      if (v.get() != &w && v->lrq.hasWork()) return true;
+    return false;
+  }
+
+  void pokeQuiesce() {
+    idleEvent.fetch_add(1, std::memory_order_release);
+    futexWake(idleEvent, -1);
+  }
+
+  // Parks w (P1..P5). Returns when there may be work (or we are stopping).
+  void parkWorker(Worker& w) {
+    {
+      std::lock_guard<std::mutex> lk(idleMu);  // P1
+      w.idle = true;
+      w.parkedFlag.store(true, std::memory_order_relaxed);
+      idleStacks[w.nodeIdx].push_back(w.index);
+      nodeIdle[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst);
+      nidle.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (w.spinning) stopSpinning(w);                      // P2
+    storeLoadFence();  // P3
+    if (quiesceWaiters.load(std::memory_order_relaxed) != 0) pokeQuiesce();
+    if (stopping.load(std::memory_order_acquire) || anyWorkVisible(w)) {  // P4
+      bool becomeSpinner = false;
+      {
+        std::lock_guard<std::mutex> lk(idleMu);
+        if (w.idle) {
+          removeIdleLocked(w);
+          becomeSpinner = true;  // like Go: look again as a spinner
+        } else {                 // a waker got here first; its unpark token is on the way
+          w.spinning = w.wakeSpinning;
+          w.wakeSpinning = false;
+          if (statsOn) w.c.wakeups.add();
+        }
+      }
+      if (becomeSpinner) becomeSpinning(w);
+      else if (w.spinning && statsOn) w.spinStart = nowTicks();
+      return;
+    }
+    if (statsOn) w.c.parks.add();
+    w.parker.park();  // P5
+    {
+      std::lock_guard<std::mutex> lk(idleMu);
+      if (w.idle) {
+        removeIdleLocked(w);  // spurious, stale token or stopping: not spinning
+      } else {
+        w.spinning = w.wakeSpinning;
+        w.wakeSpinning = false;
+        if (statsOn) w.c.wakeups.add();
+      }
+    }
+    if (w.spinning && statsOn) w.spinStart = nowTicks();
+  }
+
+  Task* findRunnable(Worker& w) {
+    for (;;) {
+      if (stopping.load(std::memory_order_acquire)) return nullptr;
+      if (++w.schedTick % kGlobalCheckEvery == 0) {  // fairness: shared queues cannot starve
+        w.runnextChain = 0;
+        if (Task* t = grqGet(w, 1)) return t;
+        if (hier)
+          if (Task* t = hwsqGet(w, w.nodeIdx, 1, false)) return t;
+      }
+      if (Task* t = w.inbox.pop()) {
+        if (statsOn) w.c.inboxPops.add();
+        return t;
+      }
+      if (Task* t = localGet(w)) return t;
+      if (hier)
+        if (Task* t = hwsqGet(w, w.nodeIdx, kBatchMax, false)) return t;
+      if (Task* t = grqGet(w, kBatchMax)) return t;
+      if (nprocs > 1) {
+        if (!w.spinning) {
+          int busy = nprocs - nidle.load(std::memory_order_relaxed);
+          if (2 * nspinning.load(std::memory_order_relaxed) < busy) becomeSpinning(w);
+        }
+        if (w.spinning)
+          if (Task* t = stealWork(w)) return t;
+      }
+      parkWorker(w);
+    }
+  }
+
+  // ---------------------------------------------------------------- running
+  void runTask(Worker& w, Task* t) {
+    // Copy out first: fn may free or reuse a caller-owned task.
+    const TaskFn fn = t->fn;
+    void* const arg = t->arg;
+    const TaskFn done = t->done;
+    void* const doneArg = t->doneArg;
+    const uint32_t flags = t->flags;
+    const uint64_t tick = w.probe.tick.load(std::memory_order_relaxed);
+    uint64_t start = 0;
+    const uint64_t sub = t->submitTicks;
+    // The submit path picked the sampled tasks (it stamped them); with no sampling, time all.
+    const bool timed = statsOn && (sampleMask == 0 || sub != 0);
+    if (timed) {
+      start = nowTicks();
+      if (sub) w.latency.record(start > sub ? start - sub : 0);
+    }
+    w.probe.startTicks.store(start, std::memory_order_relaxed);  // 0: sysmon uses its own clock
+    w.probe.tick.store(tick + 1, std::memory_order_release);      // odd: running (sysmon)
+    fn(arg);
+    if (timed) {
+      uint64_t end = nowTicks();
+      w.runTime.record(end - start);
+      w.c.busyTicks.add((end - start) << shift);
+    }
+    if (done) done(doneArg);
+    w.probe.tick.store(tick + 2, std::memory_order_release);
+    if (flags & kTaskPooled) freeTask(t);
+    w.c.executed.addRelease();  // last: drained() relies on everything above being visible
+  }
+
+  void workerMain(Worker& w) {
+    tlRuntime = this;
+    tlWorker = &w;
+    try {
+      if (opts.pin && !w.cpus.empty()) {
+        if (opts.pinThread) opts.pinThread(w.index, w.cpus);
+        else setThreadAffinity(w.cpus);
+      }
+      if (opts.onWorkerStart) opts.onWorkerStart(w.index);
+      w.startedOk = true;
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(startMu);
+      if (!startError) startError = std::current_exception();
+    }
+    {
+      std::unique_lock<std::mutex> lk(startMu);
+      ++reported;
+      startCv.notify_all();
+      startCv.wait(lk, [&] { return go; });
+    }
+    if (w.startedOk && !stopping.load(std::memory_order_acquire)) {
+      while (Task* t = findRunnable(w)) {
+        if (w.spinning) resetSpinning(w);
+        runTask(w, t);
+      }
+      if (w.spinning) stopSpinning(w);
+    }
+    if (w.startedOk && opts.onWorkerStop) {
+      try {
+        opts.onWorkerStop(w.index);
+      } catch (...) {
+      }
+    }
+    tlWorker = nullptr;
+    tlRuntime = nullptr;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+  bool drained(uint64_t droppedCount = 0) const {
+    uint64_t rej = rejected.load(std::memory_order_acquire);
+    uint64_t e = 0, s = 0;
+    for (auto& w : workers) e += w->c.executed.getAcquire();
+    for (auto& w : workers) s += w->c.spawned.getAcquire();
+    uint64_t x = extSubmitted.load(std::memory_order_acquire);
+    return e + rej + droppedCount >= s + x;
+  }
+
+  void waitQuiescent() {
+    quiesceWaiters.fetch_add(1, std::memory_order_seq_cst);
+    storeLoadFence();
+    for (;;) {
+      uint32_t ev = idleEvent.load(std::memory_order_acquire);
+      storeLoadFence();
+      if (drained() || stopping.load(std::memory_order_acquire)) break;
+      futexWait(idleEvent, ev, 2'000'000);  // 2 ms safety net; parking Ps poke us
+    }
+    quiesceWaiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void dropTask(Task* t) {
+    const TaskFn cancel = t->cancel;
+    void* const doneArg = t->doneArg;
+    const uint32_t flags = t->flags;
+    if (cancel) cancel(doneArg);
+    if (flags & kTaskPooled) freeTask(t);
+    dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // After the workers are joined: drop whatever is queued until every submission is accounted
+  // for (an outside submitter may still be between its count and its push).
+  void dropRemaining() {
+    Task* tmp[256];
+    for (;;) {
+      for (auto& wp : workers) {
+        Worker& w = *wp;
+        while (Task* t = w.lrq.takeRunnext()) dropTask(t);
+        while (Task* t = w.lrq.popFront()) dropTask(t);
+        while (Task* t = w.inbox.pop()) dropTask(t);
+      }
+      for (auto& q : hwsq)
+        while (size_t n = q->popBatch(tmp, 256))
+          for (size_t i = 0; i < n; ++i) dropTask(tmp[i]);
+      while (size_t n = grq.popBatch(tmp, 256))
+        for (size_t i = 0; i < n; ++i) dropTask(tmp[i]);
+      if (drained(dropped.load(std::memory_order_relaxed))) return;
+      std::this_thread::yield();
+    }
+  }
+
+  void stopAndJoin() {
+    stopping.store(true, std::memory_order_seq_cst);
+    for (auto& w : workers) w->parker.unpark();
+    for (auto& w : workers)
+      if (w->thread.joinable()) w->thread.join();
+    if (sysmon) sysmon->stop();
+    dropRemaining();
+    stoppedFlag.store(true, std::memory_order_release);
+  }
+};
+
+// ------------------------------------------------------------------------------- Runtime
+
+Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
+  Impl& rt = *impl_;
+  rt.self = this;
+  rt.opts = std::move(options);
+  RuntimeOptions& o = rt.opts;
+  if (o.workers.empty()) throw HwsqRangeError("ERR_HWSQ_INVALID_WORKERS", "a runtime needs at least one worker");
+  if (o.workers.size() > 4096) throw HwsqRangeError("ERR_HWSQ_INVALID_WORKERS", "at most 4096 workers");
+  if (o.hwsqCapacity < 2 || (o.hwsqCapacity & (o.hwsqCapacity - 1)) != 0)
+    throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "hwsqCapacity must be a power of two >= 2");
+  std::vector<int> given = o.nodeIds;
+  if (given.empty()) {
+    for (auto& w : o.workers) given.push_back(w.node);
+    std::sort(given.begin(), given.end());
+    given.erase(std::unique(given.begin(), given.end()), given.end());
+    if (!o.distances.empty() && o.distances.size() != given.size())
+      throw HwsqRangeError("ERR_HWSQ_INVALID_DISTANCES", "distances given without nodeIds must match the workers' nodes");
+  }
+  for (size_t i = 0; i < given.size(); ++i) {
+    if (given[i] < 0 || given[i] > 65535) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "invalid node id " + std::to_string(given[i]));
+    for (size_t j = 0; j < i; ++j)
+      if (given[i] == given[j]) throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "duplicate node id " + std::to_string(given[i]));
+  }
+  if (!o.distances.empty()) {
+    if (o.distances.size() != given.size()) throw HwsqRangeError("ERR_HWSQ_INVALID_DISTANCES", "distance matrix must be nodes x nodes");
+    for (auto& row : o.distances)
+      if (row.size() != given.size()) throw HwsqRangeError("ERR_HWSQ_INVALID_DISTANCES", "distance matrix must be nodes x nodes");
+  }
+  auto givenIndex = [&](int id) {
+    for (size_t i = 0; i < given.size(); ++i)
+      if (given[i] == id) return static_cast<int>(i);
+    return -1;
+  };
+  for (auto& w : o.workers) {
+    if (givenIndex(w.node) < 0) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "worker placed on unknown node " + std::to_string(w.node));
+    for (int cpu : w.cpus)
+      if (cpu < 0) throw HwsqRangeError("ERR_HWSQ_INVALID_CPU", "invalid CPU " + std::to_string(cpu));
+  }
+  // Active nodes: those with at least one P, in the given order.
+  std::vector<int> activeGiven;
+  for (size_t i = 0; i < given.size(); ++i)
+    for (auto& w : o.workers)
+      if (w.node == given[i]) { activeGiven.push_back(static_cast<int>(i)); break; }
+  const size_t nn = activeGiven.size();
+  int maxId = 0;
+  for (int gi : activeGiven) {
+    rt.nodeIds.push_back(given[gi]);
+    maxId = std::max(maxId, given[gi]);
+  }
+  rt.nodeIndexById.assign(maxId + 1, -1);
+  for (size_t i = 0; i < nn; ++i) rt.nodeIndexById[rt.nodeIds[i]] = static_cast<int>(i);
+  rt.dist.assign(nn, std::vector<int>(nn, 20));
+  for (size_t i = 0; i < nn; ++i)
+    for (size_t j = 0; j < nn; ++j)
+      rt.dist[i][j] = o.distances.empty() ? (i == j ? 10 : 20) : o.distances[activeGiven[i]][activeGiven[j]];
+
+  rt.statsOn = o.stats;
+  if (o.timingSampleShift < 0 || o.timingSampleShift > 20)
+    throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "timingSampleShift must be in [0, 20]");
+  rt.sampleMask = (1u << o.timingSampleShift) - 1;
+  rt.shift = o.timingSampleShift;
+  rt.hier = o.policy == StealPolicy::Hierarchical;
+  rt.nprocs = static_cast<int>(o.workers.size());
+  rt.nodeWorkers.assign(nn, {});
+  rt.nodeOrder.assign(nn, {});
+  rt.idleStacks.assign(nn, {});
+  rt.nodeSpinning.reset(new std::atomic<int>[nn]);
+  rt.nodeIdle.reset(new std::atomic<int>[nn]);
+  for (size_t i = 0; i < nn; ++i) {
+    rt.nodeSpinning[i].store(0, std::memory_order_relaxed);
+    rt.nodeIdle[i].store(0, std::memory_order_relaxed);
+    rt.idleStacks[i].reserve(o.workers.size());
+    std::vector<int> order(nn);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      if ((a == static_cast<int>(i)) != (b == static_cast<int>(i))) return a == static_cast<int>(i);
+      return rt.dist[i][a] < rt.dist[i][b];
+    });
+    rt.nodeOrder[i] = order;
+    if (rt.hier) rt.hwsq.emplace_back(new NodeQueue(o.hwsqCapacity));
+  }
+  for (size_t p = 0; p < o.workers.size(); ++p) {
+    int ni = rt.nodeIndexById[o.workers[p].node];
+    rt.nodeWorkers[ni].push_back(static_cast<int>(p));
+    rt.workers.emplace_back(new Worker(&rt, static_cast<int>(p), ni, o.workers[p].node, o.workers[p].cpus));
+  }
+  // Steal tiers.
+  for (auto& wp : rt.workers) {
+    Worker& w = *wp;
+    auto addTier = [&](std::vector<int> ps, std::vector<int> nodes) {
+      if (ps.empty() && nodes.empty()) return;
+      Tier t;
+      t.coprimes = coprimesOf(static_cast<uint32_t>(std::max<size_t>(ps.size(), 1)));
+      t.ps = std::move(ps);
+      t.nodes = std::move(nodes);
+      w.tiers.push_back(std::move(t));
+    };
+    if (!rt.hier) {
+      std::vector<int> all;
+      for (int p = 0; p < rt.nprocs; ++p)
+        if (p != w.index) all.push_back(p);
+      addTier(all, {});
+      continue;
+    }
+    std::vector<int> same;
+    for (int p : rt.nodeWorkers[w.nodeIdx])
+      if (p != w.index) same.push_back(p);
+    addTier(same, {});
+    std::vector<int> dists;
+    for (size_t ni = 0; ni < nn; ++ni)
+      if (static_cast<int>(ni) != w.nodeIdx) dists.push_back(rt.dist[w.nodeIdx][ni]);
+    std::sort(dists.begin(), dists.end());
+    dists.erase(std::unique(dists.begin(), dists.end()), dists.end());
+    for (int d : dists) {
+      std::vector<int> ps, nodes;
+      for (size_t ni = 0; ni < nn; ++ni) {
+        if (static_cast<int>(ni) == w.nodeIdx || rt.dist[w.nodeIdx][ni] != d) continue;
+        nodes.push_back(static_cast<int>(ni));
+        for (int p : rt.nodeWorkers[ni]) ps.push_back(p);
+      }
+      addTier(ps, nodes);
+    }
+  }
+  if (rt.statsOn) (void)nsPerTick();
+
+  // Start the Ps and wait until each has pinned itself and run onWorkerStart.
+  size_t started = 0;
+  try {
+    for (auto& wp : rt.workers) {
+      Worker* w = wp.get();
+      w->thread = std::thread([&rt, w] { rt.workerMain(*w); });
+      ++started;
+    }
+  } catch (...) {
+    rt.startError = std::current_exception();
+  }
+  {
+    std::unique_lock<std::mutex> lk(rt.startMu);
+    rt.startCv.wait(lk, [&] { return rt.reported == static_cast<int>(started); });
+    if (rt.startError) rt.stopping.store(true, std::memory_order_seq_cst);
+    rt.go = true;
+    rt.startCv.notify_all();
+  }
+  if (rt.startError) {
+    for (auto& wp : rt.workers)
+      if (wp->thread.joinable()) wp->thread.join();
+    rt.stoppedFlag.store(true);
+    std::rethrow_exception(rt.startError);
+  }
+  if (o.sysmon) {
+    std::vector<const SysmonProbe*> probes;
+    for (auto& wp : rt.workers) probes.push_back(&wp->probe);
+    Sysmon::Config cfg;
+    cfg.thresholdNs = o.hogThresholdNs;
+    cfg.minDelayUs = o.sysmonMinDelayUs;
+    cfg.maxDelayUs = o.sysmonMaxDelayUs;
+    try {
+      rt.sysmon.reset(new Sysmon(std::move(probes), cfg));
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+}
+
+Runtime::~Runtime() {
+  if (impl_ && !impl_->stoppedFlag.load(std::memory_order_acquire)) {
+    if (tlRuntime == impl_.get()) std::terminate();  // destroying a runtime from its own task
+    destroy();
+  }
+}
+
+bool Runtime::submit(Task* t, SpawnHint hint) {
+  Impl& rt = *impl_;
+  if (Worker* w = tlWorker; w && w->rt == &rt) {
+    rt.spawnLocal(*w, t, hint);
+    return true;
+  }
+  return rt.submitExternal(&t, 1) == 1;
+}
+
+size_t Runtime::submitBatch(Task* const* tasks, size_t n, SpawnHint hint) {
+  Impl& rt = *impl_;
+  if (Worker* w = tlWorker; w && w->rt == &rt) {
+    for (size_t i = 0; i < n; ++i)
+      if (tasks[i]->node >= 0) rt.checkedNodeIndex(tasks[i]->node);
+    for (size_t i = 0; i < n; ++i) rt.spawnLocal(*w, tasks[i], hint);
+    return n;
+  }
+  return rt.submitExternal(tasks, n);
+}
+
+bool Runtime::submitToWorker(int worker, Task* t) {
+  Impl& rt = *impl_;
+  if (worker < 0 || worker >= rt.nprocs)
+    throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
+  Worker& target = *rt.workers[worker];
+  if (Worker* w = tlWorker; w && w->rt == &rt) {
+    w->c.spawned.add();
+  } else {
+    rt.extSubmitted.fetch_add(1, std::memory_order_seq_cst);
+    if (rt.closed.load(std::memory_order_seq_cst)) {
+      rt.rejected.fetch_add(1, std::memory_order_release);
+      return false;
+    }
+  }
+  const bool sampled = rt.sampleMask == 0 || (rt.extStampCounter.fetch_add(1, std::memory_order_relaxed) & rt.sampleMask) == 0;
+  t->submitTicks = rt.statsOn && sampled ? nowTicks() : 0;
+  target.inbox.push(t);
+  rt.wakeWorker(target);
+  return true;
+}
+
+bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, TaskFn cancel, SpawnHint hint) {
+  Task* t = allocTask();
+  t->fn = fn;
+  t->arg = arg;
+  t->node = node;
+  t->done = done;
+  t->doneArg = doneArg;
+  t->cancel = cancel;
+  bool ok;
+  try {
+    ok = submit(t, hint);
+  } catch (...) {
+    freeTask(t);
+    throw;
+  }
+  if (!ok) freeTask(t);
+  return ok;
+}
+
+void Runtime::waitIdle() {
+  if (tlRuntime == impl_.get()) throw std::logic_error("waitIdle() called from a task of the same runtime");
+  if (impl_->stoppedFlag.load(std::memory_order_acquire)) return;
+  impl_->waitQuiescent();
+}
+
+void Runtime::close() {
+  Impl& rt = *impl_;
+  if (tlRuntime == &rt) throw std::logic_error("close() called from a task of the same runtime");
+  rt.closed.store(true, std::memory_order_seq_cst);
+  std::lock_guard<std::mutex> lk(rt.lifecycleMu);
+  if (rt.stoppedFlag.load(std::memory_order_acquire)) return;
+  rt.waitQuiescent();  // returns early if destroy() sets stopping meanwhile
+  rt.stopAndJoin();
+}
+
+void Runtime::destroy() {
+  Impl& rt = *impl_;
+  if (tlRuntime == &rt) throw std::logic_error("destroy() called from a task of the same runtime");
+  rt.closed.store(true, std::memory_order_seq_cst);
+  rt.stopping.store(true, std::memory_order_seq_cst);  // also cuts a concurrent close() short
+  rt.pokeQuiesce();
+  for (auto& w : rt.workers) w->parker.unpark();
+  std::lock_guard<std::mutex> lk(rt.lifecycleMu);
+  if (rt.stoppedFlag.load(std::memory_order_acquire)) return;
+  rt.stopAndJoin();
+}
+
+bool Runtime::isClosed() const { return impl_->closed.load(std::memory_order_acquire); }
+bool Runtime::isStopped() const { return impl_->stoppedFlag.load(std::memory_order_acquire); }
+int Runtime::workerCount() const { return impl_->nprocs; }
+int Runtime::nodeCount() const { return static_cast<int>(impl_->nodeIds.size()); }
+const RuntimeOptions& Runtime::options() const { return impl_->opts; }
+int Runtime::workerNode(int worker) const {
+  if (worker < 0 || worker >= impl_->nprocs) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
+  return impl_->workers[worker]->nodeId;
+}
+Runtime* Runtime::current() { return tlRuntime ? tlRuntime->self : nullptr; }
+int Runtime::currentWorker() { return tlWorker ? tlWorker->index : -1; }
+
+RuntimeStats Runtime::stats() const {
+  const Impl& rt = *impl_;
+  RuntimeStats s;
+  s.statsEnabled = rt.statsOn;
+  const double npt = nsPerTick();
+  s.latency.unitNs = npt;
+  s.runTime.unitNs = npt;
+  s.workers.reserve(rt.workers.size());
+  for (auto& wp : rt.workers) {
+    const Worker& w = *wp;
+    const WorkerCounters& c = w.c;
+    WorkerStats ws;
+    ws.worker = w.index;
+    ws.node = w.nodeId;
+    ws.spawned = c.spawned.get();
+    ws.executed = c.executed.get();
+    ws.localPushes = c.localPushes.get();
+    ws.runnextHits = c.runnextHits.get();
+    ws.hwsqPushes = c.hwsqPushes.get();
+    ws.hwsqPops = c.hwsqPops.get();
+    ws.grqPops = c.grqPops.get();
+    ws.inboxPops = c.inboxPops.get();
+    ws.stealsSameNode = c.stealsSameNode.get();
+    ws.stealsSameNodeTasks = c.stealsSameNodeTasks.get();
+    ws.stealsRemote = c.stealsRemote.get();
+    ws.stealsRemoteTasks = c.stealsRemoteTasks.get();
+    ws.failedSteals = c.failedSteals.get();
+    ws.overflows = c.overflows.get();
+    ws.overflowTasks = c.overflowTasks.get();
+    ws.parks = c.parks.get();
+    ws.wakeups = c.wakeups.get();
+    ws.spinningNs = static_cast<uint64_t>(c.spinningTicks.get() * npt);
+    ws.busyNs = static_cast<uint64_t>(c.busyTicks.get() * npt);
+    ws.lrqDepth = w.lrq.size() + (w.lrq.hasRunnext() ? 1 : 0);
+    ws.parked = w.parkedFlag.load(std::memory_order_relaxed);
+    if (rt.sysmon) {
+      ws.hogs = rt.sysmon->workerHogs(w.index);
+      ws.runningForNs = rt.sysmon->runningForNs(w.index);
+    }
+    s.spawned += ws.spawned;
+    s.executed += ws.executed;
+    if (rt.statsOn) {
+      w.latency.mergeInto(s.latency);
+      w.runTime.mergeInto(s.runTime);
+    }
+    s.workers.push_back(ws);
+  }
+  for (size_t ni = 0; ni < rt.nodeIds.size(); ++ni) {
+    NodeStats ns;
+    ns.node = rt.nodeIds[ni];
+    ns.workers = static_cast<int>(rt.nodeWorkers[ni].size());
+    if (rt.hier) {
+      ns.hwsqDepth = rt.hwsq[ni]->size();
+      ns.hwsqCapacity = rt.hwsq[ni]->capacity();
+    }
+    for (int p : rt.nodeWorkers[ni]) {
+      ns.prefetches += rt.workers[p]->c.prefetches.get();
+      ns.prefetchTasks += rt.workers[p]->c.prefetchTasks.get();
+    }
+    s.nodes.push_back(ns);
+  }
+  s.grqDepth = rt.grq.size();
+  s.externalSubmitted = rt.extSubmitted.load(std::memory_order_relaxed);
+  s.rejected = rt.rejected.load(std::memory_order_relaxed);
+  s.dropped = rt.dropped.load(std::memory_order_relaxed);
+  s.spinning = rt.nspinning.load(std::memory_order_relaxed);
+  s.idle = rt.nidle.load(std::memory_order_relaxed);
+  if (rt.sysmon) s.sysmon = rt.sysmon->stats();
+  return s;
+}
+
+}  // namespace hwsq::sched

@@ -1,0 +1,135 @@
+// The hwsq runtime: the G-P-M scheduler core in plain C++17 (no Node headers).
+//
+//   submitters (any thread)            Ps (worker threads, one per WorkerPlacement)
+//        |  no affinity ---------> GRQ (global, unbounded, mutex + chunks)
+//        |  affinity node k -----> HWSQ[k] (bounded lock-free MPMC ring per node)
+//        |  submitToWorker(p) ---> inbox[p] (never stolen)
+//   a task on P spawning ---------> runnext / LRQ[P] (SPMC ring of 256), overflow half -> HWSQ/GRQ
+//
+// findRunnable, for P on node n (hierarchical policy):
+//   every 61st tick: GRQ (one task), then the HWSQ, for fairness
+//   inbox -> runnext (at most 3 in a row) -> LRQ -> HWSQ[n] (batch) -> GRQ (bounded share,
+//   + prefetch of the node's share into HWSQ[n]) -> [become spinning, at most half the busy Ps]
+//   steal half of a P of node n -> Ps of other nodes, nearest distance first, then their HWSQs
+//   (4 passes; runnext only on the last) -> park (with the re-check that prevents lost wake-ups).
+// Victims within a tier are visited in a random coprime-stride order.
+// 'flat' policy: no HWSQ (affine tasks go to the GRQ), one tier of all Ps, node-blind.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stats.h"
+#include "task.h"
+
+namespace hwsq::sched {
+
+enum class StealPolicy { Hierarchical, Flat };
+const char* stealPolicyName(StealPolicy p);
+StealPolicy parseStealPolicy(const std::string& name);  // "hierarchical" | "flat"; throws HwsqRangeError
+
+// Where a P runs: its NUMA node (OS id, used for queues and steal order) and the CPUs its
+// thread is pinned to (empty: not pinned).
+struct WorkerPlacement {
+  int node = 0;
+  std::vector<int> cpus;
+};
+
+struct RuntimeOptions {
+  std::vector<WorkerPlacement> workers;         // one per P; at least one
+  std::vector<int> nodeIds;                     // nodes in use (OS ids); empty: derived from workers
+  std::vector<std::vector<int>> distances;      // over nodeIds (SLIT); empty: 10 local, 20 remote
+  StealPolicy policy = StealPolicy::Hierarchical;
+  bool pin = true;                              // apply WorkerPlacement::cpus
+  bool stats = true;                            // counters beyond spawned/executed, clocks, histograms
+  // With stats on, time 1 task in 2^timingSampleShift (latency and run-time histograms; busyNs
+  // is then an estimate: sampled run time x 2^shift). 0 = every task (exact). Reading the clock
+  // costs ~3 x 9 ns per task (rdtsc), which matters only for tasks of well under a microsecond;
+  // bench_spawn measures the three settings.
+  int timingSampleShift = 0;
+  bool sysmon = true;                           // start the monitor thread
+  size_t hwsqCapacity = 4096;                   // per node, power of two
+  uint64_t hogThresholdNs = 10'000'000;
+  uint64_t sysmonMinDelayUs = 20;
+  uint64_t sysmonMaxDelayUs = 10'000;
+  // Pins the calling worker thread; default hwsq::setThreadAffinity (throws on failure, which
+  // makes the constructor throw). Called only when pin && !cpus.empty().
+  std::function<void(int worker, const std::vector<int>& cpus)> pinThread;
+  // Called on each worker thread before it takes tasks / after its last task (the JS layer
+  // creates and disposes the P's isolate here). An exception from onWorkerStart fails the
+  // constructor.
+  std::function<void(int worker)> onWorkerStart;
+  std::function<void(int worker)> onWorkerStop;
+
+  // A virtual topology for testing NUMA logic on any machine: nodes x workersPerNode Ps on nodes
+  // 0..nodes-1, not pinned, distances 10 + 10*|i-j| (so node order by distance is well defined).
+  static RuntimeOptions virtualTopology(int nodes, int workersPerNode);
+};
+
+// Where a spawn from inside a task goes (ignored for submissions from outside threads).
+enum class SpawnHint {
+  Next,  // runnext: run it next on this P (Go's default for `go` statements), guarded
+  Tail,  // the back of this P's LRQ
+};
+
+class Runtime {
+ public:
+  // Validates the options (throws std::invalid_argument / HwsqRangeError with nothing started),
+  // starts the workers (and sysmon) and returns when every worker has run onWorkerStart.
+  explicit Runtime(RuntimeOptions options);
+  ~Runtime();  // destroy() if neither close() nor destroy() ran
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Submits a caller-owned task (see task.h for ownership). From a worker of this runtime the
+  // task goes to that P (hint) or its affinity node; from any other thread to the node's HWSQ
+  // (affinity) or the GRQ. Returns false, without taking the task, once close()/destroy() began
+  // (spawns from this runtime's own tasks are still accepted while close() drains).
+  // Throws HwsqRangeError for an affinity node this runtime has no P on.
+  bool submit(Task* t, SpawnHint hint = SpawnHint::Next);
+  // Submits n tasks as one batch (one lock / one ring claim per destination). All or nothing:
+  // returns n, or 0 when closed.
+  size_t submitBatch(Task* const* tasks, size_t n, SpawnHint hint = SpawnHint::Tail);
+  // Submits to one P's inbox: it runs on that P and is never stolen.
+  bool submitToWorker(int worker, Task* t);
+  // Allocates a pooled task (freed by the runtime after it ran or was dropped) and submits it.
+  bool spawn(TaskFn fn, void* arg, int node = -1, TaskFn done = nullptr, void* doneArg = nullptr,
+             TaskFn cancel = nullptr, SpawnHint hint = SpawnHint::Next);
+
+  // Blocks until every task submitted before the call (and everything those spawn) has
+  // completed. Other threads may keep submitting; then it waits for those too.
+  // Must not be called from this runtime's workers (throws std::logic_error).
+  void waitIdle();
+  // Refuses new outside submissions, waits until every submitted task (including tasks spawned
+  // by tasks meanwhile) has completed, stops and joins every thread. Idempotent.
+  void close();
+  // Stops now: workers finish the task they are running, queued tasks are dropped -- each
+  // dropped task's cancel(doneArg) is called on the calling thread and it is counted in
+  // stats().dropped -- and every thread is joined. Idempotent; also finishes a close().
+  void destroy();
+  bool isClosed() const;   // close() or destroy() began
+  bool isStopped() const;  // threads are joined
+
+  // A snapshot of the counters, depths and merged histograms, taken without stopping anything
+  // (microseconds for a few dozen Ps). Works before and after close.
+  RuntimeStats stats() const;
+
+  int workerCount() const;
+  int nodeCount() const;
+  const RuntimeOptions& options() const;
+  int workerNode(int worker) const;  // OS node id of a P
+
+  // The runtime / P index of the calling thread when it is one of the workers (nullptr / -1 otherwise).
+  static Runtime* current();
+  static int currentWorker();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hwsq::sched

@@ -1,0 +1,101 @@
+// Scheduler statistics. Per-P counters are written only by their P with relaxed load+store
+// pairs (no read-modify-write, no lock prefix on the hot path) and read by any thread with
+// relaxed loads; Runtime::stats() sums them into the snapshot structs below without stopping
+// anything (the snapshot is "consistent enough": each counter is exact at some instant during
+// the read). `spawned` and `executed` are always maintained (close()/waitIdle() use them);
+// everything else only when RuntimeOptions::stats is on.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "histogram.h"
+
+namespace hwsq::sched {
+
+// A counter with one writer thread.
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // Release variant: everything the writer did before is visible to a reader that loads with
+  // acquire and sees the new value (used for `executed`, see Runtime::drained()).
+  void addRelease(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+  uint64_t getAcquire() const { return v_.load(std::memory_order_acquire); }
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Owned by one P. Field meanings are those of WorkerStats.
+struct WorkerCounters {
+  Counter spawned, executed, localPushes, runnextHits, hwsqPushes, hwsqPops, grqPops, inboxPops;
+  Counter stealsSameNode, stealsSameNodeTasks, stealsRemote, stealsRemoteTasks, failedSteals;
+  Counter overflows, overflowTasks, prefetches, prefetchTasks, parks, wakeups;
+  Counter spinningTicks, busyTicks;
+};
+
+struct WorkerStats {
+  int worker = 0;
+  int node = -1;                   // OS node id of the P's placement
+  uint64_t spawned = 0;            // tasks submitted while running on this P (from its tasks)
+  uint64_t executed = 0;           // tasks run to completion on this P (fn and done returned)
+  uint64_t localPushes = 0;        // spawns that went to this P's LRQ ring or runnext
+  uint64_t runnextHits = 0;        // tasks taken from runnext
+  uint64_t hwsqPushes = 0;         // tasks this P pushed to a HWSQ (overflow, affinity, prefetch)
+  uint64_t hwsqPops = 0;           // tasks this P took from its own node's HWSQ
+  uint64_t grqPops = 0;            // tasks this P took from the GRQ
+  uint64_t inboxPops = 0;          // tasks taken from this P's inbox (submitToWorker)
+  uint64_t stealsSameNode = 0;     // successful steal operations from Ps of the same node
+  uint64_t stealsSameNodeTasks = 0;
+  uint64_t stealsRemote = 0;       // successful steal operations from other nodes' Ps or HWSQs
+  uint64_t stealsRemoteTasks = 0;
+  uint64_t failedSteals = 0;       // probes of a victim that yielded nothing
+  uint64_t overflows = 0;          // LRQ overflows (half the ring moved out in one batch)
+  uint64_t overflowTasks = 0;
+  uint64_t parks = 0;              // times this P parked
+  uint64_t wakeups = 0;            // times this P was woken by another thread
+  uint64_t spinningNs = 0;         // time spent spinning (looking for work to steal)
+  uint64_t busyNs = 0;             // time spent running tasks
+  uint64_t hogs = 0;               // tasks that ran > hog threshold on this P (sysmon)
+  uint32_t lrqDepth = 0;           // current LRQ depth (ring + runnext)
+  bool parked = false;             // in the idle list right now
+  uint64_t runningForNs = 0;       // how long the current task has been running, 0 when none (sysmon's view)
+};
+
+struct NodeStats {
+  int node = -1;                   // OS node id
+  int workers = 0;                 // Ps on this node
+  uint64_t hwsqDepth = 0;          // current HWSQ depth (0 with the flat policy)
+  uint64_t hwsqCapacity = 0;
+  uint64_t prefetches = 0;         // GRQ -> HWSQ prefetch operations by this node's Ps
+  uint64_t prefetchTasks = 0;
+};
+
+struct SysmonStats {
+  uint64_t hogs = 0;               // tasks seen running longer than the threshold
+  uint64_t longestHogNs = 0;       // longest such run seen (sampled: accurate to the sysmon period)
+  int longestHogWorker = -1;
+  uint64_t stuckWorkers = 0;       // Ps inside one task longer than the threshold right now
+  uint64_t rounds = 0;             // sysmon wake-ups so far
+  uint64_t currentDelayUs = 0;     // its current sleep
+};
+
+struct RuntimeStats {
+  std::vector<WorkerStats> workers;
+  std::vector<NodeStats> nodes;
+  uint64_t grqDepth = 0;
+  uint64_t externalSubmitted = 0;  // tasks submitted from threads outside this runtime's Ps
+  uint64_t rejected = 0;           // submissions refused because the runtime was closed
+  uint64_t dropped = 0;            // tasks dropped by destroy() (their cancel callback ran)
+  uint64_t spawned = 0;            // sum over workers
+  uint64_t executed = 0;           // sum over workers
+  int spinning = 0;                // Ps spinning right now
+  int idle = 0;                    // Ps parked (in the idle list) right now
+  bool statsEnabled = true;
+  HistogramSnapshot latency;       // submit -> start, all Ps merged (stats on only)
+  HistogramSnapshot runTime;       // start -> end of fn, all Ps merged (stats on only)
+  SysmonStats sysmon;
+};
+
+}  // namespace hwsq::sched

@@ -1,0 +1,126 @@
+#include "task_pool.h"
+
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace hwsq::sched {
+
+namespace {
+
+constexpr size_t kBatch = 256;  // tasks moved between a thread cache and the depot at once
+constexpr size_t kSlab = kBatch;  // tasks allocated from the system at once
+
+// Free tasks are kept as arrays of pointers ("magazines"), never as a list threaded through the
+// tasks: a free task's memory is usually cold (last written by another core), and chasing a
+// `next` pointer through it would serialize one cache miss per allocation.
+struct Magazine {
+  size_t n = 0;
+  Task* items[kBatch];
+};
+
+// The depot is deliberately leaked (never destroyed): thread caches of threads that exit after
+// static destruction still return their tasks to it. Everything stays reachable from here, so
+// LeakSanitizer does not report it.
+struct Depot {
+  std::mutex mu;
+  std::vector<Magazine*> full;   // non-empty magazines
+  std::vector<Magazine*> spare;  // empty magazine objects for reuse
+  std::vector<Task*> slabs;      // every slab ever allocated (keeps them reachable)
+  size_t tasks = 0;
+
+  void put(Task* const* src, size_t n) {
+    std::lock_guard<std::mutex> lk(mu);
+    Magazine* m;
+    if (!spare.empty()) {
+      m = spare.back();
+      spare.pop_back();
+    } else {
+      m = new Magazine();
+    }
+    std::memcpy(m->items, src, n * sizeof(Task*));
+    m->n = n;
+    full.push_back(m);
+    tasks += n;
+  }
+  // Fills dst with up to kBatch free tasks (a magazine, or a fresh slab); returns the count.
+  size_t get(Task** dst) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (!full.empty()) {
+        Magazine* m = full.back();
+        full.pop_back();
+        size_t n = m->n;
+        std::memcpy(dst, m->items, n * sizeof(Task*));
+        spare.push_back(m);
+        tasks -= n;
+        return n;
+      }
+    }
+    Task* slab = new Task[kSlab];  // 64-byte aligned by Task's alignas
+    for (size_t i = 0; i < kSlab; ++i) dst[i] = &slab[i];
+    std::lock_guard<std::mutex> lk(mu);
+    slabs.push_back(slab);
+    return kSlab;
+  }
+};
+
+Depot& depot() {
+  static Depot* d = new Depot();
+  return *d;
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+// Per-thread cache: up to 2*kBatch free task pointers, newest last.
+struct Cache {
+  Task* items[2 * kBatch];
+  size_t n = 0;
+  ~Cache() {  // thread exit: everything goes back to the depot
+    for (size_t i = 0; i < n; i += kBatch) depot().put(items + i, n - i < kBatch ? n - i : kBatch);
+    n = 0;
+  }
+};
+thread_local Cache tlCache;
+#endif
+
+}  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer every task is a separate heap object, so a use after free of a pooled
+// task is reported instead of being hidden by reuse.
+Task* allocTask() {
+  Task* t = new Task();
+  t->flags = kTaskPooled;
+  return t;
+}
+void freeTask(Task* t) { delete t; }
+#else
+Task* allocTask() {
+  Cache& c = tlCache;
+  if (c.n == 0) c.n = depot().get(c.items);
+  Task* t = c.items[--c.n];
+  *t = Task();  // stores to a possibly cold line; no dependent load on it
+  t->flags = kTaskPooled;
+  return t;
+}
+
+void freeTask(Task* t) {
+  Cache& c = tlCache;
+  if (c.n == 2 * kBatch) {
+    // Give the older half away; keep the newest (warmest) tasks here.
+    depot().put(c.items, kBatch);
+    std::memmove(c.items, c.items + kBatch, kBatch * sizeof(Task*));
+    c.n = kBatch;
+  }
+  c.items[c.n++] = t;
+}
+#endif
+
+TaskPoolInfo taskPoolInfo() {
+  Depot& d = depot();
+  std::lock_guard<std::mutex> lk(d.mu);
+  return TaskPoolInfo{d.tasks, d.slabs.size()};
+}
+
+}  // namespace hwsq::sched
