@@ -478,15 +478,10 @@ MemPolicyState getThreadMemPolicy() {
 #endif
 
 namespace hwsq {
-namespace {
-[[noreturn]] void unsupported(const char* what) {
-  throw UnsupportedError(std::string(what) + " is only supported on Linux");
-}
-}  // namespace
 
-std::vector<int> getThreadAffinity() { unsupported("getThreadAffinity"); }
-void setThreadAffinity(const std::vector<int>&) { unsupported("setThreadAffinity"); }
-int setProcessAffinity(const std::vector<int>&) { unsupported("setProcessAffinity"); }
+std::vector<int> getThreadAffinity() { throwLinuxOnly("getThreadAffinity"); }
+void setThreadAffinity(const std::vector<int>&) { throwLinuxOnly("setThreadAffinity"); }
+int setProcessAffinity(const std::vector<int>&) { throwLinuxOnly("setProcessAffinity"); }
 int possibleCpuCount() {
 #if defined(__unix__) || defined(__APPLE__)
   long n = sysconf(_SC_NPROCESSORS_CONF);
@@ -495,17 +490,17 @@ int possibleCpuCount() {
   return 1;
 #endif
 }
-CpuLocation currentLocation() { unsupported("currentLocation"); }
-void setThreadMemPolicy(MemPolicy, const std::vector<int>&) { unsupported("setThreadMemPolicy"); }
-MemPolicyState getThreadMemPolicy() { unsupported("getThreadMemPolicy"); }
+CpuLocation currentLocation() { throwLinuxOnly("currentLocation"); }
+void setThreadMemPolicy(MemPolicy, const std::vector<int>&) { throwLinuxOnly("setThreadMemPolicy"); }
+MemPolicyState getThreadMemPolicy() { throwLinuxOnly("getThreadMemPolicy"); }
 bool numaSyscallsAvailable() { return false; }
 int maxPossibleNode() { return 1; }
-std::vector<int> onlineNodes() { unsupported("onlineNodes"); }
+std::vector<int> onlineNodes() { throwLinuxOnly("onlineNodes"); }
 namespace detail {
-std::vector<unsigned long> nodeMask(const std::vector<int>&) { unsupported("nodeMask"); }
-unsigned long nodeMaskMaxnode() { unsupported("nodeMaskMaxnode"); }
+std::vector<unsigned long> nodeMask(const std::vector<int>&) { throwLinuxOnly("nodeMask"); }
+unsigned long nodeMaskMaxnode() { throwLinuxOnly("nodeMaskMaxnode"); }
 int policyToMode(MemPolicy, const std::vector<int>&, std::vector<unsigned long>&) {
-  unsupported("policyToMode");
+  throwLinuxOnly("policyToMode");
 }
 void setNumaDisabledForTesting(bool) {}
 }  // namespace detail

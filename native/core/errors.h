@@ -17,4 +17,9 @@ struct HwsqRangeError : std::runtime_error {
   std::string code;  // stable, e.g. "ERR_HWSQ_UNKNOWN_NODE"
 };
 
+// Throws UnsupportedError for a facility that exists only on Linux.
+[[noreturn]] inline void throwLinuxOnly(const char* what) {
+  throw UnsupportedError(std::string(what) + " is only supported on Linux");
+}
+
 }  // namespace hwsq

@@ -251,24 +251,19 @@ size_t migratePages(void* addr, size_t bytes, int node) {
 #include <string>
 
 namespace hwsq {
-namespace {
-[[noreturn]] void unsupported(const char* what) {
-  throw UnsupportedError(std::string(what) + " is only supported on Linux");
-}
-}  // namespace
 
 size_t pageSize() {
 #if defined(__unix__) || defined(__APPLE__)
   long p = sysconf(_SC_PAGESIZE);
   return p > 0 ? size_t(p) : size_t(4096);
 #else
-  unsupported("pageSize");
+  throwLinuxOnly("pageSize");
 #endif
 }
-void* allocOnNodes(size_t, MemPolicy, const std::vector<int>&) { unsupported("allocOnNodes"); }
-void freeNodeMemory(void*, size_t) { unsupported("freeNodeMemory"); }
-std::vector<int> queryPageNodes(const void*, size_t) { unsupported("queryPageNodes"); }
-size_t migratePages(void*, size_t, int) { unsupported("migratePages"); }
+void* allocOnNodes(size_t, MemPolicy, const std::vector<int>&) { throwLinuxOnly("allocOnNodes"); }
+void freeNodeMemory(void*, size_t) { throwLinuxOnly("freeNodeMemory"); }
+std::vector<int> queryPageNodes(const void*, size_t) { throwLinuxOnly("queryPageNodes"); }
+size_t migratePages(void*, size_t, int) { throwLinuxOnly("migratePages"); }
 
 }  // namespace hwsq
 

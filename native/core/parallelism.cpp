@@ -16,18 +16,6 @@ namespace hwsq {
 
 namespace {
 
-std::vector<std::string> splitLines(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    lines.push_back(text.substr(pos, eol - pos));
-    pos = eol + 1;
-  }
-  return lines;
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -69,7 +57,7 @@ std::vector<CgroupLine> readProcCgroup(const std::string& root) {
   std::vector<CgroupLine> out;
   std::string text;
   if (!detail::readTextFile(root + "/proc/self/cgroup", text)) return out;
-  for (const auto& line : splitLines(text)) {
+  for (const auto& line : detail::splitLines(text)) {
     // hierarchy-ID:controller-list:cgroup-path; the path itself may contain ':'.
     const size_t a = line.find(':');
     if (a == std::string::npos) continue;
@@ -110,7 +98,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
   present = false;
   if (detail::readTextFile(root + "/proc/self/mountinfo", text)) {
     present = true;
-    for (const auto& line : splitLines(text)) {
+    for (const auto& line : detail::splitLines(text)) {
       // id parent major:minor root mount-point options [optional...] - fstype source super-options
       std::vector<std::string> f;
       for (const auto& tok : split(line, ' '))
@@ -131,7 +119,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
   }
   if (detail::readTextFile(root + "/proc/mounts", text)) {
     present = true;
-    for (const auto& line : splitLines(text)) {
+    for (const auto& line : detail::splitLines(text)) {
       // source mount-point fstype options dump pass; mount and super options are merged.
       std::vector<std::string> f;
       for (const auto& tok : split(line, ' '))

@@ -148,12 +148,7 @@ MemInfo readMemInfo(const std::string& path) {
   std::string text;
   if (!detail::readTextFile(path, text)) return m;
   bool haveTotal = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const std::string& line : detail::splitLines(text)) {
     size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     std::string key = detail::trim(line.substr(0, colon));
@@ -264,12 +259,7 @@ std::vector<int> cpuinfoProcessors(const std::string& path) {
   std::string text;
   if (!detail::readTextFile(path, text)) return out;
   const std::string key = "processor";
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    const std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const std::string& line : detail::splitLines(text)) {
     if (line.compare(0, key.size(), key) != 0) continue;
     size_t i = key.size();
     while (i < line.size() && isSpace(line[i])) ++i;
@@ -316,12 +306,7 @@ std::vector<int> statusAffinity(const std::string& root, bool& known) {
   std::string text;
   if (!detail::readTextFile(root + "/proc/self/status", text)) return {};
   std::optional<std::vector<int>> fromMask;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const std::string& line : detail::splitLines(text)) {
     size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     const std::string key = line.substr(0, colon);
@@ -422,6 +407,18 @@ std::vector<std::string> listDir(const std::string& path) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    lines.push_back(text.substr(pos, eol - pos));
+    pos = eol + 1;
+  }
+  return lines;
 }
 
 std::string trim(const std::string& s) {

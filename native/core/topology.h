@@ -59,6 +59,8 @@ bool readTextFile(const std::string& path, std::string& out);
 std::vector<std::string> listDir(const std::string& path);
 bool isDirectory(const std::string& path);
 std::string trim(const std::string& s);
+// Lines of text without their '\n' (a last line without one included).
+std::vector<std::string> splitLines(const std::string& text);
 // Strict decimal integer (surrounding whitespace allowed); false on anything else.
 bool parseInt64(const std::string& s, long long& out);
 }  // namespace detail

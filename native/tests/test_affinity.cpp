@@ -17,56 +17,20 @@
 
 #include "affinity.h"
 #include "check.h"
+#include "support.h"
+
+using hwsq_test::parseIds;
+using hwsq_test::rangeCode;
+using hwsq_test::readText;
 #include "errors.h"
 
 using hwsq::MemPolicy;
 
 namespace {
 
-// Code of the HwsqRangeError f throws; "none" / "other: <what>" otherwise.
-template <class F>
-std::string rangeCode(F&& f) {
-  try {
-    f();
-  } catch (const hwsq::HwsqRangeError& e) {
-    return e.code;
-  } catch (const std::exception& e) {
-    return std::string("other: ") + e.what();
-  }
-  return "none";
-}
 
-#define CHECK_CODE(expr, expected)                                                              \
-  do {                                                                                          \
-    std::string _code = rangeCode([&] { (void)(expr); });                                       \
-    if (_code != (expected)) {                                                                  \
-      std::fprintf(stderr, "  %s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__, #expr,      \
-                   expected, _code.c_str());                                                    \
-      ++hwsq_test::failures();                                                                  \
-    }                                                                                           \
-  } while (0)
 
-std::string readText(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-// "0-2,5" → {0,1,2,5}; enough for sysfs lists in tests.
-std::vector<int> parseIds(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty() || item == "\n") continue;
-    size_t dash = item.find('-');
-    int a = std::stoi(item.substr(0, dash));
-    int b = dash == std::string::npos ? a : std::stoi(item.substr(dash + 1));
-    for (int v = a; v <= b; ++v) out.push_back(v);
-  }
-  return out;
-}
 
 pid_t gettidNow() { return pid_t(syscall(SYS_gettid)); }
 

@@ -18,6 +18,11 @@
 #include <vector>
 
 #include "check.h"
+#include "support.h"
+
+using hwsq_test::parseIds;
+using hwsq_test::rangeCode;
+using hwsq_test::readText;
 #include "errors.h"
 #include "memory.h"
 
@@ -25,52 +30,13 @@ using hwsq::MemPolicy;
 
 namespace {
 
-template <class F>
-std::string rangeCode(F&& f) {
-  try {
-    f();
-  } catch (const hwsq::HwsqRangeError& e) {
-    return e.code;
-  } catch (const std::exception& e) {
-    return std::string("other: ") + e.what();
-  }
-  return "none";
-}
 
-#define CHECK_CODE(expr, expected)                                                              \
-  do {                                                                                          \
-    std::string _code = rangeCode([&] { (void)(expr); });                                       \
-    if (_code != (expected)) {                                                                  \
-      std::fprintf(stderr, "  %s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__, #expr,      \
-                   expected, _code.c_str());                                                    \
-      ++hwsq_test::failures();                                                                  \
-    }                                                                                           \
-  } while (0)
 
 constexpr size_t kMiB = size_t(1) << 20;
 
 size_t countEq(const std::vector<int>& v, int x) { return size_t(std::count(v.begin(), v.end(), x)); }
 
-std::string readText(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::vector<int> parseIds(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty() || item == "\n") continue;
-    size_t dash = item.find('-');
-    int a = std::stoi(item.substr(0, dash));
-    int b = dash == std::string::npos ? a : std::stoi(item.substr(dash + 1));
-    for (int v = a; v <= b; ++v) out.push_back(v);
-  }
-  return out;
-}
 
 // Online nodes that have memory (N_MEMORY), per sysfs; {0} without sysfs.
 std::vector<int> memoryNodes() {

@@ -9,19 +9,12 @@
 #include <vector>
 
 #include "check.h"
+#include "support.h"
+
+using hwsq_test::TempDir;
 #include "parallelism.h"
 #include "topology.h"
 
-// check.h's CHECK_EQ prints through std::to_string, so strings get their own check.
-#define CHECK_STR(a, b)                                                                        \
-  do {                                                                                         \
-    const std::string _sa = (a), _sb = (b);                                                    \
-    if (_sa != _sb) {                                                                          \
-      std::fprintf(stderr, "  %s:%d: CHECK_STR(%s, %s) failed: \"%s\" vs \"%s\"\n", __FILE__, \
-                   __LINE__, #a, #b, _sa.c_str(), _sb.c_str());                                \
-      ++hwsq_test::failures();                                                                 \
-    }                                                                                          \
-  } while (0)
 
 namespace fs = std::filesystem;
 
@@ -29,25 +22,6 @@ namespace {
 
 std::string fixture(const std::string& name) { return std::string(HWSQ_FIXTURES) + "/cgroup/" + name; }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hwsq-par-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string& rel, const std::string& content) const {
-    fs::path p = fs::path(path) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-  }
-};
 
 const char* kV2Mount =
     "26 23 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n";

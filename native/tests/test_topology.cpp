@@ -13,19 +13,12 @@
 #include <vector>
 
 #include "check.h"
+#include "support.h"
+
+using hwsq_test::TempDir;
 #include "parallelism.h"
 #include "topology.h"
 
-// check.h's CHECK_EQ prints through std::to_string, so strings get their own check.
-#define CHECK_STR(a, b)                                                                        \
-  do {                                                                                         \
-    const std::string _sa = (a), _sb = (b);                                                    \
-    if (_sa != _sb) {                                                                          \
-      std::fprintf(stderr, "  %s:%d: CHECK_STR(%s, %s) failed: \"%s\" vs \"%s\"\n", __FILE__, \
-                   __LINE__, #a, #b, _sa.c_str(), _sb.c_str());                                \
-      ++hwsq_test::failures();                                                                 \
-    }                                                                                          \
-  } while (0)
 
 using hwsq::CpuInfo;
 using hwsq::NodeInfo;
@@ -87,26 +80,6 @@ void checkInvariants(const Topology& t) {
   }
 }
 
-// A scratch directory removed on scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hwsq-topo-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string& rel, const std::string& content) const {
-    fs::path p = fs::path(path) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-  }
-};
 
 }  // namespace
 

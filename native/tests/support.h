@@ -1,0 +1,97 @@
+// Helpers shared by the native tests: error-code checks and scratch directories.
+#pragma once
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "errors.h"
+
+namespace hwsq_test {
+
+// Code of the HwsqRangeError f throws; "none" / "other: <what>" otherwise.
+template <class F>
+std::string rangeCode(F&& f) {
+  try {
+    f();
+  } catch (const hwsq::HwsqRangeError& e) {
+    return e.code;
+  } catch (const std::exception& e) {
+    return std::string("other: ") + e.what();
+  }
+  return "none";
+}
+
+// A scratch directory removed on scope exit.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const char* prefix = "hwsq-test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    path = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  void write(const std::string& rel, const std::string& content) const {
+    std::filesystem::path p = std::filesystem::path(path) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+  }
+};
+
+inline std::string readText(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// "0-2,5" -> {0,1,2,5}; enough for sysfs lists in tests.
+inline std::vector<int> parseIds(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty() || item == "\n") continue;
+    size_t dash = item.find('-');
+    int a = std::stoi(item.substr(0, dash));
+    int b = dash == std::string::npos ? a : std::stoi(item.substr(dash + 1));
+    for (int v = a; v <= b; ++v) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace hwsq_test
+
+// check.h's CHECK_EQ prints through std::to_string, so strings get their own check.
+#define CHECK_STR(a, b)                                                                        \
+  do {                                                                                         \
+    const std::string _sa = (a), _sb = (b);                                                    \
+    if (_sa != _sb) {                                                                          \
+      std::fprintf(stderr, "  %s:%d: CHECK_STR(%s, %s) failed: \"%s\" vs \"%s\"\n", __FILE__, \
+                   __LINE__, #a, #b, _sa.c_str(), _sb.c_str());                                \
+      ++hwsq_test::failures();                                                                 \
+    }                                                                                          \
+  } while (0)
+
+#define CHECK_CODE(expr, expected)                                                              \
+  do {                                                                                          \
+    std::string _code = hwsq_test::rangeCode([&] { (void)(expr); });                            \
+    if (_code != (expected)) {                                                                  \
+      std::fprintf(stderr, "  %s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__, #expr,      \
+                   expected, _code.c_str());                                                    \
+      ++hwsq_test::failures();                                                                  \
+    }                                                                                           \
+  } while (0)
