@@ -204,6 +204,9 @@ void* allocOnNodes(size_t bytes, MemPolicy policy, const std::vector<int>& nodes
       throwErrno(err, "mbind");
     }
   }
+  // A transparent huge page lands on one node, so under interleave a 2 MiB-aligned stretch would
+  // sit on a single node; callers asking for interleave want the page-by-page spread (bandwidth).
+  if (policy == MemPolicy::Interleave) (void)madvise(addr, len, MADV_NOHUGEPAGE);
   populate(addr, len);
   guard.armed = false;
   return addr;

@@ -203,8 +203,14 @@ Napi::Value AllocOnNodes(const Napi::CallbackInfo& info) {
     size_t bytes = static_cast<size_t>(requested);
     void* mem = hwsq::allocOnNodes(bytes, policy, nodes);
     auto buffer = Napi::ArrayBuffer::New(
-        env, mem, bytes, [](Napi::Env, void* data, size_t* len) {
-          hwsq::freeNodeMemory(data, *len);
+        env, mem, bytes, [](Napi::Env finalizeEnv, void* data, size_t* len) {
+          // Finalizers may run during environment teardown: report nothing, throw nothing.
+          try {
+            hwsq::freeNodeMemory(data, *len);
+          } catch (...) {
+          }
+          int64_t unused = 0;
+          (void)napi_adjust_external_memory(finalizeEnv, -static_cast<int64_t>(*len), &unused);
           delete len;
         },
         new size_t(bytes));

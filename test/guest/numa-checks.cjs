@@ -87,7 +87,8 @@ async function main() {
   }
   if (memNodes.length > 1) {
     const [from, to] = [memNodes[0], memNodes[memNodes.length - 1]];
-    const buf = hwsq.allocOnNode(2 * MiB, from);
+    // 'preferred' keeps its VMA apart from the 'bind' buffers above (numa_maps is per VMA).
+    const buf = hwsq.allocOnNode(2 * MiB, from, { policy: 'preferred' });
     const before = hwsq.pageNodes(buf).byNode;
     const after = hwsq.movePages(buf, to).byNode;
     result.migrate = { from, to, before, after, numaMaps: numaMapsLine(addressOf(buf)) };
