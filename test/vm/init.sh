@@ -37,7 +37,16 @@ done
 mount -t proc proc /mnt/proc || fatal "mount /mnt/proc"
 mount -t sysfs sysfs /mnt/sys || fatal "mount /mnt/sys"
 mount -t devtmpfs devtmpfs /mnt/dev || fatal "mount /mnt/dev"
+# The guest gets its own writable /tmp, but a working directory under the host's /tmp (a CI
+# clone, say) must stay visible: keep a view of the host's /tmp and bind the listed directories
+# (/io/host-tmp-dirs, written by vm.mjs) back into the guest's /tmp.
+mkdir -p /hosttmp && mount -o bind /mnt/tmp /hosttmp || fatal "bind the host /tmp"
 mount -t tmpfs -o mode=1777 tmpfs /mnt/tmp || fatal "mount /mnt/tmp"
+if [ -f /io/host-tmp-dirs ]; then
+  while read -r rel; do
+    mkdir -p "/mnt/tmp/$rel" && mount -o bind "/hosttmp/$rel" "/mnt/tmp/$rel" || fatal "bind /tmp/$rel"
+  done </io/host-tmp-dirs
+fi
 mkdir -p /mnt/dev/shm /mnt/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts

@@ -178,6 +178,10 @@ export async function runInVm(topo, command, opts = {}) {
   try {
     fs.writeFileSync(path.join(io, 'run.sh'), runScript(command, cwd, env));
     if (opts.separateStderr) fs.writeFileSync(path.join(io, 'separate-stderr'), '');
+    // The guest mounts its own /tmp; directories the command needs from the host's /tmp (a
+    // checkout there, say) are bound back in by init.sh.
+    const hostTmpDirs = [...new Set([cwd, nodeDir].filter((p) => p.startsWith('/tmp/')).map((p) => p.split('/')[2]))];
+    if (hostTmpDirs.length) fs.writeFileSync(path.join(io, 'host-tmp-dirs'), hostTmpDirs.join('\n') + '\n');
 
     const append = ['console=ttyS0', 'quiet', 'panic=-1', 'rdinit=/init', 'mitigations=off', ...(opts.kernelArgs ?? [])].join(' ');
     const args = [
