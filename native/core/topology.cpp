@@ -409,6 +409,12 @@ std::vector<std::string> listDir(const std::string& path) {
   return names;
 }
 
+std::string joinInts(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s;
+}
+
 std::vector<std::string> splitLines(const std::string& text) {
   std::vector<std::string> lines;
   size_t pos = 0;

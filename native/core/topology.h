@@ -61,6 +61,8 @@ bool isDirectory(const std::string& path);
 std::string trim(const std::string& s);
 // Lines of text without their '\n' (a last line without one included).
 std::vector<std::string> splitLines(const std::string& text);
+// "0, 1, 4": ids for error messages.
+std::string joinInts(const std::vector<int>& v);
 // Strict decimal integer (surrounding whitespace allowed); false on anything else.
 bool parseInt64(const std::string& s, long long& out);
 }  // namespace detail

@@ -1,10 +1,12 @@
 // Minimal test harness for the standalone native tests (no external framework needed).
 #pragma once
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hwsq_test {
@@ -12,6 +14,16 @@ struct Case { const char* name; std::function<void()> fn; };
 inline std::vector<Case>& cases() { static std::vector<Case> all; return all; }
 inline int& failures() { static int n = 0; return n; }
 struct Register { Register(const char* n, std::function<void()> f) { cases().push_back({n, std::move(f)}); } };
+// Waits for cond with a generous deadline; returns false on timeout (a hang is a failure).
+template <class F>
+bool eventually(F cond, int ms = 10000) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 inline int runAll(int argc, char** argv) {
   int ran = 0;
   for (auto& c : cases()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.h"
+#include "support.h"
 #include "errors.h"
 #include "sched/clock.h"
 #include "sched/native_tasks.h"
@@ -30,16 +31,7 @@ RuntimeOptions plain(int workers) {
   return o;
 }
 
-// Waits for cond with a generous deadline; returns false on timeout (a hang is a failure).
-template <class F>
-bool eventually(F cond, int ms = 10000) {
-  auto end = Clock::now() + std::chrono::milliseconds(ms);
-  while (!cond()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using hwsq_test::eventually;
 
 // Release: a submitter that sees the count may reuse the Task (the runtime's reads of it happen before fn).
 void bump(void* a) { static_cast<std::atomic<uint64_t>*>(a)->fetch_add(1, std::memory_order_acq_rel); }
@@ -665,6 +657,29 @@ TEST_CASE("placement: proportional spread and options from a topology") {
   o = optionsFromTopology(topo, 3, PinMode::Node);
   CHECK_EQ(o.workers.size(), 3u);
   CHECK(o.workers[0].cpus == (std::vector<int>{0, 1}));
+
+  // Explicit placement: requests in order, default CPUs by pin mode, machine-wide distances.
+  topo.nodes.resize(3);
+  topo.nodes[2].id = 2;  // memory-only node
+  topo.nodes[2].distances = {31, 31, 10};
+  topo.nodes[0].distances = {10, 21, 31};
+  topo.nodes[1].distances = {21, 10, 31};
+  topo.allowedCpus = {0, 1, 3};  // CPU 2 outside our cpuset
+  o = optionsFromPlacement(topo, {{1, {}}, {0, {1}}, {0, {}}, {0, {}}}, PinMode::Cpu);
+  CHECK_EQ(o.workers.size(), 4u);
+  CHECK(o.workers[0].node == 1 && o.workers[0].cpus == std::vector<int>{3});
+  CHECK(o.workers[1].cpus == std::vector<int>{1});
+  CHECK(o.workers[2].cpus == std::vector<int>{0});
+  CHECK(o.workers[3].cpus == std::vector<int>{1});
+  CHECK(o.nodeIds == (std::vector<int>{0, 1}));
+  CHECK(o.distances == (std::vector<std::vector<int>>{{10, 21}, {21, 10}}));
+  o = optionsFromPlacement(topo, {{0, {}}}, PinMode::Node);
+  CHECK(o.workers[0].cpus == (std::vector<int>{0, 1}));
+  CHECK_CODE(optionsFromPlacement(topo, {{7, {}}}, PinMode::Node), "ERR_HWSQ_UNKNOWN_NODE");
+  CHECK_CODE(optionsFromPlacement(topo, {{2, {}}}, PinMode::Node), "ERR_HWSQ_NODE_HAS_NO_CPUS");
+  CHECK_CODE(optionsFromPlacement(topo, {{1, {2}}}, PinMode::Node), "ERR_HWSQ_CPU_NOT_ALLOWED");
+  topo.allowedCpus = {0, 1};
+  CHECK_CODE(optionsFromPlacement(topo, {{1, {}}}, PinMode::Node), "ERR_HWSQ_NO_ALLOWED_CPUS");
 }
 
 TEST_MAIN()

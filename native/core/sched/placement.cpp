@@ -1,7 +1,9 @@
 #include "placement.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
+#include <string>
 
 #include "../errors.h"
 
@@ -84,6 +86,47 @@ RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pi
   }
   // Drop nodes that ended up with no P (more nodes than Ps): the runtime ignores them, but
   // keep nodeIds and distances consistent.
+  return o;
+}
+
+RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<PlacementRequest>& requests, PinMode pin) {
+  // Node ids, allowed CPUs per node and SLIT rows exactly as the spread placement sees them.
+  RuntimeOptions base = optionsFromTopology(topo, static_cast<int>(topo.allowedCpus.size()), PinMode::Node);
+  std::map<int, std::vector<int>> allowedOf;
+  for (const WorkerPlacement& w : base.workers) allowedOf.emplace(w.node, w.cpus);
+  RuntimeOptions o;
+  o.nodeIds = base.nodeIds;
+  o.distances = base.distances;
+  o.pin = pin != PinMode::None;
+  std::map<int, size_t> placed;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const PlacementRequest& r = requests[i];
+    const std::string where = "placement[" + std::to_string(i) + "]";
+    auto it = allowedOf.find(r.node);
+    if (it == allowedOf.end()) {
+      const NodeInfo* n = topo.findNode(r.node);
+      if (!n) {
+        std::vector<int> ids;
+        for (const NodeInfo& k : topo.nodes) ids.push_back(k.id);
+        throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", where + " names unknown NUMA node " + std::to_string(r.node) + "; nodes are " + detail::joinInts(ids));
+      }
+      if (n->cpus.empty()) throw HwsqRangeError("ERR_HWSQ_NODE_HAS_NO_CPUS", where + ": NUMA node " + std::to_string(r.node) + " has no CPUs (memory-only node)");
+      throw HwsqRangeError("ERR_HWSQ_NO_ALLOWED_CPUS", where + ": none of NUMA node " + std::to_string(r.node) + "'s CPUs is allowed for this process");
+    }
+    WorkerPlacement wp;
+    wp.node = r.node;
+    if (!r.cpus.empty()) {
+      for (int cpu : r.cpus)
+        if (!std::binary_search(topo.allowedCpus.begin(), topo.allowedCpus.end(), cpu))
+          throw HwsqRangeError("ERR_HWSQ_CPU_NOT_ALLOWED", where + ": CPU " + std::to_string(cpu) + " is not allowed for this process (allowed: " + detail::joinInts(topo.allowedCpus) + ")");
+      wp.cpus = r.cpus;
+    } else if (pin == PinMode::Node) {
+      wp.cpus = it->second;
+    } else if (pin == PinMode::Cpu) {
+      wp.cpus = {it->second[placed[r.node]++ % it->second.size()]};
+    }
+    o.workers.push_back(std::move(wp));
+  }
   return o;
 }
 

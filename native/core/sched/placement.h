@@ -15,6 +15,18 @@ enum class PinMode { Node, Cpu, None };
 // skipped. Distances come from the nodes' SLIT rows. Throws HwsqRangeError when no CPU is allowed.
 RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pin);
 
+// One P of an explicit placement: its node and, optionally, its CPUs.
+struct PlacementRequest {
+  int node = -1;
+  std::vector<int> cpus;  // empty: the node's allowed CPUs (pin Node) or one of them (pin Cpu)
+};
+
+// Explicit placement: one P per request, in order. Throws HwsqRangeError with a stable code for
+// an unknown node (ERR_HWSQ_UNKNOWN_NODE), a node without CPUs (ERR_HWSQ_NODE_HAS_NO_CPUS) or
+// without allowed ones (ERR_HWSQ_NO_ALLOWED_CPUS), a CPU this process may not use
+// (ERR_HWSQ_CPU_NOT_ALLOWED). Node ids and distances are those of the whole machine.
+RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<PlacementRequest>& requests, PinMode pin);
+
 // How many Ps each of `cpusPerNode` gets (exposed for tests).
 std::vector<int> spreadWorkers(const std::vector<int>& cpusPerNode, int workers);
 

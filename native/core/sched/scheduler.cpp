@@ -23,7 +23,11 @@
 // token makes P5 return at once), or another P Q is spinning; Q will either find work and, being
 // the last spinner, wake a replacement (resetSpinning), or reach its own P3/P4 after our S2 and
 // see the task. If S2 precedes P3, P4 sees the push and P does not sleep. A failed CAS in S4
-// means a spinner exists, which reduces to the previous case. For HWSQ k the same argument runs
+// (or an S3 that read nspinning != 0) means a spinner exists, which reduces to the previous
+// case, or another waker W holds the slot for a moment: W's CAS succeeded but W found no idle P.
+// W then releases the slot (seq_cst RMW), fences and re-reads nidle: our S3 read W's 1, so it is
+// ordered before W's release, hence P3 < S2 < W's fence, so W sees P's P1 and wakes it in our
+// stead (wakeP / wakeOnNode loop; found stress-testing two runtimes feeding each other). For HWSQ k the same argument runs
 // with nodeIdle[k]/nodeSpinning[k] and the Ps of node k (which always re-check HWSQ k).
 // Spawns into the spawning P's own LRQ skip S2 (Go is equally "sloppy" there): that P is
 // running and will take the task itself, so a missed wake costs parallelism, never liveness.
@@ -43,6 +47,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -149,6 +154,12 @@ struct alignas(64) Worker {
   bool startedOk = false;      // written by the thread before reporting under startMu
   std::thread thread;
 
+  // External mode. extParked: owner state (the last runSome parked the P at P5).
+  // attached: the thread driving the P (release by attach/detach/reclaim, acquire by readers).
+  bool extParked = false;
+  bool idleSpinSlot = false;   // holds one of Impl::idleSpinners' slots (RunLimits::spinNs)
+  std::atomic<bool> attached{false};
+
   uint32_t random() {  // xorshift64*
     rng ^= rng >> 12;
     rng ^= rng << 25;
@@ -196,6 +207,10 @@ struct Runtime::Impl {
   std::atomic<bool> stoppedFlag{false};
   std::mutex lifecycleMu;
 
+  // External mode: Ps busy-waiting before they park (RunLimits::spinNs), at most half the Ps
+  // (at least one) so that spinners never take every CPU from the threads that submit.
+  alignas(64) std::atomic<int> idleSpinners{0};
+
   // Sampling phase of outside submissions (several outside threads: relaxed RMW, only used when
   // timingSampleShift > 0; the value only picks which tasks get a timestamp).
   std::atomic<uint32_t> extStampCounter{0};
@@ -240,8 +255,20 @@ struct Runtime::Impl {
 
   // Go's wakep: wake one idle P as a spinner, only if nobody is spinning.
   void wakeP(int preferNode) {
+    while (!tryWakeP(preferNode)) {
+      // Our CAS made nspinning 1 for a moment without a spinner behind it: a submitter that
+      // read that 1 skipped its wake, counting on a spinner. If a P went idle meanwhile, it may
+      // have re-checked the queues before that submitter's push: wake it in its stead. (After
+      // our seq_cst decrement and fence, a P idle before the skipped submitter's fence is seen.)
+      storeLoadFence();
+      if (nidle.load(std::memory_order_relaxed) == 0) return;
+    }
+  }
+  // True when done: a P was woken, or another thread holds the spinning slot (a real spinner,
+  // or another waker); false when the slot was ours and there was no idle P to wake.
+  bool tryWakeP(int preferNode) {
     int zero = 0;
-    if (!nspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
+    if (!nspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return true;
     Worker* w = nullptr;
     {
       std::lock_guard<std::mutex> lk(idleMu);
@@ -264,15 +291,23 @@ struct Runtime::Impl {
     }
     if (!w) {
       nspinning.fetch_sub(1, std::memory_order_seq_cst);
-      return;
+      return false;
     }
-    w->parker.unpark();
+    unparkWorker(*w);
+    return true;
   }
 
-  // Wake an idle P of node ni as a spinner, only if none of that node is spinning.
-  bool wakeOnNode(int ni) {
+  // Wake an idle P of node ni as a spinner, only if none of that node is spinning. The same
+  // hand-over as wakeP when our claim of the node's spinning slot found no idle P.
+  void wakeOnNode(int ni) {
+    while (!tryWakeOnNode(ni)) {
+      storeLoadFence();
+      if (nodeIdle[ni].load(std::memory_order_relaxed) == 0) return;
+    }
+  }
+  bool tryWakeOnNode(int ni) {
     int zero = 0;
-    if (!nodeSpinning[ni].compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return false;
+    if (!nodeSpinning[ni].compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return true;
     Worker* w = nullptr;
     {
       std::lock_guard<std::mutex> lk(idleMu);
@@ -287,7 +322,7 @@ struct Runtime::Impl {
       nodeSpinning[ni].fetch_sub(1, std::memory_order_seq_cst);
       return false;
     }
-    w->parker.unpark();
+    unparkWorker(*w);
     return true;
   }
 
@@ -297,11 +332,9 @@ struct Runtime::Impl {
   }
   // After a push to HWSQ ni (S1) and a seq_cst fence (S2).
   void wakeForNode(int ni) {
-    if (nodeIdle[ni].load(std::memory_order_relaxed) > 0) {
-      if (nodeSpinning[ni].load(std::memory_order_relaxed) == 0) wakeOnNode(ni);
-    } else {
-      wakeForGlobal(ni);  // the node is saturated: let a P elsewhere come and steal
-    }
+    if (nodeSpinning[ni].load(std::memory_order_relaxed) > 0) return;  // a P of the node will look
+    if (nodeIdle[ni].load(std::memory_order_relaxed) > 0) wakeOnNode(ni);
+    else if (nodeSaturated(ni)) wakeForGlobal(ni);  // let a P elsewhere come and steal
   }
   void wakeWorker(Worker& w) {
     {
@@ -311,7 +344,13 @@ struct Runtime::Impl {
         w.wakeSpinning = false;
       }
     }
-    w.parker.unpark();  // a token even if it is not asleep: its park re-check cannot miss it
+    unparkWorker(w);  // a token even if it is not asleep: its park re-check cannot miss it
+  }
+  // P5's counterpart. External mode: the embedder's wake (a token too: the P's thread calls
+  // runSome afterwards, whose parkFinish/search sees what the waker published).
+  void unparkWorker(Worker& w) {
+    if (!opts.externalWorkers) w.parker.unpark();
+    else if (opts.wakeExternal) opts.wakeExternal(w.index);
   }
 
   // ---------------------------------------------------------------- spinning
@@ -330,9 +369,15 @@ struct Runtime::Impl {
     return {prev, nodePrev};
   }
   // Go's resetspinning: a spinner found work; if it was the last one, wake a replacement.
+  // External mode wakes the replacement only when there is visible work left for it: a wake
+  // there is a thread hop through another event loop (a spinner that finds nothing costs a CPU
+  // the submitting thread needs). Safe: a submitter that skipped its wake because it saw us
+  // spinning pushed before our seq_cst decrement, so the re-check below sees its task.
   void resetSpinning(Worker& w) {
     auto [prev, nodePrev] = stopSpinning(w);
-    if (prev == 1 && nidle.load(std::memory_order_seq_cst) > 0) wakeP(w.nodeIdx);
+    if (prev == 1 && nidle.load(std::memory_order_seq_cst) > 0 &&
+        (!opts.externalWorkers || w.lrq.hasWork() || anyWorkVisible(w)))
+      wakeP(w.nodeIdx);
     if (hier && nodePrev == 1 && nodeIdle[w.nodeIdx].load(std::memory_order_seq_cst) > 0 && hwsq[w.nodeIdx]->size() > 0)
       wakeOnNode(w.nodeIdx);
   }
@@ -398,16 +443,8 @@ struct Runtime::Impl {
     int ni = t->node >= 0 ? checkedNodeIndex(t->node) : -1;  // validate before counting
     w.c.spawned.add();
     stamp(t, w.stampCounter);
-    if (ni >= 0 && (!hier || ni != w.nodeIdx)) {
-      if (hier && hwsq[ni]->push(t)) {
-        if (statsOn) w.c.hwsqPushes.add();
-        storeLoadFence();
-        wakeForNode(ni);
-      } else {
-        grq.push(t);
-        storeLoadFence();
-        wakeForGlobal(hier ? ni : -1);
-      }
+    if (hint == SpawnHint::Shared || (ni >= 0 && (!hier || ni != w.nodeIdx))) {
+      pushShared(w, t, ni >= 0 ? ni : w.nodeIdx);
       return;
     }
     if (statsOn) w.c.localPushes.add();
@@ -420,6 +457,19 @@ struct Runtime::Impl {
     }
     if (!w.lrq.pushBack(t)) overflow(w, t);
     sloppyWake(w);
+  }
+
+  // A spawn that must not stay on this P: node ni's HWSQ (hierarchical), else the GRQ; S2 + wake.
+  void pushShared(Worker& w, Task* t, int ni) {
+    if (hier && hwsq[ni]->push(t)) {
+      if (statsOn) w.c.hwsqPushes.add();
+      storeLoadFence();
+      wakeForNode(ni);
+    } else {
+      grq.push(t);
+      storeLoadFence();
+      wakeForGlobal(hier ? ni : -1);
+    }
   }
 
   void sloppyWake(Worker& w) {
@@ -529,10 +579,22 @@ struct Runtime::Impl {
     if (k) wakeForNode(w.nodeIdx);
   }
 
-  bool remoteHwsqEligible(int ni) const {
-    // Affine tasks stay for their node unless it is saturated (no idle P) or they outnumber its Ps.
-    return nodeIdle[ni].load(std::memory_order_relaxed) == 0 || hwsq[ni]->size() > nodeWorkers[ni].size();
+  // Affine tasks stay for their node unless it is saturated: every P of it is inside a task
+  // (its sysmon tick is odd). Not parked, not spinning (a P just woken for the node spins until
+  // it has found work), not between two tasks looking for the next one: each of those will take
+  // from HWSQ k itself. Read only by thieves, so the hot path pays nothing for it.
+  // Liveness never depends on this: node k's Ps re-check HWSQ k before parking (P4).
+  bool nodeSaturated(int ni) const {
+    if (nodeIdle[ni].load(std::memory_order_relaxed) > 0 || nodeSpinning[ni].load(std::memory_order_relaxed) > 0) return false;
+    for (int p : nodeWorkers[ni]) {
+      const Worker& v = *workers[p];
+      // External mode: a P with no thread attached (its isolate died or restarts) takes nothing.
+      if (opts.externalWorkers && !v.attached.load(std::memory_order_relaxed)) continue;
+      if ((v.probe.tick.load(std::memory_order_relaxed) & 1) == 0) return false;
+    }
+    return true;
   }
+  bool remoteHwsqEligible(int ni) const { return nodeSaturated(ni); }
 
   Task* stealWork(Worker& w) {
     for (int pass = 0; pass < kStealPasses; ++pass) {
@@ -595,6 +657,14 @@ struct Runtime::Impl {
 
   // Parks w (P1..P5). Returns when there may be work (or we are stopping).
   void parkWorker(Worker& w) {
+    if (!parkPrepare(w)) return;
+    w.parker.park();  // P5
+    parkFinish(w);
+  }
+
+  // P1..P4. Returns true when w must sleep (P5); false when it should look again (it may have
+  // become a spinner).
+  bool parkPrepare(Worker& w) {
     {
       std::lock_guard<std::mutex> lk(idleMu);  // P1
       w.idle = true;
@@ -621,10 +691,15 @@ struct Runtime::Impl {
       }
       if (becomeSpinner) becomeSpinning(w);
       else if (w.spinning && statsOn) w.spinStart = nowTicks();
-      return;
+      return false;
     }
     if (statsOn) w.c.parks.add();
-    w.parker.park();  // P5
+    return true;
+  }
+
+  // After P5: leave the idle list (spurious wake / stale token / stopping) or take the waker's
+  // verdict on whether we are a spinner.
+  void parkFinish(Worker& w) {
     {
       std::lock_guard<std::mutex> lk(idleMu);
       if (w.idle) {
@@ -638,7 +713,19 @@ struct Runtime::Impl {
     if (w.spinning && statsOn) w.spinStart = nowTicks();
   }
 
-  Task* findRunnable(Worker& w) {
+  // Only this P's own queues (external mode at its concurrency limit).
+  Task* findLocal(Worker& w) {
+    if (Task* t = w.inbox.pop()) {
+      if (statsOn) w.c.inboxPops.add();
+      return t;
+    }
+    return localGet(w);
+  }
+
+  // ext: external mode; returns nullptr with *parked = true where a thread-backed P would sleep
+  // (after P1..P4), or with *parked = false when stopping. spinNs: look again for that long first.
+  Task* findRunnable(Worker& w, bool ext = false, bool* parked = nullptr, uint64_t spinNs = 0) {
+    uint64_t spinUntil = 0;
     for (;;) {
       if (stopping.load(std::memory_order_acquire)) return nullptr;
       if (++w.schedTick % kGlobalCheckEvery == 0) {  // fairness: shared queues cannot starve
@@ -663,8 +750,110 @@ struct Runtime::Impl {
         if (w.spinning)
           if (Task* t = stealWork(w)) return t;
       }
-      parkWorker(w);
+      if (!ext) {
+        parkWorker(w);
+        continue;
+      }
+      if (spinNs) {
+        uint64_t now = nowNs();
+        if (spinUntil == 0 && !w.idleSpinSlot) {
+          const int limit = std::max(1, nprocs / 2);
+          if (idleSpinners.fetch_add(1, std::memory_order_relaxed) < limit) {
+            w.idleSpinSlot = true;
+            spinUntil = now + spinNs;
+          } else {
+            idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+          }
+        }
+        if (w.idleSpinSlot && now < spinUntil) {
+          cpuRelax();
+          continue;
+        }
+        releaseSpinSlot(w);
+        spinUntil = 0;
+      }
+      if (parkPrepare(w)) {
+        w.extParked = true;
+        *parked = true;
+        return nullptr;
+      }
     }
+  }
+
+  void releaseSpinSlot(Worker& w) {
+    if (!w.idleSpinSlot) return;
+    w.idleSpinSlot = false;
+    idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // External mode: the owner's side of a P leaving its thread (detach on it, or reclaim from
+  // another thread once it is gone). Afterwards the P is neither idle nor spinning, so no waker
+  // counts on it; if it left queued work behind, an idle P is woken to steal it.
+  void releaseOwner(Worker& w) {
+    bool wasSpinning = w.spinning;
+    {
+      std::lock_guard<std::mutex> lk(idleMu);
+      if (w.idle) {
+        removeIdleLocked(w);
+      } else if (w.extParked && w.wakeSpinning) {
+        wasSpinning = true;  // a waker counted us as a spinner; the wake never reached runSome
+      }
+      w.wakeSpinning = false;
+    }
+    w.extParked = false;
+    if (wasSpinning) {
+      if (!w.spinning) {
+        w.spinning = true;
+        if (statsOn) w.spinStart = nowTicks();
+      }
+      stopSpinning(w);
+    }
+    w.spinning = false;
+    w.attached.store(false, std::memory_order_release);
+    storeLoadFence();
+    if (w.lrq.hasWork() || w.inbox.sharedNonEmpty() || wasSpinning) wakeP(w.nodeIdx);
+    if (quiesceWaiters.load(std::memory_order_relaxed) != 0) pokeQuiesce();
+  }
+
+  RunResult runSomeOn(Worker& w, const RunLimits& lim) {
+    RunResult r;
+    if (w.extParked) {
+      w.extParked = false;
+      parkFinish(w);
+    }
+    while (r.ran < lim.budget) {
+      if (lim.stop && *lim.stop) {
+        r.status = RunStatus::Stopped;
+        break;
+      }
+      Task* t;
+      bool parked = false;
+      if (lim.localOnly) {
+        if (stopping.load(std::memory_order_acquire)) t = nullptr;
+        else t = findLocal(w);
+        if (!t) {
+          if (w.spinning) stopSpinning(w);
+          r.status = stopping.load(std::memory_order_acquire) ? RunStatus::Stopping : RunStatus::Limited;
+          return r;
+        }
+      } else {
+        t = findRunnable(w, true, &parked, lim.spinNs);
+        releaseSpinSlot(w);
+        if (!t) {
+          if (!parked) {  // stopping
+            if (w.spinning) stopSpinning(w);
+            r.status = RunStatus::Stopping;
+          }
+          return r;  // Parked
+        }
+      }
+      if (w.spinning) resetSpinning(w);
+      runTask(w, t);
+      ++r.ran;
+    }
+    if (r.ran >= lim.budget) r.status = RunStatus::Budget;
+    if (w.spinning) stopSpinning(w);
+    return r;
   }
 
   // ---------------------------------------------------------------- running
@@ -692,8 +881,10 @@ struct Runtime::Impl {
       w.runTime.record(end - start);
       w.c.busyTicks.add((end - start) << shift);
     }
-    if (done) done(doneArg);
+    // Even before done(): a completion may make its waiter submit the next task at once, and
+    // this P, about to look for work, must not look saturated to thieves (nodeSaturated).
     w.probe.tick.store(tick + 2, std::memory_order_release);
+    if (done) done(doneArg);
     if (flags & kTaskPooled) freeTask(t);
     w.c.executed.addRelease();  // last: drained() relies on everything above being visible
   }
@@ -789,9 +980,13 @@ struct Runtime::Impl {
 
   void stopAndJoin() {
     stopping.store(true, std::memory_order_seq_cst);
-    for (auto& w : workers) w->parker.unpark();
+    for (auto& w : workers) unparkWorker(*w);
     for (auto& w : workers)
       if (w->thread.joinable()) w->thread.join();
+    if (opts.externalWorkers) {  // the embedder detaches its threads when runSome says Stopping
+      for (auto& w : workers)
+        while (w->attached.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     if (sysmon) sysmon->stop();
     dropRemaining();
     stoppedFlag.store(true, std::memory_order_release);
@@ -924,6 +1119,11 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
   }
   if (rt.statsOn) (void)nsPerTick();
 
+  if (o.externalWorkers) {
+    if (!o.wakeExternal) throw std::invalid_argument("externalWorkers needs a wakeExternal hook");
+    startSysmon();
+    return;
+  }
   // Start the Ps and wait until each has pinned itself and run onWorkerStart.
   size_t started = 0;
   try {
@@ -948,20 +1148,87 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
     rt.stoppedFlag.store(true);
     std::rethrow_exception(rt.startError);
   }
-  if (o.sysmon) {
-    std::vector<const SysmonProbe*> probes;
-    for (auto& wp : rt.workers) probes.push_back(&wp->probe);
-    Sysmon::Config cfg;
-    cfg.thresholdNs = o.hogThresholdNs;
-    cfg.minDelayUs = o.sysmonMinDelayUs;
-    cfg.maxDelayUs = o.sysmonMaxDelayUs;
+  startSysmon();
+}
+
+void Runtime::startSysmon() {
+  Impl& rt = *impl_;
+  const RuntimeOptions& o = rt.opts;
+  if (!o.sysmon) return;
+  std::vector<const SysmonProbe*> probes;
+  for (auto& wp : rt.workers) probes.push_back(&wp->probe);
+  Sysmon::Config cfg;
+  cfg.thresholdNs = o.hogThresholdNs;
+  cfg.minDelayUs = o.sysmonMinDelayUs;
+  cfg.maxDelayUs = o.sysmonMaxDelayUs;
+  try {
+    rt.sysmon.reset(new Sysmon(std::move(probes), cfg));
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+void Runtime::attach(int worker) {
+  Impl& rt = *impl_;
+  if (!rt.opts.externalWorkers) throw std::logic_error("attach() needs RuntimeOptions::externalWorkers");
+  if (worker < 0 || worker >= rt.nprocs) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
+  if (tlWorker) throw std::logic_error("this thread is already a P");
+  if (rt.stopping.load(std::memory_order_acquire)) throw std::logic_error("attach() after close()/destroy()");
+  Worker& w = *rt.workers[worker];
+  bool expected = false;
+  if (!w.attached.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
+    throw std::logic_error("worker " + std::to_string(worker) + " is already attached");
+  try {
+    if (rt.opts.pin && !w.cpus.empty()) {
+      if (rt.opts.pinThread) rt.opts.pinThread(w.index, w.cpus);
+      else setThreadAffinity(w.cpus);
+    }
+    tlRuntime = &rt;
+    tlWorker = &w;
+    if (rt.opts.onWorkerStart) rt.opts.onWorkerStart(w.index);
+  } catch (...) {
+    tlRuntime = nullptr;
+    tlWorker = nullptr;
+    w.attached.store(false, std::memory_order_release);
+    throw;
+  }
+}
+
+RunResult Runtime::runSome(const RunLimits& limits) {
+  Impl& rt = *impl_;
+  Worker* w = tlWorker;
+  if (!w || w->rt != &rt) throw std::logic_error("runSome() from a thread that is not attached to this runtime");
+  return rt.runSomeOn(*w, limits);
+}
+
+void Runtime::detach() {
+  Impl& rt = *impl_;
+  Worker* w = tlWorker;
+  if (!w || w->rt != &rt) return;
+  if (rt.opts.onWorkerStop) {
     try {
-      rt.sysmon.reset(new Sysmon(std::move(probes), cfg));
+      rt.opts.onWorkerStop(w->index);
     } catch (...) {
-      destroy();
-      throw;
     }
   }
+  tlWorker = nullptr;
+  tlRuntime = nullptr;
+  rt.releaseOwner(*w);
+}
+
+void Runtime::reclaim(int worker) {
+  Impl& rt = *impl_;
+  if (worker < 0 || worker >= rt.nprocs) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
+  Worker& w = *rt.workers[worker];
+  if (!w.attached.load(std::memory_order_acquire)) return;
+  if (tlWorker == &w) throw std::logic_error("reclaim() of the calling thread's own P; use detach()");
+  rt.releaseOwner(w);
+}
+
+bool Runtime::isAttached(int worker) const {
+  if (worker < 0 || worker >= impl_->nprocs) return false;
+  return impl_->workers[worker]->attached.load(std::memory_order_acquire);
 }
 
 Runtime::~Runtime() {
@@ -1053,7 +1320,7 @@ void Runtime::destroy() {
   rt.closed.store(true, std::memory_order_seq_cst);
   rt.stopping.store(true, std::memory_order_seq_cst);  // also cuts a concurrent close() short
   rt.pokeQuiesce();
-  for (auto& w : rt.workers) w->parker.unpark();
+  for (auto& w : rt.workers) rt.unparkWorker(*w);
   std::lock_guard<std::mutex> lk(rt.lifecycleMu);
   if (rt.stoppedFlag.load(std::memory_order_acquire)) return;
   rt.stopAndJoin();

@@ -64,6 +64,20 @@ struct RuntimeOptions {
   std::function<void(int worker)> onWorkerStart;
   std::function<void(int worker)> onWorkerStop;
 
+  // External-worker mode: the Runtime starts no threads for its Ps. Each P is driven by a thread
+  // the embedder owns (the JS layer: one worker_threads Worker per P), which calls attach(p)
+  // once (pinning itself to the P's CPUs, then onWorkerStart), runSome() whenever the P may have
+  // work, and detach() before it exits. A P that runs out of work is parked by the same protocol
+  // as a thread-backed one (P1..P4 of scheduler.cpp) except that, instead of sleeping at P5,
+  // runSome returns RunStatus::Parked; every unpark of that P becomes wakeExternal(p), which
+  // must make the P's thread call runSome again soon (from any thread, possibly spuriously,
+  // without blocking: the JS layer does a uv_async_send into the P's event loop). A wake is a
+  // token: a P that calls runSome after a wakeExternal sees everything the waker published.
+  // sysmon, stats, stealing and close/destroy work unchanged; close()/destroy() require every
+  // P to be detached (or reclaimed) first, and wait for that.
+  bool externalWorkers = false;
+  std::function<void(int worker)> wakeExternal;
+
   // A virtual topology for testing NUMA logic on any machine: nodes x workersPerNode Ps on nodes
   // 0..nodes-1, not pinned, distances 10 + 10*|i-j| (so node order by distance is well defined).
   static RuntimeOptions virtualTopology(int nodes, int workersPerNode);
@@ -71,8 +85,31 @@ struct RuntimeOptions {
 
 // Where a spawn from inside a task goes (ignored for submissions from outside threads).
 enum class SpawnHint {
-  Next,  // runnext: run it next on this P (Go's default for `go` statements), guarded
-  Tail,  // the back of this P's LRQ
+  Next,    // runnext: run it next on this P (Go's default for `go` statements), guarded
+  Tail,    // the back of this P's LRQ
+  Shared,  // not this P's LRQ: its node's HWSQ (hierarchical) or the GRQ, waking an idle P --
+           // for a task this P cannot run now (external mode: a JS worker at its concurrency limit)
+};
+
+// External mode (RuntimeOptions::externalWorkers): what one runSome() call may do.
+struct RunLimits {
+  size_t budget = 64;        // run at most this many tasks, then return RunStatus::Budget
+  bool localOnly = false;    // only this P's inbox, runnext and LRQ: no shared queues, no steals,
+                             // and return RunStatus::Limited instead of parking when they are empty
+  uint64_t spinNs = 0;       // before parking, keep looking for work this long (busy, no syscalls)
+  const bool* stop = nullptr;  // checked after each task: return RunStatus::Stopped when true
+};
+enum class RunStatus {
+  Parked,    // nothing to do: the P is parked; wakeExternal(p) will say when to call again
+  Budget,    // ran `budget` tasks; there may be more: call again soon (after the event loop turn)
+  Limited,   // localOnly and the local queues are empty (the P is not parked, nobody will wake it
+             // for shared work: call again without localOnly when it can take more)
+  Stopped,   // *stop became true
+  Stopping,  // the runtime is closing/destroyed: detach
+};
+struct RunResult {
+  size_t ran = 0;
+  RunStatus status = RunStatus::Parked;
 };
 
 class Runtime {
@@ -122,6 +159,25 @@ class Runtime {
   const RuntimeOptions& options() const;
   int workerNode(int worker) const;  // OS node id of a P
 
+  // ---- external-worker mode (RuntimeOptions::externalWorkers) ----
+  // The calling thread becomes P `worker`: pins itself (RuntimeOptions::pin/pinThread), runs
+  // onWorkerStart, and from now on Runtime::current() is this runtime on it and its submits are
+  // local spawns. A P may be re-attached by a new thread after detach()/reclaim() (a restarted
+  // JS worker): its queued tasks (inbox, runnext, LRQ) are still there. Throws std::logic_error
+  // when not in external mode, the P is attached, the thread is already a P, or the runtime stopped.
+  void attach(int worker);
+  // On the attached thread: runs ready tasks of this P (inbox -> runnext -> LRQ -> HWSQ -> GRQ
+  // -> steal, exactly as a thread-backed P) until a limit says stop or nothing is runnable.
+  RunResult runSome(const RunLimits& limits = RunLimits());
+  // On the attached thread: it stops being the P (onWorkerStop runs). Idempotent per thread.
+  void detach();
+  // From another thread, for a P whose attached thread exited without detach() (a JS worker
+  // that died): the caller guarantees that thread has finished (joined), so nothing else touches
+  // the P's owner state. Leaves the P detached, its queued tasks in place (other Ps may steal
+  // them meanwhile; an idle P is woken if there are any). No-op when the P is not attached.
+  void reclaim(int worker);
+  bool isAttached(int worker) const;
+
   // The runtime / P index of the calling thread when it is one of the workers (nullptr / -1 otherwise).
   static Runtime* current();
   static int currentWorker();
@@ -129,6 +185,7 @@ class Runtime {
   struct Impl;
 
  private:
+  void startSysmon();
   std::unique_ptr<Impl> impl_;
 };
 
