@@ -1,5 +1,8 @@
 // The `hwsq` command line.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { addBenchCommands, addReportCommand } from './bench/commands';
+import { formatSpawnBench, runSpawnBench } from './bench/spawn';
+import { addObservabilityCommands } from './metrics/cli';
 import { topology } from './topology';
 import { formatTopology } from './topology-report';
 import { version } from './version';
@@ -21,7 +24,33 @@ export function buildProgram(): Command {
       process.stdout.write(opts.json ? JSON.stringify(topo, null, 2) + '\n' : formatTopology(topo) + '\n');
     });
 
+  const bench = program.command('bench').description('benchmarks of the scheduler on this machine');
+  bench
+    .command('spawn')
+    .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, oneTBB and Go when installed, queue microbenchmarks')
+    .option('--json', 'print one JSON object instead of the human summary')
+    .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', positiveInt)
+    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick)', positiveInt)
+    .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", positiveInt)
+    .option('--quick', 'fewer tasks and repetitions')
+    .option('--no-go', 'skip the Go comparison')
+    .action(async (opts: { json?: boolean; tasks?: number; reps?: number; workers?: number; quick?: boolean; go: boolean }) => {
+      const log = opts.json ? undefined : (line: string) => process.stderr.write(`# ${line}\n`);
+      const report = await runSpawnBench({ tasks: opts.tasks, reps: opts.reps, workers: opts.workers, quick: opts.quick, go: opts.go, log });
+      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatSpawnBench(report) + '\n');
+    });
+
+  addBenchCommands(bench);
+  addReportCommand(program);
+  addObservabilityCommands(program);
+
   return program;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

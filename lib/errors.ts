@@ -13,6 +13,26 @@ export const ErrorCodes = {
   OUT_OF_MEMORY: 'ERR_HWSQ_OUT_OF_MEMORY',
   UNSUPPORTED: 'ERR_HWSQ_UNSUPPORTED',
   SYSCALL: 'ERR_HWSQ_SYSCALL',
+  // JS task runtime (Runtime.start / spawn)
+  UNKNOWN_TASK: 'ERR_HWSQ_UNKNOWN_TASK',
+  TASK_NOT_FUNCTION: 'ERR_HWSQ_TASK_NOT_FUNCTION',
+  TASK_MODULE_LOAD: 'ERR_HWSQ_TASK_MODULE_LOAD',
+  WORKER_EXITED: 'ERR_HWSQ_WORKER_EXITED',
+  QUEUE_FULL: 'ERR_HWSQ_QUEUE_FULL',
+  RUNTIME_CLOSED: 'ERR_HWSQ_RUNTIME_CLOSED',
+  DATA_CLONE: 'ERR_HWSQ_DATA_CLONE',
+  NOT_IN_TASK: 'ERR_HWSQ_NOT_IN_TASK',
+  // Scheduler runtimes (NativeRuntime and Runtime): options, spawns, lifecycle
+  INVALID_WORKERS: 'ERR_HWSQ_INVALID_WORKERS',
+  INVALID_OPTION: 'ERR_HWSQ_INVALID_OPTION',
+  UNKNOWN_POLICY: 'ERR_HWSQ_UNKNOWN_POLICY',
+  UNKNOWN_WORKER: 'ERR_HWSQ_UNKNOWN_WORKER',
+  UNKNOWN_TASK_KIND: 'ERR_HWSQ_UNKNOWN_TASK_KIND',
+  INVALID_COUNT: 'ERR_HWSQ_INVALID_COUNT',
+  INVALID_STATE: 'ERR_HWSQ_INVALID_STATE',
+  NO_CPUS: 'ERR_HWSQ_NO_CPUS',
+  // Observability (registerMetrics / serveMetrics)
+  MISSING_PEER_DEPENDENCY: 'ERR_HWSQ_MISSING_PEER_DEPENDENCY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -33,6 +53,10 @@ export function rangeError(code: ErrorCode, message: string): RangeError & HwsqE
 
 export function typeError(code: ErrorCode, message: string): TypeError & HwsqError {
   return withCode(new TypeError(message), code);
+}
+
+export function codedError(code: ErrorCode, message: string, options?: { cause?: unknown }): Error & HwsqError {
+  return withCode(new Error(message, options), code);
 }
 
 export function unsupportedError(what: string): Error & HwsqError {

@@ -78,7 +78,8 @@ export function allocInterleaved(bytes: number, nodes?: readonly number[]): Arra
   return allocOnNode(bytes, ids, { policy: 'interleave' });
 }
 
-function toView(value: unknown): Uint8Array {
+/** A Uint8Array over the bytes of any BufferLike (no copy); TypeError ERR_HWSQ_INVALID_ARG_TYPE otherwise. */
+export function toView(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {

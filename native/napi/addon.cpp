@@ -7,40 +7,27 @@
 #include <system_error>
 
 #include "affinity.h"
+#include "bytes_js.h"
 #include "errors.h"
+#include "errors_js.h"
 #include "memory.h"
 #include "parallelism.h"
+#include "runtime_binding.h"
 #include "topology.h"
+
+namespace hwsq::js {
+void registerJsRuntime(Napi::Env env, Napi::Object exports);  // js_runtime.cpp: Runtime.start / spawn
+Napi::ArrayBuffer wrapNodeMemory(Napi::Env env, void* mem, size_t bytes);  // node_memory.cpp
+void registerProbes(Napi::Env env, Napi::Object exports);  // probes.cpp: memory and placement probes
+}
 
 namespace {
 
 using hwsq::MemPolicy;
 
-Napi::Error makeError(Napi::Env env, Napi::Error err, const char* code) {
-  err.Set("code", Napi::String::New(env, code));
-  return err;
-}
-
-// Runs fn, translating core exceptions to JS errors with stable codes.
-template <typename Fn>
-auto guarded(Napi::Env env, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const hwsq::HwsqRangeError& e) {
-    throw makeError(env, Napi::RangeError::New(env, e.what()), e.code.c_str());
-  } catch (const hwsq::UnsupportedError& e) {
-    throw makeError(env, Napi::Error::New(env, e.what()), "ERR_HWSQ_UNSUPPORTED");
-  } catch (const std::system_error& e) {
-    if (e.code().value() == ENOMEM) {
-      throw makeError(env, Napi::RangeError::New(env, e.what()), "ERR_HWSQ_OUT_OF_MEMORY");
-    }
-    auto err = makeError(env, Napi::Error::New(env, e.what()), "ERR_HWSQ_SYSCALL");
-    err.Set("errno", Napi::Number::New(env, e.code().value()));
-    throw err;
-  } catch (const std::invalid_argument& e) {
-    throw makeError(env, Napi::TypeError::New(env, e.what()), "ERR_HWSQ_INVALID_ARG");
-  }
-}
+using hwsq::napi::guarded;
+using hwsq::napi::ByteRange;
+using hwsq::napi::bytesOf;
 
 Napi::Array intArray(Napi::Env env, const std::vector<int>& values) {
   auto arr = Napi::Array::New(env, values.size());
@@ -202,35 +189,10 @@ Napi::Value AllocOnNodes(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     size_t bytes = static_cast<size_t>(requested);
     void* mem = hwsq::allocOnNodes(bytes, policy, nodes);
-    auto buffer = Napi::ArrayBuffer::New(
-        env, mem, bytes, [](Napi::Env finalizeEnv, void* data, size_t* len) {
-          // Finalizers may run during environment teardown: report nothing, throw nothing.
-          try {
-            hwsq::freeNodeMemory(data, *len);
-          } catch (...) {
-          }
-          int64_t unused = 0;
-          (void)napi_adjust_external_memory(finalizeEnv, -static_cast<int64_t>(*len), &unused);
-          delete len;
-        },
-        new size_t(bytes));
-    // Tell V8 the (page-rounded) memory is held so GC pressure reflects it.
-    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
-    return buffer;
+    // Ref-counted so that a task's `transfer` can move it to another isolate without a copy
+    // (node_memory.cpp); unmapped when the last ArrayBuffer over it is garbage-collected.
+    return hwsq::js::wrapNodeMemory(env, mem, bytes);
   });
-}
-
-struct ByteRange {
-  void* data;
-  size_t length;
-};
-
-// lib/ passes every kind of buffer as a Uint8Array view: typed-array info yields the data pointer
-// for SharedArrayBuffer backing stores too, which the ArrayBuffer API would refuse.
-ByteRange bytesOf(const Napi::Value& value) {
-  if (!value.IsTypedArray()) throw std::invalid_argument("expected a Uint8Array view");
-  auto view = value.As<Napi::Uint8Array>();
-  return {view.Data(), view.ByteLength()};
 }
 
 Napi::Value PageNodes(const Napi::CallbackInfo& info) {
@@ -276,6 +238,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pageNodes", Napi::Function::New(env, PageNodes));
   exports.Set("movePages", Napi::Function::New(env, MovePages));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  hwsq::napi::initNativeRuntime(env, exports);
+  hwsq::js::registerJsRuntime(env, exports);
+  hwsq::js::registerProbes(env, exports);
   exports.Set("platform", Napi::String::New(env,
 #ifdef __linux__
                                             "linux"

@@ -1,0 +1,304 @@
+// `hwsq bench spawn`: spawn+complete of N native no-op tasks (default 10^6), in ns/task, on
+// the machine at hand, side by side:
+//   hwsq, C++:  the spawn loop of bench/native/spawn.cpp run in this process by the addon
+//               (benchSpawn): from an outside thread in batches of 256, and from inside a task
+//   hwsq, JS:   NativeRuntime.spawnNative -- one call of N tasks, calls of 1024, `inside`, and
+//               one call (one promise) per task
+//   oneTBB:     task_group figures of the bench_spawn binary when it was built with oneTBB
+//   Go:         bench/go/spawn.go (goroutines + WaitGroup) when `go` is on PATH
+//   queues:     bench_sched_queues (LRQ push+pop, steal-half, HWSQ under contention), ns/op
+// Figures of tools that are not there are reported absent with the reason, never estimated.
+// The goal "at least 2x faster than oneTBB" is reported as a ratio (tbb / hwsq), not asserted.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { packageRoot } from '../native';
+import { createNativeRuntime, nativeRuntimeBinding, normalizeNativeRuntimeOptions, type NativeRuntime } from '../native-runtime';
+import { version } from '../version';
+
+export interface SpawnBenchOptions {
+  /** Tasks per measurement (default 10^6; 10^5 with quick). */
+  tasks?: number;
+  /** Repetitions, median reported (default 5; 3 with quick). */
+  reps?: number;
+  /** Ps / TBB arena threads / GOMAXPROCS (default 'auto': cgroup-aware available parallelism). */
+  workers?: number | 'auto';
+  /** Smaller and faster: 10^5 tasks, 3 repetitions, fewer queue operations. */
+  quick?: boolean;
+  /** Run the Go comparison when `go` is installed (default true). */
+  go?: boolean;
+  /** Where bench_spawn / bench_sched_queues are (default: $HWSQ_BENCH_DIR, build-native-plain/, build-native/). */
+  binDir?: string;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** ns per task: median and best of the repetitions. */
+export interface Figure {
+  nsPerTask: number;
+  bestNsPerTask: number;
+}
+
+export type Absent = { available: false; reason: string };
+
+export interface SpawnBenchReport {
+  bench: 'spawn';
+  hwsqVersion: string;
+  node: string;
+  tasks: number;
+  reps: number;
+  workers: number;
+  cpus: number;
+  numaNodes: number[];
+  hwsq: {
+    /** The C++ loop in this process: submitBatch of 256 pooled tasks from this thread; one task spawning all from a P. */
+    cpp: { externalBatch256: Figure; insideTail: Figure };
+    /** From JS: one spawnNative of all tasks; calls of 1024; inside; one call per task (`singleTasks` of them). */
+    js: { batch: Figure; batches1024: Figure; inside: Figure; single: Figure; singleTasks: number };
+  };
+  tbb: ({ available: true; version: string; external: Figure; inside: Figure } & { source: string }) | Absent;
+  go: { available: true; version: string; external: Figure; inside: Figure } | Absent;
+  /** Every row of the bench_spawn binary (its own hwsq rows, stats on/off, TBB), when it is built. */
+  benchSpawnBinary: { available: true; path: string; results: Record<string, Figure> } | Absent;
+  queues:
+    | {
+        available: true;
+        path: string;
+        ops: number;
+        threads: number;
+        lrqPushPopNs: number;
+        stealHalfNsPerSteal: number;
+        hwsqContendedSingleNs: number;
+        hwsqContendedBatch32NsPerTask: number;
+        /** Every figure of bench_sched_queues, ns/op unless the name says otherwise. */
+        results: Record<string, number>;
+      }
+    | Absent;
+  /** Slower / faster: > 1 means hwsq is faster by that factor. null when a side is absent. */
+  ratios: Record<string, number | null>;
+  goal: { statement: string; target: number; ratio: number | null; met: boolean | null };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function measure(tasks: number, reps: number, body: (n: number) => Promise<unknown>): Promise<Figure> {
+  await body(Math.max(1, Math.floor(tasks / 10))); // warm-up: task pool, queues, JIT
+  const xs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    await body(tasks);
+    xs.push(Number(process.hrtime.bigint() - t0) / tasks);
+  }
+  return { nsPerTask: median(xs), bestNsPerTask: Math.min(...xs) };
+}
+
+async function jsFigures(rt: NativeRuntime, tasks: number, reps: number, singleTasks: number): Promise<SpawnBenchReport['hwsq']['js']> {
+  const batch = await measure(tasks, reps, (n) => rt.spawnNative('noop', {}, { count: n }));
+  const batches1024 = await measure(tasks, reps, (n) => {
+    const calls: Promise<unknown>[] = [];
+    for (let done = 0; done < n; done += 1024) calls.push(rt.spawnNative('noop', {}, { count: Math.min(1024, n - done) }));
+    return Promise.all(calls);
+  });
+  const inside = await measure(tasks, reps, (n) => rt.spawnNative('noop', {}, { count: n, inside: true }));
+  const single = await measure(singleTasks, reps, (n) => Promise.all(Array.from({ length: n }, () => rt.spawnNative('noop'))));
+  return { batch, batches1024, inside, single, singleTasks };
+}
+
+function findBinary(name: string, binDir: string | undefined): string | undefined {
+  const dirs = binDir
+    ? [binDir]
+    : [process.env.HWSQ_BENCH_DIR, path.join(packageRoot, 'build-native-plain'), path.join(packageRoot, 'build-native')].filter((d): d is string => !!d);
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+const BUILD_HINT = 'cmake -S native -B build-native-plain -G Ninja && cmake --build build-native-plain (or npm run test:native)';
+
+function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): { json?: Record<string, unknown>; error?: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, cwd, timeout: 600_000, maxBuffer: 16 << 20 });
+  if (r.error) return { error: r.error.message };
+  if (r.status !== 0) return { error: `${path.basename(cmd)} exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` };
+  const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) return { error: `${path.basename(cmd)} printed no JSON` };
+  return { json: JSON.parse(line) as Record<string, unknown> };
+}
+
+type BinaryRows = Record<string, { ns_per_task: number; best_ns_per_task: number }>;
+
+function benchSpawnBinary(binDir: string | undefined, tasks: number, reps: number, workers: number): { tbb: SpawnBenchReport['tbb']; binary: SpawnBenchReport['benchSpawnBinary'] } {
+  const bin = findBinary('bench_spawn', binDir);
+  if (!bin) {
+    const reason = `bench_spawn is not built (${BUILD_HINT})`;
+    return { tbb: { available: false, reason: `${reason}; oneTBB is measured by it` }, binary: { available: false, reason } };
+  }
+  const r = runJson(bin, ['--json', '--no-go', `--tasks=${tasks}`, `--reps=${reps}`, `--workers=${workers}`]);
+  if (!r.json) return { tbb: { available: false, reason: r.error! }, binary: { available: false, reason: r.error! } };
+  const rows = r.json.results as BinaryRows;
+  const results: Record<string, Figure> = {};
+  for (const [k, v] of Object.entries(rows)) results[k] = { nsPerTask: v.ns_per_task, bestNsPerTask: v.best_ns_per_task };
+  const binary = { available: true as const, path: bin, results };
+  if (typeof r.json.tbb !== 'string' || !results.tbb_task_group_external || !results.tbb_task_group_inside) {
+    return { tbb: { available: false, reason: `${bin} was built without oneTBB (install libtbb-dev and rebuild it)` }, binary };
+  }
+  return {
+    tbb: { available: true, version: r.json.tbb, source: bin, external: results.tbb_task_group_external, inside: results.tbb_task_group_inside },
+    binary,
+  };
+}
+
+function goFigures(tasks: number, reps: number, workers: number): SpawnBenchReport['go'] {
+  const src = path.join(packageRoot, 'bench', 'go', 'spawn.go');
+  if (!fs.existsSync(src)) return { available: false, reason: `${src} is not there (bench/ is not part of the npm package)` };
+  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return { available: false, reason: 'go is not installed (not on PATH)' };
+  const env = {
+    ...process.env,
+    GOMAXPROCS: String(workers),
+    GOFLAGS: '-mod=mod',
+    GOCACHE: process.env.GOCACHE ?? path.join(os.tmpdir(), 'hwsq-gocache'),
+    HOME: process.env.HOME ?? os.tmpdir(),
+  };
+  const r = runJson('go', ['run', src, '-json', '-n', String(tasks), '-reps', String(reps)], env, os.tmpdir());
+  if (!r.json) return { available: false, reason: r.error! };
+  const j = r.json as Record<string, number | string>;
+  return {
+    available: true,
+    version: String(j.go_version),
+    external: { nsPerTask: Number(j.external_ns_per_task), bestNsPerTask: Number(j.external_best_ns_per_task) },
+    inside: { nsPerTask: Number(j.inside_ns_per_task), bestNsPerTask: Number(j.inside_best_ns_per_task) },
+  };
+}
+
+function queueFigures(binDir: string | undefined, quick: boolean, threads: number): SpawnBenchReport['queues'] {
+  const bin = findBinary('bench_sched_queues', binDir);
+  if (!bin) return { available: false, reason: `bench_sched_queues is not built (${BUILD_HINT})` };
+  const args = ['--json', `--threads=${Math.max(2, threads)}`];
+  if (quick) args.push('--ops=200000');
+  const r = runJson(bin, args);
+  if (!r.json) return { available: false, reason: r.error! };
+  const results = r.json.results as Record<string, number>;
+  return {
+    available: true,
+    path: bin,
+    ops: Number(r.json.ops),
+    threads: Number(r.json.threads),
+    lrqPushPopNs: results.lrq_push_pop_ns!,
+    stealHalfNsPerSteal: results.lrq_steal_half_ns_per_steal_128!,
+    hwsqContendedSingleNs: results.hwsq_contended_single_ns!,
+    hwsqContendedBatch32NsPerTask: results.hwsq_contended_batch32_ns_per_task!,
+    results,
+  };
+}
+
+function ratio(slower: Figure | undefined, faster: Figure | undefined): number | null {
+  return slower && faster && faster.nsPerTask > 0 ? Math.round((slower.nsPerTask / faster.nsPerTask) * 1000) / 1000 : null;
+}
+
+export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<SpawnBenchReport> {
+  const quick = options.quick ?? false;
+  const tasks = options.tasks ?? (quick ? 100_000 : 1_000_000);
+  const reps = options.reps ?? (quick ? 3 : 5);
+  const log = options.log ?? (() => {});
+  const config = normalizeNativeRuntimeOptions({ workers: options.workers ?? 'auto' });
+  const rt = createNativeRuntime({ workers: options.workers ?? 'auto' });
+  const workers = rt.size;
+  const numaNodes = [...rt.nodes];
+  let js: SpawnBenchReport['hwsq']['js'];
+  try {
+    log(`hwsq from JS: ${tasks} tasks x ${reps}, ${workers} workers`);
+    js = await jsFigures(rt, tasks, reps, Math.min(tasks, quick ? 20_000 : 100_000));
+  } finally {
+    await rt.close();
+  }
+  log('hwsq C++ loop in-process');
+  const binding = nativeRuntimeBinding();
+  const figure = (mode: 'external' | 'inside'): Figure => {
+    const f = binding.benchSpawn(config, mode, tasks, reps);
+    return { nsPerTask: f.nsPerTask, bestNsPerTask: f.bestNsPerTask };
+  };
+  const cpp = { externalBatch256: figure('external'), insideTail: figure('inside') };
+  log('bench_spawn (oneTBB)');
+  const { tbb, binary } = benchSpawnBinary(options.binDir, tasks, reps, workers);
+  log('Go');
+  const go: SpawnBenchReport['go'] = options.go === false ? { available: false, reason: 'skipped: --no-go' } : goFigures(tasks, reps, workers);
+  log('queue microbenchmarks');
+  const queues = queueFigures(options.binDir, quick, workers);
+
+  const t = tbb.available ? tbb : undefined;
+  const g = go.available ? go : undefined;
+  const ratios: Record<string, number | null> = {
+    'tbb_external / hwsq_cpp_external_batch256': ratio(t?.external, cpp.externalBatch256),
+    'tbb_inside / hwsq_cpp_inside_tail': ratio(t?.inside, cpp.insideTail),
+    'tbb_external / hwsq_js_batch': ratio(t?.external, js.batch),
+    'tbb_inside / hwsq_js_inside': ratio(t?.inside, js.inside),
+    'go_external / hwsq_cpp_external_batch256': ratio(g?.external, cpp.externalBatch256),
+    'go_inside / hwsq_cpp_inside_tail': ratio(g?.inside, cpp.insideTail),
+    'go_external / hwsq_js_batch': ratio(g?.external, js.batch),
+    'hwsq_js_batch / hwsq_cpp_external_batch256 (JS overhead)': ratio(js.batch, cpp.externalBatch256),
+  };
+  const goalRatios = [ratios['tbb_external / hwsq_cpp_external_batch256'], ratios['tbb_inside / hwsq_cpp_inside_tail']].filter((x): x is number => x !== null);
+  const goalRatio = goalRatios.length === 2 ? Math.min(...goalRatios) : null;
+  return {
+    bench: 'spawn',
+    hwsqVersion: version,
+    node: process.version,
+    tasks,
+    reps,
+    workers,
+    cpus: os.availableParallelism(),
+    numaNodes,
+    hwsq: { cpp, js },
+    tbb,
+    go,
+    benchSpawnBinary: binary,
+    queues,
+    ratios,
+    goal: {
+      statement: 'hwsq spawn+complete of native no-op tasks from C++ at least 2x faster than oneTBB task_group (both shapes: external and inside); ratio = min over the shapes of tbb ns/task / hwsq ns/task',
+      target: 2,
+      ratio: goalRatio,
+      met: goalRatio === null ? null : goalRatio >= 2,
+    },
+  };
+}
+
+function row(label: string, f: Figure): string {
+  return `  ${label.padEnd(40)}${f.nsPerTask.toFixed(1).padStart(9)} ns/task  (best ${f.bestNsPerTask.toFixed(1)})`;
+}
+
+/** The human-readable report. */
+export function formatSpawnBench(r: SpawnBenchReport): string {
+  const lines = [
+    `spawn+complete of ${r.tasks} no-op tasks, ${r.workers} workers, median of ${r.reps} (hwsq ${r.hwsqVersion}, node ${r.node}, NUMA nodes ${r.numaNodes.join(',')})`,
+    row('hwsq C++ external, batches of 256', r.hwsq.cpp.externalBatch256),
+    row('hwsq C++ inside (one task spawns all)', r.hwsq.cpp.insideTail),
+    row('hwsq JS spawnNative({ count: N })', r.hwsq.js.batch),
+    row('hwsq JS N/1024 calls of 1024', r.hwsq.js.batches1024),
+    row('hwsq JS spawnNative inside', r.hwsq.js.inside),
+    row(`hwsq JS one call per task (${r.hwsq.js.singleTasks})`, r.hwsq.js.single),
+  ];
+  if (r.tbb.available) lines.push(row(`oneTBB ${r.tbb.version} task_group external`, r.tbb.external), row(`oneTBB ${r.tbb.version} task_group inside`, r.tbb.inside));
+  else lines.push(`  oneTBB: absent (${r.tbb.reason})`);
+  if (r.go.available) lines.push(row(`Go ${r.go.version} external`, r.go.external), row(`Go ${r.go.version} inside`, r.go.inside));
+  else lines.push(`  Go: absent (${r.go.reason})`);
+  if (r.queues.available) {
+    const q = r.queues;
+    lines.push(
+      `queues (ns/op, ${q.threads} threads when contended): LRQ push+pop ${q.lrqPushPopNs.toFixed(1)}, steal-half ${q.stealHalfNsPerSteal.toFixed(1)} per steal, ` +
+        `HWSQ contended ${q.hwsqContendedSingleNs.toFixed(1)} single / ${q.hwsqContendedBatch32NsPerTask.toFixed(1)} per task in batches of 32`,
+    );
+  } else lines.push(`queues: absent (${r.queues.reason})`);
+  lines.push('ratios of ns/task, a / b (> 1: b is faster by that factor):');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`  ${k.padEnd(58)} ${v === null ? 'n/a' : v.toFixed(2)}`);
+  lines.push(`goal: >= ${r.goal.target}x oneTBB: ${r.goal.ratio === null ? 'not measured (oneTBB absent)' : `${r.goal.ratio.toFixed(2)}x, ${r.goal.met ? 'met' : 'NOT met'}`}`);
+  return lines.join('\n');
+}

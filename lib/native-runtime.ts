@@ -1,0 +1,425 @@
+// NativeRuntime: the scheduler core (native/core/sched) driven from JS with the built-in native
+// task kinds -- noop, spin(ns), touch(buffer), chase(buffer, steps) -- for probes, benchmarks
+// and placement experiments. Thin: options are type-checked here, everything else (placement,
+// policies, kinds, nodes) is decided by the core; see native/napi/runtime_binding.cpp.
+import { ErrorCodes, assertIndex, codedError, rangeError, typeError } from './errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
+import { toView, type BufferLike } from './memory';
+import { native } from './native';
+import { abortError } from './origin';
+import type { SchedulerStats } from './stats';
+
+export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
+export type StealPolicy = 'hierarchical' | 'flat';
+export type PinMode = 'node' | 'cpu' | 'none';
+
+/** One P of an explicit placement. */
+export interface PlacementEntry {
+  /** OS id of the NUMA node the P belongs to (its queues, steal order). */
+  node: number;
+  /** CPUs its thread is pinned to; default: the node's allowed CPUs (`pin: 'node'`) or one of them per P (`pin: 'cpu'`). */
+  cpus?: readonly number[];
+}
+
+export interface NativeRuntimeOptions {
+  /** Ps (worker threads). 'auto' (default): cgroup-aware `availableParallelism().value`. With an explicit placement, its length. */
+  workers?: number | 'auto';
+  /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs. Or one entry per P. */
+  placement?: 'spread' | readonly PlacementEntry[];
+  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none'). */
+  pin?: PinMode;
+  /** 'hierarchical' (default): per-node queues, steal within the node first, then nearest nodes. 'flat': one tier, node-blind. */
+  stealPolicy?: StealPolicy;
+  /** Counters beyond spawned/executed, clocks and histograms (default true). */
+  stats?: boolean;
+  /** Time 1 task in 2^shift for the histograms (0..20, default 0: every task). */
+  timingSampleShift?: number;
+  /** Run the monitor thread (hog detection; default true). */
+  sysmon?: boolean;
+  /** A task running longer than this is a hog (default 10 ms). */
+  hogThresholdMs?: number;
+  /**
+   * For tests of the NUMA logic on any machine: `nodes` x `workersPerNode` unpinned Ps on nodes
+   * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement` and `pin`.
+   */
+  virtualTopology?: { nodes: number; workersPerNode: number };
+}
+
+export interface NativeTaskParams {
+  /** spin: busy-wait this many nanoseconds (required). */
+  ns?: number;
+  /** touch / chase: the memory the tasks work on (at least 64 bytes); kept alive until they finish. */
+  buffer?: BufferLike;
+  /** chase: dependent loads per task (default: one per cache line of the buffer). */
+  steps?: number;
+}
+
+export interface SpawnNativeOptions {
+  /** Tasks to spawn (default 1). One promise for all of them. */
+  count?: number;
+  /** NUMA node affinity (OS id): the tasks go to the node's queue and run on its Ps unless those are saturated. */
+  node?: number;
+  /** Send the tasks to this P's inbox: they run there and are never stolen (with `inside`: the root task only). */
+  worker?: number;
+  /**
+   * Spawn from inside the runtime: one root task (on `worker`, on `node`, or anywhere) spawns
+   * the `count` tasks into its P's local queue, as a parallel loop would (the fastest path).
+   */
+  inside?: boolean;
+}
+
+export interface SpawnNativeResult {
+  count: number;
+  /** From the spawnNative call to the completion of the last task (measured natively, before delivery to JS). */
+  elapsedNs: number;
+}
+
+export interface NativeRuntimeTopology {
+  policy: StealPolicy;
+  pinned: boolean;
+  statsEnabled: boolean;
+  /** P index -> node and the CPUs it is pinned to ([] when not pinned). */
+  workers: { worker: number; node: number; cpus: number[] }[];
+  /** Nodes with Ps, in the scheduler's order; `distances[i]` is the distance to `nodes[i]`. */
+  nodes: { node: number; workers: number[]; distances: number[] }[];
+}
+
+/** Where a P's thread actually was when asked (getcpu) and its affinity mask. */
+export interface WorkerLocation {
+  worker: number;
+  /** The P's node (placement). */
+  node: number;
+  cpu: number;
+  /** The node of `cpu`, as the kernel reports it. */
+  cpuNode: number;
+  affinity: number[];
+}
+
+// ------------------------------------------------------------------ binding
+
+/** The normalized options handed to the addon. */
+export interface NativeRuntimeConfig {
+  workers: number; // 0 = auto
+  placement: { node: number; cpus: number[] | null }[] | null;
+  pin: PinMode;
+  policy: string;
+  stats: boolean;
+  timingSampleShift: number;
+  sysmon: boolean;
+  hogThresholdNs: number | null;
+  virtualNodes: number; // 0 = the machine's topology
+  virtualWorkersPerNode: number;
+}
+
+interface RawSpawnResult {
+  count: number;
+  executed: number;
+  dropped: number;
+  elapsedNs: number;
+}
+
+interface NativeRuntimeHandle {
+  spawn(kind: string, spinNs: number, buffer: Uint8Array | undefined, steps: number, node: number, worker: number, count: number, inside: boolean): Promise<RawSpawnResult>;
+  locate(): Promise<{ dropped: number; locations: WorkerLocation[] }>;
+  idle(): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+  stats(): SchedulerStats;
+  topology(): NativeRuntimeTopology;
+  isStopped(): boolean;
+}
+
+/** In-process figure of the C++ spawn loop (benchSpawn). */
+export interface CppSpawnFigure {
+  mode: 'external' | 'inside';
+  tasks: number;
+  reps: number;
+  workers: number;
+  nsPerTask: number;
+  bestNsPerTask: number;
+  samplesNs: number[];
+}
+
+export interface NativeRuntimeBinding {
+  NativeRuntime: new (config: NativeRuntimeConfig) => NativeRuntimeHandle;
+  prepareChase(view: Uint8Array, seed: number): void;
+  benchSpawn(config: NativeRuntimeConfig, mode: 'external' | 'inside', tasks: number, reps: number): CppSpawnFigure;
+}
+
+export function nativeRuntimeBinding(): NativeRuntimeBinding {
+  return native() as unknown as NativeRuntimeBinding;
+}
+
+// ------------------------------------------------------------------ validation
+
+const MAX_WORKERS = 4096;
+const MAX_COUNT = 2 ** 30;
+const MAX_SPIN_NS = 3600e9;
+const CACHE_LINE = 64;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optBoolean(value: unknown, name: string, def: boolean): boolean {
+  if (value === undefined) return def;
+  if (typeof value !== 'boolean') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a boolean, got type ${typeof value}`);
+  return value;
+}
+
+function optString(value: unknown, name: string, def: string): string {
+  if (value === undefined) return def;
+  if (typeof value !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a string, got type ${typeof value}`);
+  return value;
+}
+
+/** An integer in [min, max]; TypeError for non-numbers, RangeError `code` otherwise (NaN included). */
+function intIn(value: unknown, name: string, min: number, max: number, code: (typeof ErrorCodes)[keyof typeof ErrorCodes]): number {
+  if (typeof value !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got type ${typeof value}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(code, `${name} must be an integer in [${min}, ${max}], got ${value}`);
+  return value;
+}
+
+function normalizePlacement(value: unknown): NativeRuntimeConfig['placement'] {
+  if (value === undefined || value === 'spread') return null;
+  if (!Array.isArray(value)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement must be 'spread' or an array of { node, cpus? }`);
+  if (value.length === 0 || value.length > MAX_WORKERS) {
+    throw rangeError(ErrorCodes.INVALID_WORKERS, `placement must have 1..${MAX_WORKERS} entries (one per worker), got ${value.length}`);
+  }
+  return value.map((entry: unknown, i) => {
+    if (!isObject(entry)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement[${i}] must be an object { node, cpus? }`);
+    assertIndex(entry.node, `placement[${i}].node`);
+    if (entry.cpus === undefined) return { node: entry.node, cpus: null };
+    if (!Array.isArray(entry.cpus)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement[${i}].cpus must be an array of CPU ids`);
+    if (entry.cpus.length === 0) throw rangeError(ErrorCodes.EMPTY_CPUS, `placement[${i}].cpus must not be empty`);
+    entry.cpus.forEach((c: unknown, j: number) => assertIndex(c, `placement[${i}].cpus[${j}]`));
+    return { node: entry.node, cpus: [...(entry.cpus as number[])] };
+  });
+}
+
+/** Checks the options' types and simple ranges; the core checks the rest before starting anything. */
+export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
+  if (options === undefined) options = {};
+  if (!isObject(options)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
+  const o = options as NativeRuntimeOptions;
+  let workers = 0;
+  if (o.workers !== undefined && o.workers !== 'auto') {
+    if (typeof o.workers !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `workers must be a number or 'auto', got ${JSON.stringify(o.workers)}`);
+    workers = intIn(o.workers, 'workers', 1, MAX_WORKERS, ErrorCodes.INVALID_WORKERS);
+  }
+  const placement = normalizePlacement(o.placement);
+  if (placement && workers && workers !== placement.length) {
+    throw rangeError(ErrorCodes.INVALID_WORKERS, `workers (${workers}) must equal the placement's length (${placement.length})`);
+  }
+  const pin = optString(o.pin, 'pin', 'node');
+  if (pin !== 'node' && pin !== 'cpu' && pin !== 'none') throw rangeError(ErrorCodes.INVALID_OPTION, `pin must be 'node', 'cpu' or 'none', got '${pin}'`);
+  let virtualNodes = 0;
+  let virtualWorkersPerNode = 0;
+  if (o.virtualTopology !== undefined) {
+    const v = o.virtualTopology as unknown;
+    if (!isObject(v)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'virtualTopology must be an object { nodes, workersPerNode }');
+    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined) {
+      throw rangeError(ErrorCodes.INVALID_OPTION, 'virtualTopology excludes workers, placement and pin');
+    }
+    virtualNodes = intIn(v.nodes, 'virtualTopology.nodes', 1, 1024, ErrorCodes.INVALID_WORKERS);
+    virtualWorkersPerNode = intIn(v.workersPerNode, 'virtualTopology.workersPerNode', 1, Math.floor(MAX_WORKERS / virtualNodes), ErrorCodes.INVALID_WORKERS);
+  }
+  let hogThresholdNs: number | null = null;
+  if (o.hogThresholdMs !== undefined) {
+    if (typeof o.hogThresholdMs !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'hogThresholdMs must be a number');
+    if (!(o.hogThresholdMs > 0 && Number.isFinite(o.hogThresholdMs))) throw rangeError(ErrorCodes.INVALID_OPTION, `hogThresholdMs must be a positive number, got ${o.hogThresholdMs}`);
+    hogThresholdNs = Math.round(o.hogThresholdMs * 1e6);
+  }
+  return {
+    workers,
+    placement,
+    pin,
+    policy: optString(o.stealPolicy, 'stealPolicy', 'hierarchical'),
+    stats: optBoolean(o.stats, 'stats', true),
+    timingSampleShift: o.timingSampleShift === undefined ? 0 : intIn(o.timingSampleShift, 'timingSampleShift', 0, 20, ErrorCodes.INVALID_OPTION),
+    sysmon: optBoolean(o.sysmon, 'sysmon', true),
+    hogThresholdNs,
+    virtualNodes,
+    virtualWorkersPerNode,
+  };
+}
+
+interface SpawnArgs {
+  kind: string;
+  spinNs: number;
+  view: Uint8Array | undefined;
+  steps: number;
+  node: number;
+  worker: number;
+  count: number;
+  inside: boolean;
+}
+
+function spawnArgs(kind: unknown, params: unknown, options: unknown): SpawnArgs {
+  if (typeof kind !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `kind must be a string ('noop' | 'spin' | 'touch' | 'chase'), got type ${typeof kind}`);
+  if (params === undefined) params = {};
+  if (options === undefined) options = {};
+  if (!isObject(params)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'params must be an object');
+  if (!isObject(options)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
+  const p = params as NativeTaskParams;
+  const o = options as SpawnNativeOptions;
+  let spinNs = 0;
+  let view: Uint8Array | undefined;
+  let steps = 0;
+  if (kind === 'spin') {
+    if (typeof p.ns !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `spin tasks need params.ns (a number of nanoseconds), got type ${typeof p.ns}`);
+    if (!(p.ns >= 0 && p.ns <= MAX_SPIN_NS)) throw rangeError(ErrorCodes.INVALID_ARG, `params.ns must be in [0, ${MAX_SPIN_NS}], got ${p.ns}`);
+    spinNs = Math.round(p.ns);
+  } else if (kind === 'touch' || kind === 'chase') {
+    if (p.buffer === undefined) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${kind} tasks need params.buffer`);
+    view = toView(p.buffer);
+    if (view.byteLength < CACHE_LINE) throw rangeError(ErrorCodes.BAD_SIZE, `params.buffer must hold at least ${CACHE_LINE} bytes, got ${view.byteLength}`);
+    if (kind === 'chase') {
+      steps = p.steps === undefined ? Math.floor(view.byteLength / CACHE_LINE) : intIn(p.steps, 'params.steps', 1, Number.MAX_SAFE_INTEGER, ErrorCodes.INVALID_ARG);
+    }
+  }
+  const count = o.count === undefined ? 1 : intIn(o.count, 'count', 1, MAX_COUNT, ErrorCodes.INVALID_COUNT);
+  let node = -1;
+  let worker = -1;
+  if (o.node !== undefined) {
+    assertIndex(o.node, 'node');
+    node = o.node;
+  }
+  if (o.worker !== undefined) {
+    assertIndex(o.worker, 'worker');
+    worker = o.worker;
+  }
+  const inside = optBoolean(o.inside, 'inside', false);
+  if (node >= 0 && worker >= 0 && !inside) {
+    throw rangeError(ErrorCodes.INVALID_ARG, 'give node or worker, not both (with inside: true, worker places the root task and node the tasks)');
+  }
+  return { kind, spinNs, view, steps, node, worker, count, inside };
+}
+
+function closedError(): Error {
+  return codedError(ErrorCodes.RUNTIME_CLOSED, 'this runtime is closed');
+}
+
+function droppedError(dropped: number, count: number): Error {
+  const err = abortError();
+  err.message = `destroy() dropped ${dropped} of ${count} tasks before they ran`;
+  return err;
+}
+
+// ------------------------------------------------------------------ the runtime
+
+/**
+ * A scheduler runtime running native task kinds. Create with `createNativeRuntime(options)`.
+ * Idle workers hold no reference on the event loop: a process that never closes its runtime
+ * still exits, and a runtime that is garbage-collected without close() is destroyed.
+ */
+export class NativeRuntime {
+  /** Number of Ps (worker threads). */
+  readonly size: number;
+  /** OS ids of the NUMA nodes that have Ps. */
+  readonly nodes: readonly number[];
+  readonly stealPolicy: StealPolicy;
+  readonly #handle: NativeRuntimeHandle;
+  #closing: Promise<void> | undefined;
+  #destroyed = false;
+
+  constructor(options: NativeRuntimeOptions = {}) {
+    const config = normalizeNativeRuntimeOptions(options);
+    this.#handle = new (nativeRuntimeBinding().NativeRuntime)(config);
+    const topo = this.#handle.topology();
+    this.size = topo.workers.length;
+    this.nodes = Object.freeze(topo.nodes.map((n) => n.node));
+    this.stealPolicy = topo.policy;
+  }
+
+  /** True once close() or destroy() was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined || this.#destroyed;
+  }
+
+  /**
+   * Spawns `options.count` (default 1) tasks of a native kind; resolves when all of them have
+   * completed. Rejects with RUNTIME_CLOSED after close()/destroy(), with an AbortError when
+   * destroy() dropped some of them, and with TypeError/RangeError (stable `code`) for bad input.
+   */
+  spawnNative(kind: NativeTaskKind, params?: NativeTaskParams, options?: SpawnNativeOptions): Promise<SpawnNativeResult> {
+    try {
+      if (this.closed) throw closedError();
+      const a = spawnArgs(kind, params, options);
+      return this.#handle.spawn(a.kind, a.spinNs, a.view, a.steps, a.node, a.worker, a.count, a.inside).then((r) => {
+        if (r.dropped > 0) throw droppedError(r.dropped, r.count);
+        return { count: r.count, elapsedNs: r.elapsedNs };
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Asks every P where its thread runs (one probe task in each P's inbox). */
+  async locate(): Promise<WorkerLocation[]> {
+    if (this.closed) throw closedError();
+    const r = await this.#handle.locate();
+    if (r.dropped > 0) throw droppedError(r.dropped, this.size);
+    return r.locations;
+  }
+
+  /** Resolves when every task spawned so far has completed (then stats() counts all of them). */
+  idle(): Promise<void> {
+    return this.#handle.idle();
+  }
+
+  /** A snapshot of the scheduler's counters, depths and histograms (also after close). */
+  stats(): SchedulerStats {
+    return this.#handle.stats();
+  }
+
+  /** Which P is on which node and CPUs, and the node distances the steal order follows. */
+  topology(): NativeRuntimeTopology {
+    return this.#handle.topology();
+  }
+
+  /**
+   * Refuses new spawns, lets every spawned task complete, joins every thread. Pending spawn
+   * promises resolve first. Idempotent: returns the same promise.
+   */
+  close(): Promise<void> {
+    // One reaction hop, like spawnNative's results: pending spawns settle before close does.
+    if (!this.#closing) this.#closing = this.#destroyed ? Promise.resolve() : this.#handle.close().then(() => undefined);
+    return this.#closing;
+  }
+
+  /**
+   * Stops now: running tasks finish, queued ones are dropped (their spawn promises reject with an
+   * AbortError), every thread is joined before this returns. Idempotent.
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#handle.destroy();
+  }
+
+  /**
+   * Serves this runtime's metrics over HTTP: `/metrics` (Prometheus text) and
+   * `/metrics/scheduler` (JSON), on 127.0.0.1:9464 unless told otherwise. Same as
+   * `serveMetrics(runtime, options)`; close the returned server before or after the runtime.
+   */
+  serveMetrics(options?: ServeMetricsOptions): Promise<MetricsServer> {
+    return serveRuntimeMetrics(this, options);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Creates and starts a runtime; bad options throw (TypeError / RangeError with a stable `code`) with nothing started. */
+export function createNativeRuntime(options: NativeRuntimeOptions = {}): NativeRuntime {
+  return new NativeRuntime(options);
+}
+
+/** Prepares a buffer for 'chase' tasks: one random cycle through all its cache lines. */
+export function prepareChaseBuffer(buffer: BufferLike, seed = 1): void {
+  const view = toView(buffer);
+  if (view.byteLength < CACHE_LINE) throw rangeError(ErrorCodes.BAD_SIZE, `buffer must hold at least ${CACHE_LINE} bytes, got ${view.byteLength}`);
+  nativeRuntimeBinding().prepareChase(view, intIn(seed, 'seed', 0, Number.MAX_SAFE_INTEGER, ErrorCodes.INVALID_ARG));
+}

@@ -1,0 +1,219 @@
+// The JS side of an endpoint (native/napi/js_runtime.cpp): a thread that spawns tasks -- the
+// main thread of a Runtime, or a worker spawning nested tasks. It owns the two scratch buffers
+// shared with the addon (io: JS -> native arguments/results; in: native -> JS task arguments and
+// completion records), the table of pending promises and the task-name table.
+import { decodeError, decodeValue, encodeValue, Writer } from './codec';
+import { ErrorCodes, codedError, rangeError, typeError } from './errors';
+import { jsBinding, type CompletionsFn } from './js-binding';
+
+export { jsBinding } from './js-binding';
+export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from './js-binding';
+
+export const IO_BYTES = 256 * 1024;
+export const IN_BYTES = 256 * 1024;
+
+/** Task flags shared with the addon. */
+export const Flags = { ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9 } as const;
+/** Completion codes. */
+export const Codes = { OK: 0, ERROR: 1, EXITED: 2 } as const;
+
+export interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  handle: number;
+  dispose?: () => void;
+}
+
+/** Options of one spawn. */
+export interface SpawnOptions {
+  /** Run on a P of this NUMA node (OS id); default: wherever there is room. */
+  node?: number;
+  /** ArrayBuffers to transfer: detached here after their bytes went into the task (node-local memory moves without a copy). */
+  transfer?: readonly unknown[];
+  /** Aborts the task: a queued one is removed, a running one sees `currentTask().signal` abort. The promise rejects with an AbortError at once. */
+  signal?: AbortSignal;
+  /** What aborting a running task does: 'signal' (default, cooperative) or 'terminate' its worker (other tasks running there reject with ERR_HWSQ_WORKER_EXITED; queued ones survive). */
+  abort?: 'signal' | 'terminate';
+}
+
+export function abortError(signal?: AbortSignal): Error {
+  const err = new Error('The operation was aborted', { cause: signal?.reason });
+  err.name = 'AbortError';
+  Object.defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
+  return err;
+}
+
+export function workerExitedError(): Error {
+  return codedError(ErrorCodes.WORKER_EXITED, 'the worker running this task exited (crash, process.exit(), out of memory or terminate)');
+}
+
+export class Origin {
+  readonly io = Buffer.alloc(IO_BYTES);
+  readonly inBuf = Buffer.alloc(IN_BYTES);
+  readonly w = new Writer(this.io);
+  readonly pending = new Map<number, Pending>();
+  seq = 0;
+  private names = new Map<string, number>();
+  private nonFunctions = new Set<string>();
+  /** Called after each batch of completions (main: unref / drain bookkeeping). */
+  afterCompletions: () => void = () => {};
+
+  setNames(names: readonly string[], nonFunctions: readonly string[]): void {
+    this.names = new Map(names.map((n, i) => [n, i]));
+    this.nonFunctions = new Set(nonFunctions);
+  }
+  get taskNames(): string[] {
+    return [...this.names.keys()];
+  }
+
+  /** Index of the task function `name`; throws the typed error for an unknown / non-function export. */
+  lookup(name: string): number {
+    const i = this.names.get(name);
+    if (i !== undefined) return i;
+    if (typeof name !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `task name must be a string, got ${typeof name}`);
+    if (this.nonFunctions.has(name)) throw typeError(ErrorCodes.TASK_NOT_FUNCTION, `export '${name}' of the task module is not a function`);
+    throw rangeError(ErrorCodes.UNKNOWN_TASK, `the task module has no export '${name}' (tasks: ${[...this.names.keys()].join(', ') || 'none'})`);
+  }
+
+  /** Encodes an argument list into io (from 0). Returns the byte length; w.spilled says it is in w.buf instead. */
+  encodeArgs(args: readonly unknown[], transfer?: readonly unknown[]): number {
+    if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
+    this.w.reset();
+    encodeValue(this.w, args, transfer);
+    return this.w.pos;
+  }
+
+  /**
+   * Batch submission: encodes one record per argument list into io and calls flush(count)
+   * whenever io is full (and at the end); a record too big for io goes alone through single().
+   * Returns the seq of each task (0: not submitted because flush/single refused = closed).
+   */
+  encodeBatch(
+    fn: number,
+    argsList: readonly (readonly unknown[])[],
+    flags: number,
+    node: number,
+    flush: (count: number) => number,
+    single: (seq: number, buf: Buffer) => number,
+  ): number[] {
+    const w = this.w;
+    const seqs: number[] = [];
+    let count = 0;
+    let first = 0;  // index in seqs of the first record in io
+    w.reset();
+    const doFlush = (): void => {
+      if (count && flush(count) === 0) for (let k = first; k < seqs.length; k++) seqs[k] = 0;
+      count = 0;
+      first = seqs.length;
+      w.reset();
+    };
+    for (const args of argsList) {
+      if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
+      const seq = ++this.seq;
+      let at = w.pos;
+      w.ensure(24);
+      w.pos += 24;
+      encodeValue(w, args);
+      if (w.spilled) {
+        // Does not fit after the records already in io: submit those, then retry at 0.
+        const record = Buffer.from(w.buf.subarray(at + 24, w.pos));
+        w.reset(at);
+        doFlush();
+        if (record.length + 24 > this.io.length) {
+          seqs.push(single(seq, record) === 0 ? 0 : seq);
+          first = seqs.length;
+          continue;
+        }
+        at = 0;
+        w.pos = 24;
+        w.bytes(record);
+      }
+      const io = this.io;
+      io.writeUInt32LE(fn, at);
+      io.writeUInt32LE(flags, at + 4);
+      io.writeInt32LE(node, at + 8);
+      io.writeUInt32LE(w.pos - at - 24, at + 12);
+      io.writeDoubleLE(seq, at + 16);
+      seqs.push(seq);
+      count++;
+    }
+    doFlush();
+    return seqs;
+  }
+
+  /** Registers a pending promise for seq. */
+  track(seq: number, handle: number): { promise: Promise<unknown>; entry: Pending } {
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const entry: Pending = { resolve, reject, handle };
+    this.pending.set(seq, entry);
+    return { promise, entry };
+  }
+
+  /** Wires an AbortSignal to a pending task. */
+  wireAbort(seq: number, entry: Pending, signal: AbortSignal, cancel: (handle: number) => number, terminate?: (worker: number) => void): void {
+    const onAbort = (): void => {
+      if (this.pending.get(seq) !== entry) return;
+      this.pending.delete(seq);
+      const r = cancel(entry.handle);
+      if (r >= 0 && terminate) terminate(r);
+      entry.reject(abortError(signal));
+      this.afterCompletions();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    entry.dispose = () => signal.removeEventListener('abort', onAbort);
+  }
+
+  settle(seq: number, code: number, buf: Buffer, start: number, end: number): void {
+    const entry = this.pending.get(seq);
+    if (!entry) return;  // aborted / destroyed meanwhile
+    this.pending.delete(seq);
+    entry.dispose?.();
+    if (code === Codes.OK) {
+      let value: unknown;
+      try {
+        value = decodeValue(buf, start, end);
+      } catch (err) {
+        entry.reject(err);
+        return;
+      }
+      entry.resolve(value);
+    } else if (code === Codes.ERROR) {
+      entry.reject(decodeError(buf, start, end));
+    } else {
+      entry.reject(workerExitedError());
+    }
+  }
+
+  /** Settles a task run on this same thread, with its value as is. */
+  settleLocal(seq: number, ok: boolean, value: unknown): void {
+    const entry = this.pending.get(seq);
+    if (!entry) return;
+    this.pending.delete(seq);
+    entry.dispose?.();
+    if (ok) entry.resolve(value);
+    else entry.reject(value);
+  }
+
+  /** The addon's completion callback: records [seq f64][code i32][len u32][bytes] in inBuf, or one big result. */
+  readonly onCompletions: CompletionsFn = (count, seq, code, big) => {
+    if (count < 0) {
+      this.settle(seq!, code!, big!, 0, big!.length);
+    } else {
+      const b = this.inBuf;
+      let off = 0;
+      for (let i = 0; i < count; i++) {
+        const s = b.readDoubleLE(off);
+        const c = b.readInt32LE(off + 8);
+        const len = b.readUInt32LE(off + 12);
+        this.settle(s, c, b, off + 16, off + 16 + len);
+        off += 16 + len;
+      }
+    }
+    this.afterCompletions();
+  };
+}

@@ -1,0 +1,538 @@
+// Runtime.start / spawn: JS tasks on NUMA-pinned worker isolates, scheduled by the native core.
+//
+// One P of the core = one worker_threads Worker, pinned to the P's CPUs when it attaches (before
+// any task runs there). Tasks are the named exports of `filename`. The main thread encodes a
+// task's arguments (codec.ts) into a scratch buffer shared with the addon and submits it to the
+// core (GRQ / the node's HWSQ); a worker whose event loop is woken runs it through the core's
+// runSome (inbox -> runnext -> LRQ -> HWSQ -> GRQ -> steal), and the result comes back through
+// the main thread's completion queue, many per wake-up. See native/napi/js_runtime.cpp.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
+import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorCode } from './errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
+import { packageRoot } from './native';
+import { abortError, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { availableParallelism } from './topology';
+import { sabRegistry } from './sab';
+import type { SchedulerStats, WorkerStats } from './stats';
+
+export type { SpawnOptions } from './origin';
+
+export interface WorkerPlacementSpec {
+  /** NUMA node (OS id) of the P. */
+  node: number;
+  /** CPUs its worker thread is pinned to (omitted or empty: all allowed CPUs of the node). */
+  cpus?: readonly number[];
+}
+
+export interface RuntimeOptions {
+  /** Module (ESM or CJS; a path or file: URL) whose named exports are the task functions ('default' for the default export). */
+  filename: string | URL;
+  /** Number of Ps / worker isolates; 'auto' (default): the cgroup-aware available parallelism. */
+  workers?: number | 'auto';
+  /**
+   * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
+   * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
+   * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored).
+   */
+  placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
+  /** 'hierarchical' (default): steal within the node first, then nearest nodes; 'flat': node-blind. */
+  stealPolicy?: 'hierarchical' | 'flat';
+  /** Most root tasks (spawned from this thread) queued and not started; beyond, spawn rejects with ERR_HWSQ_QUEUE_FULL. Default Infinity; 'auto': 1024 per worker. */
+  maxQueue?: number | 'auto';
+  /**
+   * Async root tasks one worker runs at once (default 16): at the limit it takes no new root
+   * tasks (they stay queued for other Ps). Tasks spawned from inside tasks are never limited
+   * (their parents usually await them).
+   */
+  concurrentTasksPerWorker?: number;
+  /**
+   * Spinning instead of sleeping, in microseconds (default 50; 0 disables it): before a worker
+   * parks it keeps looking for work this long (at most half the workers spin at once), and after
+   * a spawn this thread polls for results this long instead of waiting for a wake-up. A quick
+   * task then costs no thread wake-up at either end (round trip ~4 us instead of ~80 us on a
+   * 2-CPU VM), for a little CPU after each burst.
+   */
+  idleSpinMicros?: number;
+  /** Tasks a worker runs per event-loop turn before letting timers, I/O and microtasks in (default 64). */
+  tasksPerTurn?: number;
+  /** Per-worker V8 heap limits (worker_threads ResourceLimits). */
+  resourceLimits?: ResourceLimits;
+  /** Environment of the workers (default: a copy of process.env; SHARE_ENV to share). */
+  env?: NodeJS.Dict<string> | typeof SHARE_ENV;
+  /** Available inside the workers as require('node:worker_threads').workerData. */
+  workerData?: unknown;
+  /** Node options of the workers. */
+  execArgv?: string[];
+  /** Restart a worker that exits (default true). Its queued tasks are kept; its running ones reject with ERR_HWSQ_WORKER_EXITED. */
+  restartWorkers?: boolean;
+  /** Task run time above which sysmon counts a hog (default 10 ms). */
+  hogThresholdMs?: number;
+}
+
+export interface WorkerInfo {
+  /** P index. */
+  worker: number;
+  node: number;
+  cpus: readonly number[];
+  threadId: number;
+  restarts: number;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  ready: boolean;
+  restarts: number;
+  node: number;
+  cpus: number[];
+}
+
+interface InitMessage {
+  kind: 'hwsq:init';
+  runtimeId: number;
+  worker: number;
+  url: string;
+}
+type WorkerMessage =
+  | { kind: 'hwsq:ready'; names: string[]; nonFunctions: string[] }
+  | { kind: 'hwsq:load-error'; message: string; stack?: string; code?: string };
+
+const MAX_RESTARTS_IN_A_ROW = 5;
+
+function workerEntry(): string {
+  return path.join(packageRoot, 'dist', 'worker.js');
+}
+
+function resolveModule(filename: string | URL): { url: string; file: string } {
+  let file: string;
+  if (filename instanceof URL) file = fileURLToPath(filename);
+  else if (typeof filename === 'string') file = filename.startsWith('file:') ? fileURLToPath(filename) : path.resolve(filename);
+  else throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'filename must be a path or a file: URL');
+  return { url: pathToFileURL(file).href, file };
+}
+
+/** The same codes as createNativeRuntime: TypeError for a non-number, RangeError `code` otherwise. */
+function positiveInt(value: unknown, name: string, allowZero = false, code: ErrorCode = ErrorCodes.INVALID_OPTION): number {
+  if (typeof value !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got type ${typeof value}`);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw rangeError(code, `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+export class Runtime extends EventEmitter {
+  private readonly b = jsBinding();
+  private readonly origin = new Origin();
+  private readonly slots: Slot[];
+  private readonly maxQueue: number;
+  private closed = false;
+  private destroyed = false;
+  private closing: Promise<void> | undefined;
+  private full = false;
+  private refd = false;  // the main endpoint's uv handle keeps the process alive (tasks pending)
+  private unrefQueued = false;
+  private idleWaiters: (() => void)[] = [];
+  private roomWaiters: (() => void)[] = [];
+  private readonly nodes: Set<number>;
+
+  private constructor(
+    private readonly rt: object,
+    private readonly id: number,
+    placement: { node: number; cpus: number[] }[],
+    private readonly opts: RuntimeOptions,
+    private readonly moduleUrl: string,
+  ) {
+    super();
+    this.slots = placement.map((p) => ({ worker: undefined, ready: false, restarts: 0, node: p.node, cpus: p.cpus }));
+    this.nodes = new Set(placement.map((p) => p.node));
+    const mq = opts.maxQueue ?? Infinity;
+    this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
+    this.b.setMain(rt, this.origin.onCompletions, this.origin.inBuf, this.origin.io);
+    this.origin.afterCompletions = () => this.afterCompletions();
+  }
+
+  /** Starts the workers (each loads `filename` and pins itself) and resolves when all are ready. */
+  static async start(options: RuntimeOptions): Promise<Runtime> {
+    if (!options || typeof options !== 'object') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
+    const mod = resolveModule(options.filename);
+    if (!fs.existsSync(mod.file)) {
+      throw codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${mod.file} does not exist`);
+    }
+    const native: Record<string, unknown> = {};
+    const placement = options.placement ?? 'spread';
+    if (Array.isArray(placement)) {
+      if (placement.length === 0) throw rangeError(ErrorCodes.INVALID_WORKERS, 'placement must name at least one worker');
+      native.placement = placement.map((p, i) => {
+        assertIndex(p?.node, `placement[${i}].node`);
+        (p.cpus ?? []).forEach((c: number, j: number) => assertIndex(c, `placement[${i}].cpus[${j}]`));
+        return { node: p.node, cpus: [...(p.cpus ?? [])] };
+      });
+    } else {
+      if (placement !== 'spread' && placement !== 'cpu' && placement !== 'none') {
+        throw rangeError(ErrorCodes.INVALID_OPTION, `placement must be 'spread', 'cpu', 'none' or a list, got ${String(placement)}`);
+      }
+      const workers = options.workers ?? 'auto';
+      native.workers = workers === 'auto' ? availableParallelism().value : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
+      native.pinMode = placement === 'spread' ? 'node' : placement;
+      if (placement === 'none') native.pin = false;
+    }
+    const policy = options.stealPolicy ?? 'hierarchical';
+    if (policy !== 'hierarchical' && policy !== 'flat') {
+      throw rangeError(ErrorCodes.UNKNOWN_POLICY, `stealPolicy must be 'hierarchical' or 'flat', got ${String(policy)}`);
+    }
+    native.policy = policy;
+    native.concurrency = positiveInt(options.concurrentTasksPerWorker ?? 16, 'concurrentTasksPerWorker');
+    native.budget = positiveInt(options.tasksPerTurn ?? 64, 'tasksPerTurn');
+    native.spinNs = positiveInt(options.idleSpinMicros ?? 50, 'idleSpinMicros', true) * 1000;
+    native.hogThresholdNs = (options.hogThresholdMs ?? 10) * 1e6;
+    const mq = options.maxQueue;
+    if (mq !== undefined && mq !== 'auto' && mq !== Infinity) positiveInt(mq, 'maxQueue', true);
+    sabRegistry().listen();  // SharedArrayBuffers announced by workers reach this thread
+    const created = jsBinding().create(native);
+    const rt = new Runtime(created.runtime, created.id, created.workers, options, mod.url);
+    try {
+      await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));
+    } catch (err) {
+      await rt.destroy().catch(() => {});
+      throw err;
+    }
+    return rt;
+  }
+
+  /** The Ps: their node, CPUs and current worker thread. */
+  get workers(): readonly WorkerInfo[] {
+    return this.slots.map((s, worker) => ({ worker, node: s.node, cpus: s.cpus, threadId: s.worker?.threadId ?? -1, restarts: s.restarts }));
+  }
+  /** Task names (exports that are functions). */
+  get tasks(): readonly string[] {
+    return this.origin.taskNames;
+  }
+  /** Promises of this thread's spawns not yet settled. */
+  get pending(): number {
+    return this.origin.pending.size;
+  }
+  /** Root tasks queued and not started. */
+  get queueSize(): number {
+    return this.destroyed ? 0 : this.b.queued(this.rt);
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private startWorker(p: number): Promise<void> {
+    const slot = this.slots[p]!;
+    const o = this.opts;
+    const worker = new Worker(workerEntry(), {
+      workerData: o.workerData,
+      resourceLimits: o.resourceLimits,
+      env: o.env,
+      execArgv: o.execArgv,
+      name: `hwsq-${p}`,
+    } as ConstructorParameters<typeof Worker>[1]);
+    slot.worker = worker;
+    slot.ready = false;
+    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl };
+    worker.postMessage(init);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      worker.on('message', (msg: WorkerMessage) => {
+        if (msg?.kind === 'hwsq:ready') {
+          if (p === 0 || this.origin.taskNames.length === 0) this.origin.setNames(msg.names, msg.nonFunctions);
+          slot.ready = true;
+          settled = true;
+          // Once ready (a 'message' listener refs the port, and start must keep the process up):
+          // a process that never calls close() exits when nothing is pending.
+          worker.unref();
+          resolve();
+        } else if (msg?.kind === 'hwsq:load-error') {
+          settled = true;
+          const err = codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} failed to load: ${msg.message}`);
+          const cause = new Error(msg.message);
+          if (msg.stack) cause.stack = msg.stack;
+          if (msg.code) Object.assign(cause, { code: msg.code });
+          Object.defineProperty(err, 'cause', { value: cause, configurable: true, writable: true });
+          reject(err);
+        }
+      });
+      worker.on('error', (err) => {
+        if (!settled) {
+          settled = true;
+          reject(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} failed to start: ${err.message}`, { cause: err }));
+        } else if (this.listenerCount('workerError') > 0) {
+          this.emit('workerError', { worker: p, error: err });
+        }
+      });
+      worker.on('exit', (exitCode) => {
+        if (slot.worker === worker) slot.worker = undefined;
+        if (!settled) {
+          settled = true;
+          reject(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} exited with code ${exitCode} before it was ready`));
+          try {
+            this.b.workerExited(this.rt, p);
+          } catch {}
+          return;
+        }
+        this.onWorkerExit(p, exitCode, slot.ready);
+      });
+    });
+  }
+
+  private onWorkerExit(p: number, exitCode: number, wasReady: boolean): void {
+    const slot = this.slots[p]!;
+    if (this.destroyed) return;
+    this.b.workerExited(this.rt, p);
+    this.emit('workerExit', { worker: p, exitCode });
+    if (this.opts.restartWorkers === false) return;
+    slot.restarts++;
+    const attempt = (tries: number): void => {
+      if (this.destroyed) return;
+      this.startWorker(p).then(
+        () => this.emit('workerRestart', { worker: p, restarts: slot.restarts }),
+        (err) => {
+          if (tries + 1 < MAX_RESTARTS_IN_A_ROW && !this.destroyed) setTimeout(() => attempt(tries + 1), 10 * 2 ** tries).unref();
+          else if (this.listenerCount('workerError') > 0) this.emit('workerError', { worker: p, error: err });
+        },
+      );
+    };
+    if (wasReady) attempt(0);
+  }
+
+  private terminateWorker(p: number): void {
+    void this.slots[p]?.worker?.terminate();
+  }
+
+  private afterCompletions(): void {
+    if (this.origin.pending.size === 0) {
+      // Unref after the microtasks that just got their results ran: a caller that spawns again
+      // right away (one task at a time) keeps the handle ref'd without two native calls per task.
+      if (this.refd && !this.unrefQueued) {
+        this.unrefQueued = true;
+        queueMicrotask(() => {
+          this.unrefQueued = false;
+          if (this.refd && this.origin.pending.size === 0 && !this.destroyed) {
+            this.refd = false;
+            this.b.ref(this.rt, false);
+          }
+        });
+      }
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    if ((this.full || this.roomWaiters.length) && !this.destroyed && this.b.queued(this.rt) < this.maxQueue) {
+      this.full = false;
+      const waiters = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const w of waiters) w();
+      this.emit('drain');
+    }
+  }
+
+  private keepAlive(): void {
+    if (!this.refd) {
+      this.refd = true;
+      this.b.ref(this.rt, true);
+    }
+  }
+
+  private rejectClosed<T>(): Promise<T> {
+    return Promise.reject(codedError(ErrorCodes.RUNTIME_CLOSED, 'the runtime is closed'));
+  }
+
+  private checkNode(node: number | undefined): number {
+    if (node === undefined) return -1;
+    assertIndex(node, 'node');
+    if (!this.nodes.has(node)) {
+      throw rangeError(ErrorCodes.UNKNOWN_NODE, `no worker of this runtime is on node ${node} (nodes: ${[...this.nodes].join(', ')})`);
+    }
+    return node;
+  }
+
+  /**
+   * Runs task `name` (an export of the task module) with `args` on some P and resolves with its
+   * (awaited) return value. Arguments and result are structured-cloned (fast path for plain data;
+   * SharedArrayBuffers shared; `transfer` moves ArrayBuffers).
+   */
+  spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
+    if (this.closed) return this.rejectClosed();
+    const signal = options.signal;
+    let fn: number, node: number, len: number;
+    try {
+      fn = this.origin.lookup(name);
+      node = this.checkNode(options.node);
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      if (this.maxQueue !== Infinity && this.b.queued(this.rt) >= this.maxQueue) {
+        this.full = true;
+        return Promise.reject(codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`));
+      }
+      len = this.origin.encodeArgs(args, options.transfer);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const seq = ++this.origin.seq;
+    const flags = signal ? Flags.ABORTABLE : 0;
+    const w = this.origin.w;
+    const handle = w.spilled
+      ? this.b.submitBig(this.rt, fn, seq, w.buf.subarray(0, len), flags, node)
+      : this.b.submit(this.rt, fn, seq, len, flags, node);
+    if (handle === 0) return this.rejectClosed();
+    const { promise, entry } = this.origin.track(seq, handle);
+    this.keepAlive();
+    if (signal) {
+      const terminate = options.abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
+      this.origin.wireAbort(seq, entry, signal, (h) => this.b.cancel(this.rt, h), terminate);
+    }
+    return promise as Promise<T>;
+  }
+
+  /**
+   * Spawns `name` once per argument list as one batch (one native call and one queue operation
+   * per batch instead of per task). Returns one promise per task, in order.
+   */
+  spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
+    if (this.closed) return argsList.map(() => this.rejectClosed<T>());
+    let fn: number, node: number;
+    try {
+      fn = this.origin.lookup(name);
+      node = this.checkNode(options.node);
+      if (!Array.isArray(argsList)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'argsList must be an array of argument arrays');
+      if (this.b.queued(this.rt) + argsList.length > this.maxQueue) {
+        this.full = true;
+        throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
+      }
+    } catch (err) {
+      return (Array.isArray(argsList) ? argsList : [0]).map(() => Promise.reject(err));
+    }
+    const seqs = this.origin.encodeBatch(
+      fn,
+      argsList,
+      0,
+      node,
+      (count) => this.b.submitMany(this.rt, count),
+      (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
+    );
+    const out = seqs.map((seq) => (seq === 0 ? this.rejectClosed<T>() : (this.origin.track(seq, 0).promise as Promise<T>)));
+    if (this.origin.pending.size > 0) this.keepAlive();
+    return out;
+  }
+
+  /** Resolves when the queue has room again (immediately if it has). */
+  waitForRoom(): Promise<void> {
+    if (this.destroyed || this.b.queued(this.rt) < this.maxQueue) return Promise.resolve();
+    this.full = true;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Scheduler statistics: the core's counters and histograms for JS tasks, per P and per node. */
+  stats(): RuntimeStatsSnapshot {
+    if (this.destroyed) throw codedError(ErrorCodes.RUNTIME_CLOSED, 'the runtime is destroyed');
+    const s = this.b.stats(this.rt) as RuntimeStatsSnapshot;
+    s.workers.forEach((w, i) => {
+      w.threadId = this.slots[i]?.worker?.threadId ?? -1;
+      w.restarts = this.slots[i]?.restarts ?? 0;
+    });
+    s.pending = this.origin.pending.size;
+    return s;
+  }
+
+  /** Refuses new spawns, waits for every queued and running task (nested ones too), then stops the workers. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.closing = (async () => {
+      if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      // Fire-and-forget tasks spawned inside tasks have no promise here: wait for the addon's count.
+      while (!this.destroyed && this.b.live(this.rt) > 0) await new Promise((r) => setTimeout(r, 2));
+      await this.stop();
+    })();
+    return this.closing;
+  }
+
+  /** Stops at once: pending spawns reject with AbortError, workers are terminated, queued tasks dropped. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    if (this.destroyed) return;
+    const pending = [...this.origin.pending.values()];
+    this.origin.pending.clear();
+    for (const e of pending) {
+      e.dispose?.();
+      e.reject(abortError());
+    }
+    await this.stop();
+    const waiters = this.idleWaiters.concat(this.roomWaiters);
+    this.idleWaiters = [];
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async stop(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all(
+      this.slots.map(async (s) => {
+        const w = s.worker;
+        s.worker = undefined;
+        if (w) await w.terminate();
+      }),
+    );
+    this.b.destroy(this.rt);
+  }
+
+  /**
+   * Serves this runtime's metrics over HTTP: `/metrics` (Prometheus text) and
+   * `/metrics/scheduler` (JSON), on 127.0.0.1:9464 unless told otherwise. Same as
+   * `serveMetrics(runtime, options)`; close the returned server before or after the runtime.
+   */
+  serveMetrics(options?: ServeMetricsOptions): Promise<MetricsServer> {
+    return serveRuntimeMetrics(this, options);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** One worker of a JS runtime: the core's per-P counters plus what the JS runtime knows. */
+export interface WorkerStatsSnapshot extends WorkerStats {
+  /** worker_threads threadId of the P's isolate (-1 while it restarts). */
+  threadId: number;
+  /** Times this P's isolate was replaced after it died. */
+  restarts: number;
+  /** An isolate is attached to the P right now. */
+  attached: boolean;
+  /** busyNs over the runtime's lifetime (0..1): time spent inside task functions. */
+  utilization: number;
+}
+
+/** Per-task counts of a JS runtime (root and nested spawns). */
+export interface JsTaskCounts {
+  /** Spawned and not yet settled (queued or running). */
+  live: number;
+  /** Root spawns waiting in the queues (what maxQueue bounds). */
+  queued: number;
+  completed: number;
+  failed: number;
+  /** Rejected with ERR_HWSQ_WORKER_EXITED because their worker died. */
+  workerExited: number;
+  /** Removed from a queue by an AbortSignal. */
+  cancelled: number;
+  /** Nested tasks run later because their P was busy. */
+  deferred: number;
+}
+
+/**
+ * `Runtime.stats()`: the scheduler snapshot (same shape as NativeRuntime.stats(); `latency` is
+ * spawn -> start in a worker, `runTime` the synchronous run time of task functions, an async
+ * task's time until its first await) plus JS-task counts.
+ */
+export interface RuntimeStatsSnapshot extends SchedulerStats {
+  workers: WorkerStatsSnapshot[];
+  tasks: JsTaskCounts;
+  /** Runtime lifetime so far. */
+  elapsedNs: number;
+  /** Spawn promises of this thread not settled yet. */
+  pending: number;
+}

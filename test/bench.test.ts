@@ -1,0 +1,267 @@
+// `hwsq bench memory | latency | compare` on this machine, through the CLI as a user runs it, and
+// the helpers they share (lib/bench/common.ts). Behaviour only, never timings: the JSON has the
+// documented shape, placement is verified, values are positive and finite and ordered where they
+// must be (p50 <= p99 <= max), Ctrl-C stops a run and prints what finished.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  bucketize,
+  describeMachine,
+  formatTable,
+  histogramDelta,
+  mergeBuckets,
+  parseDuration,
+  parseSize,
+  quantile,
+  summarize,
+  type BenchEnvelope,
+} from '../lib/bench/common';
+import { defaultMemorySize, type MemoryResults } from '../lib/bench/memory';
+import type { LatencyResults } from '../lib/bench/latency';
+import type { CompareResults } from '../lib/bench/compare';
+import type { HistogramStats } from '../lib/stats';
+import { availableParallelism, topology } from '../lib/index';
+import { artifactDir, assertBuilt, hwsq, hwsqChild } from './bench-helpers';
+
+const finitePositive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+let dir = '';
+
+beforeAll(() => {
+  assertBuilt();
+  dir = artifactDir('bench');
+});
+
+describe('bench helpers', () => {
+  it('parses sizes and durations', () => {
+    expect(parseSize('64M')).toBe(64 * 2 ** 20);
+    expect(parseSize('512KiB')).toBe(512 * 1024);
+    expect(parseSize('1g')).toBe(2 ** 30);
+    expect(parseSize('4096')).toBe(4096);
+    expect(parseSize('12 parsecs')).toBeNaN();
+    expect(parseDuration('200ms')).toBe(200);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('250')).toBe(250);
+    expect(parseDuration('soon')).toBeNaN();
+  });
+
+  it('summarizes repetitions as median and spread', () => {
+    const s = summarize([5, 1, 3, 2, 4]);
+    expect(s).toMatchObject({ n: 5, median: 3, min: 1, max: 5, mean: 3 });
+    expect(s.stdev).toBeCloseTo(Math.sqrt(2.5));
+    expect(s.relSpread).toBeCloseTo(4 / 3);
+    expect(summarize([7])).toMatchObject({ n: 1, median: 7, stdev: 0, relSpread: 0 });
+    expect(summarize([]).n).toBe(0);
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+  });
+
+  it('takes the difference of two histogram snapshots', () => {
+    const h = (lower: number[], counts: number[], maxNs: number): HistogramStats => ({
+      count: counts.reduce((a, b) => a + b, 0),
+      sumNs: 0,
+      meanNs: 0,
+      p50Ns: 0,
+      p90Ns: 0,
+      p99Ns: 0,
+      maxNs,
+      buckets: { lowerNs: lower, upperNs: lower.map((l) => l + 10), counts },
+    });
+    const before = h([100, 200], [5, 1], 205);
+    const after = h([100, 200, 1000], [5, 101, 1], 1004);
+    const d = histogramDelta(before, after);
+    expect(d.count).toBe(101);
+    expect(d.buckets).toEqual({ lowerNs: [200, 1000], upperNs: [210, 1010], counts: [100, 1] });
+    expect(d.p50Ns).toBe(205);
+    expect(d.p99Ns).toBe(205);
+    expect(d.maxNs).toBe(1004); // the snapshot's max lies in the delta's top bucket
+    expect(histogramDelta(after, after).count).toBe(0);
+  });
+
+  it('buckets raw latencies for charts and merges bucket lists', () => {
+    const b = bucketize([100, 100, 105, 1000, 1e6]);
+    expect(b.counts.reduce((a, c) => a + c, 0)).toBe(5);
+    b.lowerNs.forEach((lo, i) => expect(lo).toBeLessThan(b.upperNs[i]!));
+    expect(mergeBuckets([b, b]).counts).toEqual(b.counts.map((c) => 2 * c));
+  });
+
+  it('formats tables', () => {
+    expect(formatTable(['a', 'bb'], [['x', '1'], ['yyy', '22']]).split('\n')).toEqual(['a    bb', '---  --', 'x     1', 'yyy  22']);
+  });
+
+  it('sizes the memory buffer from the LLC and the free memory', () => {
+    const MiB = 2 ** 20;
+    expect(defaultMemorySize([64 * 1024 * MiB], 32 * MiB)).toBe(128 * MiB);
+    expect(defaultMemorySize([64 * 1024 * MiB], 4 * MiB)).toBe(64 * MiB); // at least 64 MiB
+    expect(defaultMemorySize([200 * MiB], 32 * MiB)).toBe(50 * MiB); // at most a quarter of the free memory
+    expect(defaultMemorySize([64 * 1024 * MiB], null)).toBe(256 * MiB);
+  });
+
+  it('describes the machine it runs on', async () => {
+    const m = await describeMachine(50);
+    const topo = topology();
+    expect(m.cpuModel.length).toBeGreaterThan(0);
+    expect(m.nodes.map((n) => n.id)).toEqual(topo.nodes.map((n) => n.id));
+    expect(m.allowedCpus).toEqual(topo.allowedCpus);
+    expect(m.kernel).toBe(os.release());
+    expect(m.node).toBe(process.version);
+    expect(m.cgroup.parallelism).toBe(availableParallelism().value);
+    expect(Number.isFinite(m.load.loadavg1)).toBe(true);
+    expect(m.load.busyCpus === null || m.load.busyCpus >= 0).toBe(true);
+    expect(typeof m.load.otherLoadSeen).toBe('boolean');
+  });
+});
+
+describe('hwsq bench memory', () => {
+  it('writes the latency and bandwidth matrices with verified placement (--json <file>) and prints the table', () => {
+    const file = path.join(dir, 'memory.json');
+    const r = hwsq(['bench', 'memory', '--quick', '--size', '8M', '--duration', '10ms', '--reps', '2', '--json', file]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^machine: /);
+    expect(r.stdout).toMatch(/idle latency, ns per dependent load/);
+    expect(r.stdout).toMatch(/read bandwidth, GB\/s/);
+    const e = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchEnvelope<'memory', MemoryResults>;
+    expect(e).toMatchObject({ tool: 'hwsq', kind: 'memory', interrupted: false });
+    const res = e.results;
+    const topo = topology();
+    expect(res.cpuNodes).toEqual(topo.nodes.filter((n) => n.cpus.some((c) => topo.allowedCpus.includes(c))).map((n) => n.id));
+    expect(res.memNodes).toEqual(topo.nodes.filter((n) => n.hasMemory).map((n) => n.id));
+    expect(res.sizeBytes).toBe(8 * 2 ** 20);
+    for (const m of [res.latencyNs, res.bandwidthBytesPerSec]) {
+      expect(m).toHaveLength(res.cpuNodes.length);
+      for (const row of m) {
+        expect(row).toHaveLength(res.memNodes.length);
+        for (const v of row) expect(finitePositive(v), String(v)).toBe(true);
+      }
+    }
+    for (const b of res.buffers) {
+      expect(b.placement.verified).toBe(true);
+      expect(b.placement.byNode).toEqual({ [b.memNode]: b.placement.pages });
+      expect(b.placement.pages).toBe(res.sizeBytes / 4096);
+      expect(b.placementAfter?.verified).toBe(true);
+    }
+    expect(res.cells).toHaveLength(res.cpuNodes.length * res.memNodes.length);
+    for (const c of res.cells) {
+      expect(c.trusted).toBe(true);
+      expect(c.latency!.samples).toHaveLength(2);
+      expect(c.latency!.ranOnNode).toBe(c.cpuNode);
+      expect(c.latency!.nsPerLoad.min).toBeLessThanOrEqual(c.latency!.nsPerLoad.median);
+      expect(c.bandwidth!.threads).toBe(c.bandwidth!.cpus.length);
+      expect(c.bandwidth!.samples.every(finitePositive)).toBe(true);
+    }
+    expect(res.trusted).toBe(true);
+    expect(e.machine.nodes.length).toBe(topology().nodes.length);
+  });
+
+  it('refuses bad knobs with a message and exit code 1', () => {
+    const r = hwsq(['bench', 'memory', '--size', 'lots']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/expected a size/);
+    expect(hwsq(['bench', 'memory', '--only', 'everything']).stderr).toMatch(/--only takes 'latency' or 'bandwidth'/);
+    expect(hwsq(['bench', 'latency', '--runtimes', 'go']).status).toBe(1);
+  });
+
+  it('stops on Ctrl-C (SIGINT), prints the cells that finished and exits 130', async () => {
+    // 20 samples of 1 s per cell would take minutes; SIGINT comes after 3.5 s.
+    const child = hwsqChild(['bench', 'memory', '--size', '8M', '--duration', '1s', '--reps', '20', '--only', 'latency', '--json']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 3500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    const e = JSON.parse(stdout) as BenchEnvelope<'memory', MemoryResults>;
+    expect(e.interrupted).toBe(true);
+    // The first cell had time for at least one complete sample, far from all 20.
+    const first = e.results.cells[0]!;
+    expect(first.latency!.samples.length).toBeGreaterThanOrEqual(1);
+    expect(first.latency!.samples.length).toBeLessThan(20);
+    expect(first.latency!.samples.every(finitePositive)).toBe(true);
+  }, 20_000);
+});
+
+describe('hwsq bench latency', () => {
+  it('reports p50/p90/p99/max of bursts of native and JS tasks and the idle round trip (--json on stdout)', () => {
+    const r = hwsq(['bench', 'latency', '--quick', '--bursts', '100,1000', '--reps', '2', '--round-trips', '10', '--duration', '1ms', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as BenchEnvelope<'latency', LatencyResults>;
+    expect(e.kind).toBe('latency');
+    const res = e.results;
+    expect(res.absent).toEqual([]);
+    expect(res.workers).toBe(availableParallelism().value);
+    expect(res.bursts.map((b) => `${b.runtime}:${b.size}`)).toEqual(['native:100', 'native:1000', 'js:100', 'js:1000']);
+    for (const b of res.bursts) {
+      expect(b.reps).toHaveLength(2);
+      for (const q of b.reps) {
+        expect(q.count).toBe(b.size); // every task of the burst was measured
+        expect(finitePositive(q.p50Ns)).toBe(true);
+        expect(q.p50Ns).toBeLessThanOrEqual(q.p90Ns);
+        expect(q.p90Ns).toBeLessThanOrEqual(q.p99Ns);
+        expect(q.p99Ns).toBeLessThanOrEqual(q.maxNs);
+      }
+      expect(b.buckets.counts.reduce((a, c) => a + c, 0)).toBe(2 * b.size);
+    }
+    expect(res.roundTrips.map((t) => t.runtime)).toEqual(['native', 'js']);
+    for (const t of res.roundTrips) {
+      expect(t.rounds).toBe(10);
+      expect(finitePositive(t.quantiles.p50Ns)).toBe(true);
+      expect(t.quantiles.p50Ns).toBeLessThanOrEqual(t.quantiles.maxNs);
+    }
+  });
+});
+
+describe('hwsq bench compare', () => {
+  it('runs the workload under both policies with a % change column, and says so on one node', () => {
+    const r = hwsq(['bench', 'compare', '--quick', '--tasks', '2000', '--size', '4K', '--buffer', '1M', '--reps', '2', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as BenchEnvelope<'compare', CompareResults>;
+    const res = e.results;
+    const topo = topology();
+    const nodes = topo.nodes.filter((n) => n.cpus.some((c) => topo.allowedCpus.includes(c))).map((n) => n.id);
+    expect(res.nodes).toEqual(nodes);
+    expect(res.oneNode).toBe(nodes.length === 1);
+    if (res.oneNode) expect(res.notes.join(' ')).toMatch(/one NUMA node/);
+    expect(res.buffers.every((b) => b.verified)).toBe(true);
+    for (const policy of ['flat', 'hierarchical'] as const) {
+      const p = res.policies[policy]!;
+      expect(p.runs).toHaveLength(2);
+      for (const run of p.runs) {
+        expect(run.policy).toBe(policy);
+        expect(run.tasks).toBe(2000 * nodes.length);
+        expect(run.totalBytes).toBe(run.tasks * 4096);
+        expect(run.latency.count).toBe(run.tasks + nodes.length); // the tasks and one root per node
+        expect(finitePositive(run.throughputTasksPerSec)).toBe(true);
+        if (res.oneNode) {
+          expect(run.crossNumaRatio).toBe(0);
+          expect(run.remoteTasks).toBe(0);
+          expect(run.stealsRemote).toBe(0);
+        }
+      }
+    }
+    expect(res.table.map((row) => row.metric)).toEqual([
+      'p99 scheduling latency',
+      'same-node steals / 10k tasks',
+      'remote steals / 10k tasks',
+      'global-queue pops / 10k tasks',
+      'cross-NUMA memory access ratio',
+      'tasks run away from home',
+      'went remote / 10k tasks',
+      '... while own node had work',
+      'throughput',
+    ]);
+    const tp = res.table.find((row) => row.metric === 'throughput')!;
+    expect(tp.changePct).toBeCloseTo(((tp.hierarchical.median - tp.flat.median) / tp.flat.median) * 100, 6);
+  });
+
+  it('prints the table with a change column', () => {
+    const r = hwsq(['bench', 'compare', '--tasks', '1000', '--size', '4K', '--buffer', '1M', '--reps', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/metric\s+flat\s+hierarchical\s+change/);
+    expect(r.stdout).toMatch(/^throughput\s+.*\/s\s+.*\/s\s+[+-]\d+\.\d%$/m);
+  });
+});

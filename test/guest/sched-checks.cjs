@@ -1,0 +1,145 @@
+// Runs inside a multi-NUMA QEMU guest (see test/sched.vm.test.ts), or on any machine with a
+// virtual topology (`--virtual NxW`, used by test/native-runtime.test.ts): drives a
+// NativeRuntime through placement, node affinity, saturation and steal-order scenarios and
+// prints one JSON object of scheduler counters for the host test to assert on. Nothing here
+// relies on timing except generous spin lengths that order the phases (wall-clock spins, so
+// a slow emulator stretches the scheduling, never the task lengths).
+//   node test/guest/sched-checks.cjs [--virtual 2x2]      HWSQ_LIB=<module> overrides dist/
+'use strict';
+const path = require('node:path');
+
+const lib = require(process.env.HWSQ_LIB || path.resolve(__dirname, '../../dist/index.js'));
+
+const MS = 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function runtimeOptions(extra = {}) {
+  const i = process.argv.indexOf('--virtual');
+  if (i < 0) return { ...extra };
+  const [nodes, workersPerNode] = process.argv[i + 1].split('x').map(Number);
+  const { workers, placement, pin, ...rest } = extra;
+  return { ...rest, virtualTopology: { nodes, workersPerNode } };
+}
+
+const field = (stats, key) => stats.workers.map((w) => w[key]);
+const delta = (before, after, key) => after.workers.map((w, i) => w[key] - before.workers[i][key]);
+
+// Polls stats until pred(stats) holds; returns { stats, previous } (previous: the last snapshot
+// for which pred did not hold yet), or throws after timeoutMs.
+async function waitFor(rt, pred, timeoutMs, what) {
+  const end = Date.now() + timeoutMs;
+  let previous = rt.stats();
+  for (;;) {
+    const s = rt.stats();
+    if (pred(s)) return { stats: s, previous };
+    previous = s;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+// Unsaturated: tasks with affinity to node k, one at a time (each awaited): node k's Ps are
+// idle whenever one arrives. Then saturated: node k's Ps are all blocked (a long spin sent to
+// each one's inbox) while `count` tasks with affinity k arrive: other nodes' Ps must take them.
+async function affinity(rt, topo) {
+  const out = [];
+  for (const n of topo.nodes) {
+    const rounds = 40;
+    await rt.idle();
+    const before = rt.stats();
+    for (let i = 0; i < rounds; i++) await rt.spawnNative('spin', { ns: 0.2 * MS }, { node: n.node });
+    await rt.idle();
+    const after = rt.stats();
+    const unsaturated = {
+      rounds,
+      executed: delta(before, after, 'executed'),
+      hwsqPops: delta(before, after, 'hwsqPops'),
+      stealsRemoteTasks: delta(before, after, 'stealsRemoteTasks'),
+    };
+
+    const count = 64;
+    const s0 = rt.stats();
+    let blockersDone = false;
+    const blockers = Promise.all(n.workers.map((p) => rt.spawnNative('spin', { ns: 1500 * MS }, { worker: p }))).then(() => {
+      blockersDone = true;
+    });
+    await waitFor(rt, (s) => n.workers.every((p) => s.workers[p].inboxPops > s0.workers[p].inboxPops), 10_000, `node ${n.node}'s Ps to run their blockers`);
+    const s1 = rt.stats();
+    await rt.spawnNative('noop', {}, { node: n.node, count });
+    const others = topo.workers.filter((w) => w.node !== n.node).map((w) => w.worker);
+    // executed is counted just after a task's completion callback: let the last ones land.
+    const { stats: s2 } = await waitFor(rt, (s) => others.reduce((a, p) => a + s.workers[p].executed - s1.workers[p].executed, 0) >= count, 10_000, 'the affine tasks to be counted');
+    const saturated = {
+      count,
+      blockersDoneWhenAffineDone: blockersDone,
+      executed: delta(s1, s2, 'executed'),
+      stealsRemoteTasks: delta(s1, s2, 'stealsRemoteTasks'),
+    };
+    await blockers;
+    await rt.idle(); // a task's `executed` is counted just after its completion: settle the counters
+    out.push({ node: n.node, workers: n.workers, unsaturated, saturated });
+  }
+  return out;
+}
+
+// Steal order: every P is busy; each victim (every P but the thief) then runs a root task that
+// spawns `children` long spins into its own LRQ, while the thief is still blocked. When the
+// thief's blocker ends, all victims hold queued work; its first steal shows which victim the
+// policy picks (same node first, then the nearest node).
+async function stealOrder(rt, topo, thief) {
+  const victims = topo.workers.map((w) => w.worker).filter((p) => p !== thief);
+  const children = 8;
+  const s0 = rt.stats();
+  const all = [];
+  all.push(rt.spawnNative('spin', { ns: 700 * MS }, { worker: thief }));
+  for (const p of victims) all.push(rt.spawnNative('spin', { ns: 100 * MS }, { worker: p }));
+  for (const p of victims) all.push(rt.spawnNative('spin', { ns: 250 * MS }, { worker: p, inside: true, count: children }));
+  const steals = (s) => s.workers[thief].stealsSameNode + s.workers[thief].stealsRemote - s0.workers[thief].stealsSameNode - s0.workers[thief].stealsRemote;
+  const { stats: after, previous: before } = await waitFor(rt, (s) => steals(s) > 0, 20_000, 'the thief to steal');
+  await Promise.all(all);
+  await rt.idle();
+  const end = rt.stats();
+  return {
+    thief,
+    thiefNode: topo.workers[thief].node,
+    victims,
+    children,
+    depthBefore: field(before, 'queueDepth'),
+    depthAfter: field(after, 'queueDepth'),
+    stealsSameNode: after.workers[thief].stealsSameNode - s0.workers[thief].stealsSameNode,
+    stealsRemote: after.workers[thief].stealsRemote - s0.workers[thief].stealsRemote,
+    stealsSameNodeTasks: after.workers[thief].stealsSameNodeTasks - s0.workers[thief].stealsSameNodeTasks,
+    stealsRemoteTasks: after.workers[thief].stealsRemoteTasks - s0.workers[thief].stealsRemoteTasks,
+    executed: delta(s0, end, 'executed'),
+  };
+}
+
+async function main() {
+  const result = { virtual: process.argv.includes('--virtual') };
+  const rt = lib.createNativeRuntime(runtimeOptions());
+  const topo = rt.topology();
+  result.topology = topo;
+  result.machine = result.virtual ? null : lib.topology();
+  result.locations = await rt.locate();
+  result.affinity = await affinity(rt, topo);
+  result.steal = await stealOrder(rt, topo, 0);
+  await rt.close();
+  result.final = rt.stats();
+  delete result.final.latency.buckets;
+  delete result.final.runTime.buckets;
+
+  // The flat policy: no node queues; affine tasks still all run (node-blind).
+  const flat = lib.createNativeRuntime(runtimeOptions({ stealPolicy: 'flat' }));
+  const ft = flat.topology();
+  const res = await Promise.all(ft.nodes.map((n) => flat.spawnNative('noop', {}, { node: n.node, count: 1000 })));
+  await flat.idle();
+  const fs = flat.stats();
+  result.flat = { policy: ft.policy, counts: res.map((r) => r.count), executed: fs.executed, queueCapacity: fs.nodes.map((n) => n.queueCapacity) };
+  await flat.close();
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

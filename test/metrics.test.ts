@@ -1,0 +1,476 @@
+// Observability: registerMetrics (prom-client), serveMetrics (HTTP: /metrics, /metrics/scheduler)
+// and `hwsq metrics serve`, checked against real runtimes running known workloads.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../lib/native-runtime';
+import { Runtime } from '../lib/runtime';
+import { DEFAULT_LATENCY_BUCKETS, cumulativeBuckets, registerMetrics } from '../lib/metrics/prometheus';
+import { POD_ENV, type SchedulerJson } from '../lib/metrics/scheduler-json';
+import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
+import type { MetricsSource } from '../lib/metrics/source';
+import { expectCode } from './helpers';
+
+const root = path.resolve(__dirname, '..');
+
+// ------------------------------------------------------------------ Prometheus text parsing
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+interface Scrape {
+  samples: Sample[];
+  types: Map<string, string>;
+}
+
+function parseProm(text: string): Scrape {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const t = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (t) types.set(t[1]!, t[2]!);
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    samples.push({ name: m[1]!, labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
+  }
+  return { samples, types };
+}
+
+const series = (s: Scrape, name: string, where: Record<string, string> = {}) =>
+  s.samples.filter((x) => x.name === name && Object.entries(where).every(([k, v]) => x.labels[k] === v));
+const total = (s: Scrape, name: string, where: Record<string, string> = {}) => series(s, name, where).reduce((a, x) => a + x.value, 0);
+const one = (s: Scrape, name: string, where: Record<string, string> = {}) => {
+  const found = series(s, name, where);
+  expect(found, `${name} ${JSON.stringify(where)}`).toHaveLength(1);
+  return found[0]!.value;
+};
+
+// ------------------------------------------------------------------ fixtures
+
+const runtimes: NativeRuntime[] = [];
+const servers: MetricsServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all(runtimes.splice(0).map((rt) => rt.close()));
+});
+
+function runtime(options: NativeRuntimeOptions = { virtualTopology: { nodes: 2, workersPerNode: 2 } }): NativeRuntime {
+  const rt = createNativeRuntime(options);
+  runtimes.push(rt);
+  return rt;
+}
+
+/** A known mix: external spawns, fan-outs from inside two workers (the others steal), 1 ms spins on node 1. */
+async function knownWorkload(rt: NativeRuntime): Promise<{ tasks: number; external: number; spins: number }> {
+  await Promise.all([
+    rt.spawnNative('noop', {}, { count: 3000 }),
+    rt.spawnNative('noop', {}, { count: 20_000, inside: true, worker: 0 }),
+    rt.spawnNative('noop', {}, { count: 20_000, inside: true, worker: rt.size - 1 }),
+    rt.spawnNative('spin', { ns: 1e6 }, { count: 100, node: rt.nodes[rt.nodes.length - 1]! }),
+  ]);
+  await rt.idle();
+  // external: 3000 + 2 root tasks + 100 spins; the 40000 children are spawned from inside.
+  return { tasks: 3000 + 2 + 40_000 + 100, external: 3102, spins: 100 };
+}
+
+const PER_WORKER = [
+  'hwsq_tasks_completed_total',
+  'hwsq_failed_steal_attempts_total',
+  'hwsq_overflows_total',
+  'hwsq_parks_total',
+  'hwsq_wakeups_total',
+  'hwsq_busy_seconds_total',
+  'hwsq_spinning_seconds_total',
+  'hwsq_hogs_total',
+  'hwsq_worker_parked',
+  'hwsq_worker_current_task_seconds',
+];
+
+describe('registerMetrics: a real registry after a known workload', () => {
+  it('publishes spawned = completed, steals by scope, queues, busy time and histograms consistent with stats()', async () => {
+    const rt = runtime();
+    const registry = new Registry();
+    const reg = registerMetrics(rt, { registry });
+    const known = await knownWorkload(rt);
+    const scrape = parseProm(await registry.metrics());
+    const s = rt.stats(); // the runtime is idle: task counters can no longer move
+
+    // Tasks: every spawned task completed, and the split by origin is the one submitted.
+    expect(total(scrape, 'hwsq_tasks_spawned_total')).toBe(known.tasks);
+    expect(one(scrape, 'hwsq_tasks_spawned_total', { origin: 'external' })).toBe(known.external);
+    expect(total(scrape, 'hwsq_tasks_spawned_total', { origin: 'worker' })).toBe(known.tasks - known.external);
+    expect(total(scrape, 'hwsq_tasks_completed_total')).toBe(known.tasks);
+    expect(one(scrape, 'hwsq_tasks_failed_total')).toBe(0);
+    expect(one(scrape, 'hwsq_tasks_dropped_total')).toBe(0);
+    expect(one(scrape, 'hwsq_tasks_rejected_total')).toBe(0);
+
+    // Per worker: one series per P with its node; values are the P's own counters.
+    for (const name of PER_WORKER) expect(series(scrape, name).map((x) => x.labels.worker).sort(), name).toEqual(['0', '1', '2', '3']);
+    for (const w of s.workers) {
+      const l = { worker: String(w.worker), numa_node: String(w.node) };
+      expect(one(scrape, 'hwsq_tasks_completed_total', l)).toBe(w.executed);
+      expect(one(scrape, 'hwsq_steals_total', { ...l, scope: 'same_node' })).toBe(w.stealsSameNode);
+      expect(one(scrape, 'hwsq_steals_total', { ...l, scope: 'remote_node' })).toBe(w.stealsRemote);
+      expect(one(scrape, 'hwsq_stolen_tasks_total', { ...l, scope: 'remote_node' })).toBe(w.stealsRemoteTasks);
+      expect(one(scrape, 'hwsq_overflows_total', l)).toBe(w.overflows);
+      expect(one(scrape, 'hwsq_busy_seconds_total', l)).toBeCloseTo(w.busyNs / 1e9, 9);
+      expect(one(scrape, 'hwsq_hogs_total', l)).toBe(w.hogs);
+      // Idle Ps may still spin, fail a steal and park after the scrape: never fewer later.
+      expect(one(scrape, 'hwsq_failed_steal_attempts_total', l)).toBeLessThanOrEqual(w.failedSteals);
+      expect(one(scrape, 'hwsq_parks_total', l)).toBeLessThanOrEqual(w.parks);
+      expect(series(scrape, 'hwsq_tasks_completed_total', l)[0]!.labels.cpu).toBeUndefined(); // virtual Ps are not pinned
+    }
+    // The fan-outs were stolen from, within the node and across nodes.
+    const same = total(scrape, 'hwsq_steals_total', { scope: 'same_node' });
+    const remote = total(scrape, 'hwsq_steals_total', { scope: 'remote_node' });
+    expect(same + remote).toBeGreaterThan(0);
+    expect(remote).toBeGreaterThan(0);
+    expect(same).toBe(s.workers.reduce((a, w) => a + w.stealsSameNode, 0));
+    expect(total(scrape, 'hwsq_stolen_tasks_total')).toBeGreaterThanOrEqual(same + remote);
+    // 100 spins of 1 ms: at least 0.1 s busy in all.
+    expect(total(scrape, 'hwsq_busy_seconds_total')).toBeGreaterThanOrEqual(0.1);
+
+    // Queue depths: local per worker, node per node, one global; all empty when idle.
+    expect(series(scrape, 'hwsq_queue_depth', { queue: 'local' })).toHaveLength(4);
+    expect(series(scrape, 'hwsq_queue_depth', { queue: 'node' }).map((x) => x.labels.numa_node).sort()).toEqual(['0', '1']);
+    expect(one(scrape, 'hwsq_queue_depth', { queue: 'global' })).toBe(0);
+    expect(total(scrape, 'hwsq_queue_depth')).toBe(0);
+    expect(total(scrape, 'hwsq_node_workers')).toBe(4);
+    expect(scrape.types.get('hwsq_queue_depth')).toBe('gauge');
+    expect(scrape.types.get('hwsq_steals_total')).toBe('counter');
+
+    // Histograms, in seconds, rebuilt from the native buckets: every task was timed.
+    for (const [name, h] of [
+      ['hwsq_scheduling_latency_seconds', s.latency],
+      ['hwsq_task_run_seconds', s.runTime],
+    ] as const) {
+      expect(scrape.types.get(name)).toBe('histogram');
+      const buckets = series(scrape, `${name}_bucket`);
+      expect(buckets.map((b) => b.labels.le)).toEqual([...DEFAULT_LATENCY_BUCKETS.map(String), '+Inf']);
+      for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value);
+      expect(one(scrape, `${name}_count`)).toBe(known.tasks);
+      expect(buckets.at(-1)!.value).toBe(known.tasks);
+      expect(one(scrape, `${name}_sum`)).toBeCloseTo(h.sumNs / 1e9, 6);
+      // The buckets agree with the native median: half the tasks lie below the first bound past it.
+      const le = (v: number) => buckets.find((b) => Number(b.labels.le) >= v)!.value;
+      expect(le((h.p50Ns * 1.05) / 1e9)).toBeGreaterThanOrEqual(known.tasks / 2);
+      const below = buckets.filter((b) => Number(b.labels.le) <= (h.p50Ns * 0.95) / 1e9).at(-1);
+      if (below) expect(below.value).toBeLessThanOrEqual(known.tasks / 2);
+    }
+    // The 100 spins ran >= 1 ms each, the noops far less.
+    const runOver = (le: string) => known.tasks - one(scrape, 'hwsq_task_run_seconds_bucket', { le });
+    expect(runOver('0.0005')).toBeGreaterThanOrEqual(known.spins);
+    expect(runOver('0.0005')).toBeLessThan(known.spins + 200);
+    reg.unregister();
+    expect(await registry.metrics()).toBe('\n');
+  });
+
+  it('reads one stats snapshot per scrape, shared by every metric', async () => {
+    const rt = runtime();
+    let calls = 0;
+    const counting: MetricsSource = { stats: () => (calls++, rt.stats()), topology: () => rt.topology() };
+    const registry = new Registry();
+    const reg = registerMetrics(counting, { registry });
+    calls = 0;
+    await rt.spawnNative('noop', {}, { count: 100 });
+    await registry.metrics();
+    expect(calls).toBe(1);
+    await registry.metrics();
+    expect(calls).toBe(2);
+    await registry.getMetricsAsJSON();
+    expect(calls).toBe(3);
+    // Scrapes started in the same tick share it too.
+    await Promise.all([registry.metrics(), registry.metrics()]);
+    expect(calls).toBe(4);
+    expect(reg.names.length).toBeGreaterThan(20);
+  });
+
+  it('labels pinned workers with their CPU and adds constant labels and a prefix', async () => {
+    const rt = runtime({ workers: 2, pin: 'cpu' });
+    const registry = new Registry();
+    registerMetrics(rt, { registry, prefix: 'app_sched_', labels: { runtime: 'ingest' } });
+    await rt.spawnNative('noop', {}, { count: 1000 });
+    await rt.idle();
+    const scrape = parseProm(await registry.metrics());
+    expect(scrape.samples.every((x) => x.name.startsWith('app_sched_'))).toBe(true);
+    expect(scrape.samples.every((x) => x.labels.runtime === 'ingest')).toBe(true);
+    expect(total(scrape, 'app_sched_tasks_completed_total')).toBe(1000);
+    for (const w of rt.topology().workers) {
+      expect(w.cpus).toHaveLength(1);
+      const [sample] = series(scrape, 'app_sched_tasks_completed_total', { worker: String(w.worker) });
+      expect(sample!.labels).toMatchObject({ cpu: String(w.cpus[0]), numa_node: String(w.node), runtime: 'ingest' });
+    }
+  });
+
+  it('registers in the global registry by default, refuses duplicates and bad options, unregisters', () => {
+    const rt = runtime();
+    const reg = registerMetrics(rt);
+    try {
+      expect(globalRegistry.getSingleMetric('hwsq_tasks_completed_total')).toBeDefined();
+      expectCode(() => registerMetrics(rt), Error, 'ERR_HWSQ_INVALID_STATE');
+    } finally {
+      reg.unregister();
+    }
+    expect(globalRegistry.getSingleMetric('hwsq_tasks_completed_total')).toBeUndefined();
+    const registry = new Registry();
+    expectCode(() => registerMetrics(rt, { registry, prefix: '9bad' }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    expectCode(() => registerMetrics(rt, { registry, labels: { worker: 'x' } }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    expectCode(() => registerMetrics(rt, { registry, labels: { 'bad-name': 'x' } }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    expectCode(() => registerMetrics(rt, { registry, latencyBuckets: [0.1, 0.01] }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    expectCode(() => registerMetrics({} as MetricsSource, { registry }), TypeError, 'ERR_HWSQ_INVALID_ARG_TYPE');
+    expect(registry.getMetricsAsArray()).toHaveLength(0); // nothing half-registered
+  });
+
+  it('rebuilds cumulative buckets from native ones at bucket midpoints', () => {
+    const h = { count: 6, sumNs: 0, meanNs: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0, maxNs: 0, buckets: { lowerNs: [900, 990, 2000, 5e9], upperNs: [950, 1020, 2100, 6e9], counts: [1, 2, 2, 1] } };
+    // 990..1020 has its midpoint (1005 ns) above 1 us: it counts at 2 us.
+    expect(cumulativeBuckets(h, [1e-6, 2e-6, 2.5e-6, 10])).toEqual([1, 3, 5, 6]);
+  });
+
+  it('also registers a JS-task Runtime (tasks_failed_total counts its failed tasks)', async () => {
+    const fixture = path.join(root, 'test', 'fixtures', 'tasks', 'basic.mjs');
+    if (!fs.existsSync(path.join(root, 'dist', 'worker.js'))) throw new Error('dist/worker.js is missing: run npx tsup');
+    const rt = await Runtime.start({ filename: fixture, workers: 2 });
+    try {
+      const registry = new Registry();
+      registerMetrics(rt, { registry });
+      const results = await Promise.allSettled([...Array.from({ length: 20 }, (_, i) => rt.spawn('add', [i, 1])), ...Array.from({ length: 3 }, () => rt.spawn('fail', ['boom']))]);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(3);
+      const s = rt.stats();
+      const scrape = parseProm(await registry.metrics());
+      expect(one(scrape, 'hwsq_tasks_failed_total')).toBe(3);
+      expect(total(scrape, 'hwsq_tasks_completed_total')).toBe(s.executed);
+      expect(total(scrape, 'hwsq_tasks_spawned_total')).toBe(s.externalSubmitted + s.spawned);
+      expect(series(scrape, 'hwsq_tasks_completed_total').map((x) => x.labels.worker)).toEqual(['0', '1']);
+      // JS tasks' latencies are Prometheus histograms too, rebuilt from the native buckets.
+      expect(scrape.types.get('hwsq_scheduling_latency_seconds')).toBe('histogram');
+      expect(one(scrape, 'hwsq_scheduling_latency_seconds_count')).toBe(s.latency.count);
+      expect(s.latency.count).toBeGreaterThanOrEqual(23);
+      expect(series(scrape, 'hwsq_scheduling_latency_seconds_bucket').find((x) => x.labels.le === '+Inf')?.value).toBe(s.latency.count);
+    } finally {
+      await rt.destroy();
+    }
+  });
+});
+
+// ------------------------------------------------------------------ HTTP
+
+async function serve(rt: NativeRuntime, options: Parameters<typeof serveMetrics>[1] = {}): Promise<MetricsServer> {
+  const server = await serveMetrics(rt, { port: 0, ...options });
+  servers.push(server);
+  return server;
+}
+
+function rawRequest(port: number, data: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
+    let out = '';
+    socket.on('data', (d) => (out += d.toString()));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+describe('serveMetrics: /metrics and /metrics/scheduler', () => {
+  it('serves Prometheus text and the scheduler JSON of the same runtime, on 127.0.0.1 by default', async () => {
+    const saved = Object.fromEntries(Object.values(POD_ENV).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, { POD_NAME: 'api-7d9f-x2k', POD_NAMESPACE: 'prod', POD_UID: 'uid-1', NODE_NAME: 'node-a', CPU_LIMIT: '4' });
+    let server: MetricsServer;
+    try {
+      server = await serve(runtime());
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    expect(server.host).toBe('127.0.0.1');
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
+    const rt = runtimes[0]!;
+    const known = await knownWorkload(rt);
+
+    const prom = await fetch(`${server.url}/metrics`);
+    expect(prom.status).toBe(200);
+    expect(prom.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const scrape = parseProm(await prom.text());
+    expect(total(scrape, 'hwsq_tasks_completed_total')).toBe(known.tasks);
+
+    const res = await fetch(`${server.url}/metrics/scheduler`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const doc = (await res.json()) as SchedulerJson;
+    const s = rt.stats();
+    expect(doc).toMatchObject({ pod_id: 'api-7d9f-x2k', namespace: 'prod', pod_uid: 'uid-1', node_name: 'node-a', cpu_limit: '4', workers_total: 4, pid: process.pid });
+    expect(doc.runtime_version).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+    expect(doc.tasks).toEqual({ spawned: known.tasks, submitted_external: known.external, completed: known.tasks, failed: 0, dropped: 0 });
+    const same = s.workers.reduce((a, w) => a + w.stealsSameNode, 0);
+    const remote = s.workers.reduce((a, w) => a + w.stealsRemote, 0);
+    expect(doc.work_steal_count).toBe(same + remote);
+    expect(doc.numa_steal_count).toBe(remote);
+    expect(doc.work_steal_count).toBe(total(scrape, 'hwsq_steals_total'));
+    expect(doc.scheduling_latency_ms.count).toBe(known.tasks);
+    expect(doc.scheduling_latency_ms.p50).toBeCloseTo(s.latency.p50Ns / 1e6, 9);
+    expect(doc.scheduling_latency_ms.p99).toBeCloseTo(s.latency.p99Ns / 1e6, 9);
+    expect(doc.scheduling_latency_ms.max).toBeCloseTo(s.latency.maxNs / 1e6, 9);
+    expect(doc.scheduling_latency_ms.p99).toBeGreaterThanOrEqual(doc.scheduling_latency_ms.p50);
+    expect([doc.local_queue_depth, doc.node_queue_depth, doc.global_queue_depth]).toEqual([0, 0, 0]);
+    expect(doc.nodes.map((n) => n.numa_node)).toEqual([0, 1]);
+    expect(doc.nodes.reduce((a, n) => a + n.completed, 0)).toBe(known.tasks);
+    expect(doc.workers.map((w) => [w.worker, w.numa_node])).toEqual(rt.topology().workers.map((w) => [w.worker, w.node]));
+    expect(doc.workers.reduce((a, w) => a + w.busy_seconds, 0)).toBeGreaterThanOrEqual(0.1);
+  });
+
+  it('answers 404 for other paths, 405 for other methods, HEAD without a body, 400 for garbage', async () => {
+    const server = await serve(runtime());
+    for (const p of ['/', '/metricsx', '/metrics/scheduler/x', '/favicon.ico']) expect((await fetch(server.url + p)).status, p).toBe(404);
+    expect((await fetch(`${server.url}/metrics?name[]=x`)).status).toBe(200);
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const r = await fetch(`${server.url}/metrics/scheduler`, { method, body: method === 'DELETE' ? undefined : 'x' });
+      expect(r.status, method).toBe(405);
+      expect(r.headers.get('allow')).toBe('GET, HEAD');
+    }
+    const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(1000);
+    expect(await head.text()).toBe('');
+    expect(await rawRequest(server.port, 'this is not HTTP\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+  });
+
+  it('a stalled or silent client is cut off and never holds up the runtime or other scrapes', async () => {
+    const rt = runtime();
+    const server = await serve(rt, { headersTimeoutMs: 300, idleTimeoutMs: 600 });
+    const started = Date.now();
+    const closedAfter = (data: string) =>
+      new Promise<{ ms: number; answer: string }>((resolve) => {
+        let answer = '';
+        const socket = net.connect(server.port, '127.0.0.1', () => socket.write(data));
+        socket.on('data', (d) => (answer += d));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve({ ms: Date.now() - started, answer }));
+      });
+    // Half a request line and headers, then nothing; a connection that never sends a byte;
+    // a complete request whose answer is never read, then silence (keep-alive).
+    const slowloris = closedAfter('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const silent = closedAfter('');
+    // (A paused socket reports the server's FIN only once read: resume it after the timeouts.)
+    const unread = new Promise<number>((resolve) => {
+      const socket = net.connect(server.port, '127.0.0.1', () => {
+        socket.pause();
+        socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+        setTimeout(() => socket.resume(), 2000);
+      });
+      socket.on('close', () => resolve(Date.now() - started));
+    });
+    // Meanwhile the runtime runs and other clients are answered at once.
+    for (let i = 0; i < 5; i++) {
+      const t0 = Date.now();
+      const [r] = await Promise.all([fetch(`${server.url}/metrics/scheduler`), rt.spawnNative('noop', {}, { count: 10_000 })]);
+      expect(r.status).toBe(200);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    }
+    const [t1, t2, t3] = await Promise.all([slowloris, silent, unread]);
+    for (const t of [t1, t2]) {
+      expect(t.ms).toBeLessThan(1500);
+      expect(t.answer).toMatch(/^HTTP\/1\.1 408 /);
+    }
+    expect(t3).toBeLessThan(2500); // closed while paused: seen as soon as it is read
+    expect(rt.stats().executed).toBe(50_000);
+  });
+
+  it('serves a given registry with other metrics in it, and close() unregisters and stops listening', async () => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const server = await serve(runtime(), { registry, host: 'localhost' });
+    const scrape = parseProm(await (await fetch(`${server.url}/metrics`)).text());
+    expect(series(scrape, 'process_cpu_seconds_total')).toHaveLength(1);
+    expect(series(scrape, 'hwsq_tasks_completed_total')).toHaveLength(4);
+    await server.close();
+    await server.close();
+    expect(registry.getSingleMetric('hwsq_tasks_completed_total')).toBeUndefined();
+    expect(registry.getSingleMetric('process_cpu_seconds_total')).toBeDefined();
+    await expect(fetch(`${server.url}/metrics`)).rejects.toThrow();
+  });
+
+  it('rejects bad options before listening', async () => {
+    const rt = runtime();
+    await expect(serveMetrics(rt, { port: 70_000 })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_OPTION' });
+    await expect(serveMetrics(rt, { headersTimeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_OPTION' });
+    const server = await serve(rt);
+    // The port is taken: EADDRINUSE, and nothing stays registered.
+    const registry = new Registry();
+    await expect(serveMetrics(rt, { port: server.port, registry })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(registry.getMetricsAsArray()).toHaveLength(0);
+  });
+});
+
+describe('runtime.serveMetrics()', () => {
+  it('NativeRuntime and Runtime serve their own metrics as methods', async () => {
+    const nrt = runtime();
+    const a = await nrt.serveMetrics({ port: 0 });
+    servers.push(a);
+    await nrt.spawnNative('noop', {}, { count: 500 });
+    await nrt.idle();
+    expect(a.host).toBe('127.0.0.1');
+    expect(total(parseProm(await (await fetch(`${a.url}/metrics`)).text()), 'hwsq_tasks_completed_total')).toBe(500);
+
+    const fixture = path.join(root, 'test', 'fixtures', 'tasks', 'basic.mjs');
+    const rt = await Runtime.start({ filename: fixture, workers: 2 });
+    try {
+      const b = await rt.serveMetrics({ port: 0 });
+      servers.push(b);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => rt.spawn('add', [i, 1])));
+      const doc = (await (await fetch(`${b.url}/metrics/scheduler`)).json()) as SchedulerJson;
+      expect(doc.tasks.completed).toBe(30);
+      expect(doc.workers.map((w) => w.worker)).toEqual([0, 1]);
+      expect(doc.scheduling_latency_ms.count).toBe(rt.stats().latency.count);
+      await b.close();
+    } finally {
+      await rt.destroy();
+    }
+  });
+});
+
+// ------------------------------------------------------------------ the CLI
+
+describe('hwsq metrics serve', () => {
+  it('starts a runtime with a demo workload, serves both endpoints, stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['bin/hwsq.js', 'metrics', 'serve', '--port', '0', '--virtual', '2x1', '--demo'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /serving (http:\/\/127\.0\.0\.1:\d+)\/metrics /.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}${err}`)));
+      });
+      const get = async () => (await (await fetch(`${url}/metrics/scheduler`)).json()) as SchedulerJson;
+      const first = await get();
+      expect(first.workers_total).toBe(2);
+      expect(first.nodes.map((n) => n.numa_node)).toEqual([0, 1]);
+      await new Promise((r) => setTimeout(r, 600));
+      const second = await get();
+      expect(second.tasks.completed).toBeGreaterThan(first.tasks.completed);
+      expect(second.tasks.spawned).toBeGreaterThanOrEqual(second.tasks.completed);
+      const scrape = parseProm(await (await fetch(`${url}/metrics`)).text());
+      expect(total(scrape, 'hwsq_tasks_completed_total')).toBeGreaterThanOrEqual(second.tasks.completed);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(err).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
