@@ -296,6 +296,59 @@ TEST_CASE("runtime: tasks with affinity to node k run on node k's Ps (node 0 blo
   rt.close();
 }
 
+TEST_CASE("runtime: affine tasks beyond the HWSQ ring spill per node, never to the GRQ") {
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);  // P0 on node 0, P1 on node 1
+  o.hwsqCapacity = 8;
+  Runtime rt(o);
+  Gate g0, g1;
+  Task blockers[2] = {Task(affinity::block, &g0), Task(affinity::block, &g1)};
+  rt.submitToWorker(0, &blockers[0]);
+  rt.submitToWorker(1, &blockers[1]);
+  CHECK(eventually([&] { return g0.entered.load() == 1 && g1.entered.load() == 1; }));
+  affinity::Ctx ctx;
+  ctx.node = 1;
+  ctx.rt = &rt;
+  std::vector<Task> ts(100);
+  for (auto& t : ts) t = Task(affinity::fn, &ctx, 1);
+  std::vector<Task*> ptrs;
+  for (auto& t : ts) ptrs.push_back(&t);
+  CHECK_EQ(rt.submitBatch(ptrs.data(), 60), 60u);               // one batch: 8 in the ring, 52 spill
+  for (size_t i = 60; i < ts.size(); ++i) CHECK(rt.submit(&ts[i]));  // one at a time into the spill
+  auto s = rt.stats();
+  CHECK_EQ(s.nodes[1].hwsqDepth, 100u);  // ring + spill, all still node 1's
+  CHECK_EQ(s.grqDepth, 0u);
+  CHECK_EQ(s.nodes[1].hwsqCapacity, 8u);
+  g1.open = true;  // node 1 free again (node 0 still blocked): its P drains ring and spill
+  CHECK(eventually([&] { return ctx.ran.load() == 100u; }));
+  CHECK_EQ(ctx.onWrongNode.load(), 0u);
+  CHECK_EQ(rt.stats().nodes[1].hwsqDepth, 0u);
+  g0.open = true;
+  rt.close();
+}
+
+TEST_CASE("runtime: a saturated node's ring and spill are stolen by other nodes' Ps") {
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);
+  o.hwsqCapacity = 8;
+  Runtime rt(o);
+  Gate g1;
+  Task blocker(affinity::block, &g1);
+  rt.submitToWorker(1, &blocker);  // node 1's only P is inside a task: node 1 is saturated
+  CHECK(eventually([&] { return g1.entered.load() == 1; }));
+  affinity::Ctx ctx;
+  ctx.node = 0;  // counts runs off node 0: all of them should be on P0 (node 0)
+  ctx.rt = &rt;
+  std::vector<Task> ts(100);
+  for (auto& t : ts) {
+    t = Task(affinity::fn, &ctx, 1);  // affinity to node 1
+    CHECK(rt.submit(&t));
+  }
+  CHECK(eventually([&] { return ctx.ran.load() == 100u; }));  // while P1 is still blocked
+  CHECK_EQ(ctx.onWrongNode.load(), 0u);
+  CHECK_EQ(rt.stats().workers[0].stealsRemoteTasks, 100u);
+  g1.open = true;
+  rt.close();
+}
+
 TEST_CASE("runtime: unknown affinity node and bad options throw, nothing started") {
   {
     Runtime rt(plain(1));

@@ -188,6 +188,9 @@ struct Runtime::Impl {
   std::vector<std::vector<int>> nodeWorkers;   // per active node: P indices
   std::vector<std::vector<int>> nodeOrder;     // per active node: active nodes by distance
   std::vector<std::unique_ptr<NodeQueue>> hwsq;  // per active node (hierarchical only)
+  // Per active node: what did not fit in its HWSQ ring (unbounded, mutex). Affine tasks never
+  // fall back to the node-blind GRQ; whoever may take from HWSQ k may take from spill k.
+  std::vector<std::unique_ptr<GlobalQueue>> spill;
   GlobalQueue grq;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Sysmon> sysmon;
@@ -378,7 +381,7 @@ struct Runtime::Impl {
     if (prev == 1 && nidle.load(std::memory_order_seq_cst) > 0 &&
         (!opts.externalWorkers || w.lrq.hasWork() || anyWorkVisible(w)))
       wakeP(w.nodeIdx);
-    if (hier && nodePrev == 1 && nodeIdle[w.nodeIdx].load(std::memory_order_seq_cst) > 0 && hwsq[w.nodeIdx]->size() > 0)
+    if (hier && nodePrev == 1 && nodeIdle[w.nodeIdx].load(std::memory_order_seq_cst) > 0 && nodeDepth(w.nodeIdx) > 0)
       wakeOnNode(w.nodeIdx);
   }
 
@@ -419,11 +422,7 @@ struct Runtime::Impl {
         } else {
           int ni = nodeIndexOf(ts[i]->node);
           while (j < n && ts[j]->node == ts[i]->node) ++j;
-          size_t k = hwsq[ni]->pushBatch(ts + i, j - i);
-          if (k < j - i) {
-            grq.pushBatch(ts + i + k, j - i - k);
-            global = true;
-          }
+          pushNode(ni, ts + i, j - i);
           if (nWake < 4) wakeNodes[nWake++] = ni;
           else manyNodes = true;
         }
@@ -459,9 +458,17 @@ struct Runtime::Impl {
     sloppyWake(w);
   }
 
+  // Node ni's queue: its HWSQ ring, and what does not fit to its spill (S1 of a node submit).
+  void pushNode(int ni, Task* const* ts, size_t n) {
+    size_t k = hwsq[ni]->pushBatch(ts, n);
+    if (k < n) spill[ni]->pushBatch(ts + k, n - k);
+  }
+  size_t nodeDepth(int ni) const { return hwsq[ni]->size() + spill[ni]->size(); }
+
   // A spawn that must not stay on this P: node ni's HWSQ (hierarchical), else the GRQ; S2 + wake.
   void pushShared(Worker& w, Task* t, int ni) {
-    if (hier && hwsq[ni]->push(t)) {
+    if (hier) {
+      pushNode(ni, &t, 1);
       if (statsOn) w.c.hwsqPushes.add();
       storeLoadFence();
       wakeForNode(ni);
@@ -489,15 +496,16 @@ struct Runtime::Impl {
         w.c.overflows.add();
         w.c.overflowTasks.add(n);
       }
-      size_t k = 0;
       if (hier) {
-        k = hwsq[w.nodeIdx]->pushBatch(w.buf, n);
-        if (statsOn) w.c.hwsqPushes.add(k);
+        pushNode(w.nodeIdx, w.buf, n);
+        if (statsOn) w.c.hwsqPushes.add(n);
+        storeLoadFence();
+        wakeForNode(w.nodeIdx);
+      } else {
+        grq.pushBatch(w.buf, n);
+        storeLoadFence();
+        wakeForGlobal(-1);
       }
-      if (k < n) grq.pushBatch(w.buf + k, n - k);
-      storeLoadFence();
-      if (k) wakeForNode(w.nodeIdx);
-      if (k < n) wakeForGlobal(w.nodeIdx);
       return;
     }
   }
@@ -519,18 +527,23 @@ struct Runtime::Impl {
     return w.lrq.popFront();
   }
 
-  // Pops from HWSQ ni: a batch of about this P's share; the first is returned, the rest go to
-  // the LRQ (empty on this path, except max == 1). remote: counted as a remote steal.
-  Task* hwsqGet(Worker& w, int ni, size_t max, bool remote) {
+  // Pops from node ni's queue (HWSQ ring, then its spill; spill first on fairness ticks so it
+  // cannot starve behind a ring that keeps refilling): a batch of about this P's share; the
+  // first is returned, the rest go to the LRQ (empty on this path, except max == 1).
+  // remote: counted as a remote steal.
+  Task* hwsqGet(Worker& w, int ni, size_t max, bool remote, bool spillFirst = false) {
     NodeQueue& q = *hwsq[ni];
-    size_t depth = q.size();
+    GlobalQueue& sq = *spill[ni];
+    size_t depth = q.size() + sq.size();
     if (depth == 0) return nullptr;
     size_t want = std::min<size_t>(max, depth / nodeWorkers[ni].size() + 1);
-    size_t n = q.popBatch(w.buf, want);
+    size_t n = spillFirst ? sq.popBatch(w.buf, want) : 0;
+    if (n == 0) n = q.popBatch(w.buf, want);
+    if (n == 0 && !spillFirst) n = sq.popBatch(w.buf, want);
     if (n == 0) return nullptr;
     if (n > 1) {
       uint32_t k = w.lrq.pushBackBatch(w.buf + 1, static_cast<uint32_t>(n - 1));
-      if (k < n - 1) grq.pushBatch(w.buf + 1 + k, n - 1 - k);
+      if (k < n - 1) pushNode(ni, w.buf + 1 + k, n - 1 - k);
     }
     if (statsOn) {
       if (remote) {
@@ -540,6 +553,12 @@ struct Runtime::Impl {
         w.c.hwsqPops.add(n);
       }
     }
+    // More of the node's work left (in its queue or our LRQ) and a sibling asleep with no
+    // spinner around: hand it over now rather than after this batch (a P that was between
+    // tasks, not spinning, took it, so no resetSpinning will wake anyone).
+    if (!remote && (n > 1 || depth > n) && nodeIdle[ni].load(std::memory_order_relaxed) > 0 &&
+        nodeSpinning[ni].load(std::memory_order_relaxed) == 0)
+      wakeOnNode(ni);
     return w.buf[0];
   }
 
@@ -596,6 +615,20 @@ struct Runtime::Impl {
   }
   bool remoteHwsqEligible(int ni) const { return nodeSaturated(ni); }
 
+  // sysmon, while some P is busy: a node became saturated after its last submit woke no one
+  // (its Ps took one batch each and are now inside long tasks) while more of its work waits and
+  // Ps elsewhere sleep. No submit will come to wake them, so sysmon sends one spinner, from the
+  // nearest node (Go's sysmon retakes Ps for a similar reason). At most one per round.
+  void helpSaturatedNodes() {
+    if (!hier || stopping.load(std::memory_order_relaxed)) return;
+    if (nidle.load(std::memory_order_relaxed) == 0 || nspinning.load(std::memory_order_relaxed) != 0) return;
+    for (size_t ni = 0; ni < hwsq.size(); ++ni)
+      if (nodeDepth(static_cast<int>(ni)) > 0 && nodeSaturated(static_cast<int>(ni))) {
+        wakeP(static_cast<int>(ni));
+        return;
+      }
+  }
+
   Task* stealWork(Worker& w) {
     for (int pass = 0; pass < kStealPasses; ++pass) {
       const bool last = pass == kStealPasses - 1;
@@ -641,9 +674,9 @@ struct Runtime::Impl {
   bool anyWorkVisible(Worker& w) {
     if (w.inbox.ownerHasWork() || !grq.empty()) return true;
     if (hier) {
-      if (hwsq[w.nodeIdx]->size() > 0) return true;
+      if (nodeDepth(w.nodeIdx) > 0) return true;
       for (size_t ni = 0; ni < hwsq.size(); ++ni)
-        if (static_cast<int>(ni) != w.nodeIdx && hwsq[ni]->size() > 0 && remoteHwsqEligible(static_cast<int>(ni))) return true;
+        if (static_cast<int>(ni) != w.nodeIdx && nodeDepth(static_cast<int>(ni)) > 0 && remoteHwsqEligible(static_cast<int>(ni))) return true;
     }
     for (auto& v : workers)
       if (v.get() != &w && v->lrq.hasWork()) return true;
@@ -732,7 +765,7 @@ struct Runtime::Impl {
         w.runnextChain = 0;
         if (Task* t = grqGet(w, 1)) return t;
         if (hier)
-          if (Task* t = hwsqGet(w, w.nodeIdx, 1, false)) return t;
+          if (Task* t = hwsqGet(w, w.nodeIdx, 1, false, true)) return t;
       }
       if (Task* t = w.inbox.pop()) {
         if (statsOn) w.c.inboxPops.add();
@@ -1073,7 +1106,10 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
       return rt.dist[i][a] < rt.dist[i][b];
     });
     rt.nodeOrder[i] = order;
-    if (rt.hier) rt.hwsq.emplace_back(new NodeQueue(o.hwsqCapacity));
+    if (rt.hier) {
+      rt.hwsq.emplace_back(new NodeQueue(o.hwsqCapacity));
+      rt.spill.emplace_back(new GlobalQueue());
+    }
   }
   for (size_t p = 0; p < o.workers.size(); ++p) {
     int ni = rt.nodeIndexById[o.workers[p].node];
@@ -1161,6 +1197,8 @@ void Runtime::startSysmon() {
   cfg.thresholdNs = o.hogThresholdNs;
   cfg.minDelayUs = o.sysmonMinDelayUs;
   cfg.maxDelayUs = o.sysmonMaxDelayUs;
+  Impl* impl = &rt;
+  cfg.onBusyRound = [impl] { impl->helpSaturatedNodes(); };
   try {
     rt.sysmon.reset(new Sysmon(std::move(probes), cfg));
   } catch (...) {
@@ -1390,7 +1428,7 @@ RuntimeStats Runtime::stats() const {
     ns.node = rt.nodeIds[ni];
     ns.workers = static_cast<int>(rt.nodeWorkers[ni].size());
     if (rt.hier) {
-      ns.hwsqDepth = rt.hwsq[ni]->size();
+      ns.hwsqDepth = rt.nodeDepth(static_cast<int>(ni));
       ns.hwsqCapacity = rt.hwsq[ni]->capacity();
     }
     for (int p : rt.nodeWorkers[ni]) {

@@ -77,7 +77,9 @@ void Sysmon::run() {
     if (stop_.load(std::memory_order_acquire)) break;
     rounds_.store(rounds_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     bool anyRunning = false;
-    if (sample(nowNs(), &anyRunning)) {
+    const bool newHog = sample(nowNs(), &anyRunning);
+    if (anyRunning && cfg_.onBusyRound) cfg_.onBusyRound();
+    if (newHog) {
       delay = cfg_.minDelayUs;
       idleRounds = 0;
       continue;

@@ -1,6 +1,7 @@
 // sysmon: a monitor thread per runtime that watches the Ps from outside, like Go's sysmon.
-// Native code cannot preempt a task (least of all JS), so it only reports: tasks running longer
-// than a threshold (hogs: count, longest, which P) and Ps stuck in one task right now.
+// Native code cannot preempt a task (least of all JS), so it reports: tasks running longer
+// than a threshold (hogs: count, longest, which P) and Ps stuck in one task right now; and it
+// gives the runtime a periodic hook to move idle Ps towards work stuck behind busy ones.
 //
 // It borrows Go's trick (sysmon's schedtick/schedwhen): each P publishes a tick counter that it
 // bumps when a task starts and when it ends (odd = running). If sysmon sees the same odd tick in
@@ -14,6 +15,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -35,6 +37,9 @@ class Sysmon {
     uint64_t thresholdNs = 10'000'000;
     uint64_t minDelayUs = 20;
     uint64_t maxDelayUs = 10'000;
+    // Called after each round in which some P was inside a task (the runtime uses it to send
+    // idle Ps to nodes whose Ps are all busy while work waits there). Must not block.
+    std::function<void()> onBusyRound;
   };
   Sysmon(std::vector<const SysmonProbe*> probes, Config cfg);  // starts the thread
   ~Sysmon();                                                   // stop()
