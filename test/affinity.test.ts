@@ -1,5 +1,6 @@
 import { describe, expect, it, afterEach } from 'vitest';
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
@@ -129,4 +130,16 @@ describe('pinning the calling thread', () => {
       expect(threadAllowed(Number(tid))).toBe(threadAllowed('self'));
     }
   });
+});
+
+describe('worker termination', () => {
+  it('terminating a Worker in the middle of native calls never aborts the process', () => {
+    // Before NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, a call cut short by terminate() threw a
+    // C++ exception out of node-addon-api's callback wrapper: "terminate called ... Napi::Error".
+    const script = fileURLToPath(new URL('./fixtures/terminate-mid-call.cjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '150'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).not.toMatch(/terminate called/);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('ok');
+  }, 130_000);
 });

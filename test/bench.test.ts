@@ -21,6 +21,7 @@ import {
 import { defaultMemorySize, type MemoryResults } from '../lib/bench/memory';
 import type { LatencyResults } from '../lib/bench/latency';
 import type { CompareResults } from '../lib/bench/compare';
+import type { PoolsReport } from '../lib/bench/pools';
 import type { HistogramStats } from '../lib/stats';
 import { availableParallelism, topology } from '../lib/index';
 import { artifactDir, assertBuilt, hwsq, hwsqChild } from './bench-helpers';
@@ -264,4 +265,55 @@ describe('hwsq bench compare', () => {
     expect(r.stdout).toMatch(/metric\s+flat\s+hierarchical\s+change/);
     expect(r.stdout).toMatch(/^throughput\s+.*\/s\s+.*\/s\s+[+-]\d+\.\d%$/m);
   });
+});
+
+describe('hwsq bench pools', () => {
+  it('measures hwsq, piscina and tinypool side by side with repetitions and prints the ratios', () => {
+    const r = hwsq(['bench', 'pools', '--quick', '--tasks', '2000', '--round-trips', '50', '--reps', '2', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as BenchEnvelope<'pools', PoolsReport>;
+    expect(e.kind).toBe('pools');
+    expect(e.interrupted).toBe(false);
+    const res = e.results;
+    expect(res.workers).toBe(availableParallelism().value);
+    expect(res.throughput.map((t) => t.name)).toEqual(['hwsq spawn', 'hwsq spawnMany', 'piscina', 'tinypool']);
+    for (const t of res.throughput) {
+      expect(t.reps).toBe(2);
+      expect(finitePositive(t.tasksPerSec)).toBe(true);
+      expect(t.minTasksPerSec).toBeLessThanOrEqual(t.tasksPerSec);
+      expect(t.tasksPerSec).toBeLessThanOrEqual(t.maxTasksPerSec);
+    }
+    expect(res.latency.map((l) => [l.name, l.samples])).toEqual([['hwsq', 50], ['piscina', 50], ['tinypool', 50]]);
+    for (const l of res.latency) expect(l.p50Us).toBeLessThanOrEqual(l.p99Us);
+    const fib = res.recursive.find((x) => x.name === 'hwsq nested spawn')!;
+    expect(fib.reps).toBe(2);
+    expect(finitePositive(fib.speedup!)).toBe(true);
+    expect(fib.perWorker).toHaveLength(res.workers);
+    // pfib(27) with cutoff 20 is a tree of 67 tasks (T(n) = 1 + T(n-1) + T(n-2) above 20, else 1),
+    // counted per run and rounded per worker.
+    expect(Math.abs(fib.perWorker!.reduce((a, b) => a + b, 0) - 67)).toBeLessThanOrEqual(res.workers);
+    for (const k of ['spawn throughput vs piscina', 'p50 round trip vs piscina', 'fib time vs tinypool']) expect(finitePositive(res.ratios[k]!), k).toBe(true);
+    // The ratios are computed from the figures above, not estimated.
+    const tp = (n: string) => res.throughput.find((t) => t.name === n)!.tasksPerSec;
+    expect(res.ratios['spawn throughput vs piscina']).toBeCloseTo(tp('hwsq spawn') / tp('piscina'), 9);
+  }, 120_000);
+
+  it('stops on Ctrl-C after the current measurement, prints what finished and exits 130', async () => {
+    const child = hwsqChild(['bench', 'pools', '--tasks', '100000', '--round-trips', '2000', '--reps', '50', '--json']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 4000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code, stderr).toBe(130);
+    const e = JSON.parse(stdout) as BenchEnvelope<'pools', PoolsReport>;
+    expect(e.interrupted).toBe(true);
+    // 50 runs of 100k tasks per measurement take far longer than 4 s: the run stopped early,
+    // and whatever it reports was measured in full.
+    expect(e.results.latency.length + e.results.throughput.length).toBeGreaterThanOrEqual(1);
+    expect(e.results.throughput.every((t) => t.reps < 50)).toBe(true);
+    expect(e.results.latency.every((l) => l.samples > 0)).toBe(true);
+  }, 60_000);
 });

@@ -123,23 +123,11 @@ export function addBenchCommands(bench: Command): void {
       .option('--tasks <n>', 'tiny tasks per throughput round (default 100000; 20000 with --quick)', positiveInt)
       .option('--round-trips <n>', 'round trips measured (default 3000; 500 with --quick)', positiveInt)
       .option('--workers <n>', 'workers of every pool (default: cgroup-aware available parallelism)', positiveInt)
-      .action(async (o: Common & { tasks?: number; roundTrips?: number }) => {
-        const options = {
-          workers: o.workers,
-          tasks: o.tasks ?? (o.quick ? 20_000 : undefined),
-          roundTrips: o.roundTrips ?? (o.quick ? 500 : undefined),
-          fib: o.quick ? 27 : undefined,
-          quick: o.quick ?? false,
-        };
+      .option('--reps <n>', 'timed runs of each throughput round and fib (default 5; 3 with --quick)', positiveInt)
+      .action(async (o: Common & { tasks?: number; roundTrips?: number; reps?: number }) => {
+        const options = { workers: o.workers, tasks: o.tasks, roundTrips: o.roundTrips, reps: o.reps, quick: o.quick ?? false };
         const log = o.json === true ? undefined : (line: string) => process.stderr.write(`# ${line}\n`);
-        // runPoolsBench cannot stop midway: Ctrl-C exits at once, with nothing to print.
-        const interrupt = new Interrupt().install();
-        interrupt.onAbort(() => process.exit(130));
-        try {
-          await runAndEmit<'pools', PoolsReport>('pools', options, () => runPoolsBench({ ...options, log }), (e) => formatPoolsReport(e.results), o.json, interrupt);
-        } finally {
-          interrupt.dispose();
-        }
+        await runAndEmit<'pools', PoolsReport>('pools', options, (interrupt) => runPoolsBench({ ...options, log, interrupt }), (e) => formatPoolsReport(e.results, e.interrupted), o.json);
       });
   }
 }

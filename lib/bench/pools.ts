@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { Runtime } from '../runtime';
 import { packageRoot } from '../native';
 import { availableParallelism } from '../topology';
+import { startProgress, summarize, type Interrupt } from './common';
 
 export interface PoolsBenchOptions {
   workers?: number;
@@ -23,13 +24,21 @@ export interface PoolsBenchOptions {
   cutoff?: number;
   /** Which pools to compare with (default both, when installed). */
   pools?: ('piscina' | 'tinypool')[];
+  /** Timed repetitions of each throughput round and fib run (median reported; default 5, 3 quick). */
+  reps?: number;
+  quick?: boolean;
   taskFile?: string;
   log?: (line: string) => void;
+  /** Ctrl-C: stop after the current measurement; the report holds what finished. */
+  interrupt?: Interrupt;
+  /** Progress bar on stderr (default: when stderr is a TTY). */
+  progress?: boolean;
 }
 
-export interface ThroughputResult { name: string; tasksPerSec: number }
-export interface LatencyResult { name: string; p50Us: number; p99Us: number; meanUs: number }
-export interface RecursiveResult { name: string; ms: number; speedup?: number; steals?: number; perWorker?: number[] }
+/** Medians over the repetitions, with the fastest and slowest repetition. */
+export interface ThroughputResult { name: string; tasksPerSec: number; minTasksPerSec: number; maxTasksPerSec: number; reps: number }
+export interface LatencyResult { name: string; p50Us: number; p99Us: number; meanUs: number; samples: number }
+export interface RecursiveResult { name: string; ms: number; minMs: number; maxMs: number; reps: number; speedup?: number; steals?: number; perWorker?: number[] }
 
 export interface PoolsReport {
   workers: number;
@@ -81,22 +90,53 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-async function throughput(name: string, n: number, batch: (n: number) => Promise<unknown>): Promise<ThroughputResult> {
-  await batch(Math.min(n, 2000));  // warm-up
-  const ms = await time(() => batch(n));
-  return { name, tasksPerSec: (n / ms) * 1000 };
+/** Runs the measurements in order, each after a check for Ctrl-C, advancing the progress bar. */
+class Stages {
+  constructor(
+    private readonly stopped: () => boolean,
+    private readonly progress: { advance(units: number, label?: string): void },
+  ) {}
+  get stop(): boolean {
+    return this.stopped();
+  }
+  async run<T>(label: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.stopped()) return undefined;
+    this.progress.advance(0, label);
+    const r = await fn();
+    this.progress.advance(1);
+    return r;
+  }
 }
 
-async function latency(name: string, n: number, one: (i: number) => Promise<unknown>): Promise<LatencyResult> {
-  for (let i = 0; i < Math.min(200, n); i++) await one(i);
+async function throughput(name: string, n: number, reps: number, stopped: () => boolean, batch: (n: number) => Promise<unknown>): Promise<ThroughputResult | undefined> {
+  await batch(Math.min(n, 2000));  // warm-up (JIT, workers, pools' queues)
+  const rates: number[] = [];
+  for (let r = 0; r < reps && !stopped(); r++) rates.push((n / (await time(() => batch(n)))) * 1000);
+  if (rates.length === 0) return undefined;
+  const s = summarize(rates);
+  return { name, tasksPerSec: s.median, minTasksPerSec: s.min, maxTasksPerSec: s.max, reps: rates.length };
+}
+
+async function latency(name: string, n: number, stopped: () => boolean, one: (i: number) => Promise<unknown>): Promise<LatencyResult | undefined> {
+  for (let i = 0; i < Math.min(200, n) && !stopped(); i++) await one(i);  // warm-up
   const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && !stopped(); i++) {
     const t0 = process.hrtime.bigint();
     await one(i);
     samples.push(Number(process.hrtime.bigint() - t0) / 1000);
   }
+  if (samples.length === 0) return undefined;
   samples.sort((a, b) => a - b);
-  return { name, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), meanUs: samples.reduce((a, b) => a + b, 0) / n };
+  return { name, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), meanUs: samples.reduce((a, b) => a + b, 0) / samples.length, samples: samples.length };
+}
+
+async function fibRuns(name: string, reps: number, stopped: () => boolean, run: () => Promise<unknown>): Promise<RecursiveResult | undefined> {
+  await run();  // warm-up (JIT)
+  const times: number[] = [];
+  for (let r = 0; r < reps && !stopped(); r++) times.push(await time(run));
+  if (times.length === 0) return undefined;
+  const s = summarize(times);
+  return { name, ms: s.median, minMs: s.min, maxMs: s.max, reps: times.length };
 }
 
 // The fib tree split on the caller's side into subtrees of size fib(n - depth), 2^depth tasks.
@@ -109,75 +149,94 @@ function splitFib(n: number, depth: number): number[] {
 export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<PoolsReport> {
   const log = options.log ?? (() => {});
   const workers = options.workers ?? availableParallelism().value;
-  const n = options.tasks ?? 100_000;
-  const rounds = options.roundTrips ?? 3000;
-  const fibN = options.fib ?? 32;
+  const quick = options.quick ?? false;
+  const n = options.tasks ?? (quick ? 20_000 : 100_000);
+  const rounds = options.roundTrips ?? (quick ? 500 : 3000);
+  const fibN = options.fib ?? (quick ? 27 : 32);
   const cutoff = options.cutoff ?? 20;
+  const reps = options.reps ?? (quick ? 3 : 5);
   const file = options.taskFile ?? path.join(packageRoot, 'bench', 'tasks.mjs');
   const report: PoolsReport = { workers, throughput: [], latency: [], recursive: [], ratios: {} };
+  const stopped = () => options.interrupt?.aborted ?? false;
+  const pools = options.pools ?? ['piscina', 'tinypool'];
+  // Stages: hwsq round trip, spawn, spawnMany, fib, fib on 1 worker; per pool: round trip, throughput, fib.
+  const progress = startProgress('pools', 5 + 3 * pools.length, { enabled: options.progress });
+  const st = new Stages(stopped, progress);
+  const push = <T>(list: T[], r: T | undefined) => r !== undefined && list.push(r);
 
-  log(`workers: ${workers}; ${n} tiny tasks; ${rounds} round trips; fib(${fibN}) cutoff ${cutoff}`);
-  const rt = await Runtime.start({ filename: pathToFileURL(file), workers });
+  log(`workers: ${workers}; ${n} tiny tasks x ${reps}; ${rounds} round trips; fib(${fibN}) cutoff ${cutoff} x ${reps}`);
   try {
-report.latency.push(await latency('hwsq', rounds, (i) => rt.spawn('noop', [i])));
-    report.throughput.push(await throughput('hwsq spawn', n, (k) => Promise.all(Array.from({ length: k }, (_, i) => rt.spawn('noop', [i])))));
-    report.throughput.push(
-      await throughput('hwsq spawnMany', n, (k) => Promise.all(rt.spawnMany('noop', Array.from({ length: k }, (_, i) => [i])))),
-    );
-    await rt.spawn('pfib', [[fibN, cutoff]]);  // warm-up (JIT)
-    const before = rt.stats();
-    const ms = await time(() => rt.spawn('pfib', [[fibN, cutoff]]));
-    const after = rt.stats();
-    const steals = after.workers.reduce((a, w) => a + w.stealsSameNode + w.stealsRemote, 0) - before.workers.reduce((a, w) => a + w.stealsSameNode + w.stealsRemote, 0);
-    const perWorker = after.workers.map((w, i) => w.executed - before.workers[i]!.executed);
-    report.recursive.push({ name: 'hwsq nested spawn', ms, steals, perWorker });
-  } finally {
-    await rt.close();
-  }
-  const one = await Runtime.start({ filename: pathToFileURL(file), workers: 1 });
-  try {
-    await one.spawn('pfib', [[fibN, cutoff]]);  // warm-up (JIT)
-    report.recursive.push({ name: 'hwsq nested spawn, 1 worker', ms: await time(() => one.spawn('pfib', [[fibN, cutoff]])) });
-  } finally {
-    await one.close();
-  }
-  const hw = report.recursive[0]!;
-  hw.speedup = report.recursive[1]!.ms / hw.ms;
-
-  for (const pool of await loadPools(file, workers, options.pools ?? ['piscina', 'tinypool'])) {
+    const rt = await Runtime.start({ filename: pathToFileURL(file), workers });
     try {
-      report.latency.push(await latency(pool.name, rounds, (i) => pool.run(i, 'noop')));
-      report.throughput.push(await throughput(pool.name, n, (k) => Promise.all(Array.from({ length: k }, (_, i) => pool.run(i, 'noop')))));
-      const parts = splitFib(fibN, Math.max(0, fibN - cutoff > 10 ? 10 : fibN - cutoff));
-      await Promise.all(parts.map((k) => pool.run(Math.min(k, 20), 'fibSync')));
-      report.recursive.push({ name: `${pool.name} (tree split on main)`, ms: await time(() => Promise.all(parts.map((k) => pool.run(k, 'fibSync')))) });
+      push(report.latency, await st.run('hwsq round trip', () => latency('hwsq', rounds, stopped, (i) => rt.spawn('noop', [i]))));
+      push(report.throughput, await st.run('hwsq spawn', () => throughput('hwsq spawn', n, reps, stopped, (k) => Promise.all(Array.from({ length: k }, (_, i) => rt.spawn('noop', [i]))))));
+      push(
+        report.throughput,
+        await st.run('hwsq spawnMany', () => throughput('hwsq spawnMany', n, reps, stopped, (k) => Promise.all(rt.spawnMany('noop', Array.from({ length: k }, (_, i) => [i]))))),
+      );
+      await st.run('hwsq fib', async () => {
+        const before = rt.stats();
+        const r = await fibRuns('hwsq nested spawn', reps, stopped, () => rt.spawn('pfib', [[fibN, cutoff]]));
+        if (!r) return;
+        const after = rt.stats();
+        const steals = (s: typeof after) => s.workers.reduce((a, w) => a + w.stealsSameNode + w.stealsRemote, 0);
+        // Per run (warm-up included in the counters: reps + 1 runs).
+        r.steals = Math.round((steals(after) - steals(before)) / (r.reps + 1));
+        r.perWorker = after.workers.map((w, i) => Math.round((w.executed - before.workers[i]!.executed) / (r.reps + 1)));
+        report.recursive.push(r);
+      });
     } finally {
-      await pool.close();
+      await rt.close();
     }
+    if (!st.stop) {
+      const one = await Runtime.start({ filename: pathToFileURL(file), workers: 1 });
+      try {
+        push(report.recursive, await st.run('hwsq fib, 1 worker', () => fibRuns('hwsq nested spawn, 1 worker', reps, stopped, () => one.spawn('pfib', [[fibN, cutoff]]))));
+      } finally {
+        await one.close();
+      }
+    }
+    const hw = report.recursive.find((r) => r.name === 'hwsq nested spawn');
+    const hw1 = report.recursive.find((r) => r.name === 'hwsq nested spawn, 1 worker');
+    if (hw && hw1) hw.speedup = hw1.ms / hw.ms;
+
+    for (const pool of st.stop ? [] : await loadPools(file, workers, pools)) {
+      try {
+        push(report.latency, await st.run(`${pool.name} round trip`, () => latency(pool.name, rounds, stopped, (i) => pool.run(i, 'noop'))));
+        push(report.throughput, await st.run(`${pool.name} throughput`, () => throughput(pool.name, n, reps, stopped, (k) => Promise.all(Array.from({ length: k }, (_, i) => pool.run(i, 'noop'))))));
+        const parts = splitFib(fibN, Math.max(0, fibN - cutoff > 10 ? 10 : fibN - cutoff));
+        push(report.recursive, await st.run(`${pool.name} fib`, () => fibRuns(`${pool.name} (tree split on main)`, reps, stopped, () => Promise.all(parts.map((k) => pool.run(k, 'fibSync'))))));
+      } finally {
+        await pool.close();
+      }
+    }
+  } finally {
+    progress.stop();
   }
 
   const tp = (name: string) => report.throughput.find((r) => r.name === name)?.tasksPerSec;
   const lat = (name: string) => report.latency.find((r) => r.name === name);
+  const hw = report.recursive.find((r) => r.name === 'hwsq nested spawn');
   for (const pool of ['piscina', 'tinypool']) {
     const base = tp(pool);
-    if (base) {
-      report.ratios[`spawn throughput vs ${pool}`] = tp('hwsq spawn')! / base;
-      report.ratios[`spawnMany throughput vs ${pool}`] = tp('hwsq spawnMany')! / base;
-    }
+    if (base && tp('hwsq spawn')) report.ratios[`spawn throughput vs ${pool}`] = tp('hwsq spawn')! / base;
+    if (base && tp('hwsq spawnMany')) report.ratios[`spawnMany throughput vs ${pool}`] = tp('hwsq spawnMany')! / base;
     const l = lat(pool);
-    if (l) {
-      report.ratios[`p50 round trip vs ${pool}`] = lat('hwsq')!.p50Us / l.p50Us;
-      report.ratios[`p99 round trip vs ${pool}`] = lat('hwsq')!.p99Us / l.p99Us;
+    const h = lat('hwsq');
+    if (l && h) {
+      report.ratios[`p50 round trip vs ${pool}`] = h.p50Us / l.p50Us;
+      report.ratios[`p99 round trip vs ${pool}`] = h.p99Us / l.p99Us;
     }
     const r = report.recursive.find((x) => x.name.startsWith(pool));
-    if (r) report.ratios[`fib time vs ${pool}`] = hw.ms / r.ms;
+    if (r && hw) report.ratios[`fib time vs ${pool}`] = hw.ms / r.ms;
   }
   return report;
 }
 
-export function formatPoolsReport(r: PoolsReport): string {
+export function formatPoolsReport(r: PoolsReport, interrupted = false): string {
   const lines = [`workers: ${r.workers}`, '', 'throughput (tiny tasks, all in flight)'];
-  for (const t of r.throughput) lines.push(`  ${t.name.padEnd(34)} ${Math.round(t.tasksPerSec).toLocaleString('en-US').padStart(12)} tasks/s`);
+  const k = (v: number) => Math.round(v).toLocaleString('en-US');
+  for (const t of r.throughput) lines.push(`  ${t.name.padEnd(34)} ${k(t.tasksPerSec).padStart(12)} tasks/s  (${k(t.minTasksPerSec)}..${k(t.maxTasksPerSec)}, ${t.reps} runs)`);
   lines.push('', 'round trip (one at a time)');
   for (const l of r.latency) lines.push(`  ${l.name.padEnd(34)} p50 ${l.p50Us.toFixed(1).padStart(8)} us   p99 ${l.p99Us.toFixed(1).padStart(8)} us`);
   lines.push('', 'recursive fib');
@@ -185,9 +244,10 @@ export function formatPoolsReport(r: PoolsReport): string {
     let extra = '';
     if (x.speedup !== undefined) extra += `  speed-up over 1 worker ${x.speedup.toFixed(2)}x`;
     if (x.steals !== undefined) extra += `  steals ${x.steals}  tasks per P [${x.perWorker?.join(', ')}]`;
-    lines.push(`  ${x.name.padEnd(34)} ${x.ms.toFixed(1).padStart(9)} ms${extra}`);
+    lines.push(`  ${x.name.padEnd(34)} ${x.ms.toFixed(1).padStart(9)} ms  (${x.minMs.toFixed(1)}..${x.maxMs.toFixed(1)}, ${x.reps} runs)${extra}`);
   }
   lines.push('', 'ratios (hwsq / pool; throughput: higher is better, times: lower is better)');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`  ${k.padEnd(34)} ${v.toFixed(2)}`);
+  if (interrupted) lines.push('', 'interrupted: the measurements above are the ones that finished');
   return lines.join('\n');
 }

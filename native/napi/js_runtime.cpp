@@ -49,6 +49,14 @@ using hwsq::napi::statsToJs;
 
 namespace {
 
+// The value of a persistent reference through the C API: nullptr when the env is going away.
+// (Napi::Reference::Value() would throw, and these run from uv callbacks and inside core tasks,
+// where no C++ exception may escape.)
+napi_value refValue(napi_env env, napi_ref ref) {
+  napi_value v = nullptr;
+  return napi_get_reference_value(env, ref, &v) == napi_ok ? v : nullptr;
+}
+
 enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2 };
 // Task flags (set by JS at spawn; the low byte reaches the dispatcher too).
 enum : uint32_t { kFlagRoot = 1, kFlagAbortable = 2, kDispLocal = 1u << 8, kDispBuffer = 1u << 9 };
@@ -308,7 +316,8 @@ void trampoline(void* arg) {
   napi_create_uint32(env, flags, &argv[4]);
   napi_value recv, result;
   napi_get_undefined(env, &recv);
-  napi_status st = napi_call_function(env, recv, ep->dispatcher.Value(), 6, argv, &result);
+  napi_value dispatcher = refValue(env, ep->dispatcher);
+  napi_status st = dispatcher ? napi_call_function(env, recv, dispatcher, 6, argv, &result) : napi_generic_failure;
   if (st != napi_ok) {
     napi_close_handle_scope(env, scope);
     jsCallFailed(ep);  // t stays in flight: teardown reports it as exited
@@ -376,8 +385,8 @@ bool submitTask(JsRuntime* rt, JsTask* t) {
 
 bool callJs(Endpoint* ep, Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
   napi_value recv, result;
-  napi_get_undefined(ep->env, &recv);
-  if (napi_call_function(ep->env, recv, fn.Value(), argc, argv, &result) != napi_ok) {
+  napi_value f = refValue(ep->env, fn);
+  if (!f || napi_get_undefined(ep->env, &recv) != napi_ok || napi_call_function(ep->env, recv, f, argc, argv, &result) != napi_ok) {
     jsCallFailed(ep);
     return false;
   }
@@ -489,11 +498,10 @@ void processEndpoint(Endpoint* ep) {
   if (ep->dying) return;
   napi_env env = ep->env;
   napi_handle_scope hs;
-  napi_open_handle_scope(env, &hs);
-  {
-    napi_value resource = ep->resource.Value();
-    napi_callback_scope cs;  // microtasks run when it closes
-    napi_open_callback_scope(env, resource, ep->asyncCtx, &cs);
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+  napi_value resource = refValue(env, ep->resource);
+  napi_callback_scope cs;  // microtasks run when it closes
+  if (resource && napi_open_callback_scope(env, resource, ep->asyncCtx, &cs) == napi_ok) {
     if (drainAborts(ep) && drainCompletions(ep) && ep->worker >= 0 && ep->attached && !ep->dying) drive(ep);
     napi_close_callback_scope(env, cs);
   }
