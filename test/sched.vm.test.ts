@@ -39,6 +39,10 @@ interface GuestResult {
   };
   final: { executed: number; spawned: number; externalSubmitted: number; dropped: number; workers: { executed: number }[] };
   flat: { policy: string; counts: number[]; executed: number; queueCapacity: number[] };
+  js: {
+    workers: { worker: number; node: number; cpus: number[] }[];
+    perNode: { node: number; runs: { worker: number; node: number; cpuNode: number; cpu: number; byNode: Record<string, number> }[] }[];
+  };
 }
 
 async function guest(topo: VmTopology): Promise<GuestResult> {
@@ -64,6 +68,21 @@ describe('scheduler on multi-node kernels', () => {
         r = await guest(configured);
         expect(r.machine.nodes.length).toBe(configured.nodes.length);
       }, 300_000);
+
+      it('Runtime (JS tasks): workers pinned per node; a task spawned with a node runs there and first-touches its memory there', () => {
+        const cpusOf = (id: number) => r.machine.nodes.find((n) => n.id === id)!.cpus;
+        expect(r.js.workers.map((w) => w.node)).toEqual(r.topology.workers.map((w) => w.node));
+        for (const w of r.js.workers) expect(w.cpus).toEqual(cpusOf(w.node));
+        expect(r.js.perNode.map((p) => p.node)).toEqual(r.machine.nodes.map((n) => n.id));
+        for (const p of r.js.perNode) {
+          for (const run of p.runs) {
+            expect(run.node, JSON.stringify(run)).toBe(p.node); // the P that ran it is on node k
+            expect(run.cpuNode, JSON.stringify(run)).toBe(p.node); // getcpu(): so is its thread
+            expect(cpusOf(p.node)).toContain(run.cpu);
+            expect(Object.keys(run.byNode), JSON.stringify(run)).toEqual([String(p.node)]); // every page on node k
+          }
+        }
+      });
 
       it('spreads one P per CPU over the nodes, each pinned to its node and running there', () => {
         const cpuCount = sum(configured.nodes.map((n) => n.cpus));

@@ -114,6 +114,24 @@ async function stealOrder(rt, topo, thief) {
   };
 }
 
+// The JS-task Runtime on the same machine: its workers pinned to their nodes, tasks spawned
+// with a node run there (getcpu), and the memory they allocate is first-touched on that node.
+async function jsRuntime() {
+  const rt = await lib.Runtime.start({ filename: path.resolve(__dirname, '../fixtures/tasks/basic.mjs'), workers: 'auto' });
+  try {
+    const workers = rt.workers.map((w) => ({ worker: w.worker, node: w.node, cpus: [...w.cpus] }));
+    const perNode = [];
+    for (const node of [...new Set(workers.map((w) => w.node))]) {
+      const runs = [];
+      for (let i = 0; i < 3; i++) runs.push(await rt.spawn('firstTouch', [4 << 20], { node }));
+      perNode.push({ node, runs });
+    }
+    return { workers, perNode };
+  } finally {
+    await rt.close();
+  }
+}
+
 async function main() {
   const result = { virtual: process.argv.includes('--virtual') };
   const rt = lib.createNativeRuntime(runtimeOptions());
@@ -136,6 +154,7 @@ async function main() {
   const fs = flat.stats();
   result.flat = { policy: ft.policy, counts: res.map((r) => r.count), executed: fs.executed, queueCapacity: fs.nodes.map((n) => n.queueCapacity) };
   await flat.close();
+  if (!result.virtual) result.js = await jsRuntime();
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
