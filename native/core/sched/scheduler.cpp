@@ -107,6 +107,7 @@ struct Tier {
   std::vector<int> ps;          // victim Ps
   std::vector<int> nodes;       // remote nodes (indices) whose HWSQ may be raided after the Ps
   std::vector<uint32_t> coprimes;
+  bool sameNode = false;        // the thief's own node (hierarchical only)
 };
 
 std::vector<uint32_t> coprimesOf(uint32_t n) {
@@ -665,9 +666,19 @@ struct Runtime::Impl {
           for (int ni : tier.nodes)
             if (remoteHwsqEligible(ni))
               if (Task* t = hwsqGet(w, ni, kBatchMax, true)) return t;
+        // Our node still has work we failed to take (a steal lost a race, or a sibling holds
+        // only its runnext task, stealable on the last pass): try it again before going remote.
+        if (tier.sameNode && !last && ownNodeHasWork(w)) break;
       }
     }
     return nullptr;
+  }
+
+  bool ownNodeHasWork(Worker& w) const {
+    if (nodeDepth(w.nodeIdx) > 0) return true;
+    for (int p : nodeWorkers[w.nodeIdx])
+      if (p != w.index && workers[p]->lrq.hasWork()) return true;
+    return false;
   }
 
   // P4 of the protocol: is there anything this P could take?
@@ -1119,9 +1130,10 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
   // Steal tiers.
   for (auto& wp : rt.workers) {
     Worker& w = *wp;
-    auto addTier = [&](std::vector<int> ps, std::vector<int> nodes) {
+    auto addTier = [&](std::vector<int> ps, std::vector<int> nodes, bool sameNode = false) {
       if (ps.empty() && nodes.empty()) return;
       Tier t;
+      t.sameNode = sameNode;
       t.coprimes = coprimesOf(static_cast<uint32_t>(std::max<size_t>(ps.size(), 1)));
       t.ps = std::move(ps);
       t.nodes = std::move(nodes);
@@ -1137,7 +1149,7 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
     std::vector<int> same;
     for (int p : rt.nodeWorkers[w.nodeIdx])
       if (p != w.index) same.push_back(p);
-    addTier(same, {});
+    addTier(same, {}, true);
     std::vector<int> dists;
     for (size_t ni = 0; ni < nn; ++ni)
       if (static_cast<int>(ni) != w.nodeIdx) dists.push_back(rt.dist[w.nodeIdx][ni]);
