@@ -220,6 +220,7 @@ std::shared_ptr<JsRuntime> lookup(uint32_t id) {
 
 // Hands a finished task to its origin's completion queue (or frees it if the origin is gone).
 void deliver(JsTask* t) {
+  Runtime::taskEnding();  // from inside the task on its P: the waiter may spawn again at once
   Endpoint* o = t->origin.get();
   JsRuntime* rt = t->rt;
   std::unique_lock<std::mutex> lk(o->mu);

@@ -349,6 +349,34 @@ TEST_CASE("runtime: a saturated node's ring and spill are stolen by other nodes'
   rt.close();
 }
 
+namespace ending {
+void endThenBlock(void* a) {
+  Runtime::taskEnding();  // what a task does just before publishing its result
+  affinity::block(a);
+}
+}  // namespace ending
+
+TEST_CASE("runtime: after taskEnding() a P no longer makes its node look saturated") {
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);
+  Runtime rt(o);
+  Gate g;
+  Task blocker(ending::endThenBlock, &g);
+  rt.submitToWorker(1, &blocker);
+  CHECK(eventually([&] { return g.entered.load() == 1; }));
+  affinity::Ctx ctx;
+  ctx.node = 1;
+  ctx.rt = &rt;
+  Task t(affinity::fn, &ctx, 1);
+  CHECK(rt.submit(&t));  // affinity to node 1, whose only P is finishing a task
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_EQ(ctx.ran.load(), 0u);  // P0 did not take it: node 1 is not saturated
+  g.open = true;
+  CHECK(eventually([&] { return ctx.ran.load() == 1u; }));
+  CHECK_EQ(ctx.onWrongNode.load(), 0u);
+  CHECK_EQ(rt.stats().workers[0].stealsRemoteTasks, 0u);
+  rt.close();
+}
+
 TEST_CASE("runtime: unknown affinity node and bad options throw, nothing started") {
   {
     Runtime rt(plain(1));

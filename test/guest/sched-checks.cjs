@@ -88,10 +88,12 @@ async function affinity(rt, topo) {
 // policy picks (same node first, then the nearest node).
 async function stealOrder(rt, topo, thief) {
   const victims = topo.workers.map((w) => w.worker).filter((p) => p !== thief);
-  const children = 8;
+  // Margins for a loaded host running the guest's vCPUs: the victims' queues are filled ~100 ms
+  // in and hold 4 s of work each; the thief is released at 1.5 s.
+  const children = 16;
   const s0 = rt.stats();
   const all = [];
-  all.push(rt.spawnNative('spin', { ns: 700 * MS }, { worker: thief }));
+  all.push(rt.spawnNative('spin', { ns: 1500 * MS }, { worker: thief }));
   for (const p of victims) all.push(rt.spawnNative('spin', { ns: 100 * MS }, { worker: p }));
   for (const p of victims) all.push(rt.spawnNative('spin', { ns: 250 * MS }, { worker: p, inside: true, count: children }));
   const steals = (s) => s.workers[thief].stealsSameNode + s.workers[thief].stealsRemote - s0.workers[thief].stealsSameNode - s0.workers[thief].stealsRemote;

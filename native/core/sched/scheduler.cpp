@@ -926,7 +926,8 @@ struct Runtime::Impl {
       w.c.busyTicks.add((end - start) << shift);
     }
     // Even before done(): a completion may make its waiter submit the next task at once, and
-    // this P, about to look for work, must not look saturated to thieves (nodeSaturated).
+    // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
+    // that publish their result from inside fn call taskEnding() first for the same reason.
     w.probe.tick.store(tick + 2, std::memory_order_release);
     if (done) done(doneArg);
     if (flags & kTaskPooled) freeTask(t);
@@ -1387,6 +1388,13 @@ int Runtime::workerNode(int worker) const {
 }
 Runtime* Runtime::current() { return tlRuntime ? tlRuntime->self : nullptr; }
 int Runtime::currentWorker() { return tlWorker ? tlWorker->index : -1; }
+void Runtime::taskEnding() {
+  // runTask stores start tick + 2 when fn returns: storing it early is idempotent with that.
+  if (Worker* w = tlWorker) {
+    const uint64_t t = w->probe.tick.load(std::memory_order_relaxed);
+    if (t & 1) w->probe.tick.store(t + 1, std::memory_order_release);
+  }
+}
 
 RuntimeStats Runtime::stats() const {
   const Impl& rt = *impl_;

@@ -181,6 +181,10 @@ class Runtime {
   // The runtime / P index of the calling thread when it is one of the workers (nullptr / -1 otherwise).
   static Runtime* current();
   static int currentWorker();
+  // From inside a running task, when what its waiters see is done (just before it publishes its
+  // result): the P stops counting as inside a task, so a waiter that submits the next task at
+  // once does not find the node saturated and let another node's P take it. No-op elsewhere.
+  static void taskEnding();
 
   struct Impl;
 
