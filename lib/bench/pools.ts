@@ -118,7 +118,10 @@ async function throughput(name: string, n: number, reps: number, stopped: () => 
 }
 
 async function latency(name: string, n: number, stopped: () => boolean, one: (i: number) => Promise<unknown>): Promise<LatencyResult | undefined> {
-  for (let i = 0; i < Math.min(200, n) && !stopped(); i++) await one(i);  // warm-up
+  // Warm-up until the JIT has settled on both sides: at least 2000 round trips and 300 ms (with
+  // 200 the first thousands of measured trips were still twice as slow as later ones).
+  const warmUntil = performance.now() + 300;
+  for (let i = 0; (i < 2000 || performance.now() < warmUntil) && !stopped(); i++) await one(i);
   const samples: number[] = [];
   for (let i = 0; i < n && !stopped(); i++) {
     const t0 = process.hrtime.bigint();
