@@ -614,7 +614,6 @@ struct Runtime::Impl {
     }
     return true;
   }
-  bool remoteHwsqEligible(int ni) const { return nodeSaturated(ni); }
 
   // sysmon, while some P is busy: a node became saturated after its last submit woke no one
   // (its Ps took one batch each and are now inside long tasks) while more of its work waits and
@@ -664,7 +663,7 @@ struct Runtime::Impl {
         }
         if (hier)
           for (int ni : tier.nodes)
-            if (remoteHwsqEligible(ni))
+            if (nodeSaturated(ni))
               if (Task* t = hwsqGet(w, ni, kBatchMax, true)) return t;
         // Our node still has work we failed to take (a steal lost a race, or a sibling holds
         // only its runnext task, stealable on the last pass): try it again before going remote.
@@ -687,7 +686,7 @@ struct Runtime::Impl {
     if (hier) {
       if (nodeDepth(w.nodeIdx) > 0) return true;
       for (size_t ni = 0; ni < hwsq.size(); ++ni)
-        if (static_cast<int>(ni) != w.nodeIdx && nodeDepth(static_cast<int>(ni)) > 0 && remoteHwsqEligible(static_cast<int>(ni))) return true;
+        if (static_cast<int>(ni) != w.nodeIdx && nodeDepth(static_cast<int>(ni)) > 0 && nodeSaturated(static_cast<int>(ni))) return true;
     }
     for (auto& v : workers)
       if (v.get() != &w && v->lrq.hasWork()) return true;
