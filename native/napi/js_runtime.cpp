@@ -35,6 +35,7 @@
 
 #include "errors.h"
 #include "errors_js.h"
+#include "node_memory.h"
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
@@ -1093,8 +1094,6 @@ Napi::Value WorkerCancel(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
-
-void registerNodeMemory(Napi::Env env, Napi::Object target);  // node_memory.cpp
 
 void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   auto o = Napi::Object::New(env);
