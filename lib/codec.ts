@@ -18,22 +18,34 @@
 // throw, revoked Proxies, objects whose getters, toString or Symbol.toPrimitive throw, cycles.
 // Encoding a value either succeeds or throws a TypeError ERR_HWSQ_DATA_CLONE (whatever went
 // wrong inside); encoding a thrown value never throws (what cannot be carried is described).
-// The builtins used here are taken when this module loads, before any task module can replace
-// them on globalThis.
+// Builtins come from intrinsics.ts (a task module may replace the globals).
 import v8 from 'node:v8';
 import { ErrorCodes } from './errors';
+import {
+  ObjectPrototype,
+  SafeArray,
+  SafeArrayBuffer,
+  SafeBuffer,
+  SafeDataView,
+  SafeError as ErrorCtor,
+  SafeMap,
+  SafeSet,
+  SafeSharedArrayBuffer,
+  SafeTypeError as TypeErrorCtor,
+  SafeUint8Array,
+  defineProperty,
+  getPrototypeOf,
+  isArray,
+  isView,
+  objectIs,
+  objectKeys,
+  safeString,
+  safeStructuredClone as hostStructuredClone,
+} from './intrinsics';
 import { jsBinding } from './js-binding';
 import { sabRegistry } from './sab';
 
-const { keys: objectKeys, getPrototypeOf, defineProperty, is: objectIs } = Object;
-const { isArray } = Array;
-const { isView } = ArrayBuffer;
-const { isBuffer } = Buffer;
-const safeString = String;
 const { DefaultSerializer, DefaultDeserializer } = v8;
-const hostStructuredClone = structuredClone;
-const ErrorCtor = Error;
-const TypeErrorCtor = TypeError;
 
 const FAST = 0;
 const V8 = 1;
@@ -61,20 +73,20 @@ const VIEW_KINDS = [
 ] as const;
 type AnyView = ArrayBufferView & { constructor: unknown };
 function viewKind(v: ArrayBufferView): number {
-  if (isBuffer(v)) return 0;  // structured clone turns a Buffer into a Uint8Array too
+  if (SafeBuffer.isBuffer(v)) return 0;  // structured clone turns a Buffer into a Uint8Array too
   const k = VIEW_KINDS.indexOf((v as AnyView).constructor as never);
   if (k < 0) throw BAIL;
   return k;
 }
 function viewLength(v: ArrayBufferView): number {
-  return v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length;
+  return v instanceof SafeDataView ? v.byteLength : (v as unknown as { length: number }).length;
 }
 
 const MAX_DEPTH = 32;
 
 class Bail extends Error {}
 const BAIL = new Bail('not fast-encodable');
-const isSab = (x: unknown): x is SharedArrayBuffer => typeof SharedArrayBuffer !== 'undefined' && x instanceof SharedArrayBuffer;
+const isSab = (x: unknown): x is SharedArrayBuffer => SafeSharedArrayBuffer !== undefined && x instanceof SafeSharedArrayBuffer;
 
 /** A growable byte writer that starts in a fixed scratch buffer (shared with the addon). */
 export class Writer {
@@ -86,7 +98,7 @@ export class Writer {
   sabs: SharedArrayBuffer[] = [];
   /** The current value's transfer list, and where the tickets of node-local buffers in it go. */
   transfer: Set<unknown> | undefined;
-  tickets = new Map<ArrayBuffer, number[]>();
+  tickets = new SafeMap<ArrayBuffer, number[]>();
   constructor(readonly scratch: Buffer) {
     this.buf = scratch;
   }
@@ -100,7 +112,7 @@ export class Writer {
   }
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 1024));
+    const next = SafeBuffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 1024));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
@@ -139,12 +151,12 @@ export class Writer {
 
 function isPlainObject(v: object): boolean {
   const proto = getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  return proto === ObjectPrototype || proto === null;
 }
 
 // allocOnNode memory named in the transfer list moves without a copy (node_memory.cpp).
 function isMovableNodeMemory(w: Writer, b: ArrayBufferLike): boolean {
-  return w.transfer !== undefined && w.transfer.has(b) && b instanceof ArrayBuffer && jsBinding().nodeMemoryOwned(b);
+  return w.transfer !== undefined && w.transfer.has(b) && b instanceof SafeArrayBuffer && jsBinding().nodeMemoryOwned(b);
 }
 function ticketSlot(w: Writer, b: ArrayBuffer): void {
   const slots = w.tickets.get(b) ?? [];
@@ -208,10 +220,10 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         w.u8(T_VIEW);
         w.u8(kind);
         w.u32(v.byteLength);
-        w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        w.bytes(new SafeUint8Array(v.buffer, v.byteOffset, v.byteLength));
         return;
       }
-      if (v instanceof ArrayBuffer) {
+      if (v instanceof SafeArrayBuffer) {
         if (isMovableNodeMemory(w, v)) {
           w.u8(T_NODEMEM);
           ticketSlot(w, v);
@@ -221,7 +233,7 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         w.seen.push(v);
         w.u8(T_ARRAYBUFFER);
         w.u32(v.byteLength);
-        w.bytes(new Uint8Array(v));
+        w.bytes(new SafeUint8Array(v));
         return;
       }
       if (isSab(v)) {
@@ -257,7 +269,7 @@ class Reader {
   pos: number;
   private adopted: Map<number, ArrayBuffer> | undefined;
   private adopt(ticket: number): ArrayBuffer {
-    this.adopted ??= new Map();
+    this.adopted ??= new SafeMap();
     let ab = this.adopted.get(ticket);
     if (!ab) {
       ab = jsBinding().nodeMemoryAdopt(ticket);
@@ -298,7 +310,7 @@ class Reader {
       case T_ARRAY: {
         const n = b.readUInt32LE(this.pos);
         this.pos += 4;
-        const out = new Array(n);
+        const out = new SafeArray(n);
         for (let i = 0; i < n; i++) out[i] = this.value();
         return out;
       }
@@ -314,19 +326,19 @@ class Reader {
       }
       case T_ARRAYBUFFER: {
         const n = b.readUInt32LE(this.pos);
-        const ab = new ArrayBuffer(n);
-        new Uint8Array(ab).set(b.subarray(this.pos + 4, this.pos + 4 + n));
+        const ab = new SafeArrayBuffer(n);
+        new SafeUint8Array(ab).set(b.subarray(this.pos + 4, this.pos + 4 + n));
         this.pos += 4 + n;
         return ab;
       }
       case T_VIEW: {
         const kind = b[this.pos]!;
         const n = b.readUInt32LE(this.pos + 1);
-        const ab = new ArrayBuffer(n);
-        new Uint8Array(ab).set(b.subarray(this.pos + 5, this.pos + 5 + n));
+        const ab = new SafeArrayBuffer(n);
+        new SafeUint8Array(ab).set(b.subarray(this.pos + 5, this.pos + 5 + n));
         this.pos += 5 + n;
         const Ctor = VIEW_KINDS[kind]!;
-        if (Ctor === DataView) return new DataView(ab);
+        if (Ctor === SafeDataView) return new SafeDataView(ab);
         const T = Ctor as unknown as { new (b: ArrayBuffer): unknown; BYTES_PER_ELEMENT: number };
         return new T(ab);
       }
@@ -401,7 +413,7 @@ function v8Decode(buf: Buffer, start: number, end: number): unknown {
 
 /** Detaches transferred ArrayBuffers (their bytes were already copied into the payload). */
 function detach(list: readonly unknown[]): void {
-  const buffers = list.filter((x): x is ArrayBuffer => x instanceof ArrayBuffer && x.byteLength > 0);
+  const buffers = list.filter((x): x is ArrayBuffer => x instanceof SafeArrayBuffer && x.byteLength > 0);
   if (buffers.length) hostStructuredClone(undefined, { transfer: buffers });
 }
 
@@ -440,7 +452,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
   w.tickets.clear();
   w.sabs = [];
   try {
-    w.transfer = transfer && transfer.length ? new Set(transfer) : undefined;
+    w.transfer = transfer && transfer.length ? new SafeSet(transfer) : undefined;
     w.u8(FAST);
     fastValue(w, value, 0);
     for (const [ab, slots] of w.tickets) {
@@ -564,7 +576,7 @@ function unclonableRecord(thrown: unknown): ErrorRecord {
   };
 }
 
-const errorClasses = new Map<string, ErrorConstructor>([
+const errorClasses = new SafeMap<string, ErrorConstructor>([
   ['Error', Error],
   ['TypeError', TypeError],
   ['RangeError', RangeError],

@@ -7,6 +7,7 @@
 // stop this thread's deliveries); what a listener of ours throws is rethrown on the next tick.
 import { decodeError, decodeValue, encodeValue, Writer } from './codec';
 import { ErrorCodes, codedError, rangeError, typeError } from './errors';
+import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from './intrinsics';
 import { jsBinding, type CompletionsFn } from './js-binding';
 import { sabRegistry } from './sab';
 
@@ -50,9 +51,9 @@ export interface SpawnOptions {
 }
 
 export function abortError(signal?: AbortSignal, message = 'The operation was aborted'): Error {
-  const err = new Error(message, { cause: signal?.reason });
+  const err = new SafeError(message, { cause: signal?.reason });
   err.name = 'AbortError';
-  Object.defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
+  defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
   return err;
 }
 
@@ -62,19 +63,19 @@ export function workerExitedError(): Error {
 
 /** Rethrows outside the addon's callback, as an uncaught exception (what an EventEmitter listener's throw would be). */
 function rethrowLater(err: unknown): void {
-  process.nextTick(() => {
+  nextTick(() => {
     throw err;
   });
 }
 
 export class Origin {
-  readonly io = Buffer.alloc(IO_BYTES);
-  readonly inBuf = Buffer.alloc(IN_BYTES);
+  readonly io = SafeBuffer.alloc(IO_BYTES);
+  readonly inBuf = SafeBuffer.alloc(IN_BYTES);
   readonly w = new Writer(this.io);
-  readonly pending = new Map<number, Pending>();
+  readonly pending = new SafeMap<number, Pending>();
   seq = 0;
-  private names = new Map<string, number>();
-  private nonFunctions = new Set<string>();
+  private names = new SafeMap<string, number>();
+  private nonFunctions = new SafeSet<string>();
   /** Called after each batch of completions (main: unref / drain bookkeeping). */
   afterCompletions: () => void = () => {};
   /** The rejection of a task whose worker went away while it ran (Runtime.destroy() makes it an AbortError). */
@@ -85,8 +86,8 @@ export class Origin {
   }
 
   setNames(names: readonly string[], nonFunctions: readonly string[]): void {
-    this.names = new Map(names.map((n, i) => [n, i]));
-    this.nonFunctions = new Set(nonFunctions);
+    this.names = new SafeMap(names.map((n, i) => [n, i]));
+    this.nonFunctions = new SafeSet(nonFunctions);
   }
   get taskNames(): string[] {
     return [...this.names.keys()];
@@ -106,14 +107,16 @@ export class Origin {
    * w.buf instead, and w.sabs lists the SharedArrayBuffers the task's entry must hold.
    */
   encodeArgs(args: readonly unknown[], transfer?: readonly unknown[]): number {
-    if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
+    if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
     this.w.reset();
     encodeValue(this.w, args, transfer);
     return this.w.pos;
   }
-  /** The SharedArrayBuffers of the arguments just encoded, for track(). */
-  get encodedSabs(): SharedArrayBuffer[] | undefined {
-    return this.w.sabs.length ? this.w.sabs : undefined;
+  /** The SharedArrayBuffers of the arguments just encoded, for track() (the writer lets go of them). */
+  takeSabs(): SharedArrayBuffer[] | undefined {
+    const sabs = this.w.sabs;
+    this.w.sabs = [];
+    return sabs.length ? sabs : undefined;
   }
 
   /**
@@ -134,7 +137,7 @@ export class Origin {
     const w = this.w;
     const seqs: number[] = [];
     const keeps: (SharedArrayBuffer[] | undefined)[] = [];
-    const errors = new Map<number, unknown>();  // by index in seqs
+    const errors = new SafeMap<number, unknown>();  // by index in seqs
     let count = 0;
     let first = 0;  // index in seqs of the first record in io
     w.reset();
@@ -147,7 +150,7 @@ export class Origin {
     for (const args of argsList) {
       let at = w.pos;
       try {
-        if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
+        if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
         w.ensure(24);
         w.pos += 24;
         encodeValue(w, args);
@@ -159,10 +162,10 @@ export class Origin {
         continue;
       }
       const seq = ++this.seq;
-      keeps.push(w.sabs.length ? w.sabs : undefined);
+      keeps.push(this.takeSabs());
       if (w.spilled) {
         // Does not fit after the records already in io: submit those, then retry at 0.
-        const record = Buffer.from(w.buf.subarray(at + 24, w.pos));
+        const record = SafeBuffer.from(w.buf.subarray(at + 24, w.pos));
         w.reset(at);
         doFlush();
         if (record.length + 24 > this.io.length) {
@@ -191,7 +194,7 @@ export class Origin {
   track(seq: number, handle: number, keep?: SharedArrayBuffer[]): { promise: Promise<unknown>; entry: Pending } {
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
+    const promise = new SafePromise<unknown>((res, rej) => {
       resolve = res;
       reject = rej;
     });

@@ -377,7 +377,7 @@ export class Runtime extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
-    const keep = this.origin.encodedSabs;
+    const keep = this.origin.takeSabs();
     const seq = ++this.origin.seq;
     const flags = signal ? Flags.ABORTABLE : 0;
     const w = this.origin.w;

@@ -19,6 +19,7 @@
 // Identity: announcements carry the id the SAB's creator gave it, and a thread maps that to the
 // one object it has for the SAB, so a SAB that comes back resolves to the same object.
 import { BroadcastChannel, receiveMessageOnPort, threadId } from 'node:worker_threads';
+import { SafeFinalizationRegistry, SafeMap, SafeSet, SafeWeakMap, SafeWeakRef } from './intrinsics';
 
 /** One announced SAB: its id, the SAB, and the id its creator gave it. */
 export interface SabEntry {
@@ -38,20 +39,20 @@ export interface PendingSource {
 }
 
 class SabRegistry {
-  private readonly ids = new WeakMap<SharedArrayBuffer, number>();  // this thread's id of each SAB it sent
-  private readonly own = new Map<number, WeakRef<SharedArrayBuffer>>();
-  private readonly originOf = new WeakMap<SharedArrayBuffer, number>();  // its creator's id
-  private readonly byOrigin = new Map<number, WeakRef<SharedArrayBuffer>>();  // creator's id -> this thread's object
-  private readonly foreign = new Map<number, SharedArrayBuffer>();
-  private readonly dying = new Map<number, { sab: SharedArrayBuffer; marks: Map<PendingSource, number> }>();
-  private readonly sources = new Set<PendingSource>();
+  private readonly ids = new SafeWeakMap<SharedArrayBuffer, number>();  // this thread's id of each SAB it sent
+  private readonly own = new SafeMap<number, WeakRef<SharedArrayBuffer>>();
+  private readonly originOf = new SafeWeakMap<SharedArrayBuffer, number>();  // its creator's id
+  private readonly byOrigin = new SafeMap<number, WeakRef<SharedArrayBuffer>>();  // creator's id -> this thread's object
+  private readonly foreign = new SafeMap<number, SharedArrayBuffer>();
+  private readonly dying = new SafeMap<number, { sab: SharedArrayBuffer; marks: Map<PendingSource, number> }>();
+  private readonly sources = new SafeSet<PendingSource>();
   private channel: BroadcastChannel | undefined;
   private next = 0;
-  private readonly finalizer = new FinalizationRegistry<number>((id) => {
+  private readonly finalizer = new SafeFinalizationRegistry<number>((id) => {
     this.own.delete(id);
     this.open().postMessage({ id, release: true } satisfies Announcement);
   });
-  private readonly originFinalizer = new FinalizationRegistry<number>((origin) => {
+  private readonly originFinalizer = new SafeFinalizationRegistry<number>((origin) => {
     if (!this.byOrigin.get(origin)?.deref()) this.byOrigin.delete(origin);
   });
 
@@ -91,7 +92,7 @@ class SabRegistry {
       const sab = this.foreign.get(msg.id);
       if (!sab) return;
       this.foreign.delete(msg.id);
-      const marks = new Map<PendingSource, number>();
+      const marks = new SafeMap<PendingSource, number>();
       for (const s of this.sources) if (s.pending.size > 0) marks.set(s, s.seq);
       if (marks.size > 0) this.dying.set(msg.id, { sab, marks });
     } else if (msg.sab) {
@@ -99,7 +100,7 @@ class SabRegistry {
       let obj = this.byOrigin.get(origin)?.deref();
       if (!obj) {
         obj = msg.sab;
-        this.byOrigin.set(origin, new WeakRef(obj));
+        this.byOrigin.set(origin, new SafeWeakRef(obj));
         this.originOf.set(obj, origin);
         this.originFinalizer.register(obj, origin);
       }
@@ -129,11 +130,11 @@ class SabRegistry {
     if (origin === undefined) {  // created here
       origin = id;
       this.originOf.set(sab, id);
-      this.byOrigin.set(id, new WeakRef(sab));
+      this.byOrigin.set(id, new SafeWeakRef(sab));
       this.originFinalizer.register(sab, id);
     }
     this.ids.set(sab, id);
-    this.own.set(id, new WeakRef(sab));
+    this.own.set(id, new SafeWeakRef(sab));
     this.finalizer.register(sab, id);
     this.open().postMessage({ id, sab, origin } satisfies Announcement);
     return id;

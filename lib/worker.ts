@@ -14,13 +14,8 @@ import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeVa
 import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
 import { ErrorCodes, assertIndex, typeError } from './errors';
+import { SafeAbortController, SafeError, SafeMap, SafePromise, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
-
-// Taken before the task module loads (it may replace them on globalThis).
-const SafePromise = Promise;
-const promiseThen = Promise.prototype.then;
-const SafeMap = Map;
-const SafeAbortController = AbortController;
 
 interface Init {
   kind: 'hwsq:init';
@@ -37,11 +32,11 @@ const dynamicImport = new Function('u', 'return import(u)') as (u: string) => Pr
 // The task table: exports that are functions. An export that cannot be read (a getter or Proxy
 // trap that throws) is not a task.
 function collect(mod: Record<string, unknown>): { names: string[]; fns: TaskFn[]; nonFunctions: string[] } {
-  const table = new Map<string, unknown>();
+  const table = new SafeMap<string, unknown>();
   const take = (o: object, skip: (k: string) => boolean): void => {
     let keys: string[] = [];
     try {
-      keys = Object.keys(o);
+      keys = objectKeys(o);
     } catch {}
     for (const k of keys) {
       if (skip(k)) continue;
@@ -67,7 +62,7 @@ function collect(mod: Record<string, unknown>): { names: string[]; fns: TaskFn[]
 function errorMessage(err: unknown): { message: string; stack?: string; code?: string } {
   const message = describeThrown(err);
   try {
-    if (err instanceof Error) {
+    if (err instanceof SafeError) {
       const { stack, code } = err as { stack?: unknown; code?: unknown };
       return { message, stack: typeof stack === 'string' ? stack : undefined, code: typeof code === 'string' ? code : undefined };
     }
@@ -125,6 +120,7 @@ async function boot(init: Init): Promise<void> {
       }
     }
     if (!ok) encodeError(io, value);
+    io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
     const len = io.pos;
     const code = ok ? len : -2 - len;
     if (io.spilled) {
@@ -207,7 +203,7 @@ async function boot(init: Init): Promise<void> {
       } catch (err) {
         // An abort listener of the task threw: that is the task's problem, reported like a
         // throw in its own callback would be.
-        process.nextTick(() => {
+        nextTick(() => {
           throw err;
         });
       }
@@ -228,16 +224,16 @@ async function boot(init: Init): Promise<void> {
         node = checkNode(options.node);
         len = origin.encodeArgs(args, options.transfer);
       } catch (err) {
-        return Promise.reject(err);
+        return rejected(err);
       }
-      const keep = origin.encodedSabs;
+      const keep = origin.takeSabs();
       const seq = ++origin.seq;
       const flags = options.signal ? Flags.ABORTABLE : 0;
       let handle: number;
       try {
         handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
       } catch (err) {
-        return Promise.reject(err);
+        return rejected(err);
       }
       const { promise, entry } = origin.track(seq, handle, keep);
       if (options.signal) origin.wireAbort(seq, entry, options.signal, (h) => b.cancelChild(h));
@@ -249,10 +245,10 @@ async function boot(init: Init): Promise<void> {
         fn = origin.lookup(name);
         node = checkNode(options.node);
       } catch (err) {
-        return argsList.map(() => Promise.reject(err));
+        return argsList.map(() => rejected(err));
       }
       const entries = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
-      return entries.map((e) => (e.error ? Promise.reject(e.error) : origin.track(e.seq, 0, e.keep).promise));
+      return entries.map((e) => (e.error ? rejected(e.error) : origin.track(e.seq, 0, e.keep).promise));
     },
     current() {
       const c = current;

@@ -5,13 +5,15 @@
 #include <cstring>
 #include <new>
 
+#include "errors_js.h"
+
 namespace hwsq::napi {
 
 namespace {
 constexpr size_t kAlign = 64;  // the native kinds work per cache line, with 64-bit atomics
 }
 
-HeldBytes::HeldBytes(const Napi::Value& value) {
+HeldBytes::HeldBytes(const Napi::Value& value, Otherwise otherwise) {
   if (!value.IsTypedArray()) throw std::invalid_argument("expected a Uint8Array view");
   Napi::Env env = value.Env();
   napi_typedarray_type type;
@@ -42,6 +44,10 @@ HeldBytes::HeldBytes(const Napi::Value& value) {
       data_ = bytes;
       return;
     }
+  }
+  if (otherwise == Otherwise::Refuse) {
+    throw withCode(env, Napi::TypeError::New(env, "this needs the memory in place: allocOnNode memory or a SharedArrayBuffer (8-byte aligned)"),
+                   "ERR_HWSQ_INVALID_ARG_TYPE");
   }
   void* p = std::aligned_alloc(kAlign, (size_ + kAlign - 1) / kAlign * kAlign);
   if (!p) throw std::bad_alloc();

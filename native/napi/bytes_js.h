@@ -13,7 +13,9 @@
 //   - uses allocOnNode memory in place, holding a NodeMemoryPin on its mapping;
 //   - copies anything else (ArrayBuffers, resizable or not), and views not 8-byte aligned, into
 //     native memory; copyBack() writes the copy back into the view, when the view still has
-//     the bytes, for kinds that write (touch).
+//     the bytes, for kinds that write (touch). Users that need the memory where it is (the
+//     memory probes: pointer chasing stores addresses, placement is what they measure) refuse
+//     instead: a TypeError ERR_HWSQ_INVALID_ARG_TYPE.
 // No JS action can then make native code touch freed or decommitted memory.
 #pragma once
 #include <napi.h>
@@ -43,11 +45,13 @@ class HeldBytes {
  public:
   // How the bytes are held (see the file comment).
   enum class Mode { None, Shared, NodeMemory, Copy };
+  // What to do with memory that cannot be held in place.
+  enum class Otherwise { Copy, Refuse };
 
   HeldBytes() = default;
   // On the JS thread: holds the bytes of a typed-array view (throws std::invalid_argument for
   // anything else).
-  explicit HeldBytes(const Napi::Value& view);
+  explicit HeldBytes(const Napi::Value& view, Otherwise otherwise = Otherwise::Copy);
   HeldBytes(HeldBytes&&) = default;
   HeldBytes& operator=(HeldBytes&&) = default;
 

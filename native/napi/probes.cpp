@@ -3,8 +3,9 @@
 // hugePageBytes, latency, bandwidth, placement, cancel }. The measurements run on libuv's thread
 // pool (AsyncWorker) and resolve promises, so the event loop stays free for the progress bar and
 // Ctrl-C; cancel() stops every running probe at its next check. Buffers passed in are held as
-// HeldBytes (bytes_js.h) until the work is done: the memory a probe reads on the thread pool
-// cannot be freed or shrunk by JS meanwhile. Types are checked in lib/bench; this layer only
+// HeldBytes (bytes_js.h) until the work is done, in place or refused (a probe measures memory
+// where it is, and a pointer chase stores addresses): the memory a probe reads on the thread
+// pool cannot be freed or shrunk by JS meanwhile. Types are checked in lib/bench; this layer only
 // marshals, and refuses numbers that do not fit (args_js.h).
 #include <napi.h>
 
@@ -37,16 +38,15 @@ using hwsq::napi::kMaxSafeInteger;
 namespace pr = hwsq::probes;
 
 // Runs work() on the thread pool and settles a promise with toJs(result) or the typed error
-// (errors_js.h) of what it threw. `held` buffers stay held until then; with writeBack, copies
-// among them are written back into their views first.
+// (errors_js.h) of what it threw. `held` buffers stay held until then.
 template <class R>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<R()>;
   using ToJs = std::function<Napi::Value(Napi::Env, R&)>;
 
-  static Napi::Promise start(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held, bool writeBack = false) {
-    auto* w = new PromiseWorker(env, std::move(work), std::move(toJs), std::move(held), writeBack);
+  static Napi::Promise start(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held) {
+    auto* w = new PromiseWorker(env, std::move(work), std::move(toJs), std::move(held));
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
     return p;
@@ -63,8 +63,6 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    if (writeBack_)
-      for (HeldBytes& h : held_) h.copyBack();
     try {
       if (error_) {
         guarded(env, [&]() -> int { std::rethrow_exception(error_); });
@@ -77,13 +75,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  PromiseWorker(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held, bool writeBack)
+  PromiseWorker(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held)
       : Napi::AsyncWorker(env, "hwsq.probe"),
         deferred_(Napi::Promise::Deferred::New(env)),
         work_(std::move(work)),
         toJs_(std::move(toJs)),
-        held_(std::move(held)),
-        writeBack_(writeBack) {}
+        held_(std::move(held)) {}
 
   Napi::Promise::Deferred deferred_;
   Work work_;
@@ -91,13 +88,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   R result_{};
   std::exception_ptr error_;
   std::vector<HeldBytes> held_;
-  bool writeBack_;
 };
 
 // One buffer to hold for a probe; the probes need at least one cache line.
 std::vector<HeldBytes> holdOne(const Napi::Value& view, uint8_t*& data, size_t& bytes) {
   std::vector<HeldBytes> held;
-  held.emplace_back(view);
+  held.emplace_back(view, HeldBytes::Otherwise::Refuse);
   data = held.back().data();
   bytes = held.back().size();
   if (bytes < 64) throw HwsqRangeError("ERR_HWSQ_BAD_SIZE", "the buffer must hold at least 64 bytes");
@@ -139,8 +135,7 @@ Napi::Value PrepareChase(const Napi::CallbackInfo& info) {
     auto held = holdOne(info[0], data, bytes);
     return PromiseWorker<size_t>::start(
         env, [data, bytes, seed] { return pr::preparePointerChase(data, bytes, seed); },
-        [](Napi::Env e, size_t& lines) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(lines)); }, std::move(held),
-        true);
+        [](Napi::Env e, size_t& lines) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(lines)); }, std::move(held));
   });
 }
 
@@ -254,7 +249,7 @@ Napi::Value Placement(const Napi::CallbackInfo& info) {
     std::vector<HeldBytes> held;
     for (uint32_t i = 0; i < buffers.Length(); ++i) {
       Napi::Object b = buffers.Get(i).As<Napi::Object>();
-      held.emplace_back(b.Get("view"));
+      held.emplace_back(b.Get("view"), HeldBytes::Otherwise::Refuse);
       pr::HomeBuffer h;
       h.node = static_cast<int>(num(b, "node", -1, -1, INT_MAX));
       h.data = held.back().data();
@@ -285,7 +280,7 @@ Napi::Value Placement(const Napi::CallbackInfo& info) {
           out.Set("after", hwsq::napi::statsToJs(e, r.after));
           return out;
         },
-        std::move(held), true);
+        std::move(held));
   });
 }
 
