@@ -450,7 +450,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
   const start = w.pos;
   w.seen.length = 0;
   w.tickets.clear();
-  w.sabs = [];
+  if (w.sabs.length) w.sabs = [];  // (the caller may have kept the previous list)
   try {
     w.transfer = transfer && transfer.length ? new SafeSet(transfer) : undefined;
     w.u8(FAST);
@@ -466,7 +466,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     w.tickets.clear();
     w.pos = start;
     if (err !== BAIL) throw cloneError(describeThrown(err), err);
-    w.sabs = [];
+    if (w.sabs.length) w.sabs = [];
   } finally {
     w.transfer = undefined;
   }

@@ -120,7 +120,7 @@ async function boot(init: Init): Promise<void> {
       }
     }
     if (!ok) encodeError(io, value);
-    io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
+    if (io.sabs.length) io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
     const len = io.pos;
     const code = ok ? len : -2 - len;
     if (io.spilled) {

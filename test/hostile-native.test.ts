@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { allocOnNode, createNativeRuntime, getAffinity, topology, type NativeRuntime } from '../lib/index';
+import { allocOnNode, createNativeRuntime, getAffinity, pageNodes, topology, type NativeRuntime } from '../lib/index';
 import { native } from '../lib/native';
-import { nativeRuntimeBinding } from '../lib/native-runtime';
+import { nativeRuntimeBinding, type NativeRuntimeConfig } from '../lib/native-runtime';
 import { expectCode, rejectionOf } from './helpers';
 
 const root = path.resolve(__dirname, '..');
@@ -46,6 +46,11 @@ function runChild(script: string, args: string[] = []) {
 function expectClean(r: ReturnType<typeof runChild>, stdout: string): void {
   expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr.trim() }).toEqual({ status: 0, signal: null, stdout, stderr: '' });
 }
+
+// ES2024 constructor options the TypeScript lib of this project does not declare yet.
+type WithMax<T> = new (bytes: number, options: { maxByteLength: number }) => T;
+const ResizableAb = ArrayBuffer as unknown as WithMax<ArrayBuffer>;
+const GrowableSab = SharedArrayBuffer as unknown as WithMax<SharedArrayBuffer & { grow(bytes: number): void }>;
 
 // The tasks queue behind a spin that keeps the only P busy, so JS changes the buffer while they wait.
 const BLOCKED = `
@@ -144,11 +149,24 @@ describe('native tasks never touch memory JS freed or moved', () => {
     expectClean(r, `TypeError ERR_HWSQ_INVALID_ARG_TYPE,TypeError ERR_HWSQ_INVALID_ARG_TYPE,2,${(1 << 20) / 64}`);
   });
 
+  it('a detached buffer has no bytes: a typed error for touch, an empty placement for pageNodes, nothing queued', async () => {
+    const rt = create();
+    const ab = new ArrayBuffer(4096);
+    const view = new Uint32Array(ab, 64);
+    structuredClone(ab, { transfer: [ab] });
+    for (const buffer of [ab, view]) {
+      const err = await rejectionOf(rt.spawnNative('touch', { buffer }));
+      expect([err.name, err.code]).toEqual(['RangeError', 'ERR_HWSQ_BAD_SIZE']);
+      expect(pageNodes(buffer).pages.length).toBe(0);
+    }
+    expect(rt.stats().externalSubmitted).toBe(0);
+  });
+
   it('touch results land in the buffer: in place for SharedArrayBuffer (growable too) and allocOnNode memory, copied back for ArrayBuffer', async () => {
     const rt = create();
-    const growable = new SharedArrayBuffer(64 * 4, { maxByteLength: 64 * 64 } as never);
+    const growable = new GrowableSab(64 * 4, { maxByteLength: 64 * 64 });
     const node = topology().nodes.find((n) => n.hasMemory)!.id;
-    const buffers = [new SharedArrayBuffer(64 * 4), growable, allocOnNode(64 * 4, node), new ArrayBuffer(64 * 4), new ArrayBuffer(64 * 4, { maxByteLength: 64 * 8 })];
+    const buffers = [new SharedArrayBuffer(64 * 4), growable, allocOnNode(64 * 4, node), new ArrayBuffer(64 * 4), new ResizableAb(64 * 4, { maxByteLength: 64 * 8 })];
     for (const b of buffers) {
       await rt.spawnNative('touch', { buffer: b }, { count: 3 });
       const words = new BigUint64Array(b, 0, 32);
@@ -156,7 +174,7 @@ describe('native tasks never touch memory JS freed or moved', () => {
     }
     // A growable SAB that grows while its tasks run: they keep to the bytes they were given.
     const work = rt.spawnNative('touch', { buffer: growable }, { count: 50 });
-    (growable as unknown as { grow(n: number): void }).grow(64 * 64);
+    growable.grow(64 * 64);
     await work;
     expect(new BigUint64Array(growable)[0]).toBe(53n);
     expect(new BigUint64Array(growable)[8 * 8]).toBe(0n);
@@ -252,7 +270,7 @@ describe('integers crossing into C++ are refused, never wrapped', () => {
     }
     expect(getAffinity()).toEqual(before);
     const { NativeRuntime } = nativeRuntimeBinding();
-    const config = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1 };
+    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1 };
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 2 ** 32 + 1 }), RangeError, 'ERR_HWSQ_INVALID_WORKERS');
     expectCode(() => new NativeRuntime({ ...config, timingSampleShift: 2 ** 32 }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 0, placement: [{ node: 2 ** 32, cpus: null }] }), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');

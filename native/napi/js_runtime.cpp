@@ -697,6 +697,10 @@ void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
 // destroys the runtime (its Workers are gone by now) instead of leaving its threads behind.
 void endpointCleanupHook(napi_async_cleanup_hook_handle, void* arg) {
   auto* ep = static_cast<Endpoint*>(arg);
+  {
+    std::lock_guard<std::mutex> lk(ep->mu);
+    if (!ep->alive) return;  // closed already (its runtime may be gone): the handle's close callback removes this hook
+  }
   if (ep->worker >= 0) workerTeardown(ep);
   else if (!ep->rt->destroying) destroyRuntime(ep->rt, false);
   else closeEndpoint(ep);
