@@ -14,7 +14,7 @@ import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorCode } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { abortError, Flags, jsBinding, Origin, type BatchEntry, type SpawnOptions } from './origin';
 import { availableParallelism } from './topology';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
@@ -417,14 +417,19 @@ export class Runtime extends EventEmitter {
     } catch (err) {
       return (Array.isArray(argsList) ? argsList : [0]).map(() => Promise.reject(err));
     }
-    const entries = this.origin.encodeBatch(
-      fn,
-      argsList,
-      0,
-      node,
-      (count) => this.b.submitMany(this.rt, count),
-      (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
-    );
+    let entries: BatchEntry[];
+    try {
+      entries = this.origin.encodeBatch(
+        fn,
+        argsList,
+        0,
+        node,
+        (count) => this.b.submitMany(this.rt, count),
+        (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
+      );
+    } catch (err) {
+      return argsList.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
+    }
     const out = entries.map((e) =>
       e.error !== undefined ? Promise.reject(e.error) : e.seq === 0 ? this.rejectClosed<T>() : (this.origin.track(e.seq, 0, e.keep).promise as Promise<T>),
     );

@@ -247,7 +247,12 @@ async function boot(init: Init): Promise<void> {
       } catch (err) {
         return argsList.map(() => rejected(err));
       }
-      const entries = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+      let entries;
+      try {
+        entries = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+      } catch (err) {
+        return argsList.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
+      }
       return entries.map((e) => (e.error ? rejected(e.error) : origin.track(e.seq, 0, e.keep).promise));
     },
     current() {
