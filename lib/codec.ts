@@ -502,12 +502,13 @@ interface ErrorRecord {
 
 const MAX_CAUSE_DEPTH = 16;  // cause chains (cycles included) are cut here
 
-/** o[k], or undefined when reading it throws (a getter, a Proxy trap). */
-function read(o: object, k: PropertyKey): unknown {
+const UNREADABLE = Symbol('unreadable');
+/** o[k], or `otherwise` when reading it throws (a getter, a Proxy trap). */
+function read(o: object, k: PropertyKey, otherwise: unknown = undefined): unknown {
   try {
     return (o as Record<PropertyKey, unknown>)[k];
   } catch {
-    return undefined;
+    return otherwise;
   }
 }
 function isErrorObject(v: unknown): boolean {
@@ -536,7 +537,8 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
     keys = objectKeys(e);
   } catch {}
   for (const k of keys) {
-    const v = read(e, k);
+    const v = read(e, k, UNREADABLE);
+    if (v === UNREADABLE) continue;
     try {
       hostStructuredClone(v);  // a round trip: some values serialize but do not deserialize (an Error in a cycle)
       defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });

@@ -104,6 +104,7 @@ describe('a task that throws, returns or rejects an exotic value fails alone', (
     expect(symbol.message).toContain('Symbol(s)');
     const getters = await rejectionOf(rt.spawn('throws', ['getters']));
     expect(getters.message).toBe('kept');
+    expect('bad' in getters).toBe(false);  // its getter threw: left out
   });
 });
 
