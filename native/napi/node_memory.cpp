@@ -71,29 +71,34 @@ Napi::ArrayBuffer bufferOver(Napi::Env env, Block* b) {
   return ab;
 }
 
-Block* blockOf(const Napi::Value& v) {
+// Under gMu: the block v is a whole ArrayBuffer over, or nullptr.
+Block* blockOfLocked(const Napi::Value& v) {
   if (!v.IsArrayBuffer()) return nullptr;
   auto ab = v.As<Napi::ArrayBuffer>();
-  const auto data = reinterpret_cast<uintptr_t>(ab.Data());
-  std::lock_guard<std::mutex> lk(gMu);
-  auto it = gBlocks->find(data);
+  auto it = gBlocks->find(reinterpret_cast<uintptr_t>(ab.Data()));
   return it != gBlocks->end() && it->second->bytes == ab.ByteLength() ? it->second : nullptr;
 }
 
 // nodeMemoryOwned(ab) -> whether ab is a whole allocOnNode mapping.
-Napi::Value Owned(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), blockOf(info[0]) != nullptr); }
+Napi::Value Owned(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lk(gMu);
+  return Napi::Boolean::New(info.Env(), blockOfLocked(info[0]) != nullptr);
+}
 
 // nodeMemoryTake(ab) -> ticket: a reference to ab's pages; ab is detached.
 Napi::Value Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Block* b = blockOf(info[0]);
+  Block* b = nullptr;
   uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lk(gMu);
-    if (!b || !retainLocked(b)) throw Napi::TypeError::New(env, "not node-local memory from allocOnNode");
-    ticket = ++gNextTicket;
-    (*gTickets)[ticket] = b;
+    b = blockOfLocked(info[0]);
+    if (b && retainLocked(b)) {
+      ticket = ++gNextTicket;
+      (*gTickets)[ticket] = b;
+    }
   }
+  if (!ticket) throw Napi::TypeError::New(env, "not node-local memory from allocOnNode");
   if (napi_detach_arraybuffer(env, info[0]) != napi_ok) {
     {
       std::lock_guard<std::mutex> lk(gMu);
