@@ -17,6 +17,7 @@
         "native/core/sched/scheduler.cpp",
         "native/core/sched/sysmon.cpp",
         "native/core/sched/task_pool.cpp",
+        "native/napi/bytes_js.cpp",
         "native/napi/js_runtime.cpp",
         "native/napi/node_memory.cpp",
         "native/napi/probes.cpp",

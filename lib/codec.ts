@@ -13,9 +13,39 @@
 //
 // Errors travel as a plain record {name, message, stack, props, cause} so that the receiver gets
 // an Error of the same class with the same own properties (code, errno, ...).
+//
+// Task code is hostile as far as this file is concerned: values may be Proxies whose traps
+// throw, revoked Proxies, objects whose getters, toString or Symbol.toPrimitive throw, cycles.
+// Encoding a value either succeeds or throws a TypeError ERR_HWSQ_DATA_CLONE (whatever went
+// wrong inside); encoding a thrown value never throws (what cannot be carried is described).
+// Builtins come from intrinsics.ts (a task module may replace the globals).
 import v8 from 'node:v8';
+import { ErrorCodes } from './errors';
+import {
+  ObjectPrototype,
+  SafeArray,
+  SafeArrayBuffer,
+  SafeBuffer,
+  SafeDataView,
+  SafeError as ErrorCtor,
+  SafeMap,
+  SafeSet,
+  SafeSharedArrayBuffer,
+  SafeTypeError as TypeErrorCtor,
+  SafeUint8Array,
+  defineProperty,
+  getPrototypeOf,
+  isArray,
+  isView,
+  objectIs,
+  objectKeys,
+  safeString,
+  safeStructuredClone as hostStructuredClone,
+} from './intrinsics';
 import { jsBinding } from './js-binding';
 import { sabRegistry } from './sab';
+
+const { DefaultSerializer, DefaultDeserializer } = v8;
 
 const FAST = 0;
 const V8 = 1;
@@ -43,20 +73,20 @@ const VIEW_KINDS = [
 ] as const;
 type AnyView = ArrayBufferView & { constructor: unknown };
 function viewKind(v: ArrayBufferView): number {
-  if (Buffer.isBuffer(v)) return 0;  // structured clone turns a Buffer into a Uint8Array too
+  if (SafeBuffer.isBuffer(v)) return 0;  // structured clone turns a Buffer into a Uint8Array too
   const k = VIEW_KINDS.indexOf((v as AnyView).constructor as never);
   if (k < 0) throw BAIL;
   return k;
 }
 function viewLength(v: ArrayBufferView): number {
-  return v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length;
+  return v instanceof SafeDataView ? v.byteLength : (v as unknown as { length: number }).length;
 }
 
 const MAX_DEPTH = 32;
 
 class Bail extends Error {}
 const BAIL = new Bail('not fast-encodable');
-const isSab = (x: unknown): x is SharedArrayBuffer => typeof SharedArrayBuffer !== 'undefined' && x instanceof SharedArrayBuffer;
+const isSab = (x: unknown): x is SharedArrayBuffer => SafeSharedArrayBuffer !== undefined && x instanceof SafeSharedArrayBuffer;
 
 /** A growable byte writer that starts in a fixed scratch buffer (shared with the addon). */
 export class Writer {
@@ -64,9 +94,11 @@ export class Writer {
   pos = 0;
   /** ArrayBuffers copied by the fast path in the current value (a second reference bails to v8, which keeps identity). */
   seen: ArrayBufferLike[] = [];
+  /** SharedArrayBuffers in the current value (the sender holds them until the task settles: sab.ts). */
+  sabs: SharedArrayBuffer[] = [];
   /** The current value's transfer list, and where the tickets of node-local buffers in it go. */
   transfer: Set<unknown> | undefined;
-  tickets = new Map<ArrayBuffer, number[]>();
+  tickets = new SafeMap<ArrayBuffer, number[]>();
   constructor(readonly scratch: Buffer) {
     this.buf = scratch;
   }
@@ -80,7 +112,7 @@ export class Writer {
   }
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 1024));
+    const next = SafeBuffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 1024));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
@@ -118,13 +150,13 @@ export class Writer {
 }
 
 function isPlainObject(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  const proto = getPrototypeOf(v);
+  return proto === ObjectPrototype || proto === null;
 }
 
 // allocOnNode memory named in the transfer list moves without a copy (node_memory.cpp).
 function isMovableNodeMemory(w: Writer, b: ArrayBufferLike): boolean {
-  return w.transfer !== undefined && w.transfer.has(b) && b instanceof ArrayBuffer && jsBinding().nodeMemoryOwned(b);
+  return w.transfer !== undefined && w.transfer.has(b) && b instanceof SafeArrayBuffer && jsBinding().nodeMemoryOwned(b);
 }
 function ticketSlot(w: Writer, b: ArrayBuffer): void {
   const slots = w.tickets.get(b) ?? [];
@@ -133,10 +165,15 @@ function ticketSlot(w: Writer, b: ArrayBuffer): void {
   w.f64(0);  // filled in once the whole value is encoded (taking a ticket detaches the buffer)
 }
 
+function sabId(w: Writer, sab: SharedArrayBuffer): number {
+  w.sabs.push(sab);
+  return sabRegistry().idOf(sab);
+}
+
 function fastValue(w: Writer, v: unknown, depth: number): void {
   switch (typeof v) {
     case 'number':
-      if ((v | 0) === v && !Object.is(v, -0)) {
+      if ((v | 0) === v && !objectIs(v, -0)) {
         w.u8(T_INT);
         w.i32(v);
       } else {
@@ -160,7 +197,7 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         return;
       }
       if (depth >= MAX_DEPTH) throw BAIL;
-      if (ArrayBuffer.isView(v)) {
+      if (isView(v)) {
         const kind = viewKind(v);
         if (isMovableNodeMemory(w, v.buffer)) {
           w.u8(T_NODEMEMVIEW);
@@ -173,7 +210,7 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         if (isSab(v.buffer)) {
           w.u8(T_SABVIEW);
           w.u8(kind);
-          w.f64(sabRegistry().idOf(v.buffer));
+          w.f64(sabId(w, v.buffer));
           w.u32(v.byteOffset);
           w.u32(viewLength(v));
           return;
@@ -183,10 +220,10 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         w.u8(T_VIEW);
         w.u8(kind);
         w.u32(v.byteLength);
-        w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        w.bytes(new SafeUint8Array(v.buffer, v.byteOffset, v.byteLength));
         return;
       }
-      if (v instanceof ArrayBuffer) {
+      if (v instanceof SafeArrayBuffer) {
         if (isMovableNodeMemory(w, v)) {
           w.u8(T_NODEMEM);
           ticketSlot(w, v);
@@ -196,15 +233,15 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         w.seen.push(v);
         w.u8(T_ARRAYBUFFER);
         w.u32(v.byteLength);
-        w.bytes(new Uint8Array(v));
+        w.bytes(new SafeUint8Array(v));
         return;
       }
       if (isSab(v)) {
         w.u8(T_SAB);
-        w.f64(sabRegistry().idOf(v));
+        w.f64(sabId(w, v));
         return;
       }
-      if (Array.isArray(v)) {
+      if (isArray(v)) {
         w.u8(T_ARRAY);
         w.u32(v.length);
         for (let i = 0; i < v.length; i++) {
@@ -214,7 +251,7 @@ function fastValue(w: Writer, v: unknown, depth: number): void {
         return;
       }
       if (!isPlainObject(v)) throw BAIL;
-      const keys = Object.keys(v);
+      const keys = objectKeys(v);
       w.u8(T_OBJECT);
       w.u32(keys.length);
       for (const k of keys) {
@@ -232,7 +269,7 @@ class Reader {
   pos: number;
   private adopted: Map<number, ArrayBuffer> | undefined;
   private adopt(ticket: number): ArrayBuffer {
-    this.adopted ??= new Map();
+    this.adopted ??= new SafeMap();
     let ab = this.adopted.get(ticket);
     if (!ab) {
       ab = jsBinding().nodeMemoryAdopt(ticket);
@@ -273,7 +310,7 @@ class Reader {
       case T_ARRAY: {
         const n = b.readUInt32LE(this.pos);
         this.pos += 4;
-        const out = new Array(n);
+        const out = new SafeArray(n);
         for (let i = 0; i < n; i++) out[i] = this.value();
         return out;
       }
@@ -289,30 +326,30 @@ class Reader {
       }
       case T_ARRAYBUFFER: {
         const n = b.readUInt32LE(this.pos);
-        const ab = new ArrayBuffer(n);
-        new Uint8Array(ab).set(b.subarray(this.pos + 4, this.pos + 4 + n));
+        const ab = new SafeArrayBuffer(n);
+        new SafeUint8Array(ab).set(b.subarray(this.pos + 4, this.pos + 4 + n));
         this.pos += 4 + n;
         return ab;
       }
       case T_VIEW: {
         const kind = b[this.pos]!;
         const n = b.readUInt32LE(this.pos + 1);
-        const ab = new ArrayBuffer(n);
-        new Uint8Array(ab).set(b.subarray(this.pos + 5, this.pos + 5 + n));
+        const ab = new SafeArrayBuffer(n);
+        new SafeUint8Array(ab).set(b.subarray(this.pos + 5, this.pos + 5 + n));
         this.pos += 5 + n;
         const Ctor = VIEW_KINDS[kind]!;
-        if (Ctor === DataView) return new DataView(ab);
+        if (Ctor === SafeDataView) return new SafeDataView(ab);
         const T = Ctor as unknown as { new (b: ArrayBuffer): unknown; BYTES_PER_ELEMENT: number };
         return new T(ab);
       }
       case T_SAB: {
         const id = b.readDoubleLE(this.pos);
         this.pos += 8;
-        return sabRegistry().resolve(id);
+        return resolveSab(id);
       }
       case T_SABVIEW: {
         const kind = b[this.pos]!;
-        const sab = sabRegistry().resolve(b.readDoubleLE(this.pos + 1));
+        const sab = resolveSab(b.readDoubleLE(this.pos + 1));
         const off = b.readUInt32LE(this.pos + 9);
         const len = b.readUInt32LE(this.pos + 13);
         this.pos += 17;
@@ -334,7 +371,7 @@ class Reader {
         return new Ctor(ab, off, len);
       }
       default:
-        throw new Error(`hwsq codec: bad tag ${tag}`);
+        throw new ErrorCtor(`hwsq codec: bad tag ${tag}`);
     }
   }
   str(): string {
@@ -345,12 +382,18 @@ class Reader {
   }
 }
 
+function resolveSab(id: number): SharedArrayBuffer {
+  const sab = sabRegistry().resolve(id);
+  if (!sab) throw cloneError(`SharedArrayBuffer ${id} is not known on this thread`);
+  return sab;
+}
+
 // ------------------------------------------------------------------ v8 path
 
 /** Node 20's deserializer cannot take SharedArrayBuffers back: the fast path carries them. */
-class HwsqSerializer extends v8.DefaultSerializer {
+class HwsqSerializer extends DefaultSerializer {
   _getSharedArrayBufferId(): number {
-    throw new Error('a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances');
+    throw new ErrorCtor('a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances');
   }
 }
 
@@ -363,26 +406,53 @@ function v8Encode(w: Writer, value: unknown): void {
 }
 
 function v8Decode(buf: Buffer, start: number, end: number): unknown {
-  const d = new v8.DefaultDeserializer(buf.subarray(start, end));
+  const d = new DefaultDeserializer(buf.subarray(start, end));
   d.readHeader();
   return d.readValue();
 }
 
 /** Detaches transferred ArrayBuffers (their bytes were already copied into the payload). */
 function detach(list: readonly unknown[]): void {
-  const buffers = list.filter((x): x is ArrayBuffer => x instanceof ArrayBuffer && x.byteLength > 0);
-  if (buffers.length) structuredClone(undefined, { transfer: buffers });
+  const buffers = list.filter((x): x is ArrayBuffer => x instanceof SafeArrayBuffer && x.byteLength > 0);
+  if (buffers.length) hostStructuredClone(undefined, { transfer: buffers });
+}
+
+/** What went wrong, as text, whatever `err` is (a revoked Proxy, a throwing toString...). */
+export function describeThrown(err: unknown): string {
+  try {
+    if (err instanceof ErrorCtor) return safeString(err.message);
+  } catch {}
+  try {
+    return safeString(err);
+  } catch {}
+  try {
+    return `a value of type ${typeof err}`;
+  } catch {}
+  return 'an indescribable value';
+}
+
+/** The TypeError ERR_HWSQ_DATA_CLONE for a value that cannot travel between threads. */
+export function cloneError(message: string, cause?: unknown): TypeError {
+  const e = new TypeErrorCtor(`hwsq: value could not be cloned: ${message}`);
+  defineProperty(e, 'code', { value: ErrorCodes.DATA_CLONE, enumerable: true, writable: true, configurable: true });
+  if (cause !== undefined) defineProperty(e, 'cause', { value: cause, writable: true, configurable: true });
+  return e;
 }
 
 // ------------------------------------------------------------------ public helpers
 
-/** Encodes `value` after w.pos. Throws a TypeError (DataCloneError) when it cannot be cloned. */
+/**
+ * Encodes `value` after w.pos. Throws a TypeError ERR_HWSQ_DATA_CLONE (the original error as its
+ * `cause`) when it cannot be cloned, whatever failed: a getter or Proxy trap that threw
+ * included. w.sabs lists the SharedArrayBuffers in it.
+ */
 export function encodeValue(w: Writer, value: unknown, transfer?: readonly unknown[]): void {
   const start = w.pos;
   w.seen.length = 0;
   w.tickets.clear();
-  w.transfer = transfer && transfer.length ? new Set(transfer) : undefined;
+  if (w.sabs.length) w.sabs = [];  // (the caller may have kept the previous list)
   try {
+    w.transfer = transfer && transfer.length ? new SafeSet(transfer) : undefined;
     w.u8(FAST);
     fastValue(w, value, 0);
     for (const [ab, slots] of w.tickets) {
@@ -394,8 +464,9 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     return;
   } catch (err) {
     w.tickets.clear();
-    if (err !== BAIL) throw err;
     w.pos = start;
+    if (err !== BAIL) throw cloneError(describeThrown(err), err);
+    if (w.sabs.length) w.sabs = [];
   } finally {
     w.transfer = undefined;
   }
@@ -404,15 +475,19 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     if (transfer && transfer.length) detach(transfer);
   } catch (err) {
     w.pos = start;
-    const e = new TypeError(`hwsq: value could not be cloned: ${(err as Error).message}`);
-    Object.defineProperty(e, 'code', { value: 'ERR_HWSQ_DATA_CLONE', enumerable: true, writable: true, configurable: true });
-    throw e;
+    throw cloneError(describeThrown(err), err);
   }
 }
 
+/** Decodes a payload; a payload that cannot be decoded here throws a TypeError ERR_HWSQ_DATA_CLONE. */
 export function decodeValue(buf: Buffer, start: number, end: number): unknown {
-  if (buf[start] === FAST) return new Reader(buf, start + 1).value();
-  return v8Decode(buf, start + 1, end);
+  try {
+    if (buf[start] === FAST) return new Reader(buf, start + 1).value();
+    return v8Decode(buf, start + 1, end);
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === ErrorCodes.DATA_CLONE) throw err;
+    throw cloneError(describeThrown(err), err);
+  }
 }
 
 interface ErrorRecord {
@@ -425,62 +500,154 @@ interface ErrorRecord {
   isError: boolean;
 }
 
-function toRecord(err: unknown): ErrorRecord {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err), stack: undefined, props: {}, thrown: err, isError: false };
+const MAX_CAUSE_DEPTH = 16;  // cause chains (cycles included) are cut here
+
+const UNREADABLE = Symbol('unreadable');
+/** o[k], or `otherwise` when reading it throws (a getter, a Proxy trap). */
+function read(o: object, k: PropertyKey, otherwise: unknown = undefined): unknown {
+  try {
+    return (o as Record<PropertyKey, unknown>)[k];
+  } catch {
+    return otherwise;
+  }
+}
+function isErrorObject(v: unknown): boolean {
+  try {
+    return v instanceof ErrorCtor;
+  } catch {
+    return false;  // a Proxy whose getPrototypeOf trap throws, a revoked Proxy
+  }
+}
+function textOf(v: unknown, fallback: string): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined) return fallback;
+  try {
+    return safeString(v);
+  } catch {
+    return fallback;
+  }
+}
+
+function toRecord(err: unknown, depth: number): ErrorRecord {
+  if (!isErrorObject(err)) return { name: 'Error', message: '', stack: undefined, props: {}, thrown: err, isError: false };
+  const e = err as object;
   const props: Record<string, unknown> = {};
-  for (const k of Object.keys(err)) {
-    const v = (err as unknown as Record<string, unknown>)[k];
+  let keys: string[] = [];
+  try {
+    keys = objectKeys(e);
+  } catch {}
+  for (const k of keys) {
+    const v = read(e, k, UNREADABLE);
+    if (v === UNREADABLE) continue;
     try {
-      v8.serialize(v);
-      props[k] = v;
+      hostStructuredClone(v);  // a round trip: some values serialize but do not deserialize (an Error in a cycle)
+      defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });
     } catch {
-      props[k] = String(v);
+      try {
+        defineProperty(props, k, { value: safeString(v), enumerable: true, writable: true, configurable: true });
+      } catch {}
     }
   }
-  const rec: ErrorRecord = { name: err.name, message: err.message, stack: err.stack, props, isError: true };
-  if ('cause' in err && err.cause !== undefined) rec.cause = err.cause instanceof Error ? toRecord(err.cause) : err.cause;
+  const stack = read(e, 'stack');
+  const rec: ErrorRecord = {
+    name: textOf(read(e, 'name'), 'Error'),
+    message: textOf(read(e, 'message'), ''),
+    stack: typeof stack === 'string' ? stack : undefined,
+    props,
+    isError: true,
+  };
+  let hasCause = false;
+  try {
+    hasCause = 'cause' in e;
+  } catch {}
+  if (hasCause && depth < MAX_CAUSE_DEPTH) {
+    const c = read(e, 'cause');
+    if (c !== undefined) rec.cause = isErrorObject(c) ? toRecord(c, depth + 1) : c;
+  }
   return rec;
 }
 
-const errorClasses: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
+/** The record of a TypeError ERR_HWSQ_DATA_CLONE saying what was thrown and could not be carried. */
+function unclonableRecord(thrown: unknown): ErrorRecord {
+  return {
+    name: 'TypeError',
+    message: `hwsq: value could not be cloned: the task threw ${describeThrown(thrown)}, which cannot be sent to another thread`,
+    stack: undefined,
+    props: { code: ErrorCodes.DATA_CLONE },
+    isError: true,
+  };
+}
+
+const errorClasses = new SafeMap<string, ErrorConstructor>([
+  ['Error', Error],
+  ['TypeError', TypeError],
+  ['RangeError', RangeError],
+  ['SyntaxError', SyntaxError],
+  ['ReferenceError', ReferenceError],
+  ['EvalError', EvalError],
+  ['URIError', URIError],
+]);
+
+function isRecord(v: unknown): v is ErrorRecord {
+  return v !== null && typeof v === 'object' && typeof (v as ErrorRecord).isError === 'boolean';
+}
 
 function fromRecord(rec: ErrorRecord): unknown {
   if (!rec.isError) return rec.thrown;
-  const Ctor = errorClasses[rec.name] ?? Error;
-  const err = new Ctor(rec.message);
-  if (err.name !== rec.name) Object.defineProperty(err, 'name', { value: rec.name, writable: true, configurable: true, enumerable: false });
-  if (rec.stack !== undefined) Object.defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false });
-  Object.assign(err, rec.props);
+  const name = typeof rec.name === 'string' ? rec.name : 'Error';
+  const Ctor = errorClasses.get(name) ?? ErrorCtor;
+  const err = new Ctor(typeof rec.message === 'string' ? rec.message : '');
+  if (err.name !== name) defineProperty(err, 'name', { value: name, writable: true, configurable: true, enumerable: false });
+  if (rec.stack !== undefined) defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false });
+  if (rec.props && typeof rec.props === 'object') {
+    for (const k of objectKeys(rec.props)) defineProperty(err, k, { value: rec.props[k], writable: true, configurable: true, enumerable: true });
+  }
   if (rec.cause !== undefined) {
-    const c = rec.cause as ErrorRecord;
-    const cause = c && typeof c === 'object' && 'isError' in c ? fromRecord(c) : rec.cause;
-    Object.defineProperty(err, 'cause', { value: cause, writable: true, configurable: true, enumerable: false });
+    const cause = isRecord(rec.cause) ? fromRecord(rec.cause) : rec.cause;
+    defineProperty(err, 'cause', { value: cause, writable: true, configurable: true, enumerable: false });
   }
   return err;
 }
 
-/** Encodes a thrown value; never throws (falls back to its string form). */
+/**
+ * Encodes a thrown value; never throws. An Error keeps its class, message, stack, the own
+ * properties that clone (the others as strings) and its cause chain; any other value travels
+ * as is when it clones, else becomes a TypeError ERR_HWSQ_DATA_CLONE describing it.
+ */
 export function encodeError(w: Writer, err: unknown): void {
   const start = w.pos;
-  const rec = toRecord(err);
+  let rec: ErrorRecord;
   try {
-    v8Encode(w, rec);
+    rec = toRecord(err, 0);
   } catch {
-    w.pos = start;
-    v8Encode(w, { ...rec, props: {}, cause: undefined, thrown: rec.isError ? undefined : String(rec.thrown) });
+    rec = unclonableRecord(err);
   }
+  const attempts: (() => ErrorRecord)[] = [
+    () => rec,
+    () => (rec.isError ? { ...rec, cause: rec.cause === undefined ? undefined : describeThrown(rec.cause) } : unclonableRecord(err)),
+    () => ({ name: rec.name, message: rec.message, stack: rec.stack, props: {}, isError: true }),
+    () => unclonableRecord(err),
+  ];
+  for (const attempt of attempts) {
+    try {
+      v8Encode(w, attempt());
+      v8Decode(w.buf, start + 1, w.pos);  // what the receiver will do: it must not fail there
+      return;
+    } catch {
+      w.pos = start;
+    }
+  }
+  v8Encode(w, { name: 'Error', message: 'hwsq: the task failed with an error that could not be encoded', stack: undefined, props: {}, isError: true });
 }
 
+/** The rejection value of a failed task; a TypeError ERR_HWSQ_DATA_CLONE when it cannot be decoded here. */
 export function decodeError(buf: Buffer, start: number, end: number): unknown {
-  return fromRecord(decodeValue(buf, start, end) as ErrorRecord);
+  try {
+    const rec = decodeValue(buf, start, end);
+    return isRecord(rec) ? fromRecord(rec) : rec;
+  } catch (err) {
+    return cloneError(`the task failed and its error could not be read back: ${describeThrown(err)}`, err);
+  }
 }
 
 const MOVED = Symbol.for('hwsq.moved');
@@ -496,7 +663,12 @@ export class Moved<T = unknown> {
 
 /** Recognizes a Moved made by any copy of this module (ESM and CJS builds differ). */
 export function asMoved(v: unknown): Moved | undefined {
-  return v !== null && typeof v === 'object' && (v as { [MOVED]?: boolean })[MOVED] === true ? (v as Moved) : undefined;
+  if (v === null || typeof v !== 'object') return undefined;
+  try {
+    return (v as { [MOVED]?: boolean })[MOVED] === true ? (v as Moved) : undefined;
+  } catch {
+    return undefined;  // a Proxy whose get trap throws is not a Moved
+  }
 }
 
 /**

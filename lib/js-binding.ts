@@ -27,8 +27,6 @@ export interface JsRuntimeBinding {
   spawnMany(count: number): number;
   complete(handle: number, code: number, pending: boolean, big?: Uint8Array): void;
   cancelChild(handle: number): number;
-  /** Counts worker attaches process-wide (sab.ts re-announces SharedArrayBuffers after one). */
-  attachGeneration(): number;
   /** allocOnNode memory moving between isolates (node_memory.cpp). */
   nodeMemoryOwned(ab: ArrayBuffer): boolean;
   nodeMemoryTake(ab: ArrayBuffer): number;

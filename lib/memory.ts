@@ -78,14 +78,21 @@ export function allocInterleaved(bytes: number, nodes?: readonly number[]): Arra
   return allocOnNode(bytes, ids, { policy: 'interleave' });
 }
 
-/** A Uint8Array over the bytes of any BufferLike (no copy); TypeError ERR_HWSQ_INVALID_ARG_TYPE otherwise. */
+/**
+ * A Uint8Array over the bytes of any BufferLike (no copy; empty for a detached buffer, which has
+ * no bytes); TypeError ERR_HWSQ_INVALID_ARG_TYPE otherwise.
+ */
 export function toView(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
-    return new Uint8Array(value);
+  const isBuffer = value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer);
+  if (!isBuffer && !ArrayBuffer.isView(value)) {
+    throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'expected an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer');
   }
-  throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'expected an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer');
+  try {
+    return isBuffer ? new Uint8Array(value as ArrayBufferLike) : new Uint8Array((value as ArrayBufferView).buffer, (value as ArrayBufferView).byteOffset, (value as ArrayBufferView).byteLength);
+  } catch {
+    return new Uint8Array(0);  // detached: constructing a view over it throws
+  }
 }
 
 function summarize(pages: Int32Array): PagePlacement {

@@ -2,9 +2,14 @@
 // main thread of a Runtime, or a worker spawning nested tasks. It owns the two scratch buffers
 // shared with the addon (io: JS -> native arguments/results; in: native -> JS task arguments and
 // completion records), the table of pending promises and the task-name table.
+//
+// The addon calls onCompletions from its uv callback: it never throws (an exception there would
+// stop this thread's deliveries); what a listener of ours throws is rethrown on the next tick.
 import { decodeError, decodeValue, encodeValue, Writer } from './codec';
 import { ErrorCodes, codedError, rangeError, typeError } from './errors';
+import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from './intrinsics';
 import { jsBinding, type CompletionsFn } from './js-binding';
+import { sabRegistry } from './sab';
 
 export { jsBinding } from './js-binding';
 export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from './js-binding';
@@ -22,6 +27,15 @@ export interface Pending {
   reject(err: unknown): void;
   handle: number;
   dispose?: () => void;
+  /** SharedArrayBuffers in the task's arguments: held until it settles, so their ids stay announced (sab.ts). */
+  keep?: SharedArrayBuffer[];
+}
+
+/** One record of a batch: its seq (0: not submitted), the SharedArrayBuffers its arguments hold, or why it was refused. */
+export interface BatchEntry {
+  seq: number;
+  keep: SharedArrayBuffer[] | undefined;
+  error?: unknown;
 }
 
 /** Options of one spawn. */
@@ -36,10 +50,10 @@ export interface SpawnOptions {
   abort?: 'signal' | 'terminate';
 }
 
-export function abortError(signal?: AbortSignal): Error {
-  const err = new Error('The operation was aborted', { cause: signal?.reason });
+export function abortError(signal?: AbortSignal, message = 'The operation was aborted'): Error {
+  const err = new SafeError(message, { cause: signal?.reason });
   err.name = 'AbortError';
-  Object.defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
+  defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
   return err;
 }
 
@@ -47,20 +61,33 @@ export function workerExitedError(): Error {
   return codedError(ErrorCodes.WORKER_EXITED, 'the worker running this task exited (crash, process.exit(), out of memory or terminate)');
 }
 
+/** Rethrows outside the addon's callback, as an uncaught exception (what an EventEmitter listener's throw would be). */
+function rethrowLater(err: unknown): void {
+  nextTick(() => {
+    throw err;
+  });
+}
+
 export class Origin {
-  readonly io = Buffer.alloc(IO_BYTES);
-  readonly inBuf = Buffer.alloc(IN_BYTES);
+  readonly io = SafeBuffer.alloc(IO_BYTES);
+  readonly inBuf = SafeBuffer.alloc(IN_BYTES);
   readonly w = new Writer(this.io);
-  readonly pending = new Map<number, Pending>();
+  readonly pending = new SafeMap<number, Pending>();
   seq = 0;
-  private names = new Map<string, number>();
-  private nonFunctions = new Set<string>();
+  private names = new SafeMap<string, number>();
+  private nonFunctions = new SafeSet<string>();
   /** Called after each batch of completions (main: unref / drain bookkeeping). */
   afterCompletions: () => void = () => {};
+  /** The rejection of a task whose worker went away while it ran (Runtime.destroy() makes it an AbortError). */
+  exitedError: () => Error = workerExitedError;
+
+  constructor() {
+    sabRegistry().watch(this);
+  }
 
   setNames(names: readonly string[], nonFunctions: readonly string[]): void {
-    this.names = new Map(names.map((n, i) => [n, i]));
-    this.nonFunctions = new Set(nonFunctions);
+    this.names = new SafeMap(names.map((n, i) => [n, i]));
+    this.nonFunctions = new SafeSet(nonFunctions);
   }
   get taskNames(): string[] {
     return [...this.names.keys()];
@@ -75,18 +102,28 @@ export class Origin {
     throw rangeError(ErrorCodes.UNKNOWN_TASK, `the task module has no export '${name}' (tasks: ${[...this.names.keys()].join(', ') || 'none'})`);
   }
 
-  /** Encodes an argument list into io (from 0). Returns the byte length; w.spilled says it is in w.buf instead. */
+  /**
+   * Encodes an argument list into io (from 0). Returns the byte length; w.spilled says it is in
+   * w.buf instead, and w.sabs lists the SharedArrayBuffers the task's entry must hold.
+   */
   encodeArgs(args: readonly unknown[], transfer?: readonly unknown[]): number {
-    if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
+    if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
     this.w.reset();
     encodeValue(this.w, args, transfer);
     return this.w.pos;
+  }
+  /** The SharedArrayBuffers of the arguments just encoded, for track() (the writer lets go of them). */
+  takeSabs(): SharedArrayBuffer[] | undefined {
+    const sabs = this.w.sabs;
+    this.w.sabs = [];
+    return sabs.length ? sabs : undefined;
   }
 
   /**
    * Batch submission: encodes one record per argument list into io and calls flush(count)
    * whenever io is full (and at the end); a record too big for io goes alone through single().
-   * Returns the seq of each task (0: not submitted because flush/single refused = closed).
+   * Returns the seq of each task (0: not submitted because flush/single refused = closed); a list
+   * that is not an array or does not clone is refused alone (its entry has the error), the others go.
    */
   encodeBatch(
     fn: number,
@@ -95,9 +132,12 @@ export class Origin {
     node: number,
     flush: (count: number) => number,
     single: (seq: number, buf: Buffer) => number,
-  ): number[] {
+  ): BatchEntry[] {
+    if (node > 0x7fffffff) throw rangeError(ErrorCodes.UNKNOWN_NODE, `no node ${node}`);
     const w = this.w;
     const seqs: number[] = [];
+    const keeps: (SharedArrayBuffer[] | undefined)[] = [];
+    const errors = new SafeMap<number, unknown>();  // by index in seqs
     let count = 0;
     let first = 0;  // index in seqs of the first record in io
     w.reset();
@@ -108,15 +148,24 @@ export class Origin {
       w.reset();
     };
     for (const args of argsList) {
-      if (!Array.isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
-      const seq = ++this.seq;
       let at = w.pos;
-      w.ensure(24);
-      w.pos += 24;
-      encodeValue(w, args);
+      try {
+        if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
+        w.ensure(24);
+        w.pos += 24;
+        encodeValue(w, args);
+      } catch (err) {
+        w.reset(at);
+        errors.set(seqs.length, err);
+        seqs.push(0);
+        keeps.push(undefined);
+        continue;
+      }
+      const seq = ++this.seq;
+      keeps.push(this.takeSabs());
       if (w.spilled) {
         // Does not fit after the records already in io: submit those, then retry at 0.
-        const record = Buffer.from(w.buf.subarray(at + 24, w.pos));
+        const record = SafeBuffer.from(w.buf.subarray(at + 24, w.pos));
         w.reset(at);
         doFlush();
         if (record.length + 24 > this.io.length) {
@@ -138,18 +187,18 @@ export class Origin {
       count++;
     }
     doFlush();
-    return seqs;
+    return seqs.map((seq, i) => (errors.has(i) ? { seq: 0, keep: undefined, error: errors.get(i) } : { seq, keep: keeps[i] }));
   }
 
-  /** Registers a pending promise for seq. */
-  track(seq: number, handle: number): { promise: Promise<unknown>; entry: Pending } {
+  /** Registers a pending promise for seq (keep: what its arguments need alive until it settles). */
+  track(seq: number, handle: number, keep?: SharedArrayBuffer[]): { promise: Promise<unknown>; entry: Pending } {
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
+    const promise = new SafePromise<unknown>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const entry: Pending = { resolve, reject, handle };
+    const entry: Pending = { resolve, reject, handle, keep };
     this.pending.set(seq, entry);
     return { promise, entry };
   }
@@ -159,10 +208,13 @@ export class Origin {
     const onAbort = (): void => {
       if (this.pending.get(seq) !== entry) return;
       this.pending.delete(seq);
-      const r = cancel(entry.handle);
-      if (r >= 0 && terminate) terminate(r);
-      entry.reject(abortError(signal));
-      this.afterCompletions();
+      try {
+        const r = cancel(entry.handle);
+        if (r >= 0 && terminate) terminate(r);
+      } finally {
+        entry.reject(abortError(signal));
+        this.afterCompletions();
+      }
     };
     signal.addEventListener('abort', onAbort, { once: true });
     entry.dispose = () => signal.removeEventListener('abort', onAbort);
@@ -176,7 +228,7 @@ export class Origin {
     if (code === Codes.OK) {
       let value: unknown;
       try {
-        value = decodeValue(buf, start, end);
+        value = decodeValue(buf, start, end);  // throws only ERR_HWSQ_DATA_CLONE
       } catch (err) {
         entry.reject(err);
         return;
@@ -185,7 +237,7 @@ export class Origin {
     } else if (code === Codes.ERROR) {
       entry.reject(decodeError(buf, start, end));
     } else {
-      entry.reject(workerExitedError());
+      entry.reject(this.exitedError());
     }
   }
 
@@ -202,7 +254,7 @@ export class Origin {
   /** The addon's completion callback: records [seq f64][code i32][len u32][bytes] in inBuf, or one big result. */
   readonly onCompletions: CompletionsFn = (count, seq, code, big) => {
     if (count < 0) {
-      this.settle(seq!, code!, big!, 0, big!.length);
+      this.settleSafely(seq!, code!, big!, 0, big!.length);
     } else {
       const b = this.inBuf;
       let off = 0;
@@ -210,10 +262,23 @@ export class Origin {
         const s = b.readDoubleLE(off);
         const c = b.readInt32LE(off + 8);
         const len = b.readUInt32LE(off + 12);
-        this.settle(s, c, b, off + 16, off + 16 + len);
+        this.settleSafely(s, c, b, off + 16, off + 16 + len);
         off += 16 + len;
       }
     }
-    this.afterCompletions();
+    sabRegistry().sweep();
+    try {
+      this.afterCompletions();
+    } catch (err) {
+      rethrowLater(err);
+    }
   };
+
+  private settleSafely(seq: number, code: number, buf: Buffer, start: number, end: number): void {
+    try {
+      this.settle(seq, code, buf, start, end);
+    } catch (err) {
+      rethrowLater(err);  // a bug of ours; the other completions of the batch still settle
+    }
+  }
 }

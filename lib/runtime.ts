@@ -14,7 +14,7 @@ import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorCode } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { abortError, Flags, jsBinding, Origin, type BatchEntry, type SpawnOptions } from './origin';
 import { availableParallelism } from './topology';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
@@ -98,6 +98,7 @@ interface InitMessage {
 }
 type WorkerMessage =
   | { kind: 'hwsq:ready'; names: string[]; nonFunctions: string[] }
+  | { kind: 'hwsq:sab-sync' }
   | { kind: 'hwsq:load-error'; message: string; stack?: string; code?: string };
 
 const MAX_RESTARTS_IN_A_ROW = 5;
@@ -129,8 +130,9 @@ export class Runtime extends EventEmitter {
   private readonly slots: Slot[];
   private readonly maxQueue: number;
   private closed = false;
-  private destroyed = false;
+  private destroyed = false;  // stop() began: no native call but destroy, no restart
   private closing: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
   private full = false;
   private refd = false;  // the main endpoint's uv handle keeps the process alive (tasks pending)
   private unrefQueued = false;
@@ -239,7 +241,10 @@ export class Runtime extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       worker.on('message', (msg: WorkerMessage) => {
-        if (msg?.kind === 'hwsq:ready') {
+        if (msg?.kind === 'hwsq:sab-sync') {
+          // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
+          worker.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
+        } else if (msg?.kind === 'hwsq:ready') {
           if (p === 0 || this.origin.taskNames.length === 0) this.origin.setNames(msg.names, msg.nonFunctions);
           slot.ready = true;
           settled = true;
@@ -372,14 +377,20 @@ export class Runtime extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
+    const keep = this.origin.takeSabs();
     const seq = ++this.origin.seq;
     const flags = signal ? Flags.ABORTABLE : 0;
     const w = this.origin.w;
-    const handle = w.spilled
-      ? this.b.submitBig(this.rt, fn, seq, w.buf.subarray(0, len), flags, node)
-      : this.b.submit(this.rt, fn, seq, len, flags, node);
+    let handle: number;
+    try {
+      handle = w.spilled
+        ? this.b.submitBig(this.rt, fn, seq, w.buf.subarray(0, len), flags, node)
+        : this.b.submit(this.rt, fn, seq, len, flags, node);
+    } catch (err) {
+      return Promise.reject(err);  // refused by the addon: nothing queued
+    }
     if (handle === 0) return this.rejectClosed();
-    const { promise, entry } = this.origin.track(seq, handle);
+    const { promise, entry } = this.origin.track(seq, handle, keep);
     this.keepAlive();
     if (signal) {
       const terminate = options.abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
@@ -406,15 +417,22 @@ export class Runtime extends EventEmitter {
     } catch (err) {
       return (Array.isArray(argsList) ? argsList : [0]).map(() => Promise.reject(err));
     }
-    const seqs = this.origin.encodeBatch(
-      fn,
-      argsList,
-      0,
-      node,
-      (count) => this.b.submitMany(this.rt, count),
-      (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
+    let entries: BatchEntry[];
+    try {
+      entries = this.origin.encodeBatch(
+        fn,
+        argsList,
+        0,
+        node,
+        (count) => this.b.submitMany(this.rt, count),
+        (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
+      );
+    } catch (err) {
+      return argsList.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
+    }
+    const out = entries.map((e) =>
+      e.error !== undefined ? Promise.reject(e.error) : e.seq === 0 ? this.rejectClosed<T>() : (this.origin.track(e.seq, 0, e.keep).promise as Promise<T>),
     );
-    const out = seqs.map((seq) => (seq === 0 ? this.rejectClosed<T>() : (this.origin.track(seq, 0).promise as Promise<T>)));
     if (this.origin.pending.size > 0) this.keepAlive();
     return out;
   }
@@ -451,34 +469,46 @@ export class Runtime extends EventEmitter {
     return this.closing;
   }
 
-  /** Stops at once: pending spawns reject with AbortError, workers are terminated, queued tasks dropped. */
-  async destroy(): Promise<void> {
+  /**
+   * Stops at once: the workers are terminated and queued tasks dropped. A task that completed
+   * settles with its result; one that was running, or never started, rejects with an AbortError.
+   */
+  destroy(): Promise<void> {
     this.closed = true;
-    if (this.destroyed) return;
-    const pending = [...this.origin.pending.values()];
-    this.origin.pending.clear();
-    for (const e of pending) {
-      e.dispose?.();
-      e.reject(abortError());
-    }
-    await this.stop();
-    const waiters = this.idleWaiters.concat(this.roomWaiters);
-    this.idleWaiters = [];
-    this.roomWaiters = [];
-    for (const w of waiters) w();
+    return this.stop();
   }
 
-  private async stop(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await Promise.all(
-      this.slots.map(async (s) => {
-        const w = s.worker;
-        s.worker = undefined;
-        if (w) await w.terminate();
-      }),
-    );
-    this.b.destroy(this.rt);
+  // Terminates every worker, then has the addon drop what is still queued and deliver the
+  // completions already queued for this thread (tasks that were running come back as exited:
+  // AbortError here); what is still pending then never started. Idempotent.
+  private stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.destroyed = true;
+      this.origin.exitedError = () => abortError(undefined, 'destroy() stopped this task while it ran');
+      await Promise.all(
+        this.slots.map(async (s) => {
+          const w = s.worker;
+          s.worker = undefined;
+          if (w) await w.terminate();
+        }),
+      );
+      try {
+        this.b.destroy(this.rt);
+      } finally {
+        sabRegistry().unwatch(this.origin);
+        const pending = [...this.origin.pending.values()];
+        this.origin.pending.clear();
+        for (const e of pending) {
+          e.dispose?.();
+          e.reject(abortError(undefined, 'destroy() dropped this task before it started'));
+        }
+        const waiters = this.idleWaiters.concat(this.roomWaiters);
+        this.idleWaiters = [];
+        this.roomWaiters = [];
+        for (const w of waiters) w();
+      }
+    })();
+    return this.stopping;
   }
 
   /**

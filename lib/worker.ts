@@ -1,12 +1,21 @@
 // Bootstrap of one P's worker isolate (dist/worker.js). Waits for its init message, loads the
-// task module, attaches to the P (the addon pins this thread to the P's CPUs), then lives in
-// its event loop: the addon calls `dispatch` for each task the core hands to this P.
+// task module, catches up on the SharedArrayBuffers announced so far (sab.ts), attaches to the P
+// (the addon pins this thread to the P's CPUs), then lives in its event loop: the addon calls
+// `dispatch` for each task the core hands to this P.
+//
+// Task code may be hostile: it may throw or return anything (Proxies whose traps throw, revoked
+// Proxies, getters that throw, thenables that misbehave), replace globals, export getters that
+// throw. Whatever it does, only its own task fails: dispatch and the completion path never let
+// an exception reach the addon (that would stop this worker and reject every task running on it
+// with ERR_HWSQ_WORKER_EXITED). A task that exits the thread (process.exit()), runs out of heap
+// or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
 import { parentPort } from 'node:worker_threads';
-import { asMoved, encodeError, encodeValue, decodeValue } from './codec';
+import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from './codec';
 import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
-import { assertIndex } from './errors';
-import { sabRegistry } from './sab';
+import { ErrorCodes, assertIndex, typeError } from './errors';
+import { SafeAbortController, SafeError, SafeMap, SafePromise, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
+import { sabRegistry, type SabEntry } from './sab';
 
 interface Init {
   kind: 'hwsq:init';
@@ -20,26 +29,64 @@ type TaskFn = (...args: unknown[]) => unknown;
 // A CJS bundle would turn import() into require(); this keeps a real dynamic import (ESM + CJS).
 const dynamicImport = new Function('u', 'return import(u)') as (u: string) => Promise<Record<string, unknown>>;
 
+// The task table: exports that are functions. An export that cannot be read (a getter or Proxy
+// trap that throws) is not a task.
 function collect(mod: Record<string, unknown>): { names: string[]; fns: TaskFn[]; nonFunctions: string[] } {
-  const table = new Map<string, unknown>();
-  for (const [k, v] of Object.entries(mod)) if (k !== 'module.exports') table.set(k, v);
+  const table = new SafeMap<string, unknown>();
+  const take = (o: object, skip: (k: string) => boolean): void => {
+    let keys: string[] = [];
+    try {
+      keys = objectKeys(o);
+    } catch {}
+    for (const k of keys) {
+      if (skip(k)) continue;
+      try {
+        table.set(k, (o as Record<string, unknown>)[k]);
+      } catch {
+        table.set(k, undefined);
+      }
+    }
+  };
+  take(mod, (k) => k === 'module.exports');
   // CJS: module.exports's own properties are the tasks even when the ESM wrapper could not see them.
-  const def = mod.default;
-  if (def && typeof def === 'object') {
-    for (const [k, v] of Object.entries(def as Record<string, unknown>)) if (!table.has(k)) table.set(k, v);
-  }
+  let def: unknown;
+  try {
+    def = mod.default;
+  } catch {}
+  if (def && typeof def === 'object') take(def, (k) => table.has(k));
   const names = [...table.keys()].filter((k) => typeof table.get(k) === 'function').sort();
   const nonFunctions = [...table.keys()].filter((k) => typeof table.get(k) !== 'function');
   return { names, fns: names.map((n) => table.get(n) as TaskFn), nonFunctions };
 }
 
 function errorMessage(err: unknown): { message: string; stack?: string; code?: string } {
-  if (err instanceof Error) return { message: err.message, stack: err.stack, code: (err as { code?: string }).code };
-  return { message: String(err) };
+  const message = describeThrown(err);
+  try {
+    if (err instanceof SafeError) {
+      const { stack, code } = err as { stack?: unknown; code?: unknown };
+      return { message, stack: typeof stack === 'string' ? stack : undefined, code: typeof code === 'string' ? code : undefined };
+    }
+  } catch {}
+  return { message };
+}
+
+/** Asks the runtime's thread for the SharedArrayBuffers announced before this thread listened. */
+function catchUpOnSharedBuffers(): Promise<void> {
+  return new SafePromise((resolve) => {
+    const onMessage = (msg: { kind?: string; entries?: SabEntry[] }): void => {
+      if (msg?.kind !== 'hwsq:sabs') return;
+      parentPort!.off('message', onMessage);
+      sabRegistry().adopt(msg.entries ?? []);
+      resolve();
+    };
+    parentPort!.on('message', onMessage);
+    parentPort!.postMessage({ kind: 'hwsq:sab-sync' });
+  });
 }
 
 async function boot(init: Init): Promise<void> {
   const b = jsBinding();
+  sabRegistry().listen();  // first: announcements from now on reach this thread (sab.ts)
   const origin = new Origin();
   let mod: Record<string, unknown>;
   try {
@@ -48,17 +95,17 @@ async function boot(init: Init): Promise<void> {
     parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;
   }
-  sabRegistry().listen();
   const { names, fns, nonFunctions } = collect(mod);
   origin.setNames(names, nonFunctions);
+  await catchUpOnSharedBuffers();
   const io = origin.w;
-  const aborts = new Map<number, AbortController>();
+  const aborts = new SafeMap<number, AbortController>();
   let place = { node: -1, cpus: [] as number[] };
   let current: { handle: number; ctx: TaskContext | undefined } | undefined;
-  const neverAborted = new AbortController().signal;
+  const neverAborted = new SafeAbortController().signal;
 
   // Encodes a result into io; returns the dispatcher code (len, or -2-len for an error). A result
-  // too big for io is completed here with its own buffer (-4: already completed).
+  // too big for io is completed here with its own buffer (-4: already completed). Never throws.
   const encodeResult = (handle: number, ok: boolean, value: unknown, pending: boolean): number => {
     io.reset();
     if (ok) {
@@ -69,72 +116,97 @@ async function boot(init: Init): Promise<void> {
       } catch (err) {
         io.reset();
         ok = false;
-        value = err;
+        value = err;  // a TypeError ERR_HWSQ_DATA_CLONE: the result cannot be sent back
       }
     }
     if (!ok) encodeError(io, value);
+    if (io.sabs.length) io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
     const len = io.pos;
     const code = ok ? len : -2 - len;
     if (io.spilled) {
-      b.complete(handle, code, pending, io.buf.subarray(0, len));
+      try {
+        b.complete(handle, code, pending, io.buf.subarray(0, len));
+      } catch {}
       return -4;
     }
     return code;
   };
 
-  const finishAsync = (handle: number, seq: number, flags: number, ok: boolean, value: unknown): void => {
+  // How a task ends, for the dispatcher's return value (sync) or complete() (async).
+  const outcome = (handle: number, seq: number, flags: number, ok: boolean, value: unknown, pending: boolean): number => {
     aborts.delete(handle);
     if (flags & Flags.LOCAL) {
-      origin.settleLocal(seq, ok, asMoved(value)?.value ?? value);
-      b.complete(handle, -3, true);
-      return;
+      origin.settleLocal(seq, ok, ok ? (asMoved(value)?.value ?? value) : value);
+      return -3;
     }
-    const code = encodeResult(handle, ok, value, true);
-    if (code !== -4) b.complete(handle, code, true);
+    return encodeResult(handle, ok, value, pending);
+  };
+
+  const finishAsync = (handle: number, seq: number, flags: number, ok: boolean, value: unknown): void => {
+    try {
+      const code = outcome(handle, seq, flags, ok, value, true);
+      if (code !== -4) b.complete(handle, code, true);
+    } catch {}  // the addon refused (the worker is going away): its teardown reports the task
   };
 
   const dispatch = (handle: number, fnIndex: number, len: number, seq: number, flags: number, big?: Buffer): number => {
     let result: unknown;
-    let ctl: AbortController | undefined;
     const prev = current;
     try {
       const args = (flags & Flags.BUFFER ? decodeValue(big!, 0, big!.length) : decodeValue(origin.inBuf, 0, len)) as unknown[];
-      if (flags & Flags.ABORTABLE) {
-        ctl = new AbortController();
-        aborts.set(handle, ctl);
-      }
+      const fn = fns[fnIndex];
+      if (typeof fn !== 'function') throw typeError(ErrorCodes.TASK_NOT_FUNCTION, `no task ${fnIndex} in the task module of this worker`);
+      if (flags & Flags.ABORTABLE) aborts.set(handle, new SafeAbortController());
       current = { handle, ctx: undefined };
-      result = fns[fnIndex]!(...args);
+      result = fn(...args);
     } catch (err) {
       current = prev;
-      aborts.delete(handle);
-      if (flags & Flags.LOCAL) {
-        origin.settleLocal(seq, false, err);
-        return -3;
-      }
-      return encodeResult(handle, false, err, false);
+      return outcome(handle, seq, flags, false, err, false);
     }
     current = prev;
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        (v) => finishAsync(handle, seq, flags, true, v),
-        (e) => finishAsync(handle, seq, flags, false, e),
+    let thenable = false;
+    try {
+      thenable = result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as PromiseLike<unknown>).then === 'function';
+    } catch (err) {
+      // Its `then` cannot even be read (a getter or Proxy trap that throws, a revoked Proxy).
+      return outcome(handle, seq, flags, false, cloneError(`the task returned a value that cannot be inspected: ${describeThrown(err)}`, err), false);
+    }
+    if (thenable) {
+      // Adopted by a promise of our own: it settles once and later, whatever the thenable does
+      // (calls both callbacks, calls one twice or synchronously, throws from then()).
+      const adopted = new SafePromise<unknown>((resolve) => resolve(result));
+      promiseThen.call(
+        adopted,
+        (v: unknown) => finishAsync(handle, seq, flags, true, v),
+        (e: unknown) => finishAsync(handle, seq, flags, false, e),
       );
       return -1;
     }
-    if (ctl) aborts.delete(handle);
-    if (flags & Flags.LOCAL) {
-      origin.settleLocal(seq, true, asMoved(result)?.value ?? result);
-      return -3;
+    return outcome(handle, seq, flags, true, result, false);
+  };
+
+  const safeDispatch: typeof dispatch = (...a) => {
+    try {
+      return dispatch(...a);
+    } catch (err) {
+      // Only a bug of ours gets here; the task still fails alone.
+      return encodeResult(a[0], false, err, false);
     }
-    return encodeResult(handle, true, result, false);
   };
 
   const onAbort = (handle: number): void => {
     const ctl = aborts.get(handle);
     if (ctl) {
       aborts.delete(handle);
-      ctl.abort();
+      try {
+        ctl.abort();
+      } catch (err) {
+        // An abort listener of the task threw: that is the task's problem, reported like a
+        // throw in its own callback would be.
+        nextTick(() => {
+          throw err;
+        });
+      }
     }
   };
 
@@ -152,17 +224,18 @@ async function boot(init: Init): Promise<void> {
         node = checkNode(options.node);
         len = origin.encodeArgs(args, options.transfer);
       } catch (err) {
-        return Promise.reject(err);
+        return rejected(err);
       }
+      const keep = origin.takeSabs();
       const seq = ++origin.seq;
       const flags = options.signal ? Flags.ABORTABLE : 0;
       let handle: number;
       try {
         handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
       } catch (err) {
-        return Promise.reject(err);
+        return rejected(err);
       }
-      const { promise, entry } = origin.track(seq, handle);
+      const { promise, entry } = origin.track(seq, handle, keep);
       if (options.signal) origin.wireAbort(seq, entry, options.signal, (h) => b.cancelChild(h));
       return promise;
     },
@@ -172,10 +245,15 @@ async function boot(init: Init): Promise<void> {
         fn = origin.lookup(name);
         node = checkNode(options.node);
       } catch (err) {
-        return argsList.map(() => Promise.reject(err));
+        return argsList.map(() => rejected(err));
       }
-      const seqs = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
-      return seqs.map((seq) => origin.track(seq, 0).promise);
+      let entries;
+      try {
+        entries = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+      } catch (err) {
+        return argsList.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
+      }
+      return entries.map((e) => (e.error ? rejected(e.error) : origin.track(e.seq, 0, e.keep).promise));
     },
     current() {
       const c = current;
@@ -190,7 +268,7 @@ async function boot(init: Init): Promise<void> {
   (globalThis as { [WORKER_HOOKS]?: WorkerHooks })[WORKER_HOOKS] = hooks;
 
   try {
-    place = b.attach(init.runtimeId, init.worker, dispatch, origin.onCompletions, onAbort, origin.inBuf, origin.io);
+    place = b.attach(init.runtimeId, init.worker, safeDispatch, origin.onCompletions, onAbort, origin.inBuf, origin.io);
   } catch (err) {
     parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;

@@ -7,17 +7,18 @@
 #include <system_error>
 
 #include "affinity.h"
+#include "args_js.h"
 #include "bytes_js.h"
 #include "errors.h"
 #include "errors_js.h"
 #include "memory.h"
+#include "node_memory.h"
 #include "parallelism.h"
 #include "runtime_binding.h"
 #include "topology.h"
 
 namespace hwsq::js {
 void registerJsRuntime(Napi::Env env, Napi::Object exports);  // js_runtime.cpp: Runtime.start / spawn
-Napi::ArrayBuffer wrapNodeMemory(Napi::Env env, void* mem, size_t bytes);  // node_memory.cpp
 void registerProbes(Napi::Env env, Napi::Object exports);  // probes.cpp: memory and placement probes
 }
 
@@ -28,19 +29,14 @@ using hwsq::MemPolicy;
 using hwsq::napi::guarded;
 using hwsq::napi::ByteRange;
 using hwsq::napi::bytesOf;
+using hwsq::napi::indexArg;
+using hwsq::napi::indexList;
+using hwsq::napi::integerIn;
 
 Napi::Array intArray(Napi::Env env, const std::vector<int>& values) {
   auto arr = Napi::Array::New(env, values.size());
   for (size_t i = 0; i < values.size(); ++i) arr.Set(i, Napi::Number::New(env, values[i]));
   return arr;
-}
-
-std::vector<int> toIntVector(const Napi::Value& value) {
-  std::vector<int> out;
-  auto arr = value.As<Napi::Array>();
-  out.reserve(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
-  return out;
 }
 
 std::string optionalString(const Napi::CallbackInfo& info, size_t index) {
@@ -111,8 +107,8 @@ Napi::Value Topology(const Napi::CallbackInfo& info) {
 Napi::Value Parallelism(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string root = optionalString(info, 0);
-  int allowed = info[1].As<Napi::Number>().Int32Value();
   return guarded(env, [&]() -> Napi::Value {
+    const int allowed = hwsq::napi::intIn(info[1], "allowed CPUs", 0, INT_MAX, "ERR_HWSQ_INVALID_ARG");
     hwsq::Parallelism p = hwsq::readParallelism(root, allowed);
     auto o = Napi::Object::New(env);
     o.Set("value", p.value);
@@ -132,9 +128,9 @@ Napi::Value GetAffinity(const Napi::CallbackInfo& info) {
 // setAffinity(cpus, scope): scope "thread" (calling thread) or "process" (every thread).
 Napi::Value SetAffinity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto cpus = toIntVector(info[0]);
   bool process = optionalString(info, 1) == "process";
   return guarded(env, [&]() -> Napi::Value {
+    auto cpus = indexList(info[0], "cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
     if (process) return Napi::Number::New(env, hwsq::setProcessAffinity(cpus));
     hwsq::setThreadAffinity(cpus);
     return Napi::Number::New(env, 1);
@@ -155,7 +151,7 @@ Napi::Value CurrentLocation(const Napi::CallbackInfo& info) {
 Napi::Value SetMemPolicy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    hwsq::setThreadMemPolicy(toPolicy(info[0].As<Napi::String>()), toIntVector(info[1]));
+    hwsq::setThreadMemPolicy(toPolicy(info[0].As<Napi::String>()), indexList(info[1], "nodes", "ERR_HWSQ_UNKNOWN_NODE"));
     return env.Undefined();
   });
 }
@@ -183,11 +179,10 @@ Napi::Value PageSize(const Napi::CallbackInfo& info) {
 // finalizer unmaps it when the buffer is garbage-collected.
 Napi::Value AllocOnNodes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  double requested = info[0].As<Napi::Number>().DoubleValue();
-  auto policy = toPolicy(info[1].As<Napi::String>());
-  auto nodes = toIntVector(info[2]);
   return guarded(env, [&]() -> Napi::Value {
-    size_t bytes = static_cast<size_t>(requested);
+    const size_t bytes = static_cast<size_t>(integerIn(info[0], "bytes", 1, hwsq::napi::kMaxSafeInteger, "ERR_HWSQ_BAD_SIZE"));
+    auto policy = toPolicy(info[1].As<Napi::String>());
+    auto nodes = indexList(info[2], "nodes", "ERR_HWSQ_UNKNOWN_NODE");
     void* mem = hwsq::allocOnNodes(bytes, policy, nodes);
     // Ref-counted so that a task's `transfer` can move it to another isolate without a copy
     // (node_memory.cpp); unmapped when the last ArrayBuffer over it is garbage-collected.
@@ -208,8 +203,8 @@ Napi::Value PageNodes(const Napi::CallbackInfo& info) {
 
 Napi::Value MovePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int node = info[1].As<Napi::Number>().Int32Value();
   return guarded(env, [&]() -> Napi::Value {
+    const int node = indexArg(info[1], "node", "ERR_HWSQ_UNKNOWN_NODE");
     ByteRange range = bytesOf(info[0]);
     return Napi::Number::New(env, static_cast<double>(hwsq::migratePages(range.data, range.length, node)));
   });

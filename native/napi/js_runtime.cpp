@@ -31,10 +31,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "args_js.h"
 #include "errors.h"
 #include "errors_js.h"
+#include "node_memory.h"
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
@@ -117,9 +120,12 @@ struct JsTask {
 };
 
 double handleOf(JsTask* t) { return static_cast<double>(reinterpret_cast<uintptr_t>(t)); }
+// The handle of a task the caller's own bookkeeping says is alive (cancel from its origin).
 JsTask* taskOf(double h) {
+  if (!(h > 0 && h <= static_cast<double>(hwsq::napi::kMaxSafeInteger)) || h != static_cast<double>(static_cast<uint64_t>(h)))
+    throw std::invalid_argument("invalid task handle");
   auto* t = reinterpret_cast<JsTask*>(static_cast<uintptr_t>(h));
-  if (!t || t->magic != kMagic) throw std::invalid_argument("invalid task handle");
+  if (t->magic != kMagic) throw std::invalid_argument("invalid task handle");
   return t;
 }
 
@@ -149,6 +155,8 @@ struct Endpoint {
   uint8_t* io = nullptr;  // JS -> native: spawn arguments, results
   size_t ioCap = 0;
   JsTask* inflight = nullptr;
+  JsTask* dispatching = nullptr;          // the task whose function is running now (synchronously)
+  std::unordered_set<JsTask*> awaiting;   // async tasks started here and not settled: complete() takes only these
   int activeRoots = 0;    // async root tasks started here and not settled
   bool dying = false;     // a JS call failed (termination): stop running tasks
   bool stopRun = false;   // RunLimits::stop
@@ -182,6 +190,10 @@ struct Endpoint {
 struct JsRuntime {
   uint32_t id = 0;
   std::unique_ptr<Runtime> core;
+  // Set once destroyRuntime() is done (destroy(), or the owner's environment teardown): the JS
+  // handle outlives the runtime's use, so every entry point checks it (owner thread only).
+  bool destroyed = false;
+  bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
@@ -209,7 +221,6 @@ struct JsRuntime {
 std::mutex gRegMu;
 auto* gRuntimes = new std::unordered_map<uint32_t, std::shared_ptr<JsRuntime>>();
 uint32_t gNextId = 1;
-std::atomic<uint32_t> gAttachGeneration{0};  // bumped by every attach (lib/sab.ts)
 
 std::shared_ptr<JsRuntime> lookup(uint32_t id) {
   std::lock_guard<std::mutex> lk(gRegMu);
@@ -243,6 +254,7 @@ void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr
     cap = ep->ioCap;
   }
   ep->inflightRemove(t);
+  ep->awaiting.erase(t);
   JsRuntime* rt = ep->rt;
   if (r == kSettledLocally) {
     rt->settledOk.fetch_add(1, std::memory_order_relaxed);
@@ -318,7 +330,9 @@ void trampoline(void* arg) {
   napi_value recv, result;
   napi_get_undefined(env, &recv);
   napi_value dispatcher = refValue(env, ep->dispatcher);
+  ep->dispatching = t;
   napi_status st = dispatcher ? napi_call_function(env, recv, dispatcher, 6, argv, &result) : napi_generic_failure;
+  ep->dispatching = nullptr;
   if (st != napi_ok) {
     napi_close_handle_scope(env, scope);
     jsCallFailed(ep);  // t stays in flight: teardown reports it as exited
@@ -330,6 +344,16 @@ void trampoline(void* arg) {
   const int code = static_cast<int>(r);
   if (code == kCompletedByJs) return;
   if (code == kPending) {
+    try {
+      ep->awaiting.insert(t);
+    } catch (...) {  // out of memory: untracked, its complete() would be refused; report it as exited now
+      ep->inflightRemove(t);
+      t->code = kCodeExited;
+      t->data.assign(nullptr, 0);
+      rt->exited.fetch_add(1, std::memory_order_relaxed);
+      deliver(t);
+      return;
+    }
     if ((t->flags & kFlagRoot) && ++ep->activeRoots >= rt->rootLimit) ep->stopRun = true;
     return;
   }
@@ -624,6 +648,7 @@ void reportExited(Endpoint* ep) {
     deliver(t);
   }
   ep->activeRoots = 0;
+  ep->awaiting.clear();
 }
 
 // Env cleanup of a worker thread (normal close, terminate(), process.exit() in a task, OOM).
@@ -639,27 +664,77 @@ void workerTeardown(Endpoint* ep) {
   closeEndpoint(ep);
 }
 
-// The thread's env is being torn down: workers report and detach; the main thread just closes.
+// Stops a runtime for good, on its owner's thread, once no P has a thread any more (the JS
+// workers exited; Node stops an environment's Workers before its cleanup hooks run): drops what
+// is still queued, hands the completions already queued for the owner to JS (unless its
+// environment is being torn down: no JS may run), closes the owner's endpoint and forgets the
+// runtime. The JS handle keeps the memory until it is collected.
+void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
+  if (rt->destroying) return;
+  rt->destroying = true;
+  try {
+    for (int p = 0; p < rt->core->workerCount(); ++p) rt->core->reclaim(p);
+    rt->core->destroy();
+  } catch (...) {  // nothing of it can fail for a runtime whose threads are gone; never throw from teardown
+  }
+  if (Endpoint* ep = rt->mainEp.get()) {
+    if (deliverCompletions && !ep->dying) drainCompletions(ep);
+    closeEndpoint(ep);
+  }
+  std::shared_ptr<JsRuntime> keep;  // released after the registry lock
+  {
+    std::lock_guard<std::mutex> lk(gRegMu);
+    auto it = gRuntimes->find(rt->id);
+    if (it != gRuntimes->end()) {
+      keep = std::move(it->second);
+      gRuntimes->erase(it);
+    }
+  }
+  rt->destroyed = true;
+}
+
+// The thread's env is being torn down: workers report and detach; the owner (main) thread
+// destroys the runtime (its Workers are gone by now) instead of leaving its threads behind.
 void endpointCleanupHook(napi_async_cleanup_hook_handle, void* arg) {
   auto* ep = static_cast<Endpoint*>(arg);
+  {
+    std::lock_guard<std::mutex> lk(ep->mu);
+    if (!ep->alive) return;  // closed already (its runtime may be gone): the handle's close callback removes this hook
+  }
   if (ep->worker >= 0) workerTeardown(ep);
+  else if (!ep->rt->destroying) destroyRuntime(ep->rt, false);
   else closeEndpoint(ep);
 }
 
 // ------------------------------------------------------------------ JS surface
 
+using hwsq::napi::indexArg;
+using hwsq::napi::integerIn;
+using hwsq::napi::kMaxSafeInteger;
+
 JsRuntime* unwrap(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::invalid_argument("expected a runtime handle");
   auto* rt = v.As<Napi::External<JsRuntime>>().Data();
-  if (!rt) throw std::invalid_argument("runtime destroyed");
+  if (!rt || rt->destroyed) throw HwsqRangeError("ERR_HWSQ_RUNTIME_CLOSED", "the runtime was destroyed");
   return rt;
 }
 
-std::vector<int> intVector(const Napi::Value& value) {
-  std::vector<int> out;
-  if (!value.IsArray()) return out;
-  auto arr = value.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
-  return out;
+uint32_t u32Arg(const Napi::Value& v, const char* name) {
+  return static_cast<uint32_t>(integerIn(v, name, 0, UINT32_MAX, "ERR_HWSQ_INVALID_ARG"));
+}
+// A spawn's affinity node: -1 (none) or a node id; the core refuses one it has no P on.
+int nodeArg(const Napi::Value& v) { return indexArg(v, "node", "ERR_HWSQ_UNKNOWN_NODE", true); }
+// A P index of rt.
+int workerArg(JsRuntime* rt, const Napi::Value& v) {
+  const int p = indexArg(v, "worker", "ERR_HWSQ_UNKNOWN_WORKER");
+  if (p >= rt->core->workerCount()) {
+    throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(p) + " (this runtime has " + std::to_string(rt->core->workerCount()) + ")");
+  }
+  return p;
+}
+// A payload length in the caller's io scratch.
+size_t lenArg(const Napi::Value& v, size_t cap) {
+  return static_cast<size_t>(integerIn(v, "payload length", 0, static_cast<int64_t>(cap), "ERR_HWSQ_INVALID_ARG"));
 }
 
 Napi::Array intArray(Napi::Env env, const std::vector<int>& v) {
@@ -668,9 +743,10 @@ Napi::Array intArray(Napi::Env env, const std::vector<int>& v) {
   return a;
 }
 
-double numOr(const Napi::Object& o, const char* key, double dflt) {
+// An optional non-negative number option (dflt when absent).
+double numberField(const Napi::Object& o, const char* key, double dflt) {
   auto v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+  return v.IsUndefined() ? dflt : hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION");
 }
 
 // create({ workers, placement?: [{node, cpus}], policy, pin, concurrency, budget, spinNs,
@@ -688,27 +764,29 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       std::vector<PlacementRequest> requests;
       for (uint32_t i = 0; i < arr.Length(); ++i) {
         auto w = arr.Get(i).As<Napi::Object>();
-        requests.push_back(PlacementRequest{w.Get("node").As<Napi::Number>().Int32Value(), intVector(w.Get("cpus"))});
+        PlacementRequest r{indexArg(w.Get("node"), "placement node", "ERR_HWSQ_UNKNOWN_NODE"), {}};
+        if (w.Get("cpus").IsArray()) r.cpus = hwsq::napi::indexList(w.Get("cpus"), "placement cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
+        requests.push_back(std::move(r));
       }
       ro = optionsFromPlacement(topo, requests, PinMode::Node);
     } else {
       std::string pin = o.Get("pinMode").IsString() ? o.Get("pinMode").As<Napi::String>().Utf8Value() : "node";
       PinMode mode = pin == "cpu" ? PinMode::Cpu : pin == "none" ? PinMode::None : PinMode::Node;
-      ro = optionsFromTopology(topo, static_cast<int>(numOr(o, "workers", 0)), mode);
+      ro = optionsFromTopology(topo, static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS")), mode);
     }
     if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
     ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();
-    ro.hogThresholdNs = static_cast<uint64_t>(numOr(o, "hogThresholdNs", 10e6));
+    ro.hogThresholdNs = static_cast<uint64_t>(numberField(o, "hogThresholdNs", 10e6));
     ro.externalWorkers = true;
     auto rt = std::make_shared<JsRuntime>();
     JsRuntime* raw = rt.get();
     ro.wakeExternal = [raw](int p) {
       if (auto ep = raw->endpointOf(p)) ep->signal();
     };
-    const double conc = numOr(o, "concurrency", 0);
+    const double conc = numberField(o, "concurrency", 0);  // a limit: beyond INT_MAX is no limit
     rt->rootLimit = conc >= 1 && conc < INT_MAX ? static_cast<int>(conc) : INT_MAX;
-    rt->budget = static_cast<size_t>(std::max(1.0, numOr(o, "budget", 64)));
-    rt->spinNs = static_cast<uint64_t>(std::max(0.0, numOr(o, "spinNs", 0)));
+    rt->budget = static_cast<size_t>(std::max(1.0, numberField(o, "budget", 64)));
+    rt->spinNs = static_cast<uint64_t>(numberField(o, "spinNs", 0));
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
     rt->core.reset(new Runtime(std::move(ro)));
@@ -718,7 +796,10 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       (*gRuntimes)[rt->id] = rt;
     }
     auto out = Napi::Object::New(env);
-    out.Set("runtime", Napi::External<JsRuntime>::New(env, raw));
+    // The handle holds a reference: a late call after destroy() finds `destroyed`, not freed memory.
+    out.Set("runtime", Napi::External<JsRuntime>::New(
+                           env, raw, [](Napi::Env, JsRuntime*, std::shared_ptr<JsRuntime>* hold) { delete hold; },
+                           new std::shared_ptr<JsRuntime>(rt)));
     out.Set("id", rt->id);
     const auto& opts = rt->core->options();
     auto workers = Napi::Array::New(env, opts.workers.size());
@@ -756,13 +837,15 @@ Napi::Value SetMain(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Ref(const Napi::CallbackInfo& info) {
-  JsRuntime* rt = unwrap(info[0]);
-  if (rt->mainEp && rt->mainEp->async) {
-    auto* h = reinterpret_cast<uv_handle_t*>(rt->mainEp->async);
-    if (info[1].As<Napi::Boolean>().Value()) uv_ref(h);
-    else uv_unref(h);
-  }
-  return info.Env().Undefined();
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    JsRuntime* rt = unwrap(info[0]);
+    if (rt->mainEp && rt->mainEp->async) {
+      auto* h = reinterpret_cast<uv_handle_t*>(rt->mainEp->async);
+      if (info[1].ToBoolean().Value()) uv_ref(h);
+      else uv_unref(h);
+    }
+    return info.Env().Undefined();
+  });
 }
 
 // submit(rt, fnIndex, seq, len, flags, node) -> task handle, or 0 when closed.
@@ -772,10 +855,10 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     JsRuntime* rt = unwrap(info[0]);
     Endpoint* ep = rt->mainEp.get();
-    const size_t len = info[3].As<Napi::Number>().Uint32Value();
-    if (len > ep->ioCap) throw std::invalid_argument("payload larger than the scratch buffer");
-    JsTask* t = newTask(rt, rt->mainEp, info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().DoubleValue(),
-                        info[4].As<Napi::Number>().Uint32Value() | kFlagRoot, info[5].As<Napi::Number>().Int32Value(), ep->io, len);
+    if (!ep) throw std::logic_error("setMain() was not called");
+    const size_t len = lenArg(info[3], ep->ioCap);
+    JsTask* t = newTask(rt, rt->mainEp, u32Arg(info[1], "task index"), info[2].As<Napi::Number>().DoubleValue(),
+                        u32Arg(info[4], "flags") | kFlagRoot, nodeArg(info[5]), ep->io, len);
     if (!submitTask(rt, t)) return Napi::Number::New(env, 0);
     spinForResults(ep, rt->spinNs);
     return Napi::Number::New(env, handleOf(t));
@@ -788,8 +871,8 @@ Napi::Value SubmitBig(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     JsRuntime* rt = unwrap(info[0]);
     auto buf = info[3].As<Napi::Uint8Array>();
-    JsTask* t = newTask(rt, rt->mainEp, info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().DoubleValue(),
-                        info[4].As<Napi::Number>().Uint32Value() | kFlagRoot, info[5].As<Napi::Number>().Int32Value(), buf.Data(),
+    JsTask* t = newTask(rt, rt->mainEp, u32Arg(info[1], "task index"), info[2].As<Napi::Number>().DoubleValue(),
+                        u32Arg(info[4], "flags") | kFlagRoot, nodeArg(info[5]), buf.Data(),
                         buf.ByteLength());
     if (!submitTask(rt, t)) return Napi::Number::New(env, 0);
     return Napi::Number::New(env, handleOf(t));
@@ -804,7 +887,7 @@ std::vector<JsTask*> readBatch(JsRuntime* rt, const std::shared_ptr<Endpoint>& o
   const uint8_t* end = origin->io + origin->ioCap;
   try {
     for (uint32_t i = 0; i < count; ++i) {
-      if (p + 24 > end) throw std::invalid_argument("batch overruns the scratch buffer");
+      if (end - p < 24) throw std::invalid_argument("batch overruns the scratch buffer");
       uint32_t fn, flags, len;
       int32_t node;
       double seq;
@@ -813,7 +896,8 @@ std::vector<JsTask*> readBatch(JsRuntime* rt, const std::shared_ptr<Endpoint>& o
       std::memcpy(&node, p + 8, 4);
       std::memcpy(&len, p + 12, 4);
       std::memcpy(&seq, p + 16, 8);
-      if (p + 24 + len > end) throw std::invalid_argument("batch overruns the scratch buffer");
+      if (len > static_cast<size_t>(end - p) - 24) throw std::invalid_argument("batch overruns the scratch buffer");
+      if (node < -1) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "node " + std::to_string(node) + " is not a node id");
       tasks.push_back(newTask(rt, origin, fn, seq, flags | extraFlags, node, p + 24, len));
       p += 24 + len;
     }
@@ -854,7 +938,7 @@ Napi::Value SubmitMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     JsRuntime* rt = unwrap(info[0]);
-    auto tasks = readBatch(rt, rt->mainEp, info[1].As<Napi::Number>().Uint32Value(), kFlagRoot);
+    auto tasks = readBatch(rt, rt->mainEp, u32Arg(info[1], "count"), kFlagRoot);
     return Napi::Number::New(env, static_cast<double>(submitBatch(rt, tasks, SpawnHint::Tail)));
   });
 }
@@ -884,7 +968,9 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    return Napi::Number::New(env, cancelTask(unwrap(info[0]), taskOf(info[1].As<Napi::Number>().DoubleValue())));
+    JsRuntime* rt = unwrap(info[0]);
+    hwsq::napi::requireNumber(info[1], "handle");
+    return Napi::Number::New(env, cancelTask(rt, taskOf(info[1].As<Napi::Number>().DoubleValue())));
   });
 }
 
@@ -894,7 +980,7 @@ Napi::Value WorkerExited(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     JsRuntime* rt = unwrap(info[0]);
-    const int p = info[1].As<Napi::Number>().Int32Value();
+    const int p = workerArg(rt, info[1]);
     std::shared_ptr<Endpoint> ep;
     {
       std::lock_guard<std::mutex> lk(rt->epMu);
@@ -912,19 +998,25 @@ Napi::Value WorkerExited(const Napi::CallbackInfo& info) {
 
 Napi::Value Counts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  JsRuntime* rt = unwrap(info[0]);
-  auto o = Napi::Object::New(env);
-  o.Set("live", Napi::Number::New(env, static_cast<double>(rt->live.load(std::memory_order_acquire))));
-  o.Set("queued", Napi::Number::New(env, static_cast<double>(rt->queuedRoots.load(std::memory_order_relaxed))));
-  return o;
+  return guarded(env, [&]() -> Napi::Value {
+    JsRuntime* rt = unwrap(info[0]);
+    auto o = Napi::Object::New(env);
+    o.Set("live", Napi::Number::New(env, static_cast<double>(rt->live.load(std::memory_order_acquire))));
+    o.Set("queued", Napi::Number::New(env, static_cast<double>(rt->queuedRoots.load(std::memory_order_relaxed))));
+    return o;
+  });
 }
 
 Napi::Value Queued(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(unwrap(info[0])->queuedRoots.load(std::memory_order_relaxed)));
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(unwrap(info[0])->queuedRoots.load(std::memory_order_relaxed)));
+  });
 }
 
 Napi::Value Live(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(unwrap(info[0])->live.load(std::memory_order_acquire)));
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(unwrap(info[0])->live.load(std::memory_order_acquire)));
+  });
 }
 
 // stats(rt) -> the core's snapshot (per P / per node / histograms / sysmon) plus JS-task counters.
@@ -958,25 +1050,17 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   });
 }
 
-// destroy(rt): every worker has exited (JS terminated them). Drops whatever is still queued
-// (JS rejects those promises itself), closes the main endpoint and forgets the runtime.
+// destroy(rt): every worker has exited (JS terminated them and waited). Drops whatever is still
+// queued, delivers the completions already queued for this thread (tasks that finished meanwhile
+// settle with their results; tasks that were running report exited), closes the main endpoint
+// and forgets the runtime. What stays pending in JS never started: JS rejects it. Idempotent.
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    JsRuntime* rt = unwrap(info[0]);
-    for (int p = 0; p < rt->core->workerCount(); ++p) rt->core->reclaim(p);
-    rt->core->destroy();
-    if (rt->mainEp) closeEndpoint(rt->mainEp.get());
-    std::shared_ptr<JsRuntime> keep;
-    {
-      std::lock_guard<std::mutex> lk(gRegMu);
-      auto it = gRuntimes->find(rt->id);
-      if (it != gRuntimes->end()) {
-        keep = std::move(it->second);
-        gRuntimes->erase(it);
-      }
-    }
-    return env.Undefined();  // keep's destructor frees the runtime here, on the main thread
+    if (!info[0].IsExternal()) throw std::invalid_argument("expected a runtime handle");
+    JsRuntime* rt = info[0].As<Napi::External<JsRuntime>>().Data();
+    if (rt && !rt->destroying) destroyRuntime(rt, true);
+    return env.Undefined();
   });
 }
 
@@ -986,8 +1070,8 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    auto rt = lookup(info[0].As<Napi::Number>().Uint32Value());
-    const int p = info[1].As<Napi::Number>().Int32Value();
+    auto rt = lookup(u32Arg(info[0], "runtime id"));
+    const int p = workerArg(rt.get(), info[1]);
     if (tlEndpoint) throw std::logic_error("this thread is already a worker of a runtime");
     auto ep = std::make_shared<Endpoint>();
     ep->rt = rt.get();
@@ -1003,7 +1087,6 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
       throw;
     }
     ep->attached = true;
-    gAttachGeneration.fetch_add(1, std::memory_order_relaxed);
     tlEndpoint = ep.get();
     {
       std::lock_guard<std::mutex> lk(rt->epMu);
@@ -1030,7 +1113,7 @@ Napi::Value WorkerSpawn(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     Endpoint* ep = currentEndpoint();
     JsRuntime* rt = ep->rt;
-    const size_t len = info[2].As<Napi::Number>().Uint32Value();
+    const size_t len = static_cast<size_t>(u32Arg(info[2], "payload length"));
     std::shared_ptr<Endpoint> self = rt->endpointOf(ep->worker);
     if (self.get() != ep) throw std::logic_error("worker endpoint is gone");
     const uint8_t* data = ep->io;
@@ -1042,8 +1125,8 @@ Napi::Value WorkerSpawn(const Napi::CallbackInfo& info) {
     } else if (len > ep->ioCap) {
       throw std::invalid_argument("payload larger than the scratch buffer");
     }
-    JsTask* t = newTask(rt, self, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().DoubleValue(),
-                        info[3].As<Napi::Number>().Uint32Value() & ~kFlagRoot, info[4].As<Napi::Number>().Int32Value(), data, n);
+    JsTask* t = newTask(rt, self, u32Arg(info[0], "task index"), info[1].As<Napi::Number>().DoubleValue(),
+                        u32Arg(info[3], "flags") & ~kFlagRoot, nodeArg(info[4]), data, n);
     if (!submitTask(rt, t)) return Napi::Number::New(env, 0);
     return Napi::Number::New(env, handleOf(t));
   });
@@ -1056,7 +1139,7 @@ Napi::Value WorkerSpawnMany(const Napi::CallbackInfo& info) {
     Endpoint* ep = currentEndpoint();
     std::shared_ptr<Endpoint> self = ep->rt->endpointOf(ep->worker);
     if (self.get() != ep) throw std::logic_error("worker endpoint is gone");
-    auto tasks = readBatch(ep->rt, self, info[0].As<Napi::Number>().Uint32Value(), 0);
+    auto tasks = readBatch(ep->rt, self, u32Arg(info[0], "count"), 0);
     for (JsTask* t : tasks) t->flags &= ~kFlagRoot;
     return Napi::Number::New(env, static_cast<double>(submitBatch(ep->rt, tasks, SpawnHint::Tail)));
   });
@@ -1068,9 +1151,19 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Endpoint* ep = currentEndpoint();
-    JsTask* t = taskOf(info[0].As<Napi::Number>().DoubleValue());
-    const int code = info[1].As<Napi::Number>().Int32Value();
-    const bool wasPending = info[2].As<Napi::Boolean>().Value();
+    hwsq::napi::requireNumber(info[0], "handle");
+    const double h = info[0].As<Napi::Number>().DoubleValue();
+    const bool wasPending = info[2].ToBoolean().Value();
+    // Only a task this worker is running may complete, once: the one being dispatched now (a big
+    // sync result) or an async one still awaited. The handle is looked up, never dereferenced, first.
+    JsTask* t = nullptr;
+    if (h > 0 && h <= static_cast<double>(kMaxSafeInteger)) {
+      auto* candidate = reinterpret_cast<JsTask*>(static_cast<uintptr_t>(h));
+      if (wasPending ? ep->awaiting.count(candidate) != 0 : candidate == ep->dispatching) t = candidate;
+    }
+    if (!t) throw std::invalid_argument("complete(): not a task running on this worker, or completed already");
+    const int code = static_cast<int>(integerIn(info[1], "completion code", INT32_MIN, INT32_MAX, "ERR_HWSQ_INVALID_ARG"));
+    if (code == kPending || code == kCompletedByJs) throw std::invalid_argument("complete(): not a completion code");
     if (wasPending && (t->flags & kFlagRoot)) {
       if (ep->activeRoots-- == ep->rt->rootLimit) ep->signal();  // room again: take roots
     }
@@ -1088,13 +1181,13 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
 Napi::Value WorkerCancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    return Napi::Number::New(env, cancelTask(currentEndpoint()->rt, taskOf(info[0].As<Napi::Number>().DoubleValue())));
+    Endpoint* ep = currentEndpoint();
+    hwsq::napi::requireNumber(info[0], "handle");
+    return Napi::Number::New(env, cancelTask(ep->rt, taskOf(info[0].As<Napi::Number>().DoubleValue())));
   });
 }
 
 }  // namespace
-
-void registerNodeMemory(Napi::Env env, Napi::Object target);  // node_memory.cpp
 
 void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   auto o = Napi::Object::New(env);
@@ -1117,9 +1210,6 @@ void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   o.Set("spawnMany", Napi::Function::New(env, WorkerSpawnMany));
   o.Set("complete", Napi::Function::New(env, Complete));
   o.Set("cancelChild", Napi::Function::New(env, WorkerCancel));
-  o.Set("attachGeneration", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-          return Napi::Number::New(info.Env(), gAttachGeneration.load(std::memory_order_relaxed));
-        }));
   exports.Set("jsRuntime", o);
 }
 

@@ -2,8 +2,11 @@
 // `hwsq bench compare` (lib/bench/*.ts): exports.probes = { prepareChase, adviseHugePages,
 // hugePageBytes, latency, bandwidth, placement, cancel }. The measurements run on libuv's thread
 // pool (AsyncWorker) and resolve promises, so the event loop stays free for the progress bar and
-// Ctrl-C; cancel() stops every running probe at its next check. Buffers passed in are held by
-// references until the work is done. Types are checked in lib/bench; this layer only marshals.
+// Ctrl-C; cancel() stops every running probe at its next check. Buffers passed in are held as
+// HeldBytes (bytes_js.h) until the work is done, in place or refused (a probe measures memory
+// where it is, and a pointer chase stores addresses): the memory a probe reads on the thread
+// pool cannot be freed or shrunk by JS meanwhile. Types are checked in lib/bench; this layer only
+// marshals, and refuses numbers that do not fit (args_js.h).
 #include <napi.h>
 
 #include <exception>
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "args_js.h"
 #include "bytes_js.h"
 #include "errors_js.h"
 #include "parallelism.h"
@@ -28,18 +32,21 @@ namespace {
 using hwsq::napi::guarded;
 using hwsq::napi::ByteRange;
 using hwsq::napi::bytesOf;
+using hwsq::napi::HeldBytes;
+using hwsq::napi::integerIn;
+using hwsq::napi::kMaxSafeInteger;
 namespace pr = hwsq::probes;
 
 // Runs work() on the thread pool and settles a promise with toJs(result) or the typed error
-// (errors_js.h) of what it threw. `keep` values stay referenced until then.
+// (errors_js.h) of what it threw. `held` buffers stay held until then.
 template <class R>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<R()>;
   using ToJs = std::function<Napi::Value(Napi::Env, R&)>;
 
-  static Napi::Promise start(Napi::Env env, Work work, ToJs toJs, const std::vector<Napi::Value>& keep) {
-    auto* w = new PromiseWorker(env, std::move(work), std::move(toJs), keep);
+  static Napi::Promise start(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held) {
+    auto* w = new PromiseWorker(env, std::move(work), std::move(toJs), std::move(held));
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
     return p;
@@ -68,22 +75,40 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  PromiseWorker(Napi::Env env, Work work, ToJs toJs, const std::vector<Napi::Value>& keep)
-      : Napi::AsyncWorker(env, "hwsq.probe"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), toJs_(std::move(toJs)) {
-    for (const Napi::Value& v : keep) refs_.push_back(Napi::Persistent(v));
-  }
+  PromiseWorker(Napi::Env env, Work work, ToJs toJs, std::vector<HeldBytes> held)
+      : Napi::AsyncWorker(env, "hwsq.probe"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        toJs_(std::move(toJs)),
+        held_(std::move(held)) {}
 
   Napi::Promise::Deferred deferred_;
   Work work_;
   ToJs toJs_;
   R result_{};
   std::exception_ptr error_;
-  std::vector<Napi::Reference<Napi::Value>> refs_;
+  std::vector<HeldBytes> held_;
 };
 
-double num(const Napi::Object& o, const char* key, double def) {
+// One buffer to hold for a probe; the probes need at least one cache line.
+std::vector<HeldBytes> holdOne(const Napi::Value& view, uint8_t*& data, size_t& bytes) {
+  std::vector<HeldBytes> held;
+  held.emplace_back(view, HeldBytes::Otherwise::Refuse);
+  data = held.back().data();
+  bytes = held.back().size();
+  if (bytes < 64) throw HwsqRangeError("ERR_HWSQ_BAD_SIZE", "the buffer must hold at least 64 bytes");
+  return held;
+}
+
+// Optional fields (def when absent), refused rather than wrapped: ids and counts are integers in
+// [min, max]; amounts (durations, loads) are non-negative numbers, rounded down.
+int64_t num(const Napi::Object& o, const char* key, int64_t def, int64_t min = 0, int64_t max = kMaxSafeInteger) {
+  return hwsq::napi::integerField(o, key, def, min, max, "ERR_HWSQ_INVALID_ARG");
+}
+uint64_t amount(const Napi::Object& o, const char* key, uint64_t def) {
   Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+  if (v.IsUndefined()) return def;
+  return static_cast<uint64_t>(hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_ARG"));
 }
 
 template <class T>
@@ -104,11 +129,13 @@ Napi::Array matrix(Napi::Env env, const std::vector<std::vector<T>>& rows) {
 Napi::Value PrepareChase(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    ByteRange b = bytesOf(info[0]);
-    const uint64_t seed = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    const uint64_t seed = static_cast<uint64_t>(integerIn(info[1], "seed", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG"));
+    uint8_t* data = nullptr;
+    size_t bytes = 0;
+    auto held = holdOne(info[0], data, bytes);
     return PromiseWorker<size_t>::start(
-        env, [b, seed] { return pr::preparePointerChase(b.data, b.length, seed); },
-        [](Napi::Env e, size_t& lines) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(lines)); }, {info[0]});
+        env, [data, bytes, seed] { return pr::preparePointerChase(data, bytes, seed); },
+        [](Napi::Env e, size_t& lines) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(lines)); }, std::move(held));
   });
 }
 
@@ -142,14 +169,14 @@ Napi::Value Latency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = info[0].As<Napi::Object>();
-    ByteRange b = bytesOf(o.Get("view"));
     pr::LatencyOptions lo;
-    lo.buffer = b.data;
-    lo.bytes = b.length;
-    lo.cpu = static_cast<int>(num(o, "cpu", -1));
-    lo.durationNs = static_cast<uint64_t>(num(o, "durationNs", 1e8));
-    lo.samples = static_cast<int>(num(o, "samples", 5));
-    lo.warmupLoads = static_cast<uint64_t>(num(o, "warmupLoads", 0));
+    uint8_t* data = nullptr;
+    auto held = holdOne(o.Get("view"), data, lo.bytes);
+    lo.buffer = data;
+    lo.cpu = static_cast<int>(num(o, "cpu", -1, -1, INT_MAX));
+    lo.durationNs = static_cast<uint64_t>(amount(o, "durationNs", 100'000'000));
+    lo.samples = static_cast<int>(num(o, "samples", 5, 1, INT_MAX));
+    lo.warmupLoads = static_cast<uint64_t>(amount(o, "warmupLoads", 0));
     return PromiseWorker<pr::LatencyResult>::start(
         env, [lo] { return pr::measureLatency(lo); },
         [](Napi::Env e, pr::LatencyResult& r) -> Napi::Value {
@@ -161,7 +188,7 @@ Napi::Value Latency(const Napi::CallbackInfo& info) {
           out.Set("cancelled", r.cancelled);
           return out;
         },
-        {o});
+        std::move(held));
   });
 }
 
@@ -170,15 +197,14 @@ Napi::Value Bandwidth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = info[0].As<Napi::Object>();
-    ByteRange b = bytesOf(o.Get("view"));
     pr::BandwidthOptions bo;
-    bo.buffer = b.data;
-    bo.bytes = b.length;
-    auto cpus = o.Get("cpus").As<Napi::Array>();
-    for (uint32_t i = 0; i < cpus.Length(); ++i) bo.cpus.push_back(cpus.Get(i).As<Napi::Number>().Int32Value());
-    bo.durationNs = static_cast<uint64_t>(num(o, "durationNs", 1e8));
-    bo.samples = static_cast<int>(num(o, "samples", 5));
-    bo.warmupNs = static_cast<uint64_t>(num(o, "warmupNs", 0));
+    uint8_t* data = nullptr;
+    auto held = holdOne(o.Get("view"), data, bo.bytes);
+    bo.buffer = data;
+    bo.cpus = hwsq::napi::indexList(o.Get("cpus"), "cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
+    bo.durationNs = static_cast<uint64_t>(amount(o, "durationNs", 100'000'000));
+    bo.samples = static_cast<int>(num(o, "samples", 5, 1, INT_MAX));
+    bo.warmupNs = static_cast<uint64_t>(amount(o, "warmupNs", 0));
     return PromiseWorker<pr::BandwidthResult>::start(
         env, [bo] { return pr::measureBandwidth(bo); },
         [](Napi::Env e, pr::BandwidthResult& r) -> Napi::Value {
@@ -190,7 +216,7 @@ Napi::Value Bandwidth(const Napi::CallbackInfo& info) {
           out.Set("cancelled", r.cancelled);
           return out;
         },
-        {o});
+        std::move(held));
   });
 }
 
@@ -200,7 +226,7 @@ sched::RuntimeOptions probeRuntimeOptions(const Napi::Object& c) {
   const sched::PinMode mode = pin == "cpu" ? sched::PinMode::Cpu : pin == "none" ? sched::PinMode::None : sched::PinMode::Node;
   hwsq::Topology topo = readTopology("");
   if (topo.allowedCpus.empty()) throw UnsupportedError("the compare workload needs Linux sysfs topology");
-  int workers = static_cast<int>(num(c, "workers", 0));
+  int workers = static_cast<int>(num(c, "workers", 0, 0, 4096));
   if (workers <= 0) workers = readParallelism("", static_cast<int>(topo.allowedCpus.size())).value;
   sched::RuntimeOptions o = sched::optionsFromTopology(topo, workers, mode);
   o.policy = sched::parseStealPolicy(c.Get("policy").IsString() ? c.Get("policy").As<Napi::String>().Utf8Value() : "hierarchical");
@@ -216,18 +242,19 @@ Napi::Value Placement(const Napi::CallbackInfo& info) {
     Napi::Object c = info[0].As<Napi::Object>();
     pr::PlacementWorkloadOptions po;
     po.runtime = probeRuntimeOptions(c);
-    po.tasksPerNode = static_cast<uint64_t>(num(c, "tasksPerNode", 10000));
-    po.bytesPerTask = static_cast<size_t>(num(c, "bytesPerTask", 16384));
-    po.warmupTasksPerNode = static_cast<uint64_t>(num(c, "warmupTasksPerNode", 0));
+    po.tasksPerNode = static_cast<uint64_t>(amount(c, "tasksPerNode", 10000));
+    po.bytesPerTask = static_cast<size_t>(num(c, "bytesPerTask", 16384, 1));
+    po.warmupTasksPerNode = static_cast<uint64_t>(amount(c, "warmupTasksPerNode", 0));
     auto buffers = c.Get("buffers").As<Napi::Array>();
+    std::vector<HeldBytes> held;
     for (uint32_t i = 0; i < buffers.Length(); ++i) {
       Napi::Object b = buffers.Get(i).As<Napi::Object>();
-      ByteRange bytes = bytesOf(b.Get("view"));
+      held.emplace_back(b.Get("view"), HeldBytes::Otherwise::Refuse);
       pr::HomeBuffer h;
-      h.node = static_cast<int>(num(b, "node", -1));
-      h.data = bytes.data;
-      h.bytes = bytes.length;
-      h.pageSize = static_cast<size_t>(num(b, "pageSize", 4096));
+      h.node = static_cast<int>(num(b, "node", -1, -1, INT_MAX));
+      h.data = held.back().data();
+      h.bytes = held.back().size();
+      h.pageSize = static_cast<size_t>(num(b, "pageSize", 4096, 1));
       auto pages = b.Get("pageNodes").As<Napi::Int32Array>();
       h.pageNodes.assign(pages.Data(), pages.Data() + pages.ElementLength());
       po.buffers.push_back(std::move(h));
@@ -253,7 +280,7 @@ Napi::Value Placement(const Napi::CallbackInfo& info) {
           out.Set("after", hwsq::napi::statsToJs(e, r.after));
           return out;
         },
-        {c});
+        std::move(held));
   });
 }
 

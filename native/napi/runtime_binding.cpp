@@ -43,6 +43,7 @@
 #include "sched/placement.h"
 #include "sched/scheduler.h"
 #include "sched/task_pool.h"
+#include "args_js.h"
 #include "bytes_js.h"
 #include "stats_js.h"
 #include "topology.h"
@@ -53,6 +54,7 @@ namespace {
 using namespace hwsq::sched;
 
 constexpr size_t kChunk = 256;  // tasks per submitBatch: one lock / ring claim per destination
+constexpr int kMaxWorkers = 4096;
 
 // ------------------------------------------------------------------ pooled batch submission
 
@@ -127,7 +129,7 @@ struct Op {
   uint64_t endNs = 0;                 // written by the finishing thread, published by State::mu
   NativeTaskArgs args;                // shared by the Op's tasks (read-only while they run)
   int node = -1;
-  Napi::ObjectReference buffer;       // keeps a touch/chase buffer alive until the Op settles
+  HeldBytes buffer;                   // a touch/chase buffer's memory until the Op settles (bytes_js.h)
   std::vector<Location> locations;    // Locate: one per P
   std::thread thread;                 // Idle / Close
   std::string error;                  // Idle / Close: what the core threw
@@ -328,6 +330,7 @@ void State::settle(Napi::Env e, Op* op) {
     Napi::HandleScope scope(e);
     switch (op->kind) {
       case Op::Kind::Spawn: {
+        if (op->args.kind == NativeKind::Touch) op->buffer.copyBack();  // touch writes: a copy's result goes back
         const uint64_t dropped = op->dropped.load(std::memory_order_relaxed);
         auto r = Napi::Object::New(e);
         r.Set("count", static_cast<double>(op->count));
@@ -407,9 +410,8 @@ void State::envCleanup(void* arg) {
 
 // ------------------------------------------------------------------ options
 
-int intField(const Napi::Object& o, const char* key, int def) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def;
+int intField(const Napi::Object& o, const char* key, int def, int min, int max, const char* code) {
+  return static_cast<int>(integerField(o, key, def, min, max, code));
 }
 bool boolField(const Napi::Object& o, const char* key, bool def) {
   Napi::Value v = o.Get(key);
@@ -434,12 +436,9 @@ std::vector<PlacementRequest> placementRequests(const Napi::Array& entries) {
   for (uint32_t i = 0; i < entries.Length(); ++i) {
     Napi::Object e = entries.Get(i).As<Napi::Object>();
     PlacementRequest r;
-    r.node = intField(e, "node", -1);
+    r.node = indexArg(e.Get("node"), "placement node", "ERR_HWSQ_UNKNOWN_NODE");
     Napi::Value cpus = e.Get("cpus");
-    if (cpus.IsArray()) {
-      auto arr = cpus.As<Napi::Array>();
-      for (uint32_t j = 0; j < arr.Length(); ++j) r.cpus.push_back(arr.Get(j).As<Napi::Number>().Int32Value());
-    }
+    if (cpus.IsArray()) r.cpus = indexList(cpus, "placement cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
     out.push_back(std::move(r));
   }
   return out;
@@ -448,12 +447,13 @@ std::vector<PlacementRequest> placementRequests(const Napi::Array& entries) {
 // The normalized config of lib/native-runtime.ts -> RuntimeOptions (throws core errors).
 RuntimeOptions buildOptions(const Napi::Object& c) {
   const PinMode pin = parsePin(stringField(c, "pin", "node"));
-  const int virtualNodes = intField(c, "virtualNodes", 0);
-  const int workers = intField(c, "workers", 0);
+  const int virtualNodes = intField(c, "virtualNodes", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
+  const int workers = intField(c, "workers", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
   Napi::Value placement = c.Get("placement");
   RuntimeOptions o;
   if (virtualNodes > 0) {
-    o = RuntimeOptions::virtualTopology(virtualNodes, intField(c, "virtualWorkersPerNode", 1));
+    const int perNode = intField(c, "virtualWorkersPerNode", 1, 1, kMaxWorkers / virtualNodes, "ERR_HWSQ_INVALID_WORKERS");
+    o = RuntimeOptions::virtualTopology(virtualNodes, perNode);
   } else {
     hwsq::Topology topo = readTopology("");
     if (topo.allowedCpus.empty()) {  // no sysfs (non-Linux): one node, not pinned
@@ -469,10 +469,10 @@ RuntimeOptions buildOptions(const Napi::Object& c) {
   }
   o.policy = parseStealPolicy(stringField(c, "policy", "hierarchical"));
   o.stats = boolField(c, "stats", true);
-  o.timingSampleShift = intField(c, "timingSampleShift", 0);
+  o.timingSampleShift = intField(c, "timingSampleShift", 0, 0, 20, "ERR_HWSQ_INVALID_OPTION");
   o.sysmon = boolField(c, "sysmon", true);
   Napi::Value hog = c.Get("hogThresholdNs");
-  if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(hog.As<Napi::Number>().DoubleValue());
+  if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(numberIn(hog, "hogThresholdNs", 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION"));
   return o;
 }
 
@@ -512,27 +512,25 @@ Napi::Value NativeRuntimeWrap::Spawn(const Napi::CallbackInfo& info) {
     auto op = std::make_unique<Op>(Op::Kind::Spawn, &s, env);
     const NativeKind kind = parseNativeKind(info[0].As<Napi::String>().Utf8Value());
     op->args.kind = kind;
-    op->args.spinNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+    op->args.spinNs = static_cast<uint64_t>(integerIn(info[1], "spin ns", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG"));
+    op->args.steps = static_cast<uint64_t>(integerIn(info[3], "steps", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG"));
+    const int node = indexArg(info[4], "node", "ERR_HWSQ_UNKNOWN_NODE", true);
+    const int worker = indexArg(info[5], "worker", "ERR_HWSQ_UNKNOWN_WORKER", true);
+    const uint64_t count = static_cast<uint64_t>(integerIn(info[6], "count", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"));
+    const bool inside = info[7].ToBoolean().Value();
     if (kind == NativeKind::Touch || kind == NativeKind::Chase) {
       if (!info[2].IsTypedArray()) throw std::invalid_argument(std::string(nativeKindName(kind)) + " tasks need a buffer");
-      auto view = info[2].As<Napi::Uint8Array>();
-      op->args.buffer = view.Data();
-      op->args.bytes = view.ByteLength();
-      op->buffer = Napi::Persistent(view.As<Napi::Object>());
+      op->buffer = HeldBytes(info[2]);
+      if (op->buffer.size() < 64) throw HwsqRangeError("ERR_HWSQ_BAD_SIZE", std::string(nativeKindName(kind)) + " tasks need a buffer of at least 64 bytes");
+      op->args.buffer = op->buffer.data();
+      op->args.bytes = op->buffer.size();
     }
-    op->args.steps = static_cast<uint64_t>(info[3].As<Napi::Number>().DoubleValue());
-    const int node = info[4].As<Napi::Number>().Int32Value();
-    const int worker = info[5].As<Napi::Number>().Int32Value();
-    const double count = info[6].As<Napi::Number>().DoubleValue();
-    const bool inside = info[7].ToBoolean().Value();
-    if (!(count >= 1 && count <= 9007199254740991.0))
-      throw HwsqRangeError("ERR_HWSQ_INVALID_COUNT", "count must be a positive integer");
     if (node >= 0 && std::find(s.nodeIds.begin(), s.nodeIds.end(), node) == s.nodeIds.end())
       throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "node " + std::to_string(node) + " has no worker in this runtime (nodes: " + hwsq::detail::joinInts(s.nodeIds) + ")");
     if (worker >= rt.workerCount())
       throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker) + " (this runtime has " + std::to_string(rt.workerCount()) + ")");
     op->node = worker >= 0 && !inside ? -1 : node;
-    op->count = static_cast<uint64_t>(count);
+    op->count = count;
     op->remaining.store(op->count, std::memory_order_relaxed);
     op->startNs = nowNs();
 
@@ -636,6 +634,13 @@ Napi::Value NativeRuntimeWrap::Locate(const Napi::CallbackInfo& info) {
 Napi::Value NativeRuntimeWrap::threadOp(Napi::Env env, Op::Kind kind, void (*body)(Runtime&)) {
   State& s = state();
   return guarded(env, [&]() -> Napi::Value {
+    if (!s.tsfnLive) {
+      // Stopped and every Op settled (maybeRelease / teardown): the TSFN is released, so no
+      // thread may finish an Op any more, and there is nothing left to wait for.
+      auto done = Napi::Promise::Deferred::New(env);
+      done.Resolve(env.Undefined());
+      return done.Promise();
+    }
     auto* op = new Op(kind, &s, env);
     Napi::Promise promise = op->deferred.Promise();
     s.beginOp(env);
@@ -753,7 +758,7 @@ Napi::Value PrepareChase(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const ByteRange bytes = bytesOf(info[0]);
-    prepareChase(bytes.data, bytes.length, static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+    prepareChase(bytes.data, bytes.length, static_cast<uint64_t>(integerIn(info[1], "seed", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG")));
     return env.Undefined();
   });
 }
@@ -782,8 +787,8 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     RuntimeOptions opts = buildOptions(info[0].As<Napi::Object>());
     const std::string mode = info[1].As<Napi::String>().Utf8Value();
-    const uint64_t tasks = static_cast<uint64_t>(std::max(1.0, info[2].As<Napi::Number>().DoubleValue()));
-    const int reps = std::max(1, info[3].As<Napi::Number>().Int32Value());
+    const uint64_t tasks = static_cast<uint64_t>(integerIn(info[2], "tasks", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"));
+    const int reps = intIn(info[3], "reps", 1, 1 << 20, "ERR_HWSQ_INVALID_COUNT");
     if (mode != "external" && mode != "inside") throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "mode must be 'external' or 'inside'");
     Runtime rt(std::move(opts));
     auto body = [&](uint64_t n) {
