@@ -25,12 +25,15 @@ export const ErrorCodes = {
   // Scheduler runtimes (NativeRuntime and Runtime): options, spawns, lifecycle
   INVALID_WORKERS: 'ERR_HWSQ_INVALID_WORKERS',
   INVALID_OPTION: 'ERR_HWSQ_INVALID_OPTION',
+  UNKNOWN_OPTION: 'ERR_HWSQ_UNKNOWN_OPTION',
   UNKNOWN_POLICY: 'ERR_HWSQ_UNKNOWN_POLICY',
   UNKNOWN_WORKER: 'ERR_HWSQ_UNKNOWN_WORKER',
   UNKNOWN_TASK_KIND: 'ERR_HWSQ_UNKNOWN_TASK_KIND',
   INVALID_COUNT: 'ERR_HWSQ_INVALID_COUNT',
   INVALID_STATE: 'ERR_HWSQ_INVALID_STATE',
   NO_CPUS: 'ERR_HWSQ_NO_CPUS',
+  // Environment variables the library reads (HWSQ_FSROOT, HWSQ_BENCH_DIR, the pod identity)
+  INVALID_ENV: 'ERR_HWSQ_INVALID_ENV',
   // Observability (registerMetrics / serveMetrics)
   MISSING_PEER_DEPENDENCY: 'ERR_HWSQ_MISSING_PEER_DEPENDENCY',
 } as const;
@@ -47,12 +50,12 @@ function withCode<E extends Error>(err: E, code: ErrorCode): E & HwsqError {
   return err as E & HwsqError;
 }
 
-export function rangeError(code: ErrorCode, message: string): RangeError & HwsqError {
-  return withCode(new RangeError(message), code);
+export function rangeError(code: ErrorCode, message: string, options?: { cause?: unknown }): RangeError & HwsqError {
+  return withCode(new RangeError(message, options), code);
 }
 
-export function typeError(code: ErrorCode, message: string): TypeError & HwsqError {
-  return withCode(new TypeError(message), code);
+export function typeError(code: ErrorCode, message: string, options?: { cause?: unknown }): TypeError & HwsqError {
+  return withCode(new TypeError(message, options), code);
 }
 
 export function codedError(code: ErrorCode, message: string, options?: { cause?: unknown }): Error & HwsqError {

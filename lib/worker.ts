@@ -5,8 +5,8 @@ import { parentPort } from 'node:worker_threads';
 import { asMoved, encodeError, encodeValue, decodeValue } from './codec';
 import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
-import { assertIndex } from './errors';
 import { sabRegistry } from './sab';
+import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from './validation';
 
 interface Init {
   kind: 'hwsq:init';
@@ -138,24 +138,20 @@ async function boot(init: Init): Promise<void> {
     }
   };
 
-  const checkNode = (node: number | undefined): number => {
-    if (node === undefined) return -1;
-    assertIndex(node, 'node');
-    return node;
-  };
-
   const hooks: WorkerHooks = {
     spawn(name, args, options: SpawnOptions) {
-      let fn: number, node: number, len: number;
+      let fn: number, node: number, len: number, signal: AbortSignal | undefined;
       try {
+        // Checked before anything is queued (validation.ts); the addon refuses a node without Ps.
+        const o = spawnOptions(options);
+        ({ node, signal } = o);
         fn = origin.lookup(name);
-        node = checkNode(options.node);
-        len = origin.encodeArgs(args, options.transfer);
+        len = origin.encodeArgs(argsOf(args), o.transfer);
       } catch (err) {
         return Promise.reject(err);
       }
       const seq = ++origin.seq;
-      const flags = options.signal ? Flags.ABORTABLE : 0;
+      const flags = signal ? Flags.ABORTABLE : 0;
       let handle: number;
       try {
         handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
@@ -163,18 +159,19 @@ async function boot(init: Init): Promise<void> {
         return Promise.reject(err);
       }
       const { promise, entry } = origin.track(seq, handle);
-      if (options.signal) origin.wireAbort(seq, entry, options.signal, (h) => b.cancelChild(h));
+      if (signal) origin.wireAbort(seq, entry, signal, (h) => b.cancelChild(h));
       return promise;
     },
     spawnMany(name, argsList, options) {
-      let fn: number, node: number;
+      let fn: number, node: number, lists: unknown[][];
       try {
+        lists = argsListOf(argsList);
+        node = spawnManyOptions(options);
         fn = origin.lookup(name);
-        node = checkNode(options.node);
       } catch (err) {
-        return argsList.map(() => Promise.reject(err));
+        return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
       }
-      const seqs = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+      const seqs = origin.encodeBatch(fn, lists, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
       return seqs.map((seq) => origin.track(seq, 0).promise);
     },
     current() {
