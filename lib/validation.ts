@@ -219,11 +219,11 @@ export function cpuId(value: unknown, name = 'cpu'): number {
   return value + 0;
 }
 
-/** A non-empty list of CPU ids (ERR_HWSQ_EMPTY_CPUS when empty). */
-export function cpuList(value: unknown, name = 'cpus'): number[] {
+/** A list of CPU ids, non-empty unless `allowEmpty` (ERR_HWSQ_EMPTY_CPUS). */
+export function cpuList(value: unknown, name = 'cpus', allowEmpty = false): number[] {
   if (!isArray(value, name)) throw typeError(INVALID_ARG_TYPE, `${name} must be an array of CPU ids, got ${show(value)}`);
   const entries = list(value, name, 0, LIMITS.cpuId + 1);
-  if (entries.length === 0) throw rangeError(ErrorCodes.EMPTY_CPUS, `${name} must not be empty`);
+  if (entries.length === 0 && !allowEmpty) throw rangeError(ErrorCodes.EMPTY_CPUS, `${name} must not be empty`);
   return entries.map((c, i) => cpuId(c, `${name}[${i}]`));
 }
 
@@ -250,13 +250,17 @@ export interface PlacementSpec {
   cpus: number[] | null;
 }
 
-/** An explicit placement: 1..LIMITS.workers entries { node, cpus? } (ERR_HWSQ_INVALID_WORKERS for the count). */
-export function placementList(value: unknown, name = 'placement'): PlacementSpec[] {
+/**
+ * An explicit placement: 1..LIMITS.workers entries { node, cpus? } (ERR_HWSQ_INVALID_WORKERS for
+ * the count). `emptyCpus`: [] means the node's CPUs (Runtime) instead of ERR_HWSQ_EMPTY_CPUS.
+ */
+export function placementList(value: unknown, name = 'placement', emptyCpus = false): PlacementSpec[] {
   const entries = list(value, name, 1, LIMITS.workers, ErrorCodes.INVALID_WORKERS);
   return entries.map((entry, i) => {
     const e = readOptions(entry, `${name}[${i}]`, ['node', 'cpus']);
     if (e.node === undefined) throw typeError(INVALID_ARG_TYPE, `${name}[${i}].node is required`);
-    return { node: nodeId(e.node, `${name}[${i}].node`), cpus: e.cpus === undefined ? null : cpuList(e.cpus, `${name}[${i}].cpus`) };
+    const cpus = e.cpus === undefined ? null : cpuList(e.cpus, `${name}[${i}].cpus`, emptyCpus);
+    return { node: nodeId(e.node, `${name}[${i}].node`), cpus: cpus?.length ? cpus : null };
   });
 }
 
@@ -265,12 +269,6 @@ export function workerCount(value: unknown): number {
   if (value === undefined || value === 'auto') return 0;
   if (typeof value !== 'number') throw typeError(INVALID_ARG_TYPE, `workers must be a number or 'auto', got ${show(value)}`);
   return integer(value, 'workers', 1, LIMITS.workers, ErrorCodes.INVALID_WORKERS);
-}
-
-function checkWorkersMatch(workers: number, placement: readonly PlacementSpec[]): void {
-  if (workers && workers !== placement.length) {
-    throw rangeError(ErrorCodes.INVALID_WORKERS, `workers (${workers}) must equal the placement's length (${placement.length})`);
-  }
 }
 
 export function stealPolicy(value: unknown): StealPolicy {
@@ -293,7 +291,9 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
   if (o.placement !== undefined && o.placement !== 'spread') {
     if (typeof o.placement === 'string') throw rangeError(INVALID_OPTION, `placement must be 'spread' or a list of { node, cpus? }, got ${show(o.placement)}`);
     placement = placementList(o.placement);
-    checkWorkersMatch(workers, placement);
+    if (workers && workers !== placement.length) {
+      throw rangeError(ErrorCodes.INVALID_WORKERS, `workers (${workers}) must equal the placement's length (${placement.length})`);
+    }
   }
   const pin = o.pin === undefined ? DEFAULTS.pin : choice(o.pin, 'pin', ['node', 'cpu', 'none'] as const);
   let virtualNodes = 0;
@@ -435,8 +435,8 @@ export function runtimeConfig(options: unknown, autoWorkers: () => number): Runt
   const workers = workerCount(o.workers);
   let count: number;
   if (o.placement !== undefined && typeof o.placement !== 'string') {
-    const placement = placementList(o.placement);
-    checkWorkersMatch(workers, placement);
+    // `workers` (checked above) is ignored here, as documented; createNativeRuntime refuses a mismatch.
+    const placement = placementList(o.placement, 'placement', true);
     native.placement = placement.map((p) => ({ node: p.node, cpus: p.cpus ?? [] }));
     count = placement.length;
   } else {
