@@ -209,6 +209,7 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
   const tasks = options.tasks ?? (quick ? 100_000 : 1_000_000);
   const reps = options.reps ?? (quick ? 3 : 5);
   const log = options.log ?? (() => {});
+  if (options.binDir === undefined) benchDir(); // HWSQ_BENCH_DIR checked before anything runs
   const config = normalizeNativeRuntimeOptions({ workers: options.workers ?? 'auto' });
   const rt = createNativeRuntime({ workers: options.workers ?? 'auto' });
   const workers = rt.size;
