@@ -394,7 +394,11 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     return;
   } catch (err) {
     w.tickets.clear();
-    if (err !== BAIL) throw err;
+    if (err !== BAIL) {
+      // A getter or Proxy trap of the value threw (a revoked Proxy, say): it cannot be cloned.
+      w.pos = start;
+      throw cloneError(err);
+    }
     w.pos = start;
   } finally {
     w.transfer = undefined;
@@ -404,10 +408,20 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     if (transfer && transfer.length) detach(transfer);
   } catch (err) {
     w.pos = start;
-    const e = new TypeError(`hwsq: value could not be cloned: ${(err as Error).message}`);
-    Object.defineProperty(e, 'code', { value: 'ERR_HWSQ_DATA_CLONE', enumerable: true, writable: true, configurable: true });
-    throw e;
+    throw cloneError(err);
   }
+}
+
+function cloneError(cause: unknown): Error {
+  let why: string;
+  try {
+    why = cause instanceof Error ? cause.message : String(cause);
+  } catch {
+    why = 'an exception';
+  }
+  const e = new TypeError(`hwsq: value could not be cloned: ${why}`, { cause });
+  Object.defineProperty(e, 'code', { value: 'ERR_HWSQ_DATA_CLONE', enumerable: true, writable: true, configurable: true });
+  return e;
 }
 
 export function decodeValue(buf: Buffer, start: number, end: number): unknown {

@@ -66,17 +66,34 @@ export function unsupportedError(what: string): Error & HwsqError {
   return withCode(new Error(`${what} is not supported on ${process.platform}`), ErrorCodes.UNSUPPORTED);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return `the number ${value}`;
-  return `type ${typeof value}`;
+/** A short description of any value for a message; never throws (revoked Proxies, symbols, null-prototype objects). */
+export function show(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+      case 'number':
+        return Object.is(value, -0) ? '-0' : String(value);
+      case 'bigint':
+        return `${value}n`;
+      case 'symbol':
+        return 'a symbol';
+      case 'function':
+        return 'a function';
+      case 'object':
+        return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+      default:
+        return String(value);
+    }
+  } catch {
+    return 'an unreadable value'; // a revoked Proxy
+  }
 }
 
 /** A non-negative safe integer (node ids, CPU ids). */
 export function assertIndex(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number') {
-    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got ${describe(value)}`);
+    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got ${show(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < 0) {
     throw rangeError(ErrorCodes.INVALID_ARG, `${name} must be a non-negative integer, got ${value}`);

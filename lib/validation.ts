@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
-import { ErrorCodes, assertIndex, rangeError, typeError, type ErrorCode } from './errors';
+import { ErrorCodes, assertIndex, rangeError, show, typeError, type ErrorCode } from './errors';
 import type { PromRegistry } from './metrics/prometheus';
 import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from './native-runtime';
 import type { RuntimeOptions } from './runtime';
@@ -44,8 +44,10 @@ export const LIMITS = Object.freeze({
   timingSampleShift: 20,
   /** Entries of a transfer list, execArgv, env. */
   listLength: 65536,
-  /** Timeouts of the metrics server and `hwsq top`: 1 ms .. 1 h. */
+  /** Timeouts of the metrics server and `hwsq top`: at most 1 h. */
   timeoutMs: 3_600_000,
+  /** The metrics server's timeouts: at least 100 ms (shorter ones cut off every real scrape). */
+  minServerTimeoutMs: 100,
   metricsConnections: 65536,
   metricsLabels: 64,
   histogramBuckets: 1024,
@@ -88,30 +90,6 @@ export const DEFAULTS = Object.freeze({
 const { INVALID_ARG_TYPE, INVALID_ARG, INVALID_OPTION } = ErrorCodes;
 
 // ------------------------------------------------------------------ primitives
-
-/** A short description of any value for a message; never throws (Proxies, symbols, null-prototype objects). */
-export function show(value: unknown): string {
-  try {
-    switch (typeof value) {
-      case 'string':
-        return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-      case 'number':
-        return Object.is(value, -0) ? '-0' : String(value);
-      case 'bigint':
-        return `${value}n`;
-      case 'symbol':
-        return 'a symbol';
-      case 'function':
-        return 'a function';
-      case 'object':
-        return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
-      default:
-        return String(value);
-    }
-  } catch {
-    return 'an unreadable value';  // a revoked Proxy
-  }
-}
 
 function messageOf(err: unknown): string {
   try {
@@ -795,7 +773,7 @@ export function metricsOptions(value: unknown): CheckedMetricsOptions {
 }
 
 function timeoutMs(value: unknown, name: string, def: number): number {
-  return value === undefined ? def : integer(value, name, 1, LIMITS.timeoutMs);
+  return value === undefined ? def : integer(value, name, LIMITS.minServerTimeoutMs, LIMITS.timeoutMs);
 }
 
 /** serveMetrics options. */
