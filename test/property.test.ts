@@ -7,7 +7,6 @@
 // small ranges (a valid `workers: 4000` or `bytes: 2**31` would only cost time and memory).
 // Seeded, with fixed run counts: the same inputs every run, bounded time (~30 s on a 2-CPU VM).
 // A failure prints the seed, the path and the shrunk counterexample.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,6 +34,7 @@ import {
   type NativeRuntime,
 } from '../lib/index';
 import { Writer, decodeValue, encodeValue } from '../lib/codec';
+import { rebuildDistIfStale } from './helpers';
 
 const SEED = 0x48575351; // "HWSQ"
 const root = path.resolve(__dirname, '..');
@@ -42,21 +42,7 @@ const ESM = path.join(root, 'test', 'fixtures', 'tasks', 'basic.mjs');
 const CODES = new Set<string>(Object.values(ErrorCodes));
 const threadCount = () => fs.readdirSync('/proc/self/task').length;
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-beforeAll(() => {
-  const worker = path.join(root, 'dist', 'worker.js');
-  if (!fs.existsSync(worker) || fs.statSync(worker).mtimeMs < newestMtime(path.join(root, 'lib'))) {
-    execFileSync(path.join(root, 'node_modules', '.bin', 'tsup'), { cwd: root, stdio: 'ignore' });
-  }
-}, 120_000);
+beforeAll(rebuildDistIfStale, 120_000);
 
 // ------------------------------------------------------------------ the contract
 

@@ -2,36 +2,21 @@
 // nothing started or queued after a refusal, each option read once, bounds on ids and counts,
 // hostile option objects, environment variables and CLI arguments. test/property.test.ts
 // checks the same contracts over generated inputs.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, Runtime, allocOnNode, createNativeRuntime, pinToCpus, pinToNumaNode, podIdentity, registerMetrics, serveMetrics, spawnMany, topology, type NativeRuntime } from '../lib/index';
 import { runTop } from '../lib/top';
-import { expectCode, rejectionOf } from './helpers';
+import { expectCode, rebuildDistIfStale, rejectionOf } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const fixture = (name: string) => path.join(root, 'test', 'fixtures', 'tasks', name);
 const ESM = fixture('basic.mjs');
 const CODES = new Set<string>(Object.values(ErrorCodes));
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-beforeAll(() => {
-  // The workers and the CLI run dist/: rebuild it when a lib/ source is newer.
-  const worker = path.join(root, 'dist', 'worker.js');
-  if (!fs.existsSync(worker) || fs.statSync(worker).mtimeMs < newestMtime(path.join(root, 'lib'))) {
-    execFileSync(path.join(root, 'node_modules', '.bin', 'tsup'), { cwd: root, stdio: 'ignore' });
-  }
-}, 120_000);
+beforeAll(rebuildDistIfStale, 120_000);
 
 /** The error a synchronous call throws (undefined when it returns). */
 function thrown(fn: () => unknown): (Error & { code?: string }) | undefined {
