@@ -385,6 +385,8 @@ describe('CLI: hostile arguments get a message and exit code 1, never a stack tr
     [['bench', 'spawn', '--frobnicate']],
     [['bench', 'memory', '--duration', '99999999999s']],
     [['bench', 'memory', '--size', '99999T']],
+    [['bench', 'memory', '--quick', '--size', '900G']], // beyond half a node's free memory: refused before allocating
+    [['bench', 'compare', '--quick', '--buffer', '900G']],
     [['bench', 'latency', '--bursts', '1,,2']],
     [['bench', 'latency', '--round-trips', '0x10']],
     [['bench', 'compare', '--tasks', '']],
