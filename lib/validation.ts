@@ -654,8 +654,10 @@ export function benchDir(env: NodeJS.ProcessEnv = process.env): string | undefin
  * characters; it is echoed in JSON, in metrics and on terminals (`hwsq top`).
  */
 export function identityVar(env: NodeJS.ProcessEnv, name: string): string | null {
-  const v = env[name];
+  if (env === null || typeof env !== 'object') throw typeError(INVALID_ARG_TYPE, `env must be an object of strings, got ${show(env)}`);
+  const v = guard(`env.${name}`, () => (env as Record<string, unknown>)[name]);
   if (v === undefined || v === '') return null;
+  if (typeof v !== 'string') throw typeError(INVALID_ARG_TYPE, `env.${name} must be a string, got ${show(v)}`);
   if (v.length > LIMITS.nameLength || /[\u0000-\u001f\u007f-\u009f]/.test(v)) {
     throw rangeError(ErrorCodes.INVALID_ENV, `${name} must be at most ${LIMITS.nameLength} printable characters (no control characters)`);
   }

@@ -28,7 +28,10 @@ import {
   pageNodes,
   pinToCpus,
   pinToNumaNode,
+  podIdentity,
+  prepareChaseBuffer,
   registerMetrics,
+  schedulerJson,
   serveMetrics,
   topology,
   type NativeRuntime,
@@ -395,6 +398,17 @@ describe('property: createNativeRuntime and spawnNative', () => {
   });
   afterAll(() => rt?.destroy());
 
+  it('prepareChaseBuffer: prepares a buffer of at least one cache line, or a typed error', () => {
+    fc.assert(
+      fc.property(fc.oneof(buffers, anyValue), field(fc.integer({ min: 0, max: 2 ** 31 })), (buffer, seed) => {
+        const r = attempt(() => prepareChaseBuffer(real(buffer) as ArrayBuffer, real(seed) as number));
+        if (r.ok) expect(r.value).toBeUndefined();
+        else expectTyped(r.error, 'prepareChaseBuffer');
+      }),
+      runs(100),
+    );
+  });
+
   it('spawnNative: completes the tasks asked for, or rejects typed with nothing run', async () => {
     const ns = field(fc.integer({ min: 0, max: 20_000 }), { bigLimit: 1e6 });
     const buffer = field(buffers);
@@ -626,6 +640,24 @@ describe('property: registerMetrics and serveMetrics options', () => {
     latencyBuckets: field(fc.constantFrom([0.001, 0.01, 0.1], [1e-6, 10]), { invalid: fc.array(fc.oneof(fc.double({ min: 1e-6, max: 10, noNaN: true }), edgeNumbers), { maxLength: 4 }) }),
     runTimeBuckets: field(fc.constantFrom([0.001, 0.01]), { invalid: fc.constantFrom([0.01, 0.001], []) }),
   };
+
+  it('podIdentity / schedulerJson: a document, or a typed error', () => {
+    const env = fc.oneof(
+      fc.dictionary(fc.constantFrom('POD_NAME', 'POD_UID', 'POD_NAMESPACE', 'NODE_NAME', 'CPU_LIMIT', 'HOSTNAME'), fc.oneof(fc.string({ maxLength: 12 }), anyValue), { maxKeys: 4 }),
+      anyValue,
+    );
+    fc.assert(
+      fc.property(env, fc.oneof(fc.constant(rt as unknown), anyValue), (e, source) => {
+        const id = attempt(() => podIdentity(real(e) as NodeJS.ProcessEnv));
+        if (id.ok) expect(typeof id.value.pod_id).toBe('string');
+        else expectTyped(id.error, 'podIdentity');
+        const doc = attempt(() => schedulerJson(real(source) as NativeRuntime, id.ok ? id.value : undefined));
+        if (doc.ok) expect(doc.value.workers_total).toBe(rt.size);
+        else expectTyped(doc.error, 'schedulerJson');
+      }),
+      runs(150),
+    );
+  });
 
   it('registerMetrics: a registration that unregisters cleanly, or a typed error and nothing registered', () => {
     const options = optionsOf({ ...metricFields, registry: field(lazies([['a Registry', () => new Registry()]])) });
