@@ -92,9 +92,11 @@ describe('Runtime.start: every option is checked before anything starts', () => 
   });
 
   it('an execArgv flag the workers refuse is an ERR_HWSQ_INVALID_OPTION, and no worker is left behind', async () => {
+    const threads = fs.readdirSync('/proc/self/task').length;
     const err = await startError({ filename: ESM, workers: 1, execArgv: ['--not-a-node-flag'] });
     expect(err).toBeInstanceOf(RangeError);
     expect(err.code).toBe('ERR_HWSQ_INVALID_OPTION');
+    expect(fs.readdirSync('/proc/self/task').length).toBe(threads);
   });
 });
 
