@@ -362,14 +362,23 @@ export class Runtime extends EventEmitter {
     } catch (err) {
       return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
     }
-    const seqs = this.origin.encodeBatch(
-      fn,
-      lists,
-      0,
-      node,
-      (count) => this.b.submitMany(this.rt, count),
-      (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
-    );
+    let submitted = 0;
+    let seqs: number[];
+    try {
+      seqs = this.origin.encodeBatch(
+        fn,
+        lists,
+        0,
+        node,
+        (count) => ((submitted += count), this.b.submitMany(this.rt, count)),
+        (seq, buf) => (submitted++, this.b.submitBig(this.rt, fn, seq, buf, 0, node)),
+      );
+    } catch (err) {
+      // An argument list that cannot be cloned: rejections, nothing queued -- unless a part of a
+      // batch larger than the scratch buffer went to the addon already (then it throws, as before).
+      if (submitted === 0) return lists.map(() => Promise.reject(err));
+      throw err;
+    }
     const out = seqs.map((seq) => (seq === 0 ? this.rejectClosed<T>() : (this.origin.track(seq, 0).promise as Promise<T>)));
     if (this.origin.pending.size > 0) this.keepAlive();
     return out;

@@ -171,7 +171,15 @@ async function boot(init: Init): Promise<void> {
       } catch (err) {
         return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
       }
-      const seqs = origin.encodeBatch(fn, lists, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+      let submitted = 0;
+      let seqs: number[];
+      try {
+        seqs = origin.encodeBatch(fn, lists, 0, node, (count) => ((submitted += count), b.spawnMany(count)), (seq, buf) => (submitted++, b.spawn(fn, seq, buf.length, 0, node, buf)));
+      } catch (err) {
+        // As Runtime.spawnMany: rejections when nothing was queued yet.
+        if (submitted === 0) return lists.map(() => Promise.reject(err));
+        throw err;
+      }
       return seqs.map((seq) => origin.track(seq, 0).promise);
     },
     current() {

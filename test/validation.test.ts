@@ -203,6 +203,11 @@ describe('Runtime spawn / spawnMany: refused with nothing queued', () => {
       expect((await rejectionOf(ps[0]!)).code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     }
     expect((await rejectionOf(rt.spawnMany('add', [[1, 2]], { node: 2 ** 32 })[0]!)).code).toBe('ERR_HWSQ_UNKNOWN_NODE');
+    // A list the codec cannot clone: rejections (it threw), none of the lists queued.
+    let unclonable: Promise<unknown>[] = [];
+    expect(() => (unclonable = rt.spawnMany('add', [[1, 2], [Symbol('x')], [3, 4]]))).not.toThrow();
+    expect(unclonable).toHaveLength(3);
+    for (const p of unclonable) expect((await rejectionOf(p)).code).toBe('ERR_HWSQ_DATA_CLONE');
     expect((await rejectionOf(rt.spawnMany('add', [[1, 2]], { nodes: 1 } as never)[0]!)).code).toBe('ERR_HWSQ_UNKNOWN_OPTION');
     expect(counts(rt)).toEqual(before);
   });
@@ -221,6 +226,7 @@ describe('Runtime spawn / spawnMany: refused with nothing queued', () => {
       'spawnMany bad list': { name: 'TypeError', code: 'ERR_HWSQ_INVALID_ARG_TYPE' },
       'spawnMany not a list': { name: 'TypeError', code: 'ERR_HWSQ_INVALID_ARG_TYPE' },
       'spawnMany node 2**32': { name: 'RangeError', code: 'ERR_HWSQ_UNKNOWN_NODE' },
+      'spawnMany unclonable': { name: 'TypeError', code: 'ERR_HWSQ_DATA_CLONE' },
     };
     expect((await hostile.spawn<string[]>('caseNames')).sort()).toEqual(Object.keys(expected).sort());
     for (const [name, want] of Object.entries(expected)) {
