@@ -1,7 +1,8 @@
 // Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes.
-import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from './errors';
+import { ErrorCodes, rangeError, unsupportedError } from './errors';
 import { native, type NativeMemPolicy } from './native';
 import { topology } from './topology';
+import { cpuList, nodeId, pinOptions, type CheckedPinOptions } from './validation';
 
 export interface PinOptions {
   /** 'thread' (default): only the calling OS thread. 'process': every thread of the process. */
@@ -37,19 +38,9 @@ function requireLinux(what: string): void {
   if (native().platform !== 'linux') throw unsupportedError(what);
 }
 
-function assertScope(scope: unknown): asserts scope is 'thread' | 'process' {
-  if (scope !== 'thread' && scope !== 'process') {
-    throw rangeError(ErrorCodes.INVALID_ARG, `scope must be 'thread' or 'process', got ${String(scope)}`);
-  }
-}
-
-function applyPin(cpus: number[], node: number | undefined, options: PinOptions): Pinning {
-  const scope = options.scope ?? 'thread';
-  assertScope(scope);
-  const memory = node === undefined ? 'none' : (options.memory ?? 'preferred');
-  if (memory !== 'preferred' && memory !== 'bind' && memory !== 'none') {
-    throw rangeError(ErrorCodes.INVALID_ARG, `memory must be 'preferred', 'bind' or 'none', got ${String(memory)}`);
-  }
+function applyPin(cpus: number[], node: number | undefined, options: CheckedPinOptions): Pinning {
+  const scope = options.scope;
+  const memory = node === undefined ? 'none' : options.memory;
   const binding = native();
   const previousCpus = binding.getAffinity();
   const previousPolicy = memory !== 'none' && binding.numaAvailable() ? binding.getMemPolicy() : undefined;
@@ -88,7 +79,8 @@ function unpinTo(handle: Pinning): void {
  * preferred place for its memory. Returns a handle whose `unpin()` restores the previous state.
  */
 export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
-  assertIndex(node, 'node');
+  nodeId(node);
+  const checked = pinOptions(options);
   requireLinux('pinToNumaNode');
   const topo = topology();
   const target = topo.nodes.find((n) => n.id === node);
@@ -101,19 +93,18 @@ export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
   if (cpus.length === 0) {
     throw rangeError(ErrorCodes.NO_ALLOWED_CPUS, `none of NUMA node ${node}'s CPUs (${target.cpus.join(',')}) is allowed for this process`);
   }
-  return applyPin(cpus, node, options);
+  return applyPin(cpus, node, checked);
 }
 
 /** Pins the calling OS thread (or the process) to exactly these CPUs. */
 export function pinToCpus(cpus: readonly number[], options: PinOptions = {}): Pinning {
-  if (!Array.isArray(cpus)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'cpus must be an array of CPU ids');
-  if (cpus.length === 0) throw rangeError(ErrorCodes.EMPTY_CPUS, 'cpus must not be empty');
-  cpus.forEach((c, i) => assertIndex(c, `cpus[${i}]`));
+  const ids = cpuList(cpus);
+  const checked = pinOptions(options);
   requireLinux('pinToCpus');
   const known = new Set(topology().cpus.map((c) => c.id));
-  const unknown = cpus.filter((c) => !known.has(c));
+  const unknown = ids.filter((c) => !known.has(c));
   if (unknown.length > 0) throw rangeError(ErrorCodes.CPU_OUT_OF_RANGE, `no such CPU: ${unknown.join(', ')}`);
-  return applyPin([...new Set(cpus)].sort((a, b) => a - b), undefined, options);
+  return applyPin([...new Set(ids)].sort((a, b) => a - b), undefined, checked);
 }
 
 /** Undoes the most recent pin of this thread. Returns false when nothing was pinned. */

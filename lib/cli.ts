@@ -1,6 +1,7 @@
 // The `hwsq` command line.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { addBenchCommands, addReportCommand } from './bench/commands';
+import { repsArg, tasksArg, workersArg } from './cli-args';
 import { formatSpawnBench, runSpawnBench } from './bench/spawn';
 import { addObservabilityCommands } from './metrics/cli';
 import { topology } from './topology';
@@ -29,9 +30,9 @@ export function buildProgram(): Command {
     .command('spawn')
     .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, oneTBB and Go when installed, queue microbenchmarks')
     .option('--json', 'print one JSON object instead of the human summary')
-    .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', positiveInt)
-    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick)', positiveInt)
-    .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", positiveInt)
+    .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', tasksArg)
+    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick)', repsArg)
+    .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", workersArg)
     .option('--quick', 'fewer tasks and repetitions')
     .option('--no-go', 'skip the Go comparison')
     .action(async (opts: { json?: boolean; tasks?: number; reps?: number; workers?: number; quick?: boolean; go: boolean }) => {
@@ -45,12 +46,6 @@ export function buildProgram(): Command {
   addObservabilityCommands(program);
 
   return program;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

@@ -25,12 +25,15 @@ export const ErrorCodes = {
   // Scheduler runtimes (NativeRuntime and Runtime): options, spawns, lifecycle
   INVALID_WORKERS: 'ERR_HWSQ_INVALID_WORKERS',
   INVALID_OPTION: 'ERR_HWSQ_INVALID_OPTION',
+  UNKNOWN_OPTION: 'ERR_HWSQ_UNKNOWN_OPTION',
   UNKNOWN_POLICY: 'ERR_HWSQ_UNKNOWN_POLICY',
   UNKNOWN_WORKER: 'ERR_HWSQ_UNKNOWN_WORKER',
   UNKNOWN_TASK_KIND: 'ERR_HWSQ_UNKNOWN_TASK_KIND',
   INVALID_COUNT: 'ERR_HWSQ_INVALID_COUNT',
   INVALID_STATE: 'ERR_HWSQ_INVALID_STATE',
   NO_CPUS: 'ERR_HWSQ_NO_CPUS',
+  // Environment variables the library reads (HWSQ_FSROOT, HWSQ_BENCH_DIR, the pod identity)
+  INVALID_ENV: 'ERR_HWSQ_INVALID_ENV',
   // Observability (registerMetrics / serveMetrics)
   MISSING_PEER_DEPENDENCY: 'ERR_HWSQ_MISSING_PEER_DEPENDENCY',
 } as const;
@@ -47,12 +50,12 @@ function withCode<E extends Error>(err: E, code: ErrorCode): E & HwsqError {
   return err as E & HwsqError;
 }
 
-export function rangeError(code: ErrorCode, message: string): RangeError & HwsqError {
-  return withCode(new RangeError(message), code);
+export function rangeError(code: ErrorCode, message: string, options?: { cause?: unknown }): RangeError & HwsqError {
+  return withCode(new RangeError(message, options), code);
 }
 
-export function typeError(code: ErrorCode, message: string): TypeError & HwsqError {
-  return withCode(new TypeError(message), code);
+export function typeError(code: ErrorCode, message: string, options?: { cause?: unknown }): TypeError & HwsqError {
+  return withCode(new TypeError(message, options), code);
 }
 
 export function codedError(code: ErrorCode, message: string, options?: { cause?: unknown }): Error & HwsqError {
@@ -63,17 +66,34 @@ export function unsupportedError(what: string): Error & HwsqError {
   return withCode(new Error(`${what} is not supported on ${process.platform}`), ErrorCodes.UNSUPPORTED);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return `the number ${value}`;
-  return `type ${typeof value}`;
+/** A short description of any value for a message; never throws (revoked Proxies, symbols, null-prototype objects). */
+export function show(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+      case 'number':
+        return Object.is(value, -0) ? '-0' : String(value);
+      case 'bigint':
+        return `${value}n`;
+      case 'symbol':
+        return 'a symbol';
+      case 'function':
+        return 'a function';
+      case 'object':
+        return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+      default:
+        return String(value);
+    }
+  } catch {
+    return 'an unreadable value'; // a revoked Proxy
+  }
 }
 
 /** A non-negative safe integer (node ids, CPU ids). */
 export function assertIndex(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number') {
-    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got ${describe(value)}`);
+    throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got ${show(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < 0) {
     throw rangeError(ErrorCodes.INVALID_ARG, `${name} must be a non-negative integer, got ${value}`);

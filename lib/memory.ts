@@ -1,8 +1,9 @@
 // Node-local memory: allocation placed on NUMA nodes, page placement queries and migration.
-import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from './errors';
+import { ErrorCodes, rangeError, typeError, unsupportedError } from './errors';
 import { native } from './native';
 import { currentNode } from './affinity';
 import { topology, type NumaNode } from './topology';
+import { bytesOf, choice, nodeId, nodeIds, readOptions } from './validation';
 
 export type MemoryPolicy = 'bind' | 'preferred' | 'interleave';
 
@@ -50,31 +51,29 @@ function assertSize(bytes: unknown): asserts bytes is number {
  */
 export function allocOnNode(bytes: number, node: number | readonly number[], options: AllocOptions = {}): ArrayBuffer {
   assertSize(bytes);
-  const policy = options.policy ?? (Array.isArray(node) ? 'interleave' : 'bind');
-  if (policy !== 'bind' && policy !== 'preferred' && policy !== 'interleave') {
-    throw rangeError(ErrorCodes.INVALID_ARG, `policy must be 'bind', 'preferred' or 'interleave', got ${String(policy)}`);
-  }
-  const ids: number[] = Array.isArray(node) ? [...(node as readonly number[])] : [node as number];
-  if (ids.length === 0) throw rangeError(ErrorCodes.UNKNOWN_NODE, 'at least one node is needed');
+  const { ids, many } = nodeIds(node);
+  const o = readOptions(options, 'options', ['policy']);
+  const policy = o.policy === undefined ? (many ? 'interleave' : 'bind') : choice(o.policy, 'policy', ['bind', 'preferred', 'interleave'] as const, ErrorCodes.INVALID_ARG);
   if (ids.length > 1 && policy !== 'interleave') {
     throw rangeError(ErrorCodes.INVALID_ARG, `policy '${policy}' takes one node; use 'interleave' for several`);
   }
-  ids.forEach((id, i) => assertIndex(id, ids.length > 1 ? `node[${i}]` : 'node'));
   requireLinux('allocOnNode');
   const topo = topology();
   for (const id of ids) {
     if (!memoryNode(topo.nodes, id).hasMemory) throw rangeError(ErrorCodes.UNKNOWN_NODE, `NUMA node ${id} has no memory`);
   }
-  const total = topo.nodes.reduce((sum, n) => sum + n.memoryBytes, 0);
+  // Every page is touched: more than the nodes hold would end in the OOM killer, not in an error.
+  const limitNodes = policy === 'preferred' ? topo.nodes : topo.nodes.filter((n) => ids.includes(n.id));
+  const total = limitNodes.reduce((sum, n) => sum + n.memoryBytes, 0);
   if (total > 0 && bytes > total) {
-    throw rangeError(ErrorCodes.BAD_SIZE, `bytes (${bytes}) exceeds the machine's memory (${total})`);
+    throw rangeError(ErrorCodes.BAD_SIZE, `bytes (${bytes}) exceeds the memory of ${policy === 'preferred' ? 'the machine' : `node ${ids.join(', ')}`} (${total})`);
   }
   return native().allocOnNodes(bytes, native().numaAvailable() ? policy : 'default', ids);
 }
 
 /** Allocates memory interleaved page by page over `nodes` (default: every node with memory). */
 export function allocInterleaved(bytes: number, nodes?: readonly number[]): ArrayBuffer {
-  const ids = nodes ?? topology().nodes.filter((n) => n.hasMemory).map((n) => n.id);
+  const ids = nodes === undefined ? topology().nodes.filter((n) => n.hasMemory).map((n) => n.id) : nodes;
   return allocOnNode(bytes, ids, { policy: 'interleave' });
 }
 
@@ -107,7 +106,7 @@ function summarize(pages: Int32Array): PagePlacement {
 
 /** Where each page of the buffer lives (move_pages query mode). */
 export function pageNodes(buffer: BufferLike): PagePlacement {
-  const view = toView(buffer);
+  const view = bytesOf(buffer);
   requireLinux('pageNodes');
   if (view.byteLength === 0) return summarize(new Int32Array(0));
   return summarize(native().pageNodes(view));
@@ -118,17 +117,17 @@ export function pageNodes(buffer: BufferLike): PagePlacement {
  * runs on now) and at least one page is resident.
  */
 export function isMemoryLocal(buffer: BufferLike, node?: number): boolean {
+  const target = node === undefined ? undefined : nodeId(node);
   const placement = pageNodes(buffer);
-  const target = node ?? currentNode();
-  assertIndex(target, 'node');
+  const here = target ?? currentNode();
   const resident = placement.pages.length - placement.notPresent;
-  return resident > 0 && placement.byNode[target] === resident;
+  return resident > 0 && placement.byNode[here] === resident;
 }
 
 /** Migrates the buffer's pages to `node`; returns the placement afterwards. */
 export function movePages(buffer: BufferLike, node: number): PagePlacement {
-  const view = toView(buffer);
-  assertIndex(node, 'node');
+  const view = bytesOf(buffer);
+  nodeId(node);
   requireLinux('movePages');
   const target = memoryNode(topology().nodes, node);
   if (!target.hasMemory) throw rangeError(ErrorCodes.UNKNOWN_NODE, `NUMA node ${node} has no memory`);

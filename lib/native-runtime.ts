@@ -1,13 +1,14 @@
 // NativeRuntime: the scheduler core (native/core/sched) driven from JS with the built-in native
 // task kinds -- noop, spin(ns), touch(buffer), chase(buffer, steps) -- for probes, benchmarks
-// and placement experiments. Thin: options are type-checked here, everything else (placement,
-// policies, kinds, nodes) is decided by the core; see native/napi/runtime_binding.cpp.
-import { ErrorCodes, assertIndex, codedError, rangeError, typeError } from './errors';
+// and placement experiments. Thin: options and arguments are checked by validation.ts, the rest
+// (placement on real nodes and CPUs) by the core; see native/napi/runtime_binding.cpp.
+import { ErrorCodes, codedError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
-import { toView, type BufferLike } from './memory';
+import type { BufferLike } from './memory';
 import { native } from './native';
 import { abortError } from './origin';
 import type { SchedulerStats } from './stats';
+import { integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
 export type StealPolicy = 'hierarchical' | 'flat';
@@ -150,151 +151,7 @@ export function nativeRuntimeBinding(): NativeRuntimeBinding {
   return native() as unknown as NativeRuntimeBinding;
 }
 
-// ------------------------------------------------------------------ validation
-
-const MAX_WORKERS = 4096;
-const MAX_COUNT = 2 ** 30;
-const MAX_SPIN_NS = 3600e9;
-const CACHE_LINE = 64;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optBoolean(value: unknown, name: string, def: boolean): boolean {
-  if (value === undefined) return def;
-  if (typeof value !== 'boolean') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a boolean, got type ${typeof value}`);
-  return value;
-}
-
-function optString(value: unknown, name: string, def: string): string {
-  if (value === undefined) return def;
-  if (typeof value !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a string, got type ${typeof value}`);
-  return value;
-}
-
-/** An integer in [min, max]; TypeError for non-numbers, RangeError `code` otherwise (NaN included). */
-function intIn(value: unknown, name: string, min: number, max: number, code: (typeof ErrorCodes)[keyof typeof ErrorCodes]): number {
-  if (typeof value !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got type ${typeof value}`);
-  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(code, `${name} must be an integer in [${min}, ${max}], got ${value}`);
-  return value;
-}
-
-function normalizePlacement(value: unknown): NativeRuntimeConfig['placement'] {
-  if (value === undefined || value === 'spread') return null;
-  if (!Array.isArray(value)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement must be 'spread' or an array of { node, cpus? }`);
-  if (value.length === 0 || value.length > MAX_WORKERS) {
-    throw rangeError(ErrorCodes.INVALID_WORKERS, `placement must have 1..${MAX_WORKERS} entries (one per worker), got ${value.length}`);
-  }
-  return value.map((entry: unknown, i) => {
-    if (!isObject(entry)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement[${i}] must be an object { node, cpus? }`);
-    assertIndex(entry.node, `placement[${i}].node`);
-    if (entry.cpus === undefined) return { node: entry.node, cpus: null };
-    if (!Array.isArray(entry.cpus)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `placement[${i}].cpus must be an array of CPU ids`);
-    if (entry.cpus.length === 0) throw rangeError(ErrorCodes.EMPTY_CPUS, `placement[${i}].cpus must not be empty`);
-    entry.cpus.forEach((c: unknown, j: number) => assertIndex(c, `placement[${i}].cpus[${j}]`));
-    return { node: entry.node, cpus: [...(entry.cpus as number[])] };
-  });
-}
-
-/** Checks the options' types and simple ranges; the core checks the rest before starting anything. */
-export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
-  if (options === undefined) options = {};
-  if (!isObject(options)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
-  const o = options as NativeRuntimeOptions;
-  let workers = 0;
-  if (o.workers !== undefined && o.workers !== 'auto') {
-    if (typeof o.workers !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `workers must be a number or 'auto', got ${JSON.stringify(o.workers)}`);
-    workers = intIn(o.workers, 'workers', 1, MAX_WORKERS, ErrorCodes.INVALID_WORKERS);
-  }
-  const placement = normalizePlacement(o.placement);
-  if (placement && workers && workers !== placement.length) {
-    throw rangeError(ErrorCodes.INVALID_WORKERS, `workers (${workers}) must equal the placement's length (${placement.length})`);
-  }
-  const pin = optString(o.pin, 'pin', 'node');
-  if (pin !== 'node' && pin !== 'cpu' && pin !== 'none') throw rangeError(ErrorCodes.INVALID_OPTION, `pin must be 'node', 'cpu' or 'none', got '${pin}'`);
-  let virtualNodes = 0;
-  let virtualWorkersPerNode = 0;
-  if (o.virtualTopology !== undefined) {
-    const v = o.virtualTopology as unknown;
-    if (!isObject(v)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'virtualTopology must be an object { nodes, workersPerNode }');
-    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined) {
-      throw rangeError(ErrorCodes.INVALID_OPTION, 'virtualTopology excludes workers, placement and pin');
-    }
-    virtualNodes = intIn(v.nodes, 'virtualTopology.nodes', 1, 1024, ErrorCodes.INVALID_WORKERS);
-    virtualWorkersPerNode = intIn(v.workersPerNode, 'virtualTopology.workersPerNode', 1, Math.floor(MAX_WORKERS / virtualNodes), ErrorCodes.INVALID_WORKERS);
-  }
-  let hogThresholdNs: number | null = null;
-  if (o.hogThresholdMs !== undefined) {
-    if (typeof o.hogThresholdMs !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'hogThresholdMs must be a number');
-    if (!(o.hogThresholdMs > 0 && Number.isFinite(o.hogThresholdMs))) throw rangeError(ErrorCodes.INVALID_OPTION, `hogThresholdMs must be a positive number, got ${o.hogThresholdMs}`);
-    hogThresholdNs = Math.round(o.hogThresholdMs * 1e6);
-  }
-  return {
-    workers,
-    placement,
-    pin,
-    policy: optString(o.stealPolicy, 'stealPolicy', 'hierarchical'),
-    stats: optBoolean(o.stats, 'stats', true),
-    timingSampleShift: o.timingSampleShift === undefined ? 0 : intIn(o.timingSampleShift, 'timingSampleShift', 0, 20, ErrorCodes.INVALID_OPTION),
-    sysmon: optBoolean(o.sysmon, 'sysmon', true),
-    hogThresholdNs,
-    virtualNodes,
-    virtualWorkersPerNode,
-  };
-}
-
-interface SpawnArgs {
-  kind: string;
-  spinNs: number;
-  view: Uint8Array | undefined;
-  steps: number;
-  node: number;
-  worker: number;
-  count: number;
-  inside: boolean;
-}
-
-function spawnArgs(kind: unknown, params: unknown, options: unknown): SpawnArgs {
-  if (typeof kind !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `kind must be a string ('noop' | 'spin' | 'touch' | 'chase'), got type ${typeof kind}`);
-  if (params === undefined) params = {};
-  if (options === undefined) options = {};
-  if (!isObject(params)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'params must be an object');
-  if (!isObject(options)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
-  const p = params as NativeTaskParams;
-  const o = options as SpawnNativeOptions;
-  let spinNs = 0;
-  let view: Uint8Array | undefined;
-  let steps = 0;
-  if (kind === 'spin') {
-    if (typeof p.ns !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `spin tasks need params.ns (a number of nanoseconds), got type ${typeof p.ns}`);
-    if (!(p.ns >= 0 && p.ns <= MAX_SPIN_NS)) throw rangeError(ErrorCodes.INVALID_ARG, `params.ns must be in [0, ${MAX_SPIN_NS}], got ${p.ns}`);
-    spinNs = Math.round(p.ns);
-  } else if (kind === 'touch' || kind === 'chase') {
-    if (p.buffer === undefined) throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${kind} tasks need params.buffer`);
-    view = toView(p.buffer);
-    if (view.byteLength < CACHE_LINE) throw rangeError(ErrorCodes.BAD_SIZE, `params.buffer must hold at least ${CACHE_LINE} bytes, got ${view.byteLength}`);
-    if (kind === 'chase') {
-      steps = p.steps === undefined ? Math.floor(view.byteLength / CACHE_LINE) : intIn(p.steps, 'params.steps', 1, Number.MAX_SAFE_INTEGER, ErrorCodes.INVALID_ARG);
-    }
-  }
-  const count = o.count === undefined ? 1 : intIn(o.count, 'count', 1, MAX_COUNT, ErrorCodes.INVALID_COUNT);
-  let node = -1;
-  let worker = -1;
-  if (o.node !== undefined) {
-    assertIndex(o.node, 'node');
-    node = o.node;
-  }
-  if (o.worker !== undefined) {
-    assertIndex(o.worker, 'worker');
-    worker = o.worker;
-  }
-  const inside = optBoolean(o.inside, 'inside', false);
-  if (node >= 0 && worker >= 0 && !inside) {
-    throw rangeError(ErrorCodes.INVALID_ARG, 'give node or worker, not both (with inside: true, worker places the root task and node the tasks)');
-  }
-  return { kind, spinNs, view, steps, node, worker, count, inside };
-}
+// ------------------------------------------------------------------ errors
 
 function closedError(): Error {
   return codedError(ErrorCodes.RUNTIME_CLOSED, 'this runtime is closed');
@@ -345,7 +202,7 @@ export class NativeRuntime {
   spawnNative(kind: NativeTaskKind, params?: NativeTaskParams, options?: SpawnNativeOptions): Promise<SpawnNativeResult> {
     try {
       if (this.closed) throw closedError();
-      const a = spawnArgs(kind, params, options);
+      const a = nativeSpawnArgs(kind, params, options, this.size, this.nodes);
       return this.#handle.spawn(a.kind, a.spinNs, a.view, a.steps, a.node, a.worker, a.count, a.inside).then((r) => {
         if (r.dropped > 0) throw droppedError(r.dropped, r.count);
         return { count: r.count, elapsedNs: r.elapsedNs };
@@ -419,7 +276,6 @@ export function createNativeRuntime(options: NativeRuntimeOptions = {}): NativeR
 
 /** Prepares a buffer for 'chase' tasks: one random cycle through all its cache lines. */
 export function prepareChaseBuffer(buffer: BufferLike, seed = 1): void {
-  const view = toView(buffer);
-  if (view.byteLength < CACHE_LINE) throw rangeError(ErrorCodes.BAD_SIZE, `buffer must hold at least ${CACHE_LINE} bytes, got ${view.byteLength}`);
-  nativeRuntimeBinding().prepareChase(view, intIn(seed, 'seed', 0, Number.MAX_SAFE_INTEGER, ErrorCodes.INVALID_ARG));
+  const view = taskBuffer(buffer, 'buffer');
+  nativeRuntimeBinding().prepareChase(view, integer(seed, 'seed', 0, Number.MAX_SAFE_INTEGER, ErrorCodes.INVALID_ARG));
 }

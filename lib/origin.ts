@@ -120,10 +120,11 @@ export class Origin {
   }
 
   /**
-   * Batch submission: encodes one record per argument list into io and calls flush(count)
-   * whenever io is full (and at the end); a record too big for io goes alone through single().
-   * Returns the seq of each task (0: not submitted because flush/single refused = closed); a list
-   * that is not an array or does not clone is refused alone (its entry has the error), the others go.
+   * Batch submission, all or nothing: encodes one record per argument list (first all of them,
+   * so that a list that does not clone refuses the whole batch with nothing queued), then copies
+   * them into io and calls flush(count) whenever io is full (and at the end); a record too big for
+   * io goes alone through single(). Returns each task's seq (0: refused by flush/single, i.e.
+   * closed), or, when a list was not an array or did not clone, that error for every entry.
    */
   encodeBatch(
     fn: number,
@@ -135,60 +136,71 @@ export class Origin {
   ): BatchEntry[] {
     if (node > 0x7fffffff) throw rangeError(ErrorCodes.UNKNOWN_NODE, `no node ${node}`);
     const w = this.w;
-    const seqs: number[] = [];
+    const starts: number[] = [];  // each record's header offset in w.buf; the payload follows it
     const keeps: (SharedArrayBuffer[] | undefined)[] = [];
-    const errors = new SafeMap<number, unknown>();  // by index in seqs
-    let count = 0;
-    let first = 0;  // index in seqs of the first record in io
     w.reset();
-    const doFlush = (): void => {
-      if (count && flush(count) === 0) for (let k = first; k < seqs.length; k++) seqs[k] = 0;
-      count = 0;
-      first = seqs.length;
-      w.reset();
-    };
     for (const args of argsList) {
-      let at = w.pos;
+      const at = w.pos;
       try {
         if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
         w.ensure(24);
         w.pos += 24;
         encodeValue(w, args);
       } catch (err) {
-        w.reset(at);
-        errors.set(seqs.length, err);
-        seqs.push(0);
-        keeps.push(undefined);
-        continue;
+        w.reset();
+        w.sabs = [];
+        return argsList.map(() => ({ seq: 0, keep: undefined, error: err }));
       }
-      const seq = ++this.seq;
       keeps.push(this.takeSabs());
-      if (w.spilled) {
-        // Does not fit after the records already in io: submit those, then retry at 0.
-        const record = SafeBuffer.from(w.buf.subarray(at + 24, w.pos));
-        w.reset(at);
-        doFlush();
-        if (record.length + 24 > this.io.length) {
-          seqs.push(single(seq, record) === 0 ? 0 : seq);
+      const buf = w.buf;
+      buf.writeUInt32LE(fn, at);
+      buf.writeUInt32LE(flags, at + 4);
+      buf.writeInt32LE(node, at + 8);
+      buf.writeUInt32LE(w.pos - at - 24, at + 12);
+      starts.push(at);
+    }
+    const end = w.pos;
+    const src = w.buf;
+    const spilled = w.spilled;
+    w.reset();
+    const seqs: number[] = [];
+    let count = 0;
+    let first = 0;  // index in seqs of the first record in io
+    let pos = 0;  // bytes of io in use
+    const doFlush = (): void => {
+      if (count && flush(count) === 0) for (let k = first; k < seqs.length; k++) seqs[k] = 0;
+      count = 0;
+      first = seqs.length;
+      pos = 0;
+    };
+    const io = this.io;
+    for (let i = 0; i < starts.length; i++) {
+      const at = starts[i]!;
+      const next = i + 1 < starts.length ? starts[i + 1]! : end;
+      const seq = ++this.seq;
+      if (spilled) {
+        // The batch outgrew io while encoding: copy it in io-sized chunks.
+        const len = next - at;
+        if (len > io.length) {
+          doFlush();
+          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + 24, next))) === 0 ? 0 : seq);
           first = seqs.length;
           continue;
         }
-        at = 0;
-        w.pos = 24;
-        w.bytes(record);
+        if (pos + len > io.length) doFlush();
+        src.copy(io, pos, at, next);
+        io.writeDoubleLE(seq, pos + 16);
+        pos += len;
+      } else {
+        io.writeDoubleLE(seq, at + 16);
       }
-      const io = this.io;
-      io.writeUInt32LE(fn, at);
-      io.writeUInt32LE(flags, at + 4);
-      io.writeInt32LE(node, at + 8);
-      io.writeUInt32LE(w.pos - at - 24, at + 12);
-      io.writeDoubleLE(seq, at + 16);
       seqs.push(seq);
       count++;
     }
     doFlush();
-    return seqs.map((seq, i) => (errors.has(i) ? { seq: 0, keep: undefined, error: errors.get(i) } : { seq, keep: keeps[i] }));
+    return seqs.map((seq, i) => ({ seq, keep: keeps[i] }));
   }
+
 
   /** Registers a pending promise for seq (keep: what its arguments need alive until it settles). */
   track(seq: number, handle: number, keep?: SharedArrayBuffer[]): { promise: Promise<unknown>; entry: Pending } {

@@ -9,15 +9,15 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
-import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorCode } from './errors';
+import { ErrorCodes, codedError, rangeError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
 import { abortError, Flags, jsBinding, Origin, type BatchEntry, type SpawnOptions } from './origin';
 import { availableParallelism } from './topology';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
+import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from './validation';
 
 export type { SpawnOptions } from './origin';
 
@@ -107,22 +107,8 @@ function workerEntry(): string {
   return path.join(packageRoot, 'dist', 'worker.js');
 }
 
-function resolveModule(filename: string | URL): { url: string; file: string } {
-  let file: string;
-  if (filename instanceof URL) file = fileURLToPath(filename);
-  else if (typeof filename === 'string') file = filename.startsWith('file:') ? fileURLToPath(filename) : path.resolve(filename);
-  else throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'filename must be a path or a file: URL');
-  return { url: pathToFileURL(file).href, file };
-}
-
-/** The same codes as createNativeRuntime: TypeError for a non-number, RangeError `code` otherwise. */
-function positiveInt(value: unknown, name: string, allowZero = false, code: ErrorCode = ErrorCodes.INVALID_OPTION): number {
-  if (typeof value !== 'number') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `${name} must be a number, got type ${typeof value}`);
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw rangeError(code, `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
-  }
-  return value;
-}
+/** Node errors of `new Worker` for options validation.ts cannot check ahead (execArgv flags a worker refuses). */
+const WORKER_OPTION_ERRORS = new Set(['ERR_WORKER_INVALID_EXEC_ARGV', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']);
 
 export class Runtime extends EventEmitter {
   private readonly b = jsBinding();
@@ -158,47 +144,23 @@ export class Runtime extends EventEmitter {
 
   /** Starts the workers (each loads `filename` and pins itself) and resolves when all are ready. */
   static async start(options: RuntimeOptions): Promise<Runtime> {
-    if (!options || typeof options !== 'object') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
-    const mod = resolveModule(options.filename);
+    // Every option read once and checked (validation.ts); the checked copy is what is used.
+    const config = runtimeConfig(options, () => availableParallelism().value);
+    const mod = config.module;
     if (!fs.existsSync(mod.file)) {
       throw codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${mod.file} does not exist`);
     }
-    const native: Record<string, unknown> = {};
-    const placement = options.placement ?? 'spread';
-    if (Array.isArray(placement)) {
-      if (placement.length === 0) throw rangeError(ErrorCodes.INVALID_WORKERS, 'placement must name at least one worker');
-      native.placement = placement.map((p, i) => {
-        assertIndex(p?.node, `placement[${i}].node`);
-        (p.cpus ?? []).forEach((c: number, j: number) => assertIndex(c, `placement[${i}].cpus[${j}]`));
-        return { node: p.node, cpus: [...(p.cpus ?? [])] };
-      });
-    } else {
-      if (placement !== 'spread' && placement !== 'cpu' && placement !== 'none') {
-        throw rangeError(ErrorCodes.INVALID_OPTION, `placement must be 'spread', 'cpu', 'none' or a list, got ${String(placement)}`);
-      }
-      const workers = options.workers ?? 'auto';
-      native.workers = workers === 'auto' ? availableParallelism().value : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
-      native.pinMode = placement === 'spread' ? 'node' : placement;
-      if (placement === 'none') native.pin = false;
-    }
-    const policy = options.stealPolicy ?? 'hierarchical';
-    if (policy !== 'hierarchical' && policy !== 'flat') {
-      throw rangeError(ErrorCodes.UNKNOWN_POLICY, `stealPolicy must be 'hierarchical' or 'flat', got ${String(policy)}`);
-    }
-    native.policy = policy;
-    native.concurrency = positiveInt(options.concurrentTasksPerWorker ?? 16, 'concurrentTasksPerWorker');
-    native.budget = positiveInt(options.tasksPerTurn ?? 64, 'tasksPerTurn');
-    native.spinNs = positiveInt(options.idleSpinMicros ?? 50, 'idleSpinMicros', true) * 1000;
-    native.hogThresholdNs = (options.hogThresholdMs ?? 10) * 1e6;
-    const mq = options.maxQueue;
-    if (mq !== undefined && mq !== 'auto' && mq !== Infinity) positiveInt(mq, 'maxQueue', true);
     sabRegistry().listen();  // SharedArrayBuffers announced by workers reach this thread
-    const created = jsBinding().create(native);
-    const rt = new Runtime(created.runtime, created.id, created.workers, options, mod.url);
+    const created = jsBinding().create({ ...config.native });
+    const rt = new Runtime(created.runtime, created.id, created.workers, config.options, mod.url);
     try {
       await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));
     } catch (err) {
       await rt.destroy().catch(() => {});
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && WORKER_OPTION_ERRORS.has(code)) {
+        throw rangeError(ErrorCodes.INVALID_OPTION, `the workers refused their options: ${(err as Error).message}`, { cause: err });
+      }
       throw err;
     }
     return rt;
@@ -347,33 +309,26 @@ export class Runtime extends EventEmitter {
     return Promise.reject(codedError(ErrorCodes.RUNTIME_CLOSED, 'the runtime is closed'));
   }
 
-  private checkNode(node: number | undefined): number {
-    if (node === undefined) return -1;
-    assertIndex(node, 'node');
-    if (!this.nodes.has(node)) {
-      throw rangeError(ErrorCodes.UNKNOWN_NODE, `no worker of this runtime is on node ${node} (nodes: ${[...this.nodes].join(', ')})`);
-    }
-    return node;
-  }
-
   /**
    * Runs task `name` (an export of the task module) with `args` on some P and resolves with its
    * (awaited) return value. Arguments and result are structured-cloned (fast path for plain data;
    * SharedArrayBuffers shared; `transfer` moves ArrayBuffers).
    */
   spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
-    if (this.closed) return this.rejectClosed();
-    const signal = options.signal;
-    let fn: number, node: number, len: number;
+    let fn: number, node: number, len: number, signal: AbortSignal | undefined, abort: 'signal' | 'terminate';
     try {
+      // Everything checked (each option read once) before anything is queued.
+      const o = spawnOptions(options, this.nodes);
+      const list = argsOf(args);
+      if (this.closed) return this.rejectClosed();
+      ({ node, signal, abort } = o);
       fn = this.origin.lookup(name);
-      node = this.checkNode(options.node);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       if (this.maxQueue !== Infinity && this.b.queued(this.rt) >= this.maxQueue) {
         this.full = true;
         return Promise.reject(codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`));
       }
-      len = this.origin.encodeArgs(args, options.transfer);
+      len = this.origin.encodeArgs(list, o.transfer);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -393,7 +348,7 @@ export class Runtime extends EventEmitter {
     const { promise, entry } = this.origin.track(seq, handle, keep);
     this.keepAlive();
     if (signal) {
-      const terminate = options.abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
+      const terminate = abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
       this.origin.wireAbort(seq, entry, signal, (h) => this.b.cancel(this.rt, h), terminate);
     }
     return promise as Promise<T>;
@@ -404,31 +359,32 @@ export class Runtime extends EventEmitter {
    * per batch instead of per task). Returns one promise per task, in order.
    */
   spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
-    if (this.closed) return argsList.map(() => this.rejectClosed<T>());
-    let fn: number, node: number;
+    let fn: number, node: number, lists: unknown[][];
     try {
+      // Every list checked to be an array up front: a bad one cannot leave the ones before it queued.
+      lists = argsListOf(argsList);
+      node = spawnManyOptions(options, this.nodes);
+      if (this.closed) return lists.map(() => this.rejectClosed<T>());
       fn = this.origin.lookup(name);
-      node = this.checkNode(options.node);
-      if (!Array.isArray(argsList)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'argsList must be an array of argument arrays');
-      if (this.b.queued(this.rt) + argsList.length > this.maxQueue) {
+      if (this.b.queued(this.rt) + lists.length > this.maxQueue) {
         this.full = true;
         throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
       }
     } catch (err) {
-      return (Array.isArray(argsList) ? argsList : [0]).map(() => Promise.reject(err));
+      return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
     }
     let entries: BatchEntry[];
     try {
       entries = this.origin.encodeBatch(
         fn,
-        argsList,
+        lists,
         0,
         node,
         (count) => this.b.submitMany(this.rt, count),
         (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
       );
     } catch (err) {
-      return argsList.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
+      return lists.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
     }
     const out = entries.map((e) =>
       e.error !== undefined ? Promise.reject(e.error) : e.seq === 0 ? this.rejectClosed<T>() : (this.origin.track(e.seq, 0, e.keep).promise as Promise<T>),

@@ -4,6 +4,7 @@
 // that every copy of this module (ESM and CJS builds) in the worker finds it.
 import { ErrorCodes, codedError } from './errors';
 import type { SpawnOptions } from './origin';
+import { rejectionCount } from './validation';
 
 export { move } from './codec';
 
@@ -44,7 +45,7 @@ export function spawn<T = unknown>(name: string, args: readonly unknown[] = [], 
 /** Inside a task: spawn for many argument lists as one batch. */
 export function spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
   const h = hooks();
-  if (!h) return argsList.map(() => Promise.reject(notInTask('spawnMany')));
+  if (!h) return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(notInTask('spawnMany')));
   return h.spawnMany(name, argsList, options) as Promise<T>[];
 }
 

@@ -3,7 +3,9 @@
 // clock (uptime_seconds); latency quantiles are the server's, since the runtime started.
 // On a terminal: the alternate screen redrawn in place, `q` or Ctrl-C quits and restores the
 // terminal. Otherwise (a pipe, a file): one plain block of lines per poll, no escape codes.
+import { ErrorCodes, rangeError } from './errors';
 import type { SchedulerJson } from './metrics/scheduler-json';
+import { LIMITS, integer, readOptions, string } from './validation';
 
 export interface TopOptions {
   /** Base URL of a metrics server (http://host:port) or the full /metrics/scheduler URL. */
@@ -24,12 +26,27 @@ export function schedulerUrl(url: string): string {
   return u.href;
 }
 
+/** A /metrics/scheduler document is a few KiB per worker: a server sending more is not one. */
+const MAX_DOCUMENT_BYTES = 16 << 20;
+
 async function fetchJson(url: string, timeoutMs: number): Promise<SchedulerJson> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
-  const body = (await res.json()) as SchedulerJson;
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${clean(res.statusText)}`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.byteLength;
+    if (size > MAX_DOCUMENT_BYTES) throw new Error(`${url}: the document is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SchedulerJson;
   if (!body || !Array.isArray(body.workers) || !Array.isArray(body.nodes)) throw new Error(`${url}: not a /metrics/scheduler document`);
   return body;
+}
+
+/** Text from the server, shown on a terminal: no control characters (escape sequences). */
+function clean(value: unknown): string {
+  return String(value ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 // ------------------------------------------------------------------ rendering (pure)
@@ -56,9 +73,9 @@ export function renderTop(cur: SchedulerJson, prev?: SchedulerJson, source = '')
   const samePrev = prev ? prev.work_steal_count - prev.numa_steal_count : undefined;
   const lat = cur.scheduling_latency_ms;
   const run = cur.run_time_ms;
-  const where = [cur.namespace ? `${cur.namespace}/${cur.pod_id}` : cur.pod_id, `hwsq ${cur.runtime_version}`, source].filter(Boolean).join('  ');
+  const where = [cur.namespace ? `${clean(cur.namespace)}/${clean(cur.pod_id)}` : clean(cur.pod_id), `hwsq ${clean(cur.runtime_version)}`, clean(source)].filter(Boolean).join('  ');
   const lines = [
-    `hwsq top  ${where}  ${cur.timestamp.slice(11, 19)}`,
+    `hwsq top  ${where}  ${clean(cur.timestamp).slice(11, 19)}`,
     `tasks: ${cur.tasks.completed} completed (${fixed(rate(cur.tasks.completed, prev?.tasks.completed), 0)}/s)  ${cur.tasks.failed} failed  ${cur.tasks.spawned} spawned  workers ${cur.workers_total} (${cur.workers_parked} parked, ${cur.workers_spinning} spinning)`,
     `queues: local ${cur.local_queue_depth}  node ${cur.node_queue_depth}  global ${cur.global_queue_depth}`,
     `sched latency ms: p50 ${fixed(lat.p50, 3)}  p99 ${fixed(lat.p99, 3)}  max ${fixed(lat.max, 3)}   run time ms: p50 ${fixed(run.p50, 3)}  p99 ${fixed(run.p99, 3)}`,
@@ -89,7 +106,7 @@ export function renderTop(cur: SchedulerJson, prev?: SchedulerJson, source = '')
         return [
           String(w.worker),
           String(w.numa_node),
-          w.cpu_list || '-',
+          clean(w.cpu_list) || '-',
           pct(rate(w.busy_seconds, p?.busy_seconds)),
           String(w.queue_depth),
           fixed(rate(w.steals_same_node, p?.steals_same_node), 1),
@@ -113,11 +130,20 @@ const LEAVE = `${ESC}?25h${ESC}?1049l`;
 
 /** Runs until q / Ctrl-C / SIGTERM (or `count` polls); resolves with the exit code. */
 export function runTop(options: TopOptions): Promise<number> {
-  const url = schedulerUrl(options.url);
-  const intervalMs = options.intervalMs ?? 1000;
-  const stdout = options.stdout ?? process.stdout;
-  const stdin = options.stdin ?? process.stdin;
-  const stderr = options.stderr ?? process.stderr;
+  const o = readOptions(options, 'options', ['url', 'intervalMs', 'count', 'stdout', 'stdin', 'stderr']);
+  let url: string;
+  try {
+    url = schedulerUrl(string(o.url, 'url', LIMITS.pathLength));
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith('ERR_HWSQ_')) throw err;
+    throw rangeError(ErrorCodes.INVALID_OPTION, `url is not a URL: ${(err as Error).message}`, { cause: err });
+  }
+  if (!/^https?:$/.test(new URL(url).protocol)) throw rangeError(ErrorCodes.INVALID_OPTION, `url must be an http: or https: URL, got ${new URL(url).protocol}`);
+  const intervalMs = o.intervalMs === undefined ? 1000 : integer(o.intervalMs, 'intervalMs', 1, LIMITS.timeoutMs);
+  const count = o.count === undefined ? undefined : integer(o.count, 'count', 1, 2 ** 31);
+  const stdout = (o.stdout as NodeJS.WriteStream | undefined) ?? process.stdout;
+  const stdin = (o.stdin as NodeJS.ReadStream | undefined) ?? process.stdin;
+  const stderr = (o.stderr as NodeJS.WritableStream | undefined) ?? process.stderr;
   const tty = stdout.isTTY === true;
   const keys = tty && stdin.isTTY === true;
   const source = new URL(url).host;
@@ -186,7 +212,7 @@ export function runTop(options: TopOptions): Promise<number> {
         else stderr.write(`hwsq top: ${lastError}\n`);
       }
       polls++;
-      if (options.count !== undefined && polls >= options.count) return finish(lastError ? 1 : 0);
+      if (count !== undefined && polls >= count) return finish(lastError ? 1 : 0);
       timer = setTimeout(() => void poll(), intervalMs);
     };
 

@@ -1,6 +1,7 @@
 // Machine topology and cgroup-aware parallelism, read from sysfs/procfs by the native layer.
 import os from 'node:os';
 import { native } from './native';
+import { fsroot } from './validation';
 
 export interface NumaNode {
   /** OS node id (ids may be sparse: 0, 8, 252...). */
@@ -57,13 +58,9 @@ export interface TopologyOptions {
   fsroot?: string;
 }
 
-function resolveRoot(options?: TopologyOptions): string {
-  return options?.fsroot ?? process.env.HWSQ_FSROOT ?? '';
-}
-
 /** Reads the NUMA topology: nodes, CPUs, distances, allowed CPUs and parallelism. */
 export function topology(options?: TopologyOptions): Topology {
-  const root = resolveRoot(options);
+  const root = fsroot(options);
   const raw = native().topology(root);
   if (raw.cpus.length === 0) {
     // No sysfs (non-Linux): one node holding every CPU the OS reports.

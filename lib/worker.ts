@@ -13,9 +13,10 @@ import { parentPort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from './codec';
 import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
-import { ErrorCodes, assertIndex, typeError } from './errors';
+import { ErrorCodes, typeError } from './errors';
 import { SafeAbortController, SafeError, SafeMap, SafePromise, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
+import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from './validation';
 
 interface Init {
   kind: 'hwsq:init';
@@ -210,25 +211,21 @@ async function boot(init: Init): Promise<void> {
     }
   };
 
-  const checkNode = (node: number | undefined): number => {
-    if (node === undefined) return -1;
-    assertIndex(node, 'node');
-    return node;
-  };
-
   const hooks: WorkerHooks = {
     spawn(name, args, options: SpawnOptions) {
-      let fn: number, node: number, len: number;
+      let fn: number, node: number, len: number, signal: AbortSignal | undefined;
       try {
+        // Checked before anything is queued (validation.ts); the addon refuses a node without Ps.
+        const o = spawnOptions(options);
+        ({ node, signal } = o);
         fn = origin.lookup(name);
-        node = checkNode(options.node);
-        len = origin.encodeArgs(args, options.transfer);
+        len = origin.encodeArgs(argsOf(args), o.transfer);
       } catch (err) {
         return rejected(err);
       }
       const keep = origin.takeSabs();
       const seq = ++origin.seq;
-      const flags = options.signal ? Flags.ABORTABLE : 0;
+      const flags = signal ? Flags.ABORTABLE : 0;
       let handle: number;
       try {
         handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
@@ -236,22 +233,23 @@ async function boot(init: Init): Promise<void> {
         return rejected(err);
       }
       const { promise, entry } = origin.track(seq, handle, keep);
-      if (options.signal) origin.wireAbort(seq, entry, options.signal, (h) => b.cancelChild(h));
+      if (signal) origin.wireAbort(seq, entry, signal, (h) => b.cancelChild(h));
       return promise;
     },
     spawnMany(name, argsList, options) {
-      let fn: number, node: number;
+      let fn: number, node: number, lists: unknown[][];
       try {
+        lists = argsListOf(argsList);
+        node = spawnManyOptions(options);
         fn = origin.lookup(name);
-        node = checkNode(options.node);
       } catch (err) {
-        return argsList.map(() => rejected(err));
+        return Array.from({ length: rejectionCount(argsList) }, () => rejected(err));
       }
       let entries;
       try {
-        entries = origin.encodeBatch(fn, argsList, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+        entries = origin.encodeBatch(fn, lists, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
       } catch (err) {
-        return argsList.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
+        return lists.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
       }
       return entries.map((e) => (e.error ? rejected(e.error) : origin.track(e.seq, 0, e.keep).promise));
     },

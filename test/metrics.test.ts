@@ -2,6 +2,7 @@
 // and `hwsq metrics serve`, checked against real runtimes running known workloads.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client';
@@ -383,6 +384,111 @@ describe('serveMetrics: /metrics and /metrics/scheduler', () => {
     }
     expect(t3).toBeLessThan(2500); // closed while paused: seen as soon as it is read
     expect(rt.stats().executed).toBe(50_000);
+  });
+
+  /** Slow clients: each has sent part of a request line and sends one more byte a second. */
+  function slowClients(port: number) {
+    const request = 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ';
+    const open = new Set<net.Socket>();
+    const timers: NodeJS.Timeout[] = [];
+    let closedByServer = 0;
+    let waiters: (() => void)[] = [];
+    const one = () =>
+      new Promise<void>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1', () => {
+          let sent = 0;
+          const drip = () => void (socket.destroyed || socket.write(sent < request.length ? request[sent++]! : 'a'));
+          drip();
+          const t = setInterval(drip, 1000);
+          t.unref();
+          timers.push(t);
+          resolve();
+        });
+        open.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          if (open.delete(socket)) closedByServer++;
+          const w = waiters;
+          waiters = [];
+          for (const f of w) f();
+          resolve();
+        });
+      });
+    return {
+      /** Opens as many as are missing to reach `n` (counted once: no reconnect storm). */
+      async topUp(n: number) {
+        for (let missing = n - open.size; missing > 0; missing--) await one();
+      },
+      get closedByServer() {
+        return closedByServer;
+      },
+      /** Resolves once the server has closed `n` of them. */
+      async closed(n: number) {
+        while (closedByServer < n) await new Promise<void>((r) => waiters.push(r));
+      },
+      stop() {
+        for (const t of timers) clearInterval(t);
+        const sockets = [...open];
+        open.clear();
+        for (const s of sockets) s.destroy();
+      },
+    };
+  }
+
+  /** One scrape on a connection of its own (or of `agent`): true when it got the metrics. */
+  function scrape(port: number, agent: http.Agent | false = false): Promise<{ ok: boolean; reused: boolean }> {
+    return new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ ok: res.statusCode === 200 && body.includes('hwsq_tasks_completed_total'), reused: req.reusedSocket }));
+        res.on('error', () => resolve({ ok: false, reused: req.reusedSocket }));
+      });
+      req.on('error', () => resolve({ ok: false, reused: req.reusedSocket }));
+    });
+  }
+
+  it('slow clients holding every connection (the cap) do not lock scrapers out: each new scrape evicts one', async () => {
+    const server = await serve(runtime()); // maxConnections: 64 (the default)
+    const slow = slowClients(server.port);
+    try {
+      let ok = 0;
+      for (let i = 0; i < 40; i++) {
+        await slow.topUp(64);
+        if ((await scrape(server.port)).ok) ok++;
+      }
+      // They were refused while the 64 slow sockets held the cap (1 of 40 got through).
+      expect(ok).toBe(40);
+      expect(slow.closedByServer).toBeGreaterThanOrEqual(40);
+    } finally {
+      slow.stop();
+    }
+  });
+
+  it('at the cap, connections that never sent a whole request go first: a keep-alive scraper keeps its connection', async () => {
+    const server = await serve(runtime(), { maxConnections: 8 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const slow = slowClients(server.port);
+    try {
+      expect(await scrape(server.port, agent)).toEqual({ ok: true, reused: false });
+      await slow.topUp(8); // the 8th slow client evicts the oldest slow one, not the scraper
+      await slow.closed(1);
+      expect(await scrape(server.port, agent)).toEqual({ ok: true, reused: true });
+    } finally {
+      slow.stop();
+      agent.destroy();
+    }
+  });
+
+  it('a request with a body is answered 413 and its connection closed; the body is never read', async () => {
+    const server = await serve(runtime());
+    const answer = await rawRequest(server.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nabc');
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).toMatch(/connection: close/i);
+    const chunked = await rawRequest(server.port, 'GET /metrics/scheduler HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    expect(chunked).toMatch(/^HTTP\/1\.1 413 /);
+    expect((await scrape(server.port)).ok).toBe(true);
   });
 
   it('serves a given registry with other metrics in it, and close() unregisters and stops listening', async () => {

@@ -96,7 +96,8 @@ describe('createNativeRuntime', () => {
       [{ placement: [{ node: 0, cpus: [4095] }] }, RangeError, 'ERR_HWSQ_CPU_NOT_ALLOWED'],
       [{ placement: [{ node: 0, cpus: [] }] }, RangeError, 'ERR_HWSQ_EMPTY_CPUS'],
       [{ placement: [{ node: 0 }], workers: 2 }, RangeError, 'ERR_HWSQ_INVALID_WORKERS'],
-      [{ placement: 'packed' }, TypeError, 'ERR_HWSQ_INVALID_ARG_TYPE'],
+      [{ placement: 'packed' }, RangeError, 'ERR_HWSQ_INVALID_OPTION'], // as Runtime.start's placement: the same code for the same mistake
+      [{ placement: 7 }, TypeError, 'ERR_HWSQ_INVALID_ARG_TYPE'],
       [{ stealPolicy: 'random' }, RangeError, 'ERR_HWSQ_UNKNOWN_POLICY'],
       [{ stealPolicy: 1 }, TypeError, 'ERR_HWSQ_INVALID_ARG_TYPE'],
       [{ pin: 'socket' }, RangeError, 'ERR_HWSQ_INVALID_OPTION'],

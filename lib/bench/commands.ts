@@ -2,36 +2,13 @@
 // added to the program by lib/cli.ts.
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { emit, Interrupt, parseDuration, parseSize, runBench, type BenchEnvelope, type BenchKind } from './common';
+import { durationArg, intListArg, repsArg, roundTripsArg, sizeArg, tasksArg, workersArg } from '../cli-args';
+import { emit, Interrupt, runBench, type BenchEnvelope, type BenchKind } from './common';
 import { formatCompareBench, runCompareBench, type CompareResults } from './compare';
 import { formatLatencyBench, runLatencyBench, type LatencyResults, type TaskRuntime } from './latency';
 import { formatMemoryBench, runMemoryBench, type MemoryResults } from './memory';
 import { formatPoolsReport, runPoolsBench, type PoolsReport } from './pools';
 import { readResultFile, renderReport } from '../report/html';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-function size(value: string): number {
-  const n = parseSize(value);
-  if (!Number.isFinite(n) || n < 64) throw new InvalidArgumentError('expected a size like 64M, 512K, 1G or a number of bytes (at least 64)');
-  return n;
-}
-
-function duration(value: string): number {
-  const n = parseDuration(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a duration like 200ms, 1s or a number of milliseconds');
-  return n;
-}
-
-function intList(value: string): number[] {
-  const list = value.split(',').map((s) => Number(s.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('expected comma-separated positive integers');
-  return list;
-}
 
 const JSON_HELP = 'print JSON on stdout instead of the table; with a file name, write the JSON there and print the table';
 const WORKERS_HELP = 'workers (default: cgroup-aware available parallelism)';
@@ -64,9 +41,9 @@ interface Common {
 /** Adds memory, latency, compare and (unless already there) pools to `bench`. */
 export function addBenchCommands(bench: Command): void {
   probe(bench, 'memory', 'idle latency and read bandwidth for every (CPU node, memory node) pair, like Intel MLC --latency_matrix / --bandwidth_matrix', 'fewer and shorter samples (3 x 50 ms)')
-    .option('--size <bytes>', 'buffer per memory node (default: 4x the LLC, at least 64M, at most 1/4 of the node\'s free memory)', size)
-    .option('--duration <time>', 'length of one timed sample (default 200ms; 50ms with --quick)', duration)
-    .option('--reps <n>', 'timed samples per cell; median and spread are reported (default 5; 3 with --quick)', positiveInt)
+    .option('--size <bytes>', 'buffer per memory node (default: 4x the LLC, at least 64M, at most 1/4 of the node\'s free memory)', sizeArg)
+    .option('--duration <time>', 'length of one timed sample, up to 60s (default 200ms; 50ms with --quick)', durationArg)
+    .option('--reps <n>', 'timed samples per cell; median and spread are reported (default 5; 3 with --quick)', repsArg)
     .option('--no-huge-pages', 'do not ask for transparent huge pages')
     .option('--only <what>', "'latency' or 'bandwidth'")
     .action(async (o: Common & { size?: number; duration?: number; hugePages: boolean; only?: string }) => {
@@ -82,11 +59,11 @@ export function addBenchCommands(bench: Command): void {
     });
 
   probe(bench, 'latency', 'scheduling latency (submit -> first instruction) of bursts of native and JS tasks, p50/p90/p99/max, and the idle round trip', 'fewer repetitions and round trips')
-    .option('--bursts <list>', 'burst sizes (default 1000,10000)', intList)
-    .option('--reps <n>', 'repetitions of each burst (default 5; 3 with --quick)', positiveInt)
-    .option('--round-trips <n>', 'idle round trips (default 200; 50 with --quick)', positiveInt)
-    .option('--duration <time>', 'pause before each round trip, so the workers are parked (default 5ms)', duration)
-    .option('--workers <n>', WORKERS_HELP, positiveInt)
+    .option('--bursts <list>', 'burst sizes, each up to 10000000 (default 1000,10000)', intListArg(10_000_000))
+    .option('--reps <n>', 'repetitions of each burst (default 5; 3 with --quick)', repsArg)
+    .option('--round-trips <n>', 'idle round trips (default 200; 50 with --quick)', roundTripsArg)
+    .option('--duration <time>', 'pause before each round trip, so the workers are parked, up to 60s (default 5ms)', durationArg)
+    .option('--workers <n>', WORKERS_HELP, workersArg)
     .option('--policy <policy>', "'hierarchical' (default) or 'flat'")
     .option('--runtimes <list>', "'native', 'js' or both (default native,js)")
     .action(async (o: Common & { bursts?: number[]; roundTrips?: number; duration?: number; policy?: string; runtimes?: string }) => {
@@ -107,11 +84,11 @@ export function addBenchCommands(bench: Command): void {
     });
 
   probe(bench, 'compare', "the same node-local workload under stealPolicy 'flat' and 'hierarchical': p99 latency, steals per 10k tasks, cross-NUMA ratio, throughput", 'fewer tasks and runs')
-    .option('--tasks <n>', 'tasks per node per run (default 50000; 10000 with --quick)', positiveInt)
-    .option('--size <bytes>', 'bytes each task touches (default 16K)', size)
-    .option('--buffer <bytes>', 'node-local buffer per node (default 16M)', size)
-    .option('--reps <n>', 'runs per policy (default 5; 3 with --quick)', positiveInt)
-    .option('--workers <n>', WORKERS_HELP, positiveInt)
+    .option('--tasks <n>', 'tasks per node per run (default 50000; 10000 with --quick)', tasksArg)
+    .option('--size <bytes>', 'bytes each task touches (default 16K)', sizeArg)
+    .option('--buffer <bytes>', 'node-local buffer per node (default 16M)', sizeArg)
+    .option('--reps <n>', 'runs per policy (default 5; 3 with --quick)', repsArg)
+    .option('--workers <n>', WORKERS_HELP, workersArg)
     .action(async (o: Common & { tasks?: number; size?: number; buffer?: number }) => {
       if (o.size !== undefined && o.size % 64 !== 0) throw new InvalidArgumentError('--size must be a multiple of 64 bytes');
       const options = { tasksPerNode: o.tasks, bytesPerTask: o.size, bufferBytes: o.buffer, reps: o.reps, workers: o.workers, quick: o.quick ?? false };
@@ -120,10 +97,10 @@ export function addBenchCommands(bench: Command): void {
 
   if (!bench.commands.some((c) => c.name() === 'pools')) {
     probe(bench, 'pools', 'hwsq Runtime vs piscina and tinypool on the same tasks and worker count: throughput and round trip, as ratios', 'fewer tasks and round trips')
-      .option('--tasks <n>', 'tiny tasks per throughput round (default 100000; 20000 with --quick)', positiveInt)
-      .option('--round-trips <n>', 'round trips measured (default 3000; 500 with --quick)', positiveInt)
-      .option('--workers <n>', 'workers of every pool (default: cgroup-aware available parallelism)', positiveInt)
-      .option('--reps <n>', 'timed runs of each throughput round and fib (default 5; 3 with --quick)', positiveInt)
+      .option('--tasks <n>', 'tiny tasks per throughput round (default 100000; 20000 with --quick)', tasksArg)
+      .option('--round-trips <n>', 'round trips measured (default 3000; 500 with --quick)', roundTripsArg)
+      .option('--workers <n>', 'workers of every pool (default: cgroup-aware available parallelism)', workersArg)
+      .option('--reps <n>', 'timed runs of each throughput round and fib (default 5; 3 with --quick)', repsArg)
       .action(async (o: Common & { tasks?: number; roundTrips?: number; reps?: number }) => {
         const options = { workers: o.workers, tasks: o.tasks, roundTrips: o.roundTrips, reps: o.reps, quick: o.quick ?? false };
         const log = o.json === true ? undefined : (line: string) => process.stderr.write(`# ${line}\n`);

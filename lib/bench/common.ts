@@ -14,6 +14,8 @@ import { createRequire } from 'node:module';
 import { native, packageRoot } from '../native';
 import { version } from '../version';
 import type { HistogramStats } from '../stats';
+import { ErrorCodes, rangeError } from '../errors';
+import type { NumaNode } from '../topology';
 
 // ------------------------------------------------------------------ the machine
 
@@ -318,6 +320,19 @@ export function mergeBuckets(list: readonly Buckets[]): Buckets {
 const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, KB: 1024, KIB: 1024, M: 1024 ** 2, MB: 1024 ** 2, MIB: 1024 ** 2, G: GiB, GB: GiB, GIB: GiB };
 
 /** "64M", "512KiB", "1g", "4096" -> bytes; NaN when it is not a size. */
+/**
+ * A benchmark buffer of `bytes` on each of `nodes` must fit in half of the node's free memory:
+ * every page is touched, and more would end in the OOM killer, not in an error.
+ */
+export function checkBufferFits(bytes: number, nodes: readonly NumaNode[], what: string): void {
+  for (const n of nodes) {
+    const free = n.freeBytes || n.memoryBytes;
+    if (free > 0 && bytes > free / 2) {
+      throw rangeError(ErrorCodes.BAD_SIZE, `${what} (${formatBytes(bytes)}) is more than half of node ${n.id}'s free memory (${formatBytes(free)})`);
+    }
+  }
+}
+
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? SIZE_UNITS[m[2]!.toUpperCase()] : undefined;

@@ -12,6 +12,7 @@
 import { allocOnNode, pageNodes } from '../memory';
 import { topology } from '../topology';
 import {
+  checkBufferFits,
   formatBytes,
   formatTable,
   histogramDelta,
@@ -200,6 +201,7 @@ export async function runCompareBench(options: CompareBenchOptions = {}): Promis
   const topo = topology();
   const allowed = new Set(topo.allowedCpus);
   const nodes = topo.nodes.filter((n) => n.cpus.some((c) => allowed.has(c)));
+  checkBufferFits(bufferBytes, nodes.filter((n) => n.hasMemory), 'the node-local buffer (--buffer)');
   const probes = probesBinding();
   const results: CompareResults = {
     nodes: nodes.map((n) => n.id),

@@ -11,6 +11,7 @@
 import { allocOnNode, pageNodes } from '../memory';
 import { topology } from '../topology';
 import {
+  checkBufferFits,
   formatBytes,
   formatTable,
   probesBinding,
@@ -111,6 +112,7 @@ export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<
   const memNodes = topo.nodes.filter((n) => n.hasMemory);
   const llc = lastLevelCache(topo.allowedCpus[0] ?? 0);
   const sizeBytes = options.sizeBytes ?? defaultMemorySize(memNodes.map((n) => n.freeBytes || n.memoryBytes), llc?.bytes ?? null);
+  checkBufferFits(sizeBytes, memNodes, 'the buffer per memory node (--size)');
   const probes = probesBinding();
   const results: MemoryResults = {
     cpuNodes: cpuNodes.map((n) => n.id),

@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../native';
-import { createNativeRuntime, nativeRuntimeBinding, normalizeNativeRuntimeOptions, type NativeRuntime } from '../native-runtime';
+import { createNativeRuntime, nativeRuntimeBinding, type NativeRuntime } from '../native-runtime';
+import { benchDir, normalizeNativeRuntimeOptions } from '../validation';
 import { version } from '../version';
 
 export interface SpawnBenchOptions {
@@ -108,7 +109,7 @@ async function jsFigures(rt: NativeRuntime, tasks: number, reps: number, singleT
 function findBinary(name: string, binDir: string | undefined): string | undefined {
   const dirs = binDir
     ? [binDir]
-    : [process.env.HWSQ_BENCH_DIR, path.join(packageRoot, 'build-native-plain'), path.join(packageRoot, 'build-native')].filter((d): d is string => !!d);
+    : [benchDir(), path.join(packageRoot, 'build-native-plain'), path.join(packageRoot, 'build-native')].filter((d): d is string => !!d);
   for (const d of dirs) {
     const p = path.join(d, name);
     try {
@@ -208,6 +209,7 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
   const tasks = options.tasks ?? (quick ? 100_000 : 1_000_000);
   const reps = options.reps ?? (quick ? 3 : 5);
   const log = options.log ?? (() => {});
+  if (options.binDir === undefined) benchDir(); // HWSQ_BENCH_DIR checked before anything runs
   const config = normalizeNativeRuntimeOptions({ workers: options.workers ?? 'auto' });
   const rt = createNativeRuntime({ workers: options.workers ?? 'auto' });
   const workers = rt.size;

@@ -1,22 +1,10 @@
 // CLI commands of the observability layer: `hwsq metrics serve` and `hwsq top`.
 import { InvalidArgumentError, type Command } from 'commander';
+import { httpUrlArg, intArg, virtualTopologyArg, workersArg } from '../cli-args';
 import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../native-runtime';
+import { LIMITS } from '../validation';
 import { runTop } from '../top';
 import { serveMetrics } from './server';
-
-function intArg(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
-}
-
-function virtualArg(value: string): { nodes: number; workersPerNode: number } {
-  const m = /^(\d+)x(\d+)$/.exec(value);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError('expected NODESxWORKERS, e.g. 2x2');
-  return { nodes: Number(m[1]), workersPerNode: Number(m[2]) };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,10 +37,10 @@ export function addObservabilityCommands(program: Command): void {
   metrics
     .command('serve')
     .description('start a native runtime in this process and serve /metrics (Prometheus) and /metrics/scheduler (JSON) until SIGINT/SIGTERM')
-    .option('--port <n>', 'TCP port (0: any free port)', intArg(0), 9464)
+    .option('--port <n>', 'TCP port (0: any free port)', intArg(0, 65535), 9464)
     .option('--host <addr>', "address to bind ('0.0.0.0' inside a pod)", '127.0.0.1')
-    .option('--workers <n>', 'workers (default: cgroup-aware available parallelism)', intArg(1))
-    .option('--virtual <NxM>', 'a virtual topology of N nodes with M unpinned workers each (NUMA views on any machine)', virtualArg)
+    .option('--workers <n>', 'workers (default: cgroup-aware available parallelism)', workersArg)
+    .option('--virtual <NxM>', 'a virtual topology of N nodes with M unpinned workers each (NUMA views on any machine)', virtualTopologyArg)
     .option('--demo', 'run a light demo workload continuously')
     .option('--prefix <prefix>', 'metric name prefix', 'hwsq_')
     .action(async (opts: ServeOpts) => {
@@ -87,15 +75,10 @@ export function addObservabilityCommands(program: Command): void {
   program
     .command('top')
     .description('live view of a runtime from its metrics server: utilization, queues, steals/s, latency, hogs (q or Ctrl-C quits)')
-    .requiredOption('--url <url>', 'metrics server, e.g. http://127.0.0.1:9464')
-    .option('--interval <ms>', 'poll period in milliseconds', intArg(50), 1000)
-    .option('--count <n>', 'stop after this many polls', intArg(1))
+    .requiredOption('--url <url>', 'metrics server, e.g. http://127.0.0.1:9464', httpUrlArg)
+    .option('--interval <ms>', 'poll period in milliseconds (50 to 3600000)', intArg(50, LIMITS.timeoutMs), 1000)
+    .option('--count <n>', 'stop after this many polls', intArg(1, 2 ** 31))
     .action(async (opts: { url: string; interval: number; count?: number }) => {
-      try {
-        new URL(opts.url);
-      } catch {
-        throw new InvalidArgumentError(`--url: not a URL: ${opts.url}`);
-      }
       process.exitCode = await runTop({ url: opts.url, intervalMs: opts.interval, count: opts.count });
     });
 }

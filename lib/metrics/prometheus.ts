@@ -9,8 +9,9 @@
 // histogram's fine buckets (<= 3.2% wide) into fixed Prometheus `le` buckets.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ErrorCodes, codedError, rangeError, typeError } from '../errors';
+import { ErrorCodes, codedError } from '../errors';
 import { packageRoot } from '../native';
+import { metricsOptions, metricsSource } from '../validation';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerStatsLike } from './source';
 
 /** The part of a prom-client `Registry` used here (prom-client's own Registry satisfies it). */
@@ -143,32 +144,6 @@ function histogramValues(name: string, h: HistogramLike, bounds: readonly number
 
 // ------------------------------------------------------------------ registration
 
-const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const OWN_LABELS = ['worker', 'numa_node', 'cpu', 'scope', 'queue', 'origin', 'le', 'quantile'];
-
-function checkOptions(options: RegisterMetricsOptions): { prefix: string; labels: Record<string, string> } {
-  if (typeof options !== 'object' || options === null) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
-  const prefix = options.prefix ?? 'hwsq_';
-  if (typeof prefix !== 'string' || (prefix !== '' && !NAME_RE.test(prefix))) {
-    throw rangeError(ErrorCodes.INVALID_OPTION, `prefix must match ${NAME_RE} (or be empty), got ${JSON.stringify(prefix)}`);
-  }
-  const labels = options.labels ?? {};
-  if (typeof labels !== 'object' || labels === null) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'labels must be an object of strings');
-  for (const [k, v] of Object.entries(labels)) {
-    if (!LABEL_RE.test(k) || k.startsWith('__')) throw rangeError(ErrorCodes.INVALID_OPTION, `label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
-    if (OWN_LABELS.includes(k)) throw rangeError(ErrorCodes.INVALID_OPTION, `label ${k} is set by hwsq itself`);
-    if (typeof v !== 'string') throw typeError(ErrorCodes.INVALID_ARG_TYPE, `labels.${k} must be a string`);
-  }
-  for (const b of [options.latencyBuckets, options.runTimeBuckets]) {
-    if (b === undefined) continue;
-    if (!Array.isArray(b) || b.length === 0 || b.some((x, i) => typeof x !== 'number' || !(x > 0) || !Number.isFinite(x) || (i > 0 && x <= b[i - 1]!))) {
-      throw rangeError(ErrorCodes.INVALID_OPTION, 'histogram buckets must be a non-empty ascending list of positive finite seconds');
-    }
-  }
-  return { prefix, labels: { ...labels } };
-}
-
 type Labels = Record<string, string>;
 type Sample = [Labels, number];
 
@@ -190,10 +165,11 @@ const WORKER_LABELS = ['worker', 'numa_node', 'cpu'];
  * registries). Throws if a name is already registered.
  */
 export function registerMetrics(runtime: MetricsSource, options: RegisterMetricsOptions = {}): MetricsRegistration {
-  if (!runtime || typeof runtime.stats !== 'function') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'runtime must have a stats() method (NativeRuntime or Runtime)');
-  const { prefix, labels: constLabels } = checkOptions(options);
+  metricsSource(runtime);
+  const checked = metricsOptions(options);
+  const { prefix, labels: constLabels } = checked;
   const prom = promClient();
-  const registry = (options.registry ?? prom.register) as PromRegistry;
+  const registry = checked.registry ?? (prom.register as unknown as PromRegistry);
   const cache = new SnapshotCache(runtime);
   const first = runtime.stats();
 
@@ -312,8 +288,8 @@ export function registerMetrics(runtime: MetricsSource, options: RegisterMetrics
       return new SnapshotDistribution(full, help, 'histogram', () => histogramValues(full, read(cache.get()), le, constLabels));
     };
     created.push(
-      hist('scheduling_latency_seconds', 'Scheduling latency: from the submission of a task to its start on a worker.', options.latencyBuckets ?? DEFAULT_LATENCY_BUCKETS, (s) => s.latency),
-      hist('task_run_seconds', "Run time of tasks' functions, from start to end.", options.runTimeBuckets ?? DEFAULT_LATENCY_BUCKETS, (s) => s.runTime),
+      hist('scheduling_latency_seconds', 'Scheduling latency: from the submission of a task to its start on a worker.', checked.latencyBuckets ?? DEFAULT_LATENCY_BUCKETS, (s) => s.latency),
+      hist('task_run_seconds', "Run time of tasks' functions, from start to end.", checked.runTimeBuckets ?? DEFAULT_LATENCY_BUCKETS, (s) => s.runTime),
     );
     for (const m of created) register(m as { name: string });
   } catch (err) {

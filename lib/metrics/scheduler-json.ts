@@ -2,6 +2,7 @@
 // in snake_case, base counters cumulative since the runtime started, plus who is serving it --
 // the pod identity from the Kubernetes downward API when the pod exposes it as env vars.
 import os from 'node:os';
+import { identityVar, metricsSource } from '../validation';
 import { version } from '../version';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerPlacement } from './source';
 
@@ -99,19 +100,14 @@ export interface SchedulerJson extends PodIdentity {
   workers: SchedulerJsonWorker[];
 }
 
-function envOrNull(env: NodeJS.ProcessEnv, name: string): string | null {
-  const v = env[name];
-  return v === undefined || v === '' ? null : v;
-}
-
 /** The pod identity from the downward-API env vars (see POD_ENV). */
 export function podIdentity(env: NodeJS.ProcessEnv = process.env): PodIdentity {
   return {
-    pod_id: envOrNull(env, POD_ENV.name) ?? envOrNull(env, 'HOSTNAME') ?? os.hostname(),
-    pod_uid: envOrNull(env, POD_ENV.uid),
-    namespace: envOrNull(env, POD_ENV.namespace),
-    node_name: envOrNull(env, POD_ENV.nodeName),
-    cpu_limit: envOrNull(env, POD_ENV.cpuLimit),
+    pod_id: identityVar(env, POD_ENV.name) ?? identityVar(env, 'HOSTNAME') ?? os.hostname(),
+    pod_uid: identityVar(env, POD_ENV.uid),
+    namespace: identityVar(env, POD_ENV.namespace),
+    node_name: identityVar(env, POD_ENV.nodeName),
+    cpu_limit: identityVar(env, POD_ENV.cpuLimit),
   };
 }
 
@@ -200,5 +196,6 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
 
 /** One snapshot of `runtime` as the /metrics/scheduler document. */
 export function schedulerJson(runtime: MetricsSource, identity?: PodIdentity): SchedulerJson {
+  metricsSource(runtime);
   return schedulerJsonFrom(runtime.stats(), workerPlacement(runtime), identity);
 }

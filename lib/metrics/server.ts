@@ -1,13 +1,15 @@
 // serveMetrics(runtime, { port, host }): a small HTTP server for scrapers and `hwsq top`.
 //   GET /metrics            Prometheus text (prom-client registry with the runtime's metrics)
 //   GET /metrics/scheduler  the JSON document of scheduler-json.ts
-// Anything else: 404; other methods on those paths: 405. Binds 127.0.0.1 unless told otherwise.
-// A scrape costs one native stats snapshot (a read of per-P counters, no locks held while
-// formatting) and one small response written at once: a slow reader only fills its own socket
-// buffer, and the timeouts below close connections that stall (headers, body, idle keep-alive).
+// Anything else: 404; other methods on those paths: 405; a request with a body: 413. Binds
+// 127.0.0.1 unless told otherwise. A scrape costs one native stats snapshot (a read of per-P
+// counters, no locks held while formatting) and one small response written at once: a slow
+// reader only fills its own socket buffer, and the timeouts below close connections that stall
+// (headers, idle keep-alive). Slow clients cannot lock scrapers out: at the connection cap, a new
+// connection evicts one that is not being answered (see Connections) instead of being refused.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ErrorCodes, rangeError, typeError } from '../errors';
+import { serveOptions, metricsSource } from '../validation';
 import { promClient, registerMetrics, type MetricsRegistration, type PromRegistry, type RegisterMetricsOptions } from './prometheus';
 import { podIdentity, schedulerJsonFrom, type PodIdentity } from './scheduler-json';
 import { workerPlacement, type MetricsSource } from './source';
@@ -27,7 +29,11 @@ export interface ServeMetricsOptions extends Omit<RegisterMetricsOptions, 'regis
   headersTimeoutMs?: number;
   /** Close a connection idle (no bytes either way) this long, keep-alive included (default 10000). */
   idleTimeoutMs?: number;
-  /** Most connections open at once; beyond, new ones are closed at once (default 64). */
+  /**
+   * Most connections open at once (default 64). At the cap a new connection evicts the oldest
+   * one that has not sent a whole request yet (slow or silent clients), else the least recently
+   * served idle keep-alive one; only when every connection is being answered is it refused.
+   */
   maxConnections?: number;
 }
 
@@ -43,12 +49,78 @@ export interface MetricsServer {
 
 const PATHS = new Set(['/metrics', '/metrics/scheduler']);
 
-function optMs(value: unknown, name: string, def: number): number {
-  if (value === undefined) return def;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
-    throw rangeError(ErrorCodes.INVALID_OPTION, `${name} must be an integer number of milliseconds in [1, 3600000], got ${String(value)}`);
+interface Connection {
+  /** Order of arrival, then of the last answer (a counter, not a clock). */
+  order: number;
+  /** A request of it is being answered. */
+  busy: boolean;
+  /** Requests answered on it. */
+  served: number;
+}
+
+/**
+ * The open connections and the cap. A scraper sends its whole request at once; a connection that
+ * has not (slowloris, a silent client) or that idles between keep-alive scrapes costs the server
+ * nothing to drop, so at the cap it makes room for the newcomer: first the oldest connection that
+ * never completed a request, then the least recently served idle one. Connections being answered
+ * are never evicted.
+ */
+class Connections {
+  private readonly open = new Map<Socket, Connection>();
+  private counter = 0;
+
+  constructor(private readonly cap: number) {}
+
+  /** A new connection: tracked, after evicting one at the cap; false: refused (all busy). */
+  admit(socket: Socket): boolean {
+    if (this.open.size >= this.cap) {
+      const victim = this.victim();
+      if (!victim) return false;
+      this.open.delete(victim);
+      victim.destroy();
+    }
+    this.open.set(socket, { order: ++this.counter, busy: false, served: 0 });
+    socket.once('close', () => this.open.delete(socket));
+    return true;
   }
-  return value;
+
+  /** A request on `socket` is being answered until `res` is done. */
+  serving(socket: Socket, res: http.ServerResponse): void {
+    const c = this.open.get(socket);
+    if (!c) return;
+    c.busy = true;
+    res.once('close', () => {
+      c.busy = false;
+      c.served++;
+      c.order = ++this.counter;
+    });
+  }
+
+  private victim(): Socket | undefined {
+    let best: Socket | undefined;
+    let bestKey = Infinity;
+    for (const [socket, c] of this.open) {
+      if (c.busy) continue;
+      // Never-served connections rank before every served one, oldest first.
+      const key = (c.served === 0 ? 0 : Number.MAX_SAFE_INTEGER / 2) + c.order;
+      if (key < bestKey) {
+        bestKey = key;
+        best = socket;
+      }
+    }
+    return best;
+  }
+
+  destroyAll(): void {
+    for (const s of this.open.keys()) s.destroy();
+    this.open.clear();
+  }
+}
+
+/** A request that carries a body (scrapes never do): answered 413, its body never read. */
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function send(res: http.ServerResponse, req: http.IncomingMessage, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
@@ -62,34 +134,31 @@ function send(res: http.ServerResponse, req: http.IncomingMessage, status: numbe
  * `runtime.serveMetrics(options)` and `hwsq metrics serve` do.
  */
 export async function serveMetrics(runtime: MetricsSource, options: ServeMetricsOptions = {}): Promise<MetricsServer> {
-  if (!runtime || typeof runtime.stats !== 'function') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'runtime must have a stats() method (NativeRuntime or Runtime)');
-  if (typeof options !== 'object' || options === null) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'options must be an object');
-  const port = options.port ?? 9464;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw rangeError(ErrorCodes.INVALID_OPTION, `port must be an integer in [0, 65535], got ${String(port)}`);
-  const host = options.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || host === '') throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'host must be a non-empty string');
-  const headersTimeout = optMs(options.headersTimeoutMs, 'headersTimeoutMs', 5000);
-  const idleTimeout = optMs(options.idleTimeoutMs, 'idleTimeoutMs', 10_000);
-  const maxConnections = options.maxConnections ?? 64;
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw rangeError(ErrorCodes.INVALID_OPTION, `maxConnections must be a positive integer, got ${String(maxConnections)}`);
+  metricsSource(runtime);
+  const o = serveOptions(options);
+  const { port, host, headersTimeoutMs: headersTimeout, idleTimeoutMs: idleTimeout, prefix } = o;
 
-  const registry: PromRegistry = options.registry ?? (new (promClient().Registry)() as unknown as PromRegistry);
-  const prefix = options.prefix ?? 'hwsq_';
+  // Fixed for the process's life: read once, not per request (and checked before anything is registered).
+  const identity: PodIdentity = podIdentity();
+  const registry: PromRegistry = o.registry ?? (new (promClient().Registry)() as unknown as PromRegistry);
   let registration: MetricsRegistration | undefined;
   if (registry.getSingleMetric(`${prefix}tasks_completed_total`) === undefined) {
-    registration = registerMetrics(runtime, { registry, prefix, labels: options.labels, latencyBuckets: options.latencyBuckets, runTimeBuckets: options.runTimeBuckets });
+    const register: RegisterMetricsOptions = { registry, prefix, labels: o.labels };
+    if (o.latencyBuckets) register.latencyBuckets = o.latencyBuckets;
+    if (o.runTimeBuckets) register.runTimeBuckets = o.runTimeBuckets;
+    registration = registerMetrics(runtime, register);
   }
-  // Fixed for the process's life: read once, not per request.
-  const identity: PodIdentity = podIdentity();
   const placement = workerPlacement(runtime);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
-    if (!PATHS.has(path)) return send(res, req, 404, 'text/plain; charset=utf-8', 'not found: try /metrics or /metrics/scheduler\n');
+    // A body is never read: the connection closes after the answer.
+    const body = hasBody(req);
+    if (!PATHS.has(path)) return send(res, req, 404, 'text/plain; charset=utf-8', 'not found: try /metrics or /metrics/scheduler\n', body ? { Connection: 'close' } : {});
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      // The body, if any, is not read: close the connection after the answer.
       return send(res, req, 405, 'text/plain; charset=utf-8', `method ${req.method} not allowed\n`, { Allow: 'GET, HEAD', Connection: 'close' });
     }
+    if (body) return send(res, req, 413, 'text/plain; charset=utf-8', 'a scrape has no body\n', { Connection: 'close' });
     try {
       if (path === '/metrics') {
         send(res, req, 200, registry.contentType, await registry.metrics());
@@ -106,17 +175,15 @@ export async function serveMetrics(runtime: MetricsSource, options: ServeMetrics
     // Node checks the headers/request timeouts every connectionsCheckingInterval (default 30 s).
     { headersTimeout, requestTimeout: headersTimeout * 2, connectionsCheckingInterval: Math.max(50, Math.min(1000, headersTimeout >> 1)), keepAliveTimeout: Math.min(5000, idleTimeout), maxHeaderSize: 8192 },
     (req, res) => {
-      req.resume(); // GET bodies are ignored; never buffered
+      connections.serving(req.socket, res);
       void handle(req, res).catch(() => res.destroy());
     },
   );
-  server.maxConnections = maxConnections;
+  const connections = new Connections(o.maxConnections);
   server.maxHeadersCount = 64;
   server.setTimeout(idleTimeout, (socket: Socket) => socket.destroy());
-  const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    if (!connections.admit(socket)) socket.destroy();
   });
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
@@ -147,7 +214,7 @@ export async function serveMetrics(runtime: MetricsSource, options: ServeMetrics
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        connections.destroyAll();
         registration?.unregister();
       });
       return closing;

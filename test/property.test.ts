@@ -1,0 +1,709 @@
+// Property-based tests (fast-check) over the inputs of every public function: for any input, a
+// call either succeeds with a well-formed result, or it throws / rejects a TypeError or
+// RangeError whose `code` is in ErrorCodes -- and a refused spawn leaves nothing queued, a refused
+// runtime starts no thread. Inputs mix valid values with every JS type, edge numbers (NaN,
+// +-Infinity, -0, 2**32, 2**53...), unknown option names and hostile objects (Proxies, revoked
+// Proxies, getters that throw, frozen and null-prototype objects). Valid values are drawn from
+// small ranges (a valid `workers: 4000` or `bytes: 2**31` would only cost time and memory).
+// Seeded, with fixed run counts: the same inputs every run, bounded time (~30 s on a 2-CPU VM).
+// A failure prints the seed, the path and the shrunk counterexample.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import v8 from 'node:v8';
+import fc from 'fast-check';
+import { Registry, register as globalRegistry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ErrorCodes,
+  Runtime,
+  allocOnNode,
+  availableParallelism,
+  createNativeRuntime,
+  getAffinity,
+  isMemoryLocal,
+  movePages,
+  numaNodeCount,
+  pageNodes,
+  pinToCpus,
+  pinToNumaNode,
+  podIdentity,
+  prepareChaseBuffer,
+  registerMetrics,
+  schedulerJson,
+  serveMetrics,
+  topology,
+  type NativeRuntime,
+} from '../lib/index';
+import { Writer, decodeValue, encodeValue } from '../lib/codec';
+import { ensureDist } from './helpers';
+
+const SEED = 0x48575351; // "HWSQ"
+const root = path.resolve(__dirname, '..');
+const ESM = path.join(root, 'test', 'fixtures', 'tasks', 'basic.mjs');
+const CODES = new Set<string>(Object.values(ErrorCodes));
+const threadCount = () => fs.readdirSync('/proc/self/task').length;
+
+beforeAll(ensureDist, 120_000);
+
+// ------------------------------------------------------------------ the contract
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function attempt<T>(fn: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+async function attemptAsync<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function describeError(error: unknown): string {
+  try {
+    return error instanceof Error ? `${error.constructor.name} ${(error as { code?: string }).code ?? '(no code)'}: ${error.message}` : `a thrown ${typeof error}`;
+  } catch {
+    return 'an unprintable error';
+  }
+}
+
+/** The failure is a TypeError or RangeError with a code from ErrorCodes. */
+function expectTyped(error: unknown, what: string): void {
+  const code = (error as { code?: unknown } | null)?.code;
+  const ok = (error instanceof TypeError || error instanceof RangeError) && typeof code === 'string' && CODES.has(code);
+  if (!ok) throw new Error(`${what}: not a typed error: ${describeError(error)}`, { cause: error });
+}
+
+const runs = (numRuns: number) => ({ seed: SEED, numRuns });
+
+/**
+ * The same structured-clone value: deep strict equality (typed arrays by their bytes), or the
+ * same V8 serialization (isDeepStrictEqual finds two Invalid Dates different).
+ */
+function sameClone(a: unknown, b: unknown): boolean {
+  if (isDeepStrictEqual(a, b)) return true;
+  try {
+    return v8.serialize(a).equals(v8.serialize(b));
+  } catch {
+    return false;
+  }
+}
+
+/** Array.isArray that a revoked Proxy cannot make throw. */
+function isList(v: unknown): v is unknown[] {
+  try {
+    return Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------ inputs
+
+/**
+ * A value made when the call is made, not when fast-check generates it: hostile objects (revoked
+ * Proxies, throwing traps and getters) would break fast-check's own inspection of values, and
+ * buffers must be fresh for every call (a transfer detaches them).
+ */
+class Lazy {
+  constructor(
+    readonly label: string,
+    readonly make: () => unknown,
+  ) {}
+  [fc.toStringMethod](): string {
+    return this.label;
+  }
+}
+
+/** The real input: Lazy values made, arrays of inputs made element by element. */
+function real(v: unknown): unknown {
+  if (v instanceof Lazy) return v.make();
+  if (Array.isArray(v) && v.some((x) => x instanceof Lazy || Array.isArray(x))) return v.map(real);
+  return v;
+}
+
+function lazies(entries: [string, () => unknown][]): fc.Arbitrary<Lazy> {
+  return fc.constantFrom(...entries).map(([label, make]) => new Lazy(label, make));
+}
+
+const edgeNumbers = fc.constantFrom(0, -0, 1, -1, 0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 53, 2 ** 53 + 2, 1e12, -1e12, Number.MIN_VALUE, Number.MAX_VALUE);
+
+/** Objects that break naive option reading. */
+const hostileObjects = lazies([
+  ['revoked Proxy', () => {
+    const r = Proxy.revocable({}, {});
+    r.revoke();
+    return r.proxy;
+  }],
+  ['Proxy whose traps throw', () => new Proxy({}, { get: () => { throw new Error('get trap'); }, ownKeys: () => { throw new Error('ownKeys trap'); } })],
+  ['Proxy { node: 0 } whose get throws', () => new Proxy({ node: 0 }, { get: () => { throw new Error('get trap'); } })],
+  ['Proxy [] whose get throws', () => new Proxy([], { get: () => { throw new Error('get trap'); } })],
+  ['frozen {}', () => Object.freeze({})],
+  ['null-prototype {}', () => Object.create(null) as unknown],
+  ['Invalid Date', () => new Date(NaN)],
+  ['Map', () => new Map([[1, 2]])],
+  ['function', () => function options() {}],
+  ['symbol', () => Symbol('s')],
+  ['10n', () => 10n],
+  ['new Number(5)', () => new Number(5)],
+  ["new String('spread')", () => new String('spread')],
+  ['ArrayBuffer(8)', () => new ArrayBuffer(8)],
+  ['Uint8Array(64)', () => new Uint8Array(64)],
+  ['AbortSignal look-alike', () => Object.create(AbortSignal.prototype) as unknown],
+  ['Proxy of a Uint8Array', () => new Proxy(new Uint8Array(128), {})],
+]);
+
+/** Any value at all. */
+const anyValue: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 4, arbitrary: fc.anything({ maxDepth: 2, maxKeys: 4, withBigInt: true, withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true, withDate: true }) },
+  { weight: 2, arbitrary: edgeNumbers },
+  { weight: 2, arbitrary: hostileObjects },
+);
+
+/** Integers in (limit, 2**30] are valid for some counts but only cost time: left to the small valid ranges. */
+const notABigCount = (limit: number) => (v: unknown) => !(typeof v === 'number' && Number.isInteger(v) && v > limit && v <= 2 ** 30);
+
+/** An input: mostly valid values, sometimes anything; `valid` draws valid values only. */
+type Field = fc.Arbitrary<unknown> & { valid: fc.Arbitrary<unknown> };
+
+/**
+ * A field: 9 in 10 a value from `valid`, else anything (`invalid` adds wrong values of the right
+ * type). Its `valid` is the valid values only (the valid part of `valid` when it is a Field too).
+ */
+function field(valid: fc.Arbitrary<unknown>, options: { bigLimit?: number; invalid?: fc.Arbitrary<unknown> } = {}): Field {
+  const any = options.bigLimit === undefined ? anyValue : anyValue.filter(notABigCount(options.bigLimit));
+  const wrong = options.invalid ? fc.oneof(any, options.invalid) : any;
+  const mixed = fc.oneof({ weight: 9, arbitrary: valid }, { weight: 1, arbitrary: wrong });
+  return Object.assign(mixed, { valid: (valid as Partial<Field>).valid ?? valid });
+}
+
+/** A list of `entry` (a Field): its `valid` is a list of valid entries. */
+function listOf(entry: Field, constraints: fc.ArrayConstraints): Field {
+  return Object.assign(fc.array(entry, constraints), { valid: fc.array(entry.valid, constraints) });
+}
+
+/** Each key an enumerable getter. */
+function viaGetters(o: Record<string, unknown>): Record<string, unknown> {
+  const out = {};
+  for (const [k, v] of Object.entries(o)) Object.defineProperty(out, k, { get: () => v, enumerable: true });
+  return out;
+}
+
+/** Wrappers of an options object: as is, frozen, a Proxy, null-prototype, getters, a getter that throws. */
+type Wrapper = [string, (o: Record<string, unknown>) => unknown];
+const readableWrappers = fc.constantFrom<Wrapper[]>(
+  ['', (o) => o],
+  ['frozen ', (o) => Object.freeze(o)],
+  ['Proxy of ', (o) => new Proxy(o, {})],
+  ['null-prototype ', (o) => Object.assign(Object.create(null) as object, o)],
+  ['getters of ', viaGetters],
+);
+const wrappers = fc.oneof(
+  { weight: 10, arbitrary: readableWrappers },
+  {
+    weight: 1,
+    arbitrary: fc.constant<Wrapper>([
+      'first getter throws in ',
+      (o) => {
+        const key = Object.keys(o)[0];
+        if (key === undefined) return o;
+        const out = { ...o };
+        Object.defineProperty(out, key, { get: () => { throw new Error(`getter ${key}`); }, enumerable: true });
+        return out;
+      },
+    ]),
+  },
+);
+
+/**
+ * An options argument: a partial record of `fields` (`required` ones always there), now and then
+ * with an unknown name, wrapped (see wrappers); or anything; or undefined. A third of the objects
+ * have valid values only (every field's `valid`) and a wrapper that reads fine, so that whole
+ * calls succeed often enough to check their results. Its `valid` is those objects (or undefined).
+ */
+function optionsOf(fields: Record<string, fc.Arbitrary<unknown>>, required: string[] = []): Field {
+  const make = (values: Record<string, fc.Arbitrary<unknown>>, extra: fc.Arbitrary<[string, unknown] | null>, wrap: fc.Arbitrary<Wrapper>) =>
+    fc.tuple(fc.record(values, { requiredKeys: required }) as fc.Arbitrary<Record<string, unknown>>, extra, wrap).map(([o, x, [label, w]]) => {
+      const entries = Object.entries(o);
+      if (x && !(x[0] in fields)) entries.push(x);
+      return new Lazy(`${label}${fc.stringify(Object.fromEntries(entries))}`, () => w(Object.fromEntries(entries.map(([k, v]) => [k, real(v)]))));
+    });
+  const validValues = Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, (f as Partial<Field>).valid ?? f]));
+  const clean = make(validValues, fc.constant(null), readableWrappers);
+  const extra = fc.oneof({ weight: 10, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.tuple(fc.string({ minLength: 1, maxLength: 6 }), anyValue) });
+  const mixed = fc.oneof(
+    { weight: 8, arbitrary: clean },
+    { weight: 14, arbitrary: make(fields, extra, wrappers) },
+    { weight: 1, arbitrary: anyValue },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  );
+  return Object.assign(mixed, { valid: required.length ? clean : fc.oneof({ weight: 9, arbitrary: clean }, { weight: 1, arbitrary: fc.constant(undefined) }) });
+}
+
+const topo = topology();
+const nodeIds = topo.nodes.map((n) => n.id);
+const allowed = topo.allowedCpus;
+const memNode = topo.nodes.find((n) => n.hasMemory)!;
+const sysfsFixtures = fs.readdirSync(path.join(root, 'test', 'fixtures', 'sysfs')).map((d) => path.join(root, 'test', 'fixtures', 'sysfs', d));
+
+/** Fresh buffers of every BufferLike kind (small). */
+const buffers = lazies([
+  ['ArrayBuffer(8192)', () => new ArrayBuffer(8192)],
+  ['Uint8Array(4096)', () => new Uint8Array(4096)],
+  ['Float64Array(512)', () => new Float64Array(512)],
+  ['DataView(4096, 64, 1024)', () => new DataView(new ArrayBuffer(4096), 64, 1024)],
+  ['Buffer(4096)', () => Buffer.alloc(4096, 1)],
+  ['SharedArrayBuffer(4096)', () => new SharedArrayBuffer(4096)],
+  ['ArrayBuffer(0)', () => new ArrayBuffer(0)],
+  ['Uint8Array(16)', () => new Uint8Array(16)],
+]);
+
+// ------------------------------------------------------------------ NUMA functions
+
+describe('property: topology, pinning and memory functions', () => {
+  it('topology / numaNodeCount / availableParallelism: a well-formed topology or a typed error', () => {
+    const options = optionsOf({ fsroot: field(fc.constantFrom('', ...sysfsFixtures), { invalid: fc.constantFrom('/nonexistent/hwsq', 'a\0b', ESM) }) });
+    fc.assert(
+      fc.property(options, (o) => {
+        const t = attempt(() => topology(real(o) as never));
+        if (!t.ok) expectTyped(t.error, 'topology');
+        else {
+          expect(t.value.nodes.length).toBeGreaterThan(0);
+          expect(t.value.parallelism.value).toBeGreaterThanOrEqual(1);
+          for (const n of t.value.nodes) expect(n.distances).toHaveLength(t.value.nodes.length);
+        }
+        const count = attempt(() => numaNodeCount(real(o) as never));
+        if (!count.ok) expectTyped(count.error, 'numaNodeCount');
+        else expect(Number.isInteger(count.value) && count.value >= 1).toBe(true);
+        const par = attempt(() => availableParallelism(real(o) as never));
+        if (!par.ok) expectTyped(par.error, 'availableParallelism');
+        else expect(par.value.value).toBeGreaterThanOrEqual(1);
+      }),
+      runs(120),
+    );
+  });
+
+  it('pinToNumaNode / pinToCpus: a pin that unpins back to the same affinity, or a typed error and no change', () => {
+    const before = getAffinity();
+    const pinOptions = optionsOf({ scope: field(fc.constantFrom('thread', 'process')), memory: field(fc.constantFrom('preferred', 'bind', 'none')) });
+    const cpus = fc.oneof(fc.subarray(allowed, { minLength: 1 }), listOf(field(fc.constantFrom(...allowed)), { maxLength: 4 }), anyValue);
+    fc.assert(
+      fc.property(field(fc.constantFrom(...nodeIds)), cpus, pinOptions, (node, list, o) => {
+        for (const [what, pin] of [
+          ['pinToNumaNode', () => pinToNumaNode(real(node) as number, real(o) as never)],
+          ['pinToCpus', () => pinToCpus(real(list) as number[], real(o) as never)],
+        ] as const) {
+          const r = attempt(pin);
+          if (r.ok) {
+            expect(r.value.cpus.length).toBeGreaterThan(0);
+            expect(r.value.cpus.every((c) => allowed.includes(c))).toBe(true);
+            r.value.unpin();
+          } else {
+            expectTyped(r.error, what);
+          }
+          expect(getAffinity()).toEqual(before);
+        }
+      }),
+      runs(150),
+    );
+  });
+
+  it('allocOnNode / pageNodes / isMemoryLocal / movePages: placed memory and placements, or typed errors', () => {
+    const bytes = fc.oneof(fc.integer({ min: 1, max: 1 << 16 }), fc.constant(memNode.memoryBytes + 4096), anyValue.filter(notABigCount(1 << 16)));
+    const node = fc.oneof(field(fc.constantFrom(...nodeIds)), listOf(field(fc.constantFrom(...nodeIds)), { maxLength: 3 }));
+    const allocOptions = optionsOf({ policy: field(fc.constantFrom('bind', 'preferred', 'interleave')) });
+    fc.assert(
+      fc.property(bytes, node, allocOptions, fc.oneof(buffers, anyValue), field(fc.constantFrom(...nodeIds)), (size, where, o, bufferRecipe, target) => {
+        const buffer = real(bufferRecipe);
+        const a = attempt(() => allocOnNode(real(size) as number, real(where) as number, real(o) as never));
+        if (a.ok) {
+          expect(a.value).toBeInstanceOf(ArrayBuffer);
+          expect(a.value.byteLength).toBeGreaterThan(0);
+        } else expectTyped(a.error, 'allocOnNode');
+        const p = attempt(() => pageNodes(buffer as ArrayBuffer));
+        if (p.ok) {
+          expect(p.value.pages).toBeInstanceOf(Int32Array);
+          expect(p.value.notPresent).toBeLessThanOrEqual(p.value.pages.length);
+          expect(p.value.pageSize).toBeGreaterThan(0);
+        } else expectTyped(p.error, 'pageNodes');
+        const local = attempt(() => isMemoryLocal(buffer as ArrayBuffer, real(target) as number));
+        if (local.ok) expect(typeof local.value).toBe('boolean');
+        else expectTyped(local.error, 'isMemoryLocal');
+        const moved = attempt(() => movePages(buffer as ArrayBuffer, real(target) as number));
+        if (moved.ok) expect(moved.value.pages).toBeInstanceOf(Int32Array);
+        else expectTyped(moved.error, 'movePages');
+      }),
+      runs(150),
+    );
+  });
+});
+
+// ------------------------------------------------------------------ NativeRuntime
+
+describe('property: createNativeRuntime and spawnNative', () => {
+  it('createNativeRuntime: a runtime of the Ps asked for, or a typed error and no thread started', () => {
+    const small = (max: number) => fc.integer({ min: 1, max });
+    const placementEntry = optionsOf({ node: field(fc.constantFrom(...nodeIds)), cpus: field(fc.subarray(allowed, { minLength: 1 })) }, ['node']);
+    const placementList = listOf(placementEntry, { minLength: 1, maxLength: 3 });
+    const common = {
+      stealPolicy: field(fc.constantFrom('hierarchical', 'flat')),
+      stats: field(fc.boolean()),
+      timingSampleShift: field(fc.integer({ min: 0, max: 20 })),
+      sysmon: field(fc.boolean()),
+      hogThresholdMs: field(fc.double({ min: 0.001, max: 1000, noNaN: true })),
+    };
+    const virtualTopology = field(optionsOf({ nodes: field(small(2), { bigLimit: 2 }), workersPerNode: field(small(2), { bigLimit: 2 }) }, ['nodes', 'workersPerNode']));
+    // A virtual topology excludes workers, placement and pin: mostly apart, sometimes together.
+    const options = fc.oneof(optionsOf({ ...common, virtualTopology }, ['virtualTopology']), optionsOf({
+      workers: field(fc.oneof(small(3), fc.constant('auto')), { bigLimit: 8 }),
+      placement: field(fc.oneof(fc.constant('spread'), placementList.valid), { invalid: fc.oneof(placementList, fc.constant([])) }),
+      pin: field(fc.constantFrom('node', 'cpu', 'none')),
+      ...common,
+      virtualTopology: field(fc.constant(undefined), { invalid: virtualTopology }),
+    }));
+    fc.assert(
+      fc.property(options, (o) => {
+        const threads = threadCount();
+        const r = attempt(() => createNativeRuntime(real(o) as never));
+        if (!r.ok) {
+          expectTyped(r.error, 'createNativeRuntime');
+          expect(threadCount()).toBe(threads);
+          return;
+        }
+        try {
+          const t = r.value.topology();
+          expect(r.value.size).toBe(t.workers.length);
+          expect(r.value.size).toBeGreaterThanOrEqual(1);
+          expect(r.value.size).toBeLessThanOrEqual(8);
+          expect([...r.value.nodes].sort()).toEqual([...new Set(t.workers.map((w) => w.node))].sort());
+        } finally {
+          r.value.destroy();
+        }
+      }),
+      runs(120),
+    );
+  });
+
+  let rt: NativeRuntime;
+  beforeAll(() => {
+    rt = createNativeRuntime({ virtualTopology: { nodes: 2, workersPerNode: 1 } });
+  });
+  afterAll(() => rt?.destroy());
+
+  it('prepareChaseBuffer: prepares a buffer of at least one cache line, or a typed error', () => {
+    fc.assert(
+      fc.property(fc.oneof(buffers, anyValue), field(fc.integer({ min: 0, max: 2 ** 31 })), (buffer, seed) => {
+        const r = attempt(() => prepareChaseBuffer(real(buffer) as ArrayBuffer, real(seed) as number));
+        if (r.ok) expect(r.value).toBeUndefined();
+        else expectTyped(r.error, 'prepareChaseBuffer');
+      }),
+      runs(100),
+    );
+  });
+
+  it('spawnNative: completes the tasks asked for, or rejects typed with nothing run', async () => {
+    const ns = field(fc.integer({ min: 0, max: 20_000 }), { bigLimit: 1e6 });
+    const buffer = field(buffers);
+    const steps = field(fc.integer({ min: 1, max: 64 }), { bigLimit: 10_000 });
+    // Mostly the params of the kind (each kind takes its own), sometimes any params for any kind.
+    const kindAndParams = fc.oneof(
+      fc.tuple(fc.constant('noop'), optionsOf({})),
+      fc.tuple(fc.constant('spin'), optionsOf({ ns }, ['ns'])),
+      fc.tuple(fc.constant('touch'), optionsOf({ buffer }, ['buffer'])),
+      fc.tuple(fc.constant('chase'), optionsOf({ buffer, steps }, ['buffer'])),
+      fc.tuple(field(fc.constantFrom('noop', 'spin', 'touch', 'chase')), optionsOf({ ns, buffer, steps })),
+    );
+    const options = optionsOf({
+      count: field(fc.integer({ min: 1, max: 50 }), { bigLimit: 1000 }),
+      node: field(fc.constantFrom(0, 1), { invalid: fc.constant(2) }),
+      worker: field(fc.constantFrom(0, 1), { invalid: fc.constant(2) }),
+      inside: field(fc.boolean()),
+    });
+    await fc.assert(
+      fc.asyncProperty(kindAndParams, options, async ([k, p], o) => {
+        await rt.idle();
+        const before = rt.stats().executed;
+        let call: Promise<unknown> | undefined;
+        const sync = attempt(() => (call = rt.spawnNative(real(k) as 'noop', real(p) as never, real(o) as never)));
+        expect(sync.ok, 'spawnNative never throws').toBe(true);
+        const r = await attemptAsync(() => call!);
+        await rt.idle();
+        if (r.ok) {
+          const v = r.value as { count: number; elapsedNs: number };
+          expect(Number.isInteger(v.count) && v.count >= 1 && v.count <= 50).toBe(true);
+          expect(v.elapsedNs).toBeGreaterThanOrEqual(0);
+          expect(rt.stats().executed - before).toBeGreaterThanOrEqual(v.count);
+        } else {
+          expectTyped(r.error, 'spawnNative');
+          expect(rt.stats().executed).toBe(before);
+        }
+      }),
+      runs(150),
+    );
+  });
+});
+
+// ------------------------------------------------------------------ Runtime
+
+describe('property: Runtime.start, spawn and spawnMany', () => {
+  it('Runtime.start: a runtime that runs a task, or a typed error and no worker started', async () => {
+    const small = (max: number) => fc.integer({ min: 1, max });
+    const placementEntry = optionsOf({ node: field(fc.constantFrom(...nodeIds)), cpus: field(fc.subarray(allowed)) }, ['node']);
+    const placementList = listOf(placementEntry, { minLength: 1, maxLength: 2 });
+    const options = optionsOf(
+      {
+      filename: field(fc.constantFrom(ESM, pathToFileURL(ESM), pathToFileURL(ESM).href), { invalid: fc.constantFrom('http://example.com/t.mjs', '') }),
+      workers: field(fc.oneof(small(2), fc.constant('auto')), { bigLimit: 4 }),
+      placement: field(fc.oneof(fc.constantFrom('spread', 'cpu', 'none'), placementList.valid), { invalid: placementList }),
+      stealPolicy: field(fc.constantFrom('hierarchical', 'flat')),
+      maxQueue: field(fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constantFrom('auto', Infinity))),
+      concurrentTasksPerWorker: field(small(64)),
+      idleSpinMicros: field(fc.integer({ min: 0, max: 100 }), { bigLimit: 1000 }),
+      tasksPerTurn: field(small(128)),
+      resourceLimits: field(optionsOf({ maxOldGenerationSizeMb: field(fc.integer({ min: 64, max: 256 })), stackSizeMb: field(fc.integer({ min: 1, max: 8 })) })),
+      env: field(fc.dictionary(fc.stringMatching(/^[A-Z_]{1,8}$/), fc.string({ maxLength: 8 }), { maxKeys: 3 })),
+      workerData: field(fc.jsonValue({ maxDepth: 2 })),
+      execArgv: field(fc.constantFrom([], ['--no-warnings']), { invalid: fc.constant(['--not-a-node-flag']) }),
+      restartWorkers: field(fc.boolean()),
+      hogThresholdMs: field(fc.double({ min: 0.001, max: 1000, noNaN: true })),
+      },
+      ['filename'],
+    );
+    await fc.assert(
+      fc.asyncProperty(options, async (o) => {
+        const threads = threadCount();
+        const r = await attemptAsync(() => Runtime.start(real(o) as never));
+        if (!r.ok) {
+          expectTyped(r.error, 'Runtime.start');
+          expect(threadCount()).toBe(threads);
+          return;
+        }
+        try {
+          expect(r.value.workers.length).toBeGreaterThanOrEqual(1);
+          expect(r.value.tasks).toContain('add');
+          expect(await r.value.spawn('add', [2, 3])).toBe(5);
+        } finally {
+          await r.value.destroy();
+        }
+      }),
+      { ...runs(30), endOnFailure: true },
+    );
+  });
+
+  let rt: Runtime;
+  beforeAll(async () => {
+    rt = await Runtime.start({ filename: ESM, workers: 2 });
+  }, 60_000);
+  afterAll(async () => rt?.destroy());
+
+  const counts = () => ({ submitted: rt.stats().externalSubmitted, pending: rt.pending, queued: rt.queueSize });
+  /**
+   * What 'echo' (`(...args) => args`) must give back: the structured clone of the argument list,
+   * spread (holes of the list itself become undefined), or a refusal when there is no clone.
+   */
+  const cloneOf = (v: unknown): Outcome<unknown> => attempt(() => [...(structuredClone(v) as unknown[])]);
+  const argument = fc.oneof(
+    { weight: 3, arbitrary: fc.anything({ maxDepth: 3, withBigInt: true, withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true, withDate: true }) },
+    { weight: 1, arbitrary: edgeNumbers },
+    { weight: 1, arbitrary: hostileObjects },
+  );
+  const transferLists = lazies([
+    ['[ArrayBuffer(8)]', () => [new ArrayBuffer(8)]],
+    ['[]', () => []],
+  ]);
+  const badTransferLists = lazies([
+    ['[Uint8Array(8)]', () => [new Uint8Array(8)]],
+    ['[1]', () => [1]],
+    ['[ab, ab]', () => {
+      const ab = new ArrayBuffer(8);
+      return [ab, ab];
+    }],
+    ["'x'", () => 'x'],
+  ]);
+  const spawnOptions = optionsOf({
+    node: field(fc.constantFrom(...nodeIds), { invalid: fc.constantFrom(nodeIds.length, 2 ** 32) }),
+    transfer: field(transferLists, { invalid: badTransferLists }),
+    signal: field(lazies([['a signal', () => new AbortController().signal]])),
+    abort: field(fc.constantFrom('signal', 'terminate')),
+  });
+  const taskName = fc.oneof({ weight: 4, arbitrary: fc.constant('echo') }, { weight: 1, arbitrary: fc.constantFrom('notAFunction', 'nope') }, { weight: 1, arbitrary: anyValue });
+
+  /** A settled spawn of 'echo': its arguments back, or a typed refusal and nothing queued. */
+  function checkEcho(outcome: Outcome<unknown>, expected: Outcome<unknown> | undefined, what: string): void {
+    if (outcome.ok) {
+      if (!expected?.ok) throw new Error(`${what}: resolved, but structuredClone refuses the arguments`);
+      if (!sameClone(outcome.value, expected.value)) throw new Error(`${what}: the round trip changed the arguments`);
+    } else {
+      expectTyped(outcome.error, what);
+    }
+  }
+
+  it('spawn: the arguments round-trip through a task, or a typed rejection with nothing queued', async () => {
+    await fc.assert(
+      fc.asyncProperty(taskName, fc.oneof(fc.array(argument, { maxLength: 4 }), anyValue), spawnOptions, async (nameRecipe, argsRecipe, o) => {
+        const name = real(nameRecipe);
+        const args = real(argsRecipe);
+        const before = counts();
+        const expected = name === 'echo' && isList(args) ? cloneOf(args) : undefined;
+        let call: Promise<unknown> | undefined;
+        const sync = attempt(() => (call = rt.spawn(name as string, args as unknown[], real(o) as never)));
+        expect(sync.ok, 'spawn never throws').toBe(true);
+        const r = await attemptAsync(() => call!);
+        checkEcho(r, expected, 'spawn');
+        if (!r.ok) expect({ ...counts(), submitted: rt.stats().externalSubmitted }).toEqual(before);
+        expect(rt.pending).toBe(0);
+      }),
+      runs(200),
+    );
+  });
+
+  it('spawnMany: one result per argument list, or typed rejections with nothing queued', async () => {
+    const argsList = fc.oneof({ weight: 3, arbitrary: fc.array(fc.oneof({ weight: 5, arbitrary: fc.array(argument, { maxLength: 3 }) }, { weight: 1, arbitrary: anyValue }), { maxLength: 5 }) }, { weight: 1, arbitrary: anyValue });
+    const manyOptions = optionsOf({ node: field(fc.constantFrom(...nodeIds), { invalid: fc.constantFrom(nodeIds.length, 2 ** 32) }) });
+    await fc.assert(
+      fc.asyncProperty(taskName, argsList, manyOptions, async (nameRecipe, listsRecipe, o) => {
+        const name = real(nameRecipe);
+        const lists = real(listsRecipe);
+        const before = counts();
+        const r = attempt(() => rt.spawnMany(name as string, lists as unknown[][], real(o) as never));
+        if (!r.ok) throw new Error(`spawnMany threw: ${describeError(r.error)}`);
+        const settled = await Promise.all(r.value.map((p) => attemptAsync(() => p)));
+        const length = attempt(() => (isList(lists) ? lists.length : -1));
+        if (length.ok && length.value >= 0) expect(settled.length === length.value || (settled.length === 1 && !settled[0]!.ok)).toBe(true);
+        else expect(settled).toHaveLength(1);
+        if (settled.some((s) => !s.ok)) {
+          for (const s of settled) expect(s.ok).toBe(false);
+          for (const s of settled) if (!s.ok) expectTyped(s.error, 'spawnMany');
+          expect(counts()).toEqual(before);
+        } else {
+          settled.forEach((s, i) => checkEcho(s, name === 'echo' ? cloneOf((lists as unknown[][])[i]) : undefined, `spawnMany[${i}]`));
+        }
+        expect(rt.pending).toBe(0);
+      }),
+      runs(150),
+    );
+  });
+});
+
+// ------------------------------------------------------------------ codec
+
+describe('property: codec round trips', () => {
+  it('any value: decode(encode(v)) equals structuredClone(v), or a DATA_CLONE TypeError', () => {
+    const w = new Writer(Buffer.alloc(64 * 1024));
+    fc.assert(
+      fc.property(fc.oneof({ weight: 5, arbitrary: fc.anything({ maxDepth: 4, withBigInt: true, withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true, withDate: true }) }, { weight: 1, arbitrary: edgeNumbers }, { weight: 1, arbitrary: hostileObjects }), (recipe) => {
+        const value = real(recipe);
+        const expected = attempt(() => structuredClone(value));
+        w.reset();
+        const encoded = attempt(() => encodeValue(w, value));
+        if (!encoded.ok) {
+          expectTyped(encoded.error, 'encodeValue');
+          expect((encoded.error as { code?: string }).code).toBe(ErrorCodes.DATA_CLONE);
+          return;
+        }
+        if (!expected.ok) throw new Error('encodeValue accepted a value structuredClone refuses');
+        const decoded = decodeValue(w.buf, 0, w.pos);
+        if (!sameClone(decoded, expected.value)) throw new Error('the round trip changed the value');
+      }),
+      runs(400),
+    );
+  });
+});
+
+// ------------------------------------------------------------------ metrics
+
+describe('property: registerMetrics and serveMetrics options', () => {
+  let rt: NativeRuntime;
+  beforeAll(() => {
+    rt = createNativeRuntime({ virtualTopology: { nodes: 1, workersPerNode: 1 } });
+  });
+  afterAll(() => rt?.destroy());
+
+  const metricFields = {
+    prefix: field(fc.oneof(fc.constantFrom('', 'hwsq_', 'app:x_'), fc.stringMatching(/^[a-z_][a-z0-9_]{0,7}$/)), { invalid: fc.string({ maxLength: 8 }) }),
+    labels: field(fc.dictionary(fc.constantFrom('app', 'zone', 'team'), fc.string({ maxLength: 6 }), { maxKeys: 3 }), {
+      invalid: fc.dictionary(fc.oneof(fc.constantFrom('worker', 'le', '__x'), fc.string({ maxLength: 6 })), anyValue, { minKeys: 1, maxKeys: 3 }),
+    }),
+    latencyBuckets: field(fc.constantFrom([0.001, 0.01, 0.1], [1e-6, 10]), { invalid: fc.array(fc.oneof(fc.double({ min: 1e-6, max: 10, noNaN: true }), edgeNumbers), { maxLength: 4 }) }),
+    runTimeBuckets: field(fc.constantFrom([0.001, 0.01]), { invalid: fc.constantFrom([0.01, 0.001], []) }),
+  };
+
+  it('podIdentity / schedulerJson: a document, or a typed error', () => {
+    const env = fc.oneof(
+      fc.dictionary(fc.constantFrom('POD_NAME', 'POD_UID', 'POD_NAMESPACE', 'NODE_NAME', 'CPU_LIMIT', 'HOSTNAME'), fc.oneof(fc.string({ maxLength: 12 }), anyValue), { maxKeys: 4 }),
+      anyValue,
+    );
+    fc.assert(
+      fc.property(env, fc.oneof(fc.constant(rt as unknown), anyValue), (e, source) => {
+        const id = attempt(() => podIdentity(real(e) as NodeJS.ProcessEnv));
+        if (id.ok) expect(typeof id.value.pod_id).toBe('string');
+        else expectTyped(id.error, 'podIdentity');
+        const doc = attempt(() => schedulerJson(real(source) as NativeRuntime, id.ok ? id.value : undefined));
+        if (doc.ok) expect(doc.value.workers_total).toBe(rt.size);
+        else expectTyped(doc.error, 'schedulerJson');
+      }),
+      runs(150),
+    );
+  });
+
+  it('registerMetrics: a registration that unregisters cleanly, or a typed error and nothing registered', () => {
+    const options = optionsOf({ ...metricFields, registry: field(lazies([['a Registry', () => new Registry()]])) });
+    fc.assert(
+      fc.property(options, (o) => {
+        // Without a registry option it registers in prom-client's global one.
+        const global = globalRegistry.getMetricsAsArray().length;
+        const r = attempt(() => registerMetrics(rt, real(o) as never));
+        if (r.ok) {
+          const names = [...r.value.names];
+          expect(names.length).toBeGreaterThan(10);
+          expect(names.every((n) => r.value.registry.getSingleMetric(n) !== undefined)).toBe(true);
+          r.value.unregister();
+          expect(names.some((n) => r.value.registry.getSingleMetric(n) !== undefined)).toBe(false);
+        } else {
+          expectTyped(r.error, 'registerMetrics');
+        }
+        expect(globalRegistry.getMetricsAsArray()).toHaveLength(global);
+      }),
+      runs(150),
+    );
+  });
+
+  it('serveMetrics: a server that answers /metrics, or a typed rejection (or a listen error of the OS) and nothing listening', async () => {
+    const options = optionsOf({
+      ...metricFields,
+      registry: field(lazies([['a Registry', () => new Registry()]])),
+      port: field(fc.constant(0)),
+      host: field(fc.constantFrom('127.0.0.1', 'localhost'), { invalid: fc.constantFrom('::1', '', 'no.such.host.invalid') }),
+      headersTimeoutMs: field(fc.integer({ min: 1000, max: 10_000 }), { invalid: fc.integer({ min: -5, max: 99 }) }),
+      idleTimeoutMs: field(fc.integer({ min: 1000, max: 10_000 }), { invalid: fc.integer({ min: -5, max: 99 }) }),
+      maxConnections: field(fc.integer({ min: 1, max: 100 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(options, async (o) => {
+        const r = await attemptAsync(() => serveMetrics(rt, real(o) as never));
+        if (!r.ok) {
+          // A host the OS cannot bind (no IPv6 here, say) fails in listen() with its own code.
+          if ((r.error as { syscall?: string }).syscall === 'listen' || (r.error as { syscall?: string }).syscall === 'getaddrinfo') return;
+          expectTyped(r.error, 'serveMetrics');
+          return;
+        }
+        try {
+          const res = await fetch(`${r.value.url}/metrics`);
+          expect(res.status).toBe(200);
+          await res.text();
+        } finally {
+          await r.value.close();
+        }
+      }),
+      { ...runs(40), endOnFailure: true },
+    );
+  });
+});
