@@ -15,7 +15,7 @@ import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorC
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
 import { abortError, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
-import { availableParallelism } from './topology';
+import { numaNodeFromEnv } from './per-node/env';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
 
@@ -36,7 +36,8 @@ export interface RuntimeOptions {
   /**
    * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
    * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
-   * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored).
+   * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored). With
+   * HWSQ_NUMA_NODE=k set (as `hwsq run --per-node` and forkPerNode do), the first three use node k only.
    */
   placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
   /** 'hierarchical' (default): steal within the node first, then nearest nodes; 'flat': node-blind. */
@@ -175,8 +176,10 @@ export class Runtime extends EventEmitter {
         throw rangeError(ErrorCodes.INVALID_OPTION, `placement must be 'spread', 'cpu', 'none' or a list, got ${String(placement)}`);
       }
       const workers = options.workers ?? 'auto';
-      native.workers = workers === 'auto' ? availableParallelism().value : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
+      // 'auto' = 0: the addon takes the cgroup-aware parallelism of the CPUs it places on.
+      native.workers = workers === 'auto' ? 0 : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
       native.pinMode = placement === 'spread' ? 'node' : placement;
+      native.numaNode = numaNodeFromEnv() ?? -1;
       if (placement === 'none') native.pin = false;
     }
     const policy = options.stealPolicy ?? 'hierarchical';
