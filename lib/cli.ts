@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { addBenchCommands, addReportCommand } from './bench/commands';
 import { formatSpawnBench, runSpawnBench } from './bench/spawn';
 import { addObservabilityCommands } from './metrics/cli';
+import { addRunCommand } from './per-node/run';
 import { topology } from './topology';
 import { formatTopology } from './topology-report';
 import { version } from './version';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   addBenchCommands(bench);
   addReportCommand(program);
   addObservabilityCommands(program);
+  addRunCommand(program);
 
   return program;
 }
