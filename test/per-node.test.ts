@@ -14,6 +14,7 @@ import { native } from '../lib/native';
 import { perNodeTargets } from '../lib/per-node/nodes';
 import { Supervisor, exitStatus, restartDelayMs, RESTART_MAX_DELAY_MS, type SupervisedExit } from '../lib/per-node/supervisor';
 import { expectCode, rejectionOf } from './helpers';
+import type { Answer, ClusterEvent, ProbeReport } from './per-node-reports';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const probe = path.join(root, 'test/fixtures/per-node-probe.cjs');
@@ -85,18 +86,6 @@ afterEach(() => {
   for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-interface ProbeReport {
-  env: string | null;
-  pid: number;
-  pgrp: number;
-  session: number;
-  affinity: number[];
-  samples: { cpu: number; node: number }[];
-  policy: { policy: string; nodes: number[] } | null;
-  byNode: Record<string, number>;
-  pages: number;
-  runtimeNodes: number[] | { code: string };
-}
 
 function probeReports(stdout: string): ProbeReport[] {
   return stdout.trim().split('\n').map((l) => JSON.parse(l) as ProbeReport).sort((a, b) => Number(a.env) - Number(b.env));
@@ -306,22 +295,6 @@ describe('Supervisor', () => {
   });
 });
 
-interface ClusterEvent {
-  event: string;
-  [key: string]: unknown;
-}
-interface Answer {
-  node: number;
-  isPrimary: boolean;
-  workers: number;
-  env: string;
-  extra: string | null;
-  pid: number;
-  affinity: number[];
-  cpuNode: number;
-  policy: { policy: string; nodes: number[] } | null;
-  byNode: Record<string, number>;
-}
 
 describe('forkPerNode', () => {
   it('checks its options before forking anything', () => {

@@ -5,33 +5,9 @@
 // HWSQ_NUMA_NODE, and put a default NativeRuntime on its node only; an HTTP server forked per
 // node must answer from every node on one port. Needs dist/ and build/Release built first.
 import { describe, expect, it } from 'vitest';
+import type { Answer, ClusterEvent, ProbeReport } from './per-node-reports';
 import { runInVm, TOPOLOGIES, vmToolsAvailable, type VmTopology } from './vm/harness';
 
-interface ProbeReport {
-  env: string;
-  pid: number;
-  session: number;
-  affinity: number[];
-  samples: { cpu: number; node: number }[];
-  policy: { policy: string; nodes: number[] } | null;
-  byNode: Record<string, number>;
-  pages: number;
-  runtimeNodes: number[];
-}
-interface Answer {
-  node: number;
-  env: string;
-  extra: string;
-  affinity: number[];
-  cpu: number;
-  cpuNode: number;
-  policy: { policy: string; nodes: number[] } | null;
-  byNode: Record<string, number>;
-}
-interface ClusterEvent {
-  event: string;
-  [key: string]: unknown;
-}
 interface RunResult {
   status: number;
   stderr: string;
@@ -46,6 +22,7 @@ interface GuestResult {
   codes: { status: number };
   killed: { status: number };
   term: { code: number | null; signal: string | null };
+  envOnly: Record<'unset' | 'last', { status: number; stderr: string; report: ProbeReport | null }>;
   cluster: { status: number; stderr: string; events: ClusterEvent[] };
 }
 
@@ -123,6 +100,20 @@ describe('one process per NUMA node on multi-node kernels', () => {
         expect(result.codes.status).toBe(10 + cpuNodes[cpuNodes.length - 1]!.id);
         expect(result.killed.status).toBe(143);
         expect(result.term).toEqual({ code: 143, signal: null });
+      });
+
+      it('HWSQ_NUMA_NODE alone confines a NativeRuntime and a JS Runtime with default placement to its node', () => {
+        const { unset, last } = result.envOnly;
+        expect(unset.status, unset.stderr).toBe(0);
+        expect(last.status, last.stderr).toBe(0);
+        const ids = cpuNodes.map((n) => n.id);
+        const lastNode = cpuNodes[cpuNodes.length - 1]!;
+        // Not pinned: the process may run anywhere, so the confinement is the variable's doing.
+        expect(last.report!.affinity).toEqual(result.topology.allowedCpus);
+        expect(unset.report!.runtimeNodes).toEqual(ids);
+        expect([...new Set(unset.report!.jsRuntimeNodes)]).toEqual(ids);
+        expect(last.report!.runtimeNodes).toEqual([lastNode.id]);
+        expect(last.report!.jsRuntimeNodes).toEqual(lastNode.cpus.map(() => lastNode.id));
       });
 
       it('forkPerNode: an HTTP server on one port answers from every node, each worker confined; a crash is restarted; close() ends all', () => {

@@ -8,7 +8,7 @@
 // starts inherits the confinement; nothing runs in the child before exec and no native
 // launcher is needed.
 import { nodeAllowedCpus, pinToNumaNode } from '../affinity';
-import { ErrorCodes, assertIndex, rangeError, typeError } from '../errors';
+import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from '../errors';
 import { native } from '../native';
 import { topology } from '../topology';
 
@@ -26,22 +26,20 @@ export interface NodeTarget {
 /**
  * One target per node: `nodes` in the order given, or every node with CPUs this process may use.
  * Bad lists are TypeError INVALID_ARG_TYPE / RangeError INVALID_ARG; unusable nodes are
- * RangeError UNKNOWN_NODE, NODE_HAS_NO_CPUS or NO_ALLOWED_CPUS.
+ * RangeError UNKNOWN_NODE, NODE_HAS_NO_CPUS or NO_ALLOWED_CPUS; off Linux, Error UNSUPPORTED.
  */
 export function perNodeTargets(nodes: readonly number[] | undefined, memory: PerNodeMemory): NodeTarget[] {
-  const topo = topology();
-  let ids: number[];
-  if (nodes === undefined) {
-    const allowed = new Set(topo.allowedCpus);
-    ids = topo.nodes.filter((n) => n.cpus.some((c) => allowed.has(c))).map((n) => n.id);
-  } else {
+  if (nodes !== undefined) {
     if (!Array.isArray(nodes)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'nodes must be an array of NUMA node ids');
     if (nodes.length === 0) throw rangeError(ErrorCodes.INVALID_ARG, 'nodes must name at least one NUMA node');
     nodes.forEach((id, i) => assertIndex(id, `nodes[${i}]`));
     const dup = nodes.find((id, i) => nodes.indexOf(id) !== i);
     if (dup !== undefined) throw rangeError(ErrorCodes.INVALID_ARG, `nodes names NUMA node ${dup} twice`);
-    ids = [...nodes];
   }
+  if (native().platform !== 'linux') throw unsupportedError('one process per NUMA node');
+  const topo = topology();
+  const allowed = new Set(topo.allowedCpus);
+  const ids = nodes ? [...nodes] : topo.nodes.filter((n) => n.cpus.some((c) => allowed.has(c))).map((n) => n.id);
   return ids.map((node) => ({
     node,
     cpus: nodeAllowedCpus(topo, node),

@@ -56,6 +56,12 @@ async function main() {
   const codes = run(['--per-node', '--', 'sh', '-c', `exit $((10 + HWSQ_NUMA_NODE))`]);
   const killed = run(['--per-node', '--', 'sh', '-c', `[ "$HWSQ_NUMA_NODE" = ${last} ] && kill -TERM $$; exit 1`]);
   const term = await forwardedTerm(cpuNodes);
+  // HWSQ_NUMA_NODE alone, in a process that is not pinned: the runtimes must still keep to the node.
+  const probeWith = (env) => {
+    const r = spawnSync(process.execPath, [probe], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, PN_JS_RUNTIME: '1', ...env } });
+    return { status: r.status, stderr: r.stderr, report: r.status === 0 ? JSON.parse(r.stdout) : null };
+  };
+  const envOnly = { unset: probeWith({ HWSQ_NUMA_NODE: '' }), last: probeWith({ HWSQ_NUMA_NODE: String(last) }) };
 
   const cluster = spawnSync(process.execPath, [clusterFixture], {
     encoding: 'utf8',
@@ -72,6 +78,7 @@ async function main() {
     codes: { status: codes.status },
     killed: { status: killed.status },
     term,
+    envOnly,
     cluster: { status: cluster.status, stderr: cluster.stderr, events: lines(cluster.stdout) },
   }) + '\n');
 }
