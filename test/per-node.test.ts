@@ -350,6 +350,21 @@ describe('forkPerNode', () => {
     for (const e of finalExits) expect(e.willRestart).toBe(false);
   });
 
+  it('close() kills workers that do not exit within timeoutMs of their disconnect', () => {
+    const r = spawnSync(process.execPath, [clusterFixture], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PN_STUBBORN: '1', PN_CLOSE_TIMEOUT_MS: '200' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ClusterEvent);
+    const exits = events.filter((e) => e.event === 'exit');
+    expect(exits.map((e) => e.node).sort()).toEqual(cpuNodes().map((n) => n.id).sort());
+    for (const e of exits) expect(e).toMatchObject({ signal: 'SIGKILL', status: 137, willRestart: false });
+    expect(events[events.length - 1]).toMatchObject({ event: 'closed', status: 137, done: 137, workersLeft: 0 });
+  });
+
   it('in a cluster worker it did not start: ERR_HWSQ_INVALID_STATE', () => {
     const script = path.join(tempDir(), 'plain-cluster.cjs');
     writeFileSync(script, `
