@@ -1,7 +1,7 @@
 // Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes.
 import { ErrorCodes, rangeError, unsupportedError } from './errors';
 import { native, type NativeMemPolicy } from './native';
-import { topology } from './topology';
+import { topology, type Topology } from './topology';
 import { cpuList, nodeId, pinOptions, type CheckedPinOptions } from './validation';
 
 export interface PinOptions {
@@ -82,7 +82,14 @@ export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
   nodeId(node);
   const checked = pinOptions(options);
   requireLinux('pinToNumaNode');
-  const topo = topology();
+  return applyPin(nodeAllowedCpus(topology(), node), node, checked);
+}
+
+/**
+ * The CPUs of `node` this thread may run on. RangeError UNKNOWN_NODE, NODE_HAS_NO_CPUS or
+ * NO_ALLOWED_CPUS when there are none.
+ */
+export function nodeAllowedCpus(topo: Topology, node: number): number[] {
   const target = topo.nodes.find((n) => n.id === node);
   if (!target) {
     throw rangeError(ErrorCodes.UNKNOWN_NODE, `unknown NUMA node ${node}; nodes are ${topo.nodes.map((n) => n.id).join(', ')}`);
@@ -93,7 +100,7 @@ export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
   if (cpus.length === 0) {
     throw rangeError(ErrorCodes.NO_ALLOWED_CPUS, `none of NUMA node ${node}'s CPUs (${target.cpus.join(',')}) is allowed for this process`);
   }
-  return applyPin(cpus, node, checked);
+  return cpus;
 }
 
 /** Pins the calling OS thread (or the process) to exactly these CPUs. */

@@ -4,6 +4,7 @@ import { addBenchCommands, addReportCommand } from './bench/commands';
 import { repsArg, tasksArg, workersArg } from './cli-args';
 import { formatSpawnBench, runSpawnBench } from './bench/spawn';
 import { addObservabilityCommands } from './metrics/cli';
+import { addRunCommand } from './per-node/run';
 import { topology } from './topology';
 import { formatTopology } from './topology-report';
 import { version } from './version';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   addBenchCommands(bench);
   addReportCommand(program);
   addObservabilityCommands(program);
+  addRunCommand(program);
 
   return program;
 }

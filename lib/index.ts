@@ -29,3 +29,5 @@ export type { ServeMetricsOptions, MetricsServer } from './metrics/server';
 export { schedulerJson, podIdentity } from './metrics/scheduler-json';
 export type { SchedulerJson, SchedulerJsonNode, SchedulerJsonWorker, PodIdentity, LatencySummaryMs } from './metrics/scheduler-json';
 export type { MetricsSource, SchedulerStatsLike } from './metrics/source';
+export { forkPerNode } from './per-node/fork';
+export type { ForkPerNodeOptions, PerNodeCluster, PerNodeEvents, PerNodeExit, PerNodeMemory, PerNodeCloseOptions } from './per-node/fork';

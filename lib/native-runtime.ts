@@ -7,6 +7,7 @@ import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetr
 import type { BufferLike } from './memory';
 import { native } from './native';
 import { abortError } from './origin';
+import { numaNodeFromEnv } from './per-node/env';
 import type { SchedulerStats } from './stats';
 import { integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
 
@@ -25,7 +26,7 @@ export interface PlacementEntry {
 export interface NativeRuntimeOptions {
   /** Ps (worker threads). 'auto' (default): cgroup-aware `availableParallelism().value`. With an explicit placement, its length. */
   workers?: number | 'auto';
-  /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs. Or one entry per P. */
+  /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs (only over node k when HWSQ_NUMA_NODE=k). Or one entry per P. */
   placement?: 'spread' | readonly PlacementEntry[];
   /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none'). */
   pin?: PinMode;
@@ -110,6 +111,7 @@ export interface NativeRuntimeConfig {
   hogThresholdNs: number | null;
   virtualNodes: number; // 0 = the machine's topology
   virtualWorkersPerNode: number;
+  numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
 }
 
 interface RawSpawnResult {

@@ -16,6 +16,7 @@ import { ErrorCodes, assertIndex, rangeError, show, typeError, type ErrorCode } 
 import type { PromRegistry } from './metrics/prometheus';
 import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from './native-runtime';
 import type { RuntimeOptions } from './runtime';
+import { numaNodeFromEnv } from './per-node/env';
 
 /** Upper bounds of counts, ids and durations (the README's option tables state them). */
 export const LIMITS = Object.freeze({
@@ -295,6 +296,7 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
     virtualNodes,
     virtualWorkersPerNode,
+    numaNode: placement || virtualNodes ? -1 : (numaNodeFromEnv() ?? -1),
   };
 }
 
@@ -311,6 +313,8 @@ export interface JsRuntimeCreateOptions {
   budget: number;
   spinNs: number;
   hogThresholdNs: number;
+  /** HWSQ_NUMA_NODE: the default placement confined to this node. */
+  numaNode?: number;
 }
 
 export interface RuntimeConfig {
@@ -399,7 +403,7 @@ function workerData(value: unknown): unknown {
 }
 
 /** Checks Runtime.start options; resolves 'auto' (workers, maxQueue). Nothing is started. */
-export function runtimeConfig(options: unknown, autoWorkers: () => number): RuntimeConfig {
+export function runtimeConfig(options: unknown, autoWorkers: () => number, numaNode?: number): RuntimeConfig {
   if (options === undefined) throw typeError(INVALID_ARG_TYPE, 'options must be an object with at least a filename');
   const o = readOptions(options, 'options', RUNTIME_KEYS);
   const module = taskModule(o.filename);
@@ -422,6 +426,7 @@ export function runtimeConfig(options: unknown, autoWorkers: () => number): Runt
     count = workers || autoWorkers();
     native.workers = count;
     native.pinMode = mode === 'spread' ? 'node' : mode;
+    if (numaNode !== undefined) native.numaNode = numaNode;
     if (mode === 'none') native.pin = false;
   }
   let maxQueue: number = DEFAULTS.maxQueue;

@@ -272,7 +272,7 @@ describe('integers crossing into C++ are refused, never wrapped', () => {
     }
     expect(getAffinity()).toEqual(before);
     const { NativeRuntime } = nativeRuntimeBinding();
-    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1 };
+    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1, numaNode: -1 };
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 2 ** 32 + 1 }), RangeError, 'ERR_HWSQ_INVALID_WORKERS');
     expectCode(() => new NativeRuntime({ ...config, timingSampleShift: 2 ** 32 }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 0, placement: [{ node: 2 ** 32, cpus: null }] }), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');

@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -38,6 +39,7 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "node_memory.h"
+#include "parallelism.h"
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
@@ -750,13 +752,14 @@ double numberField(const Napi::Object& o, const char* key, double dflt) {
 }
 
 // create({ workers, placement?: [{node, cpus}], policy, pin, concurrency, budget, spinNs,
-//          hogThresholdNs, fsroot }) -> { runtime: External, id, workers: [{node, cpus}] }
+//          hogThresholdNs, fsroot, numaNode }) -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = info[0].As<Napi::Object>();
   return guarded(env, [&]() -> Napi::Value {
     auto placement = o.Get("placement");
-    const Topology topo = readTopology(o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "");
+    const std::string fsroot = o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "";
+    Topology topo = readTopology(fsroot);
     RuntimeOptions ro;
     if (placement.IsArray()) {
       // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).
@@ -772,7 +775,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     } else {
       std::string pin = o.Get("pinMode").IsString() ? o.Get("pinMode").As<Napi::String>().Utf8Value() : "node";
       PinMode mode = pin == "cpu" ? PinMode::Cpu : pin == "none" ? PinMode::None : PinMode::Node;
-      ro = optionsFromTopology(topo, static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS")), mode);
+      // HWSQ_NUMA_NODE, read and checked by lib/: the default placement uses only that node.
+      const int numaNode = static_cast<int>(hwsq::napi::integerField(o, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE"));
+      if (numaNode >= 0) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
+      int workers = static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS"));
+      if (workers <= 0) workers = readParallelism(fsroot, static_cast<int>(topo.allowedCpus.size())).value;  // cgroup-aware parallelism of what is allowed
+      ro = optionsFromTopology(topo, workers, mode);
     }
     if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
     ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();

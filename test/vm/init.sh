@@ -18,6 +18,8 @@ fatal() {
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# Loopback for tests that serve and request over 127.0.0.1 (the guest has no other network).
+ip link set lo up || say "cannot bring up lo"
 
 # Modules in dependency order (written at build time); those built into the kernel are absent.
 for m in $(cat /lib/modules/order); do

@@ -8,6 +8,21 @@
 #include "../errors.h"
 
 namespace hwsq::sched {
+namespace {
+
+// Why `node` cannot take a P: unknown, memory-only, or none of its CPUs allowed.
+[[noreturn]] void throwUnusableNode(const Topology& topo, int node, const std::string& where) {
+  const NodeInfo* n = topo.findNode(node);
+  if (!n) {
+    std::vector<int> ids;
+    for (const NodeInfo& k : topo.nodes) ids.push_back(k.id);
+    throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", where + " names unknown NUMA node " + std::to_string(node) + "; nodes are " + detail::joinInts(ids));
+  }
+  if (n->cpus.empty()) throw HwsqRangeError("ERR_HWSQ_NODE_HAS_NO_CPUS", where + ": NUMA node " + std::to_string(node) + " has no CPUs (memory-only node)");
+  throw HwsqRangeError("ERR_HWSQ_NO_ALLOWED_CPUS", where + ": none of NUMA node " + std::to_string(node) + "'s CPUs is allowed for this process");
+}
+
+}  // namespace
 
 std::vector<int> spreadWorkers(const std::vector<int>& cpusPerNode, int workers) {
   std::vector<int> out(cpusPerNode.size(), 0);
@@ -103,16 +118,7 @@ RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<Plac
     const PlacementRequest& r = requests[i];
     const std::string where = "placement[" + std::to_string(i) + "]";
     auto it = allowedOf.find(r.node);
-    if (it == allowedOf.end()) {
-      const NodeInfo* n = topo.findNode(r.node);
-      if (!n) {
-        std::vector<int> ids;
-        for (const NodeInfo& k : topo.nodes) ids.push_back(k.id);
-        throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", where + " names unknown NUMA node " + std::to_string(r.node) + "; nodes are " + detail::joinInts(ids));
-      }
-      if (n->cpus.empty()) throw HwsqRangeError("ERR_HWSQ_NODE_HAS_NO_CPUS", where + ": NUMA node " + std::to_string(r.node) + " has no CPUs (memory-only node)");
-      throw HwsqRangeError("ERR_HWSQ_NO_ALLOWED_CPUS", where + ": none of NUMA node " + std::to_string(r.node) + "'s CPUs is allowed for this process");
-    }
+    if (it == allowedOf.end()) throwUnusableNode(topo, r.node, where);
     WorkerPlacement wp;
     wp.node = r.node;
     if (!r.cpus.empty()) {
@@ -128,6 +134,18 @@ RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<Plac
     o.workers.push_back(std::move(wp));
   }
   return o;
+}
+
+Topology confineToNode(const Topology& topo, int node, const std::string& where) {
+  Topology out = topo;
+  out.allowedCpus.clear();
+  if (const NodeInfo* n = topo.findNode(node)) {
+    for (int c : n->cpus)
+      if (std::binary_search(topo.allowedCpus.begin(), topo.allowedCpus.end(), c)) out.allowedCpus.push_back(c);
+  }
+  if (out.allowedCpus.empty()) throwUnusableNode(topo, node, where);
+  std::sort(out.allowedCpus.begin(), out.allowedCpus.end());
+  return out;
 }
 
 }  // namespace hwsq::sched

@@ -2,6 +2,7 @@
 // to their allowed CPUs (largest-remainder rounding, every node with CPUs gets at least one P
 // when there are enough Ps), pinned to their node's CPUs or to one CPU each.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "../topology.h"
@@ -26,6 +27,13 @@ struct PlacementRequest {
 // without allowed ones (ERR_HWSQ_NO_ALLOWED_CPUS), a CPU this process may not use
 // (ERR_HWSQ_CPU_NOT_ALLOWED). Node ids and distances are those of the whole machine.
 RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<PlacementRequest>& requests, PinMode pin);
+
+// The topology as a runtime confined to one node sees it (HWSQ_NUMA_NODE, see
+// lib/per-node/env.ts): allowedCpus keeps only that node's, so optionsFromTopology puts every P
+// there and readParallelism counts only them. Node ids and distances stay the machine's.
+// Throws like optionsFromPlacement (ERR_HWSQ_UNKNOWN_NODE, ERR_HWSQ_NODE_HAS_NO_CPUS,
+// ERR_HWSQ_NO_ALLOWED_CPUS), naming `where` in the message.
+Topology confineToNode(const Topology& topo, int node, const std::string& where);
 
 // How many Ps each of `cpusPerNode` gets (exposed for tests).
 std::vector<int> spreadWorkers(const std::vector<int>& cpusPerNode, int workers);
