@@ -1,14 +1,22 @@
-// Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes.
+// Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes. The model is
+// libnuma's: a pin may name any CPU of the process (topology().allowedCpus), whatever the
+// calling thread is pinned to now. The undo stack lives in the addon, one per OS thread, so that
+// every copy of this module a thread loads (require and import bundle it twice) shares it.
 import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from './errors';
-import { native, type NativeMemPolicy } from './native';
+import { native } from './native';
 import { topology } from './topology';
 
 export interface PinOptions {
-  /** 'thread' (default): only the calling OS thread. 'process': every thread of the process. */
+  /**
+   * 'thread' (default): only the calling OS thread. 'process': every thread of the process
+   * except the Ps of hwsq runtimes (which keep their own pins); `unpin()` gives each thread its
+   * own mask from before.
+   */
   scope?: 'thread' | 'process';
   /**
-   * Memory policy set with a node pin: 'preferred' (default) allocates on the node while it has
-   * memory, 'bind' allocates only there, 'none' leaves the policy alone. Ignored by pinToCpus.
+   * Memory policy of the calling thread set with a node pin: 'preferred' (default) allocates on
+   * the node while it has memory, 'bind' allocates only there, 'none' leaves the policy alone.
+   * Ignored by pinToCpus.
    */
   memory?: 'preferred' | 'bind' | 'none';
 }
@@ -23,64 +31,27 @@ export interface Pinning {
   unpin(): void;
 }
 
-interface SavedState {
-  handle: Pinning;
-  cpus: number[];
-  scope: 'thread' | 'process';
-  policy: { policy: NativeMemPolicy; nodes: number[] } | undefined;
-}
-
-// One stack per thread: every worker_threads Worker has its own module instance.
-const pinStack: SavedState[] = [];
-
 function requireLinux(what: string): void {
   if (native().platform !== 'linux') throw unsupportedError(what);
 }
 
-function assertScope(scope: unknown): asserts scope is 'thread' | 'process' {
+function applyPin(cpus: readonly number[], node: number | undefined, options: PinOptions): Pinning {
+  const scope = options.scope ?? 'thread';
   if (scope !== 'thread' && scope !== 'process') {
     throw rangeError(ErrorCodes.INVALID_ARG, `scope must be 'thread' or 'process', got ${String(scope)}`);
   }
-}
-
-function applyPin(cpus: number[], node: number | undefined, options: PinOptions): Pinning {
-  const scope = options.scope ?? 'thread';
-  assertScope(scope);
   const memory = node === undefined ? 'none' : (options.memory ?? 'preferred');
   if (memory !== 'preferred' && memory !== 'bind' && memory !== 'none') {
     throw rangeError(ErrorCodes.INVALID_ARG, `memory must be 'preferred', 'bind' or 'none', got ${String(memory)}`);
   }
-  const binding = native();
-  const previousCpus = binding.getAffinity();
-  const previousPolicy = memory !== 'none' && binding.numaAvailable() ? binding.getMemPolicy() : undefined;
-  binding.setAffinity(cpus, scope);
-  if (previousPolicy && node !== undefined) {
-    try {
-      binding.setMemPolicy(memory as NativeMemPolicy, [node]);
-    } catch (err) {
-      binding.setAffinity(previousCpus, scope);
-      throw err;
-    }
-  }
-  const handle: Pinning = {
-    cpus: Object.freeze([...cpus]),
+  const pinned = native().pin([...cpus], scope, memory, node ?? -1);
+  return {
+    cpus: Object.freeze(pinned.cpus),
     node,
     scope,
-    previousCpus: Object.freeze(previousCpus),
-    unpin: () => unpinTo(handle),
+    previousCpus: Object.freeze(pinned.previousCpus),
+    unpin: () => native().unpin(pinned.id),
   };
-  pinStack.push({ handle, cpus: previousCpus, scope, policy: previousPolicy });
-  return handle;
-}
-
-function unpinTo(handle: Pinning): void {
-  const index = pinStack.findIndex((s) => s.handle === handle);
-  if (index < 0) throw rangeError(ErrorCodes.NOT_PINNED, 'this pin was already undone (or belongs to another thread)');
-  const saved = pinStack[index]!;
-  pinStack.length = index;
-  const binding = native();
-  binding.setAffinity(saved.cpus, saved.scope);
-  if (saved.policy) binding.setMemPolicy(saved.policy.policy, saved.policy.nodes);
 }
 
 /**
@@ -104,24 +75,21 @@ export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
   return applyPin(cpus, node, options);
 }
 
-/** Pins the calling OS thread (or the process) to exactly these CPUs. */
+/**
+ * Pins the calling OS thread (or the process) to exactly these CPUs, any of the process's
+ * (`topology().allowedCpus`); others are ERR_HWSQ_CPU_NOT_ALLOWED.
+ */
 export function pinToCpus(cpus: readonly number[], options: PinOptions = {}): Pinning {
   if (!Array.isArray(cpus)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'cpus must be an array of CPU ids');
   if (cpus.length === 0) throw rangeError(ErrorCodes.EMPTY_CPUS, 'cpus must not be empty');
   cpus.forEach((c, i) => assertIndex(c, `cpus[${i}]`));
   requireLinux('pinToCpus');
-  const known = new Set(topology().cpus.map((c) => c.id));
-  const unknown = cpus.filter((c) => !known.has(c));
-  if (unknown.length > 0) throw rangeError(ErrorCodes.CPU_OUT_OF_RANGE, `no such CPU: ${unknown.join(', ')}`);
-  return applyPin([...new Set(cpus)].sort((a, b) => a - b), undefined, options);
+  return applyPin(cpus, undefined, options);
 }
 
 /** Undoes the most recent pin of this thread. Returns false when nothing was pinned. */
 export function unpin(): boolean {
-  const top = pinStack[pinStack.length - 1];
-  if (!top) return false;
-  unpinTo(top.handle);
-  return true;
+  return native().unpinLast();
 }
 
 /** CPUs the calling thread may run on. */

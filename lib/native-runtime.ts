@@ -28,6 +28,12 @@ export interface NativeRuntimeOptions {
   placement?: 'spread' | readonly PlacementEntry[];
   /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none'). */
   pin?: PinMode;
+  /**
+   * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
+   * the thread creating the runtime (default false). true: only over the CPUs that thread may
+   * run on now (e.g. inside `pinToNumaNode(1)`: node 1 only); 'auto' workers count those.
+   */
+  confineToCaller?: boolean;
   /** 'hierarchical' (default): per-node queues, steal within the node first, then nearest nodes. 'flat': one tier, node-blind. */
   stealPolicy?: StealPolicy;
   /** Counters beyond spawned/executed, clocks and histograms (default true). */
@@ -40,7 +46,7 @@ export interface NativeRuntimeOptions {
   hogThresholdMs?: number;
   /**
    * For tests of the NUMA logic on any machine: `nodes` x `workersPerNode` unpinned Ps on nodes
-   * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement` and `pin`.
+   * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement`, `pin` and `confineToCaller`.
    */
   virtualTopology?: { nodes: number; workersPerNode: number };
 }
@@ -102,6 +108,7 @@ export interface NativeRuntimeConfig {
   workers: number; // 0 = auto
   placement: { node: number; cpus: number[] | null }[] | null;
   pin: PinMode;
+  confineToCaller: boolean;
   policy: string;
   stats: boolean;
   timingSampleShift: number;
@@ -218,8 +225,8 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
   if (o.virtualTopology !== undefined) {
     const v = o.virtualTopology as unknown;
     if (!isObject(v)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'virtualTopology must be an object { nodes, workersPerNode }');
-    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined) {
-      throw rangeError(ErrorCodes.INVALID_OPTION, 'virtualTopology excludes workers, placement and pin');
+    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined || o.confineToCaller !== undefined) {
+      throw rangeError(ErrorCodes.INVALID_OPTION, 'virtualTopology excludes workers, placement, pin and confineToCaller');
     }
     virtualNodes = intIn(v.nodes, 'virtualTopology.nodes', 1, 1024, ErrorCodes.INVALID_WORKERS);
     virtualWorkersPerNode = intIn(v.workersPerNode, 'virtualTopology.workersPerNode', 1, Math.floor(MAX_WORKERS / virtualNodes), ErrorCodes.INVALID_WORKERS);
@@ -234,6 +241,7 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     workers,
     placement,
     pin,
+    confineToCaller: optBoolean(o.confineToCaller, 'confineToCaller', false),
     policy: optString(o.stealPolicy, 'stealPolicy', 'hierarchical'),
     stats: optBoolean(o.stats, 'stats', true),
     timingSampleShift: o.timingSampleShift === undefined ? 0 : intIn(o.timingSampleShift, 'timingSampleShift', 0, 20, ErrorCodes.INVALID_OPTION),

@@ -15,7 +15,6 @@ import { ErrorCodes, assertIndex, codedError, rangeError, typeError, type ErrorC
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
 import { abortError, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
-import { availableParallelism } from './topology';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
 
@@ -39,6 +38,12 @@ export interface RuntimeOptions {
    * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored).
    */
   placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
+  /**
+   * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
+   * the thread calling start (default false). true: only over the CPUs that thread may run on
+   * now (e.g. inside `pinToNumaNode(1)`: node 1 only); 'auto' workers count those.
+   */
+  confineToCaller?: boolean;
   /** 'hierarchical' (default): steal within the node first, then nearest nodes; 'flat': node-blind. */
   stealPolicy?: 'hierarchical' | 'flat';
   /** Most root tasks (spawned from this thread) queued and not started; beyond, spawn rejects with ERR_HWSQ_QUEUE_FULL. Default Infinity; 'auto': 1024 per worker. */
@@ -175,10 +180,15 @@ export class Runtime extends EventEmitter {
         throw rangeError(ErrorCodes.INVALID_OPTION, `placement must be 'spread', 'cpu', 'none' or a list, got ${String(placement)}`);
       }
       const workers = options.workers ?? 'auto';
-      native.workers = workers === 'auto' ? availableParallelism().value : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
+      // 0: the addon counts the runtime's CPUs (confineToCaller narrows them), cgroup quota included.
+      native.workers = workers === 'auto' ? 0 : positiveInt(workers, 'workers', false, ErrorCodes.INVALID_WORKERS);
       native.pinMode = placement === 'spread' ? 'node' : placement;
       if (placement === 'none') native.pin = false;
     }
+    if (options.confineToCaller !== undefined && typeof options.confineToCaller !== 'boolean') {
+      throw typeError(ErrorCodes.INVALID_ARG_TYPE, `confineToCaller must be a boolean, got type ${typeof options.confineToCaller}`);
+    }
+    native.confineToCaller = options.confineToCaller ?? false;
     const policy = options.stealPolicy ?? 'hierarchical';
     if (policy !== 'hierarchical' && policy !== 'flat') {
       throw rangeError(ErrorCodes.UNKNOWN_POLICY, `stealPolicy must be 'hierarchical' or 'flat', got ${String(policy)}`);

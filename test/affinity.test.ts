@@ -92,6 +92,7 @@ describe('pinning the calling thread', () => {
     expectCode(() => pinToNumaNode('0' as unknown as number), TypeError, ErrorCodes.INVALID_ARG_TYPE);
     expectCode(() => pinToCpus([]), RangeError, ErrorCodes.EMPTY_CPUS);
     expectCode(() => pinToCpus([100_000]), RangeError, ErrorCodes.CPU_OUT_OF_RANGE);
+    expectCode(() => pinToCpus([2 ** 32]), RangeError, ErrorCodes.CPU_OUT_OF_RANGE); // not wrapped to CPU 0
     expectCode(() => pinToCpus([-1]), RangeError, ErrorCodes.INVALID_ARG);
     expectCode(() => pinToCpus(3 as unknown as number[]), TypeError, ErrorCodes.INVALID_ARG_TYPE);
     expectCode(() => pinToNumaNode(nodeWithCpus.id, { scope: 'everything' as 'thread' }), RangeError, ErrorCodes.INVALID_ARG);
@@ -289,8 +290,9 @@ describe('the process CPU set', () => {
 
   it('require() and import() of hwsq share one pin stack per thread', async () => {
     twoCpus();
-    const cjs = createRequire(import.meta.url)('../dist/index.js') as typeof import('../lib/index');
-    const esm = (await import('../dist/index.mjs')) as typeof import('../lib/index');
+    type PinApi = Pick<typeof import('../lib/index'), 'pinToCpus' | 'unpin'>;
+    const cjs = createRequire(import.meta.url)('../dist/index.js') as PinApi;
+    const esm = (await import('../dist/index.mjs')) as PinApi;
     const a = cjs.pinToCpus([last]);
     expect(esm.unpin()).toBe(true);
     expect(getAffinity()).toEqual(original);

@@ -35,6 +35,7 @@
 
 #include "errors.h"
 #include "errors_js.h"
+#include "parallelism.h"
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
@@ -673,14 +674,17 @@ double numOr(const Napi::Object& o, const char* key, double dflt) {
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
 }
 
-// create({ workers, placement?: [{node, cpus}], policy, pin, concurrency, budget, spinNs,
-//          hogThresholdNs, fsroot }) -> { runtime: External, id, workers: [{node, cpus}] }
+// create({ workers (0: auto), placement?: [{node, cpus}], policy, pin, confineToCaller,
+//          concurrency, budget, spinNs, hogThresholdNs, fsroot })
+//   -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = info[0].As<Napi::Object>();
   return guarded(env, [&]() -> Napi::Value {
     auto placement = o.Get("placement");
-    const Topology topo = readTopology(o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "");
+    const std::string fsroot = o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "";
+    Topology topo = readTopology(fsroot);
+    if (o.Get("confineToCaller").IsBoolean() && o.Get("confineToCaller").As<Napi::Boolean>().Value()) confineToCallingThread(topo);
     RuntimeOptions ro;
     if (placement.IsArray()) {
       // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).
@@ -694,7 +698,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     } else {
       std::string pin = o.Get("pinMode").IsString() ? o.Get("pinMode").As<Napi::String>().Utf8Value() : "node";
       PinMode mode = pin == "cpu" ? PinMode::Cpu : pin == "none" ? PinMode::None : PinMode::Node;
-      ro = optionsFromTopology(topo, static_cast<int>(numOr(o, "workers", 0)), mode);
+      const int workers = static_cast<int>(numOr(o, "workers", 0));
+      ro = optionsFromTopology(topo, workers > 0 ? workers : readParallelism(fsroot, static_cast<int>(topo.allowedCpus.size())).value, mode);
     }
     if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
     ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();

@@ -456,6 +456,7 @@ RuntimeOptions buildOptions(const Napi::Object& c) {
     o = RuntimeOptions::virtualTopology(virtualNodes, intField(c, "virtualWorkersPerNode", 1));
   } else {
     hwsq::Topology topo = readTopology("");
+    if (boolField(c, "confineToCaller", false)) confineToCallingThread(topo);
     if (topo.allowedCpus.empty()) {  // no sysfs (non-Linux): one node, not pinned
       const int n = workers > 0 ? workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       for (int i = 0; i < n; ++i) o.workers.push_back(WorkerPlacement{0, {}});
