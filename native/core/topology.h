@@ -42,8 +42,10 @@ struct Topology {
 Topology readTopology(const std::string& fsroot);
 
 // The CPUs this process may use, read now: readTopology("").allowedCpus without the rest
-// (the online list, the start affinity and the cgroup cpuset -- re-read on each call, so a
-// changed cpuset shows at once; about 30 us, see native/tests/test_pinning.cpp).
+// (the online list, the start affinity and the cgroup cpuset). Every pin re-reads it, so a
+// changed cpuset shows at once, with no staleness to reason about: four small procfs/sysfs
+// reads, a fifth of readTopology's cost (bench/native/pin.cpp measures both against one
+// sched_getaffinity: ~160x and ~750x on a loaded 2-vCPU VM).
 std::vector<int> processCpus();
 
 // Parses a Linux cpulist ("0-3,8,10-11", empty or "\n" allowed). Throws std::invalid_argument.

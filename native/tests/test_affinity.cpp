@@ -129,20 +129,21 @@ TEST_CASE("setThreadAffinity with only offline CPUs is ERR_HWSQ_CPU_NOT_ALLOWED"
   CHECK(hwsq::getThreadAffinity() == orig);
 }
 
-TEST_CASE("setProcessAffinity changes every thread and can be restored") {
+TEST_CASE("setProcessAffinity changes every thread; restoreProcessAffinity gives each its own mask") {
   auto orig = hwsq::getThreadAffinity();
   Parked other;
   pid_t tid = other.tid.load();
   CHECK(affinityOf(tid) == orig);
   std::vector<int> target{orig.back()};
-  int changed = hwsq::setProcessAffinity(target);
-  CHECK(changed >= 2);  // this thread and `other` (sanitizers may add their own)
+  hwsq::ProcessPin pin = hwsq::setProcessAffinity(target);
+  CHECK(pin.threads.size() >= 2);  // this thread and `other` (sanitizers may add their own)
   CHECK(affinityOf(tid) == target);
   CHECK(hwsq::getThreadAffinity() == target);
+  for (const auto& t : pin.threads) CHECK(t.applied == target);
   // A thread started now inherits the mask.
   Parked later;
   CHECK(affinityOf(later.tid.load()) == target);
-  CHECK(hwsq::setProcessAffinity(orig) >= 3);
+  hwsq::restoreProcessAffinity(pin, orig);
   CHECK(affinityOf(tid) == orig);
   CHECK(affinityOf(later.tid.load()) == orig);
   CHECK(hwsq::getThreadAffinity() == orig);
