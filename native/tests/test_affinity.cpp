@@ -19,6 +19,8 @@
 #include "check.h"
 #include "support.h"
 
+using hwsq_test::affinityOf;
+using hwsq_test::Parked;
 using hwsq_test::parseIds;
 using hwsq_test::rangeCode;
 using hwsq_test::readText;
@@ -27,44 +29,6 @@ using hwsq_test::readText;
 using hwsq::MemPolicy;
 
 namespace {
-
-
-
-
-
-pid_t gettidNow() { return pid_t(syscall(SYS_gettid)); }
-
-// Affinity of another thread, read directly with the libc call (independent of the code under test).
-std::vector<int> affinityOf(pid_t tid) {
-  int bits = hwsq::possibleCpuCount();
-  cpu_set_t* set = CPU_ALLOC(bits);
-  size_t bytes = CPU_ALLOC_SIZE(bits);
-  CPU_ZERO_S(bytes, set);
-  std::vector<int> out;
-  if (sched_getaffinity(tid, bytes, set) == 0)
-    for (int i = 0; i < int(bytes * 8); ++i)
-      if (CPU_ISSET_S(i, bytes, set)) out.push_back(i);
-  CPU_FREE(set);
-  return out;
-}
-
-// A thread that parks until told to stop, publishing its tid.
-struct Parked {
-  std::atomic<pid_t> tid{0};
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  Parked() {
-    thread = std::thread([this] {
-      tid.store(gettidNow());
-      while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    });
-    while (tid.load() == 0) std::this_thread::yield();
-  }
-  ~Parked() {
-    stop.store(true);
-    thread.join();
-  }
-};
 
 bool samePolicy(const hwsq::MemPolicyState& s, MemPolicy p, const std::vector<int>& nodes) {
   return s.policy == p && s.nodes == nodes;

@@ -27,25 +27,12 @@
 
 using hwsq::PinRequest;
 using hwsq::PinScope;
+using hwsq_test::affinityOf;
+using hwsq_test::gettidNow;
+using hwsq_test::Parked;
 using hwsq_test::rangeCode;
 
 namespace {
-
-pid_t gettidNow() { return pid_t(syscall(SYS_gettid)); }
-
-// A thread's mask read with the libc call (independent of the code under test).
-std::vector<int> affinityOf(pid_t tid) {
-  int bits = hwsq::possibleCpuCount();
-  cpu_set_t* set = CPU_ALLOC(bits);
-  size_t bytes = CPU_ALLOC_SIZE(bits);
-  CPU_ZERO_S(bytes, set);
-  std::vector<int> out;
-  if (sched_getaffinity(tid, bytes, set) == 0)
-    for (int i = 0; i < int(bytes * 8); ++i)
-      if (CPU_ISSET_S(i, bytes, set)) out.push_back(i);
-  CPU_FREE(set);
-  return out;
-}
 
 bool setAffinityOf(pid_t tid, const std::vector<int>& cpus) {
   int bits = hwsq::possibleCpuCount();
@@ -57,25 +44,6 @@ bool setAffinityOf(pid_t tid, const std::vector<int>& cpus) {
   CPU_FREE(set);
   return ok;
 }
-
-// A thread that waits until told to stop, publishing its tid; optionally a runtime thread.
-struct Parked {
-  std::atomic<pid_t> tid{0};
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  explicit Parked(bool runtime = false) {
-    thread = std::thread([this, runtime] {
-      if (runtime) hwsq::enterRuntimeThread();
-      tid.store(gettidNow());
-      while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    });
-    while (tid.load() == 0) std::this_thread::yield();
-  }
-  ~Parked() {
-    stop.store(true);
-    thread.join();
-  }
-};
 
 PinRequest request(std::vector<int> cpus, PinScope scope = PinScope::Thread) {
   PinRequest r;
@@ -243,7 +211,7 @@ TEST_CASE("process scope: the undo gives each thread its own mask back") {
 TEST_CASE("process scope passes runtime threads by, and the Ps of a scheduler runtime") {
   if (!twoCpus()) return;
   const std::vector<int> first{all().front()}, last{all().back()};
-  Parked runtime(true);
+  Parked runtime([] { hwsq::enterRuntimeThread(); });
   CHECK(setAffinityOf(runtime.tid.load(), last));
   std::atomic<pid_t> pTid{0};
   hwsq::sched::RuntimeOptions o;
