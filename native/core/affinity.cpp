@@ -315,11 +315,16 @@ std::vector<int> maskOf(pid_t tid, int& err) {
   return err ? std::vector<int>{} : s.ids();
 }
 
-// sched_setaffinity(tid, ids): errno, 0 on success. ids come from masks the kernel reported.
-int setMask(pid_t tid, const std::vector<int>& ids) {
+// sched_setaffinity(tid, ids): errno, 0 on success; never throws (rollbacks and restores use
+// it). ids come from masks the kernel reported, so buildCpuSet can only fail to allocate.
+int setMask(pid_t tid, const std::vector<int>& ids) noexcept {
   if (ids.empty()) return EINVAL;
-  CpuSet s = buildCpuSet(ids);
-  return sched_setaffinity(tid, s.bytes, s.set.get()) == 0 ? 0 : errno;
+  try {
+    CpuSet s = buildCpuSet(ids);
+    return sched_setaffinity(tid, s.bytes, s.set.get()) == 0 ? 0 : errno;
+  } catch (...) {
+    return ENOMEM;
+  }
 }
 
 std::vector<int> computeStartAffinity() {
@@ -416,10 +421,7 @@ void restoreProcessAffinity(const ProcessPin& pin, const std::vector<int>& other
     if (skip.count(t.tid)) continue;  // became a P meanwhile: its own pin rules
     int err = 0;
     if (maskOf(t.tid, err) != t.applied || err) continue;  // re-pinned meanwhile, or gone
-    try {
-      if (setMask(t.tid, t.previous) == EINVAL) (void)setMask(t.tid, others);  // cpuset moved away
-    } catch (const std::exception&) {
-    }
+    if (setMask(t.tid, t.previous) == EINVAL) (void)setMask(t.tid, others);  // cpuset moved away
   }
   if (others.empty()) return;
   try {
