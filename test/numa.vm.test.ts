@@ -70,6 +70,12 @@ interface PinModelResult {
     pinEachNode: (Attempt & { node: number })[];
     runtime: { cpus: number[][]; affinity: number[][] };
   };
+  cpuset: {
+    cpu: number;
+    start: { allowed: number[]; affinity: number[] };
+    grown: { allowed: number[]; affinity: number[]; pinLast: Attempt };
+    shrunk: { allowed: number[]; affinity: number[]; pinFirst: Attempt };
+  };
 }
 
 async function guest(topo: VmTopology): Promise<GuestResult> {
@@ -236,6 +242,18 @@ describe('NUMA layer on multi-node kernels', () => {
           else expect(p).toMatchObject({ ok: false, name: 'RangeError', code: 'ERR_HWSQ_NO_ALLOWED_CPUS', unchanged: true });
         }
         expect(t.runtime).toEqual({ cpus: [[t.cpu]], affinity: [[t.cpu]] });
+      });
+
+      it('the process CPUs follow a cgroup cpuset that grows and shrinks (re-read on each pin)', () => {
+        const c = result.pinModel.cpuset;
+        const all = result.topology.allowedCpus;
+        const last = all[all.length - 1]!;
+        expect(c.start).toEqual({ allowed: [c.cpu], affinity: [c.cpu] });
+        expect(c.grown.allowed).toEqual(all);
+        expect(c.grown.pinLast).toMatchObject({ ok: true, affinity: [last] });
+        expect(c.shrunk.allowed).toEqual([last]);
+        expect(c.shrunk.affinity).toEqual([last]);
+        expect(c.shrunk.pinFirst).toMatchObject({ ok: false, name: 'RangeError', code: 'ERR_HWSQ_CPU_NOT_ALLOWED', unchanged: true });
       });
 
       it('hwsq topology shows every node, its CPUs and the distances', () => {

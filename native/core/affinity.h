@@ -28,6 +28,7 @@ int possibleCpuCount();                                 // kernel CPU ids are < 
 // itself, or a main thread pinned by other means, the threads Node started at boot (V8
 // platform, libuv) still carry the start mask. `taskset` on the whole process before the first
 // call shows here; one applied to a running process later does not (as with libnuma).
+// topology.h's processCpus() counts it only where it narrows the process below its cpuset.
 const std::vector<int>& processStartAffinity();
 
 // Runtime threads: the Ps of scheduler runtimes. Process-scope pins (setProcessAffinity,

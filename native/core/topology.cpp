@@ -326,20 +326,40 @@ std::vector<int> cgroupCpuset(const std::string& root, bool& known) {
   return {};
 }
 
+// The affinity the process started with, when it restricts the process: when it leaves out some
+// CPU that was online and in the cgroup cpuset at that moment (taskset -c). A start mask equal
+// to those is the cpuset's doing, not a restriction: taken as one, it would freeze the process's
+// CPUs at their first value when the cpuset grows (Kubernetes' shared CPU pool does), where the
+// kernel itself lets unrestricted threads follow. Decided once, with the start affinity (the
+// addon asks when it is loaded).
+const std::vector<int>* startRestriction() {
+  static const std::optional<std::vector<int>> restriction = []() -> std::optional<std::vector<int>> {
+    const std::vector<int>& start = processStartAffinity();
+    if (start.empty()) return std::nullopt;  // unknown
+    std::vector<int> then = start;
+    if (auto online = readList("/sys/devices/system/cpu/online"); online && !online->empty()) then = *online;
+    bool known = false;
+    std::vector<int> cpuset = cgroupCpuset("", known);
+    if (known) then = intersect(then, cpuset);
+    if (std::includes(start.begin(), start.end(), then.begin(), then.end())) return std::nullopt;
+    return start;
+  }();
+  return restriction ? &*restriction : nullptr;
+}
+
 // online ∩ the process's affinity ∩ the cgroup cpuset: the CPUs this process may use. The live
-// affinity is the one the process started with (processStartAffinity), not the calling
-// thread's: a pinned thread must still see, and re-pin within, every CPU of the process.
+// affinity is the one the process started with (startRestriction), never the calling thread's:
+// a pinned thread must still see, and re-pin within, every CPU of the process.
 std::vector<int> allowedOf(const std::string& root, const std::vector<int>& onlineCpus) {
   std::vector<int> allowed = onlineCpus;
-  bool known = false;
-  std::vector<int> affinity;
   if (root.empty()) {
-    affinity = processStartAffinity();
-    known = !affinity.empty();
+    if (const std::vector<int>* start = startRestriction()) allowed = intersect(allowed, *start);
   } else {
-    affinity = statusAffinity(root, known);
+    bool known = false;
+    std::vector<int> affinity = statusAffinity(root, known);
+    if (known) allowed = intersect(allowed, affinity);
   }
-  if (known) allowed = intersect(allowed, affinity);
+  bool known = false;
   std::vector<int> cpuset = cgroupCpuset(root, known);
   if (known) allowed = intersect(allowed, cpuset);
   // An empty result can only come from inconsistent sources; never leave no CPU to run on.

@@ -38,14 +38,16 @@ struct Topology {
 
 // Reads the topology below fsroot ("" or "/" means the live system). When fsroot is the live
 // system the affinity is the one the process started with (processStartAffinity(), never the
-// calling thread's pin); otherwise Cpus_allowed of proc/self/status.
+// calling thread's pin), and only where it restricted the process beyond the cpuset and the
+// online CPUs of that moment (taskset -c); otherwise Cpus_allowed of proc/self/status.
 Topology readTopology(const std::string& fsroot);
 
 // The CPUs this process may use, read now: readTopology("").allowedCpus without the rest
 // (the online list, the start affinity and the cgroup cpuset). Every pin re-reads it, so a
-// changed cpuset shows at once, with no staleness to reason about: four small procfs/sysfs
-// reads, a fifth of readTopology's cost (bench/native/pin.cpp measures both against one
-// sched_getaffinity: ~160x and ~750x on a loaded 2-vCPU VM).
+// changed cpuset shows at once (grown as well as shrunk), with no staleness to reason about:
+// four small procfs/sysfs reads, a fifth of readTopology's cost (bench/native/pin.cpp measures
+// both against one sched_getaffinity: ~160x and ~750x on a loaded 2-vCPU VM). The first call
+// also decides whether the start affinity restricts the process: the addon makes it at load.
 std::vector<int> processCpus();
 
 // Parses a Linux cpulist ("0-3,8,10-11", empty or "\n" allowed). Throws std::invalid_argument.

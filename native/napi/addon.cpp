@@ -259,8 +259,9 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  // The process's start affinity is captured at the first load, before hwsq pins anything.
-  (void)hwsq::processStartAffinity();
+  // The process's start affinity (and whether it restricts the process beyond its cpuset) is
+  // captured at the first load, before hwsq pins anything.
+  (void)hwsq::processCpus();
   exports.Set("topology", Napi::Function::New(env, Topology));
   exports.Set("parallelism", Napi::Function::New(env, Parallelism));
   exports.Set("getAffinity", Napi::Function::New(env, GetAffinity));

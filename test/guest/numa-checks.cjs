@@ -3,7 +3,8 @@
 // to compare. Prints one JSON object.
 'use strict';
 const { execFileSync } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const fs = require('node:fs');
+const { readFileSync } = fs;
 const { Worker } = require('node:worker_threads');
 const path = require('node:path');
 const hwsq = require(path.resolve(__dirname, '../../dist/index.js'));
@@ -117,6 +118,27 @@ async function processPinUnderRuntime(cpu) {
   return { before, during, after, mainDuring, mainAfter: hwsq.getAffinity() };
 }
 
+// A child process in a cgroup v2 cpuset of one CPU, which it then grows to every CPU and shrinks
+// to the last: the process's CPUs follow the cpuset both ways.
+function cpusetChild(all) {
+  const cg = '/tmp/hwsq-cgroup';
+  fs.mkdirSync(cg, { recursive: true });
+  execFileSync('mount', ['-t', 'cgroup2', 'none', cg]);
+  const dir = path.join(cg, 'pins');
+  try {
+    fs.writeFileSync(path.join(cg, 'cgroup.subtree_control'), '+cpuset');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'cpuset.cpus'), String(all[0]));
+    // The shell moves itself into the cgroup, then becomes node: hwsq loads inside the cpuset.
+    const out = execFileSync('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, process.execPath,
+      path.resolve(__dirname, '../fixtures/pin-model.cjs'), 'cpuset', String(all[0]), dir, all.join(',')], { encoding: 'utf8' });
+    return JSON.parse(out);
+  } finally {
+    try { fs.rmdirSync(dir); } catch { /* still busy: the umount below fails too, harmless in a guest */ }
+    try { execFileSync('umount', [cg]); } catch { /* idem */ }
+  }
+}
+
 // A child process started under `taskset -c <cpu>`.
 function tasksetChild(cpu) {
   const out = execFileSync('taskset', ['-c', String(cpu), process.execPath, path.resolve(__dirname, '../fixtures/pin-model.cjs'), 'taskset', String(cpu)], { encoding: 'utf8' });
@@ -164,6 +186,7 @@ async function main() {
     runtimes: await runtimesFromPinned(cpuNodes[0]),
     processPin: await processPinUnderRuntime(firstCpu),
     taskset: tasksetChild(firstCpu),
+    cpuset: cpusetChild(topo.allowedCpus),
   };
   const kept = [];
   for (const k of memNodes) {
