@@ -26,7 +26,7 @@ export interface NativeRuntimeOptions {
   workers?: number | 'auto';
   /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs. Or one entry per P. */
   placement?: 'spread' | readonly PlacementEntry[];
-  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none'). */
+  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none': any of the runtime's CPUs). */
   pin?: PinMode;
   /**
    * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of

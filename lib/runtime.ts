@@ -35,7 +35,8 @@ export interface RuntimeOptions {
   /**
    * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
    * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
-   * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored).
+   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus }
+   * (one per P; `workers` is then ignored).
    */
   placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
   /**
