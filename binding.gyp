@@ -7,6 +7,7 @@
         "native/core/parallelism.cpp",
         "native/core/affinity.cpp",
         "native/core/memory.cpp",
+        "native/core/pinning.cpp",
         "native/core/probes/memory_probe.cpp",
         "native/core/probes/placement_probe.cpp",
         "native/core/sched/clock.cpp",

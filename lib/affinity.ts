@@ -1,15 +1,23 @@
-// Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes.
+// Pinning of the calling OS thread (or the whole process) to CPUs / NUMA nodes. The model is
+// libnuma's: a pin may name any CPU of the process (topology().allowedCpus), whatever the
+// calling thread is pinned to now. The undo stack lives in the addon, one per OS thread, so that
+// every copy of this module a thread loads (require and import bundle it twice) shares it.
 import { ErrorCodes, rangeError, unsupportedError } from './errors';
-import { native, type NativeMemPolicy } from './native';
+import { native } from './native';
 import { topology, type Topology } from './topology';
 import { cpuList, nodeId, pinOptions, type CheckedPinOptions } from './validation';
 
 export interface PinOptions {
-  /** 'thread' (default): only the calling OS thread. 'process': every thread of the process. */
+  /**
+   * 'thread' (default): only the calling OS thread. 'process': every thread of the process
+   * except the Ps of hwsq runtimes (which keep their own pins); `unpin()` gives each thread its
+   * own mask from before.
+   */
   scope?: 'thread' | 'process';
   /**
-   * Memory policy set with a node pin: 'preferred' (default) allocates on the node while it has
-   * memory, 'bind' allocates only there, 'none' leaves the policy alone. Ignored by pinToCpus.
+   * Memory policy of the calling thread set with a node pin: 'preferred' (default) allocates on
+   * the node while it has memory, 'bind' allocates only there, 'none' leaves the policy alone.
+   * Ignored by pinToCpus.
    */
   memory?: 'preferred' | 'bind' | 'none';
 }
@@ -24,54 +32,21 @@ export interface Pinning {
   unpin(): void;
 }
 
-interface SavedState {
-  handle: Pinning;
-  cpus: number[];
-  scope: 'thread' | 'process';
-  policy: { policy: NativeMemPolicy; nodes: number[] } | undefined;
-}
-
-// One stack per thread: every worker_threads Worker has its own module instance.
-const pinStack: SavedState[] = [];
-
 function requireLinux(what: string): void {
   if (native().platform !== 'linux') throw unsupportedError(what);
 }
 
-function applyPin(cpus: number[], node: number | undefined, options: CheckedPinOptions): Pinning {
+function applyPin(cpus: readonly number[], node: number | undefined, options: CheckedPinOptions): Pinning {
   const scope = options.scope;
   const memory = node === undefined ? 'none' : options.memory;
-  const binding = native();
-  const previousCpus = binding.getAffinity();
-  const previousPolicy = memory !== 'none' && binding.numaAvailable() ? binding.getMemPolicy() : undefined;
-  binding.setAffinity(cpus, scope);
-  if (previousPolicy && node !== undefined) {
-    try {
-      binding.setMemPolicy(memory as NativeMemPolicy, [node]);
-    } catch (err) {
-      binding.setAffinity(previousCpus, scope);
-      throw err;
-    }
-  }
-  const handle: Pinning = {
-    cpus: Object.freeze([...cpus]),
+  const pinned = native().pin([...cpus], scope, memory, node ?? -1);
+  return {
+    cpus: Object.freeze(pinned.cpus),
     node,
     scope,
-    previousCpus: Object.freeze(previousCpus),
-    unpin: () => unpinTo(handle),
+    previousCpus: Object.freeze(pinned.previousCpus),
+    unpin: () => native().unpin(pinned.id),
   };
-  pinStack.push({ handle, cpus: previousCpus, scope, policy: previousPolicy });
-  return handle;
-}
-
-function unpinTo(handle: Pinning): void {
-  const index = pinStack.findIndex((s) => s.handle === handle);
-  if (index < 0) throw rangeError(ErrorCodes.NOT_PINNED, 'this pin was already undone (or belongs to another thread)');
-  const saved = pinStack[index]!;
-  pinStack.length = index;
-  const binding = native();
-  binding.setAffinity(saved.cpus, saved.scope);
-  if (saved.policy) binding.setMemPolicy(saved.policy.policy, saved.policy.nodes);
 }
 
 /**
@@ -86,8 +61,8 @@ export function pinToNumaNode(node: number, options: PinOptions = {}): Pinning {
 }
 
 /**
- * The CPUs of `node` this thread may run on. RangeError UNKNOWN_NODE, NODE_HAS_NO_CPUS or
- * NO_ALLOWED_CPUS when there are none.
+ * The CPUs of `node` the process may use (its allowed set, whatever this thread is pinned to).
+ * RangeError UNKNOWN_NODE, NODE_HAS_NO_CPUS or NO_ALLOWED_CPUS when there are none.
  */
 export function nodeAllowedCpus(topo: Topology, node: number): number[] {
   const target = topo.nodes.find((n) => n.id === node);
@@ -103,23 +78,20 @@ export function nodeAllowedCpus(topo: Topology, node: number): number[] {
   return cpus;
 }
 
-/** Pins the calling OS thread (or the process) to exactly these CPUs. */
+/**
+ * Pins the calling OS thread (or the process) to exactly these CPUs, any of the process's
+ * (`topology().allowedCpus`); others are ERR_HWSQ_CPU_NOT_ALLOWED.
+ */
 export function pinToCpus(cpus: readonly number[], options: PinOptions = {}): Pinning {
   const ids = cpuList(cpus);
   const checked = pinOptions(options);
   requireLinux('pinToCpus');
-  const known = new Set(topology().cpus.map((c) => c.id));
-  const unknown = ids.filter((c) => !known.has(c));
-  if (unknown.length > 0) throw rangeError(ErrorCodes.CPU_OUT_OF_RANGE, `no such CPU: ${unknown.join(', ')}`);
   return applyPin([...new Set(ids)].sort((a, b) => a - b), undefined, checked);
 }
 
 /** Undoes the most recent pin of this thread. Returns false when nothing was pinned. */
 export function unpin(): boolean {
-  const top = pinStack[pinStack.length - 1];
-  if (!top) return false;
-  unpinTo(top.handle);
-  return true;
+  return native().unpinLast();
 }
 
 /** CPUs the calling thread may run on. */

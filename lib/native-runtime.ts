@@ -28,8 +28,14 @@ export interface NativeRuntimeOptions {
   workers?: number | 'auto';
   /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs (only over node k when HWSQ_NUMA_NODE=k). Or one entry per P. */
   placement?: 'spread' | readonly PlacementEntry[];
-  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none'). */
+  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none': any of the runtime's CPUs). */
   pin?: PinMode;
+  /**
+   * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
+   * the thread creating the runtime (default false). true: only over the CPUs that thread may
+   * run on now (e.g. inside `pinToNumaNode(1)`: node 1 only); 'auto' workers count those.
+   */
+  confineToCaller?: boolean;
   /** 'hierarchical' (default): per-node queues, steal within the node first, then nearest nodes. 'flat': one tier, node-blind. */
   stealPolicy?: StealPolicy;
   /** Counters beyond spawned/executed, clocks and histograms (default true). */
@@ -42,7 +48,7 @@ export interface NativeRuntimeOptions {
   hogThresholdMs?: number;
   /**
    * For tests of the NUMA logic on any machine: `nodes` x `workersPerNode` unpinned Ps on nodes
-   * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement` and `pin`.
+   * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement`, `pin` and `confineToCaller`.
    */
   virtualTopology?: { nodes: number; workersPerNode: number };
 }
@@ -104,6 +110,7 @@ export interface NativeRuntimeConfig {
   workers: number; // 0 = auto
   placement: { node: number; cpus: number[] | null }[] | null;
   pin: PinMode;
+  confineToCaller: boolean;
   policy: string;
   stats: boolean;
   timingSampleShift: number;

@@ -17,7 +17,12 @@ export interface NativeBinding {
   topology(fsroot: string): NativeTopology;
   parallelism(fsroot: string, allowedCpus: number): Parallelism;
   getAffinity(): number[];
-  setAffinity(cpus: number[], scope: 'thread' | 'process'): number;
+  /** Pins and pushes the undo on the calling thread's pin stack (native/core/pinning.h); node -1: none. */
+  pin(cpus: number[], scope: 'thread' | 'process', memory: 'preferred' | 'bind' | 'none', node: number): { id: number; cpus: number[]; previousCpus: number[] };
+  /** Undoes pin `id` of the calling thread and the later ones (ERR_HWSQ_NOT_PINNED). */
+  unpin(id: number): void;
+  /** Undoes the calling thread's latest pin; false when there is none. */
+  unpinLast(): boolean;
   currentLocation(): { cpu: number; node: number };
   setMemPolicy(policy: NativeMemPolicy, nodes: number[]): void;
   getMemPolicy(): { policy: NativeMemPolicy; nodes: number[] };

@@ -14,9 +14,7 @@ import { ErrorCodes, codedError, rangeError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
 import { abortError, Flags, jsBinding, Origin, type BatchEntry, type SpawnOptions } from './origin';
-import { nodeAllowedCpus } from './affinity';
 import { numaNodeFromEnv } from './per-node/env';
-import { availableParallelism, topology } from './topology';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
 import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from './validation';
@@ -38,10 +36,17 @@ export interface RuntimeOptions {
   /**
    * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
    * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
-   * pinned; or an explicit list of { node, cpus } (one per P; `workers` is then ignored). With
-   * HWSQ_NUMA_NODE=k set (as `hwsq run --per-node` and forkPerNode do), the first three use node k only.
+   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus }
+   * (one per P; `workers` is then ignored). With HWSQ_NUMA_NODE=k set (as `hwsq run --per-node`
+   * and forkPerNode do), the first three use node k only.
    */
   placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
+  /**
+   * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
+   * the thread calling start (default false). true: only over the CPUs that thread may run on
+   * now (e.g. inside `pinToNumaNode(1)`: node 1 only); 'auto' workers count those.
+   */
+  confineToCaller?: boolean;
   /** 'hierarchical' (default): steal within the node first, then nearest nodes; 'flat': node-blind. */
   stealPolicy?: 'hierarchical' | 'flat';
   /** Most root tasks (spawned from this thread) queued and not started; beyond, spawn rejects with ERR_HWSQ_QUEUE_FULL. Default Infinity; 'auto': 1024 per worker. */
@@ -113,17 +118,6 @@ function workerEntry(): string {
 /** Node errors of `new Worker` for options validation.ts cannot check ahead (execArgv flags a worker refuses). */
 const WORKER_OPTION_ERRORS = new Set(['ERR_WORKER_INVALID_EXEC_ARGV', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']);
 
-/** workers: 'auto': the cgroup-aware parallelism, within node `numaNode` when it is given. */
-function autoWorkers(numaNode: number | undefined): number {
-  const all = availableParallelism().value;
-  if (numaNode === undefined) return all;
-  try {
-    return Math.max(1, Math.min(all, nodeAllowedCpus(topology(), numaNode).length));
-  } catch {
-    return all;  // the addon refuses the node with its placement error, naming HWSQ_NUMA_NODE
-  }
-}
-
 export class Runtime extends EventEmitter {
   private readonly b = jsBinding();
   private readonly origin = new Origin();
@@ -159,8 +153,8 @@ export class Runtime extends EventEmitter {
   /** Starts the workers (each loads `filename` and pins itself) and resolves when all are ready. */
   static async start(options: RuntimeOptions): Promise<Runtime> {
     // Every option read once and checked (validation.ts); the checked copy is what is used.
-    const numaNode = numaNodeFromEnv();  // HWSQ_NUMA_NODE: the default placement uses only that node
-    const config = runtimeConfig(options, () => autoWorkers(numaNode), numaNode);
+    // HWSQ_NUMA_NODE: the default placement uses only that node.
+    const config = runtimeConfig(options, numaNodeFromEnv());
     const mod = config.module;
     if (!fs.existsSync(mod.file)) {
       throw codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${mod.file} does not exist`);

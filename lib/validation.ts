@@ -260,7 +260,7 @@ export function hogThresholdNs(value: unknown): number {
   return Math.round(ms * 1e6);
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller'] as const;
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -279,8 +279,8 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
   let virtualWorkersPerNode = 0;
   if (o.virtualTopology !== undefined) {
     const v = readOptions(o.virtualTopology, 'virtualTopology', ['nodes', 'workersPerNode']);
-    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined) {
-      throw rangeError(INVALID_OPTION, 'virtualTopology excludes workers, placement and pin');
+    if (o.workers !== undefined || o.placement !== undefined || o.pin !== undefined || o.confineToCaller !== undefined) {
+      throw rangeError(INVALID_OPTION, 'virtualTopology excludes workers, placement, pin and confineToCaller');
     }
     virtualNodes = integer(v.nodes, 'virtualTopology.nodes', 1, LIMITS.nodeId + 1, ErrorCodes.INVALID_WORKERS);
     virtualWorkersPerNode = integer(v.workersPerNode, 'virtualTopology.workersPerNode', 1, Math.floor(LIMITS.workers / virtualNodes), ErrorCodes.INVALID_WORKERS);
@@ -289,6 +289,7 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     workers,
     placement,
     pin,
+    confineToCaller: o.confineToCaller === undefined ? false : boolean(o.confineToCaller, 'confineToCaller'),
     policy: stealPolicy(o.stealPolicy),
     stats: o.stats === undefined ? DEFAULTS.stats : boolean(o.stats, 'stats'),
     timingSampleShift: o.timingSampleShift === undefined ? DEFAULTS.timingSampleShift : integer(o.timingSampleShift, 'timingSampleShift', 0, LIMITS.timingSampleShift),
@@ -315,6 +316,8 @@ export interface JsRuntimeCreateOptions {
   hogThresholdNs: number;
   /** HWSQ_NUMA_NODE: the default placement confined to this node. */
   numaNode?: number;
+  /** The Ps over the creating thread's CPUs only (default: the process's). */
+  confineToCaller?: boolean;
 }
 
 export interface RuntimeConfig {
@@ -322,7 +325,7 @@ export interface RuntimeConfig {
   module: { url: string; file: string };
   native: JsRuntimeCreateOptions;
   /** The options as checked, each read once, defaults filled in (maxQueue a number). */
-  options: RuntimeOptions & { maxQueue: number; restartWorkers: boolean };
+  options: RuntimeOptions & { maxQueue: number | 'auto'; restartWorkers: boolean };
 }
 
 const RUNTIME_KEYS = [
@@ -340,6 +343,7 @@ const RUNTIME_KEYS = [
   'execArgv',
   'restartWorkers',
   'hogThresholdMs',
+  'confineToCaller',
 ] as const;
 
 /** The task module: a path or a file: URL (string or URL) -> its file: URL and path. */
@@ -402,8 +406,12 @@ function workerData(value: unknown): unknown {
   }
 }
 
-/** Checks Runtime.start options; resolves 'auto' (workers, maxQueue). Nothing is started. */
-export function runtimeConfig(options: unknown, autoWorkers: () => number, numaNode?: number): RuntimeConfig {
+/**
+ * Checks Runtime.start options. Nothing is started. workers 'auto' goes to the addon as 0 (it counts
+ * the CPUs it places on: HWSQ_NUMA_NODE and confineToCaller narrow them); maxQueue 'auto' stays
+ * 'auto' until the worker count is known.
+ */
+export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfig {
   if (options === undefined) throw typeError(INVALID_ARG_TYPE, 'options must be an object with at least a filename');
   const o = readOptions(options, 'options', RUNTIME_KEYS);
   const module = taskModule(o.filename);
@@ -415,22 +423,20 @@ export function runtimeConfig(options: unknown, autoWorkers: () => number, numaN
     hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
   };
   const workers = workerCount(o.workers);
-  let count: number;
   if (o.placement !== undefined && typeof o.placement !== 'string') {
     // `workers` (checked above) is ignored here, as documented; createNativeRuntime refuses a mismatch.
     const placement = placementList(o.placement, 'placement', true);
     native.placement = placement.map((p) => ({ node: p.node, cpus: p.cpus ?? [] }));
-    count = placement.length;
   } else {
     const mode = o.placement === undefined ? DEFAULTS.placement : choice(o.placement, 'placement', ['spread', 'cpu', 'none'] as const);
-    count = workers || autoWorkers();
-    native.workers = count;
+    native.workers = workers;  // 0: 'auto'
     native.pinMode = mode === 'spread' ? 'node' : mode;
     if (numaNode !== undefined) native.numaNode = numaNode;
     if (mode === 'none') native.pin = false;
   }
-  let maxQueue: number = DEFAULTS.maxQueue;
-  if (o.maxQueue === 'auto') maxQueue = DEFAULTS.maxQueuePerWorker * count;
+  native.confineToCaller = o.confineToCaller === undefined ? false : boolean(o.confineToCaller, 'confineToCaller');
+  let maxQueue: number | 'auto' = DEFAULTS.maxQueue;
+  if (o.maxQueue === 'auto') maxQueue = 'auto';
   else if (o.maxQueue !== undefined && o.maxQueue !== Infinity) {
     if (typeof o.maxQueue === 'string') throw rangeError(INVALID_OPTION, `maxQueue must be a number, Infinity or 'auto', got ${show(o.maxQueue)}`);
     maxQueue = integer(o.maxQueue, 'maxQueue', 1, LIMITS.maxQueue);
@@ -438,7 +444,8 @@ export function runtimeConfig(options: unknown, autoWorkers: () => number, numaN
   const execArgv = o.execArgv === undefined ? undefined : list(o.execArgv, 'execArgv', 0, LIMITS.listLength).map((a, i) => string(a, `execArgv[${i}]`, LIMITS.pathLength));
   const checked: RuntimeConfig['options'] = {
     filename: module.file,
-    workers: count,
+    workers: workers || 'auto',
+    confineToCaller: native.confineToCaller,
     stealPolicy: native.policy,
     maxQueue,
     concurrentTasksPerWorker: native.concurrency,

@@ -265,14 +265,11 @@ describe('integers crossing into C++ are refused, never wrapped', () => {
     expectCode(() => n.allocOnNodes!(-1, 'bind', [0]), RangeError, 'ERR_HWSQ_BAD_SIZE');
     expectCode(() => n.allocOnNodes!(NaN, 'bind', [0]), RangeError, 'ERR_HWSQ_BAD_SIZE');
     const before = getAffinity();
-    try {
-      expectCode(() => n.setAffinity!([2 ** 32 + before[0]!], 'thread'), RangeError, 'ERR_HWSQ_CPU_OUT_OF_RANGE');
-    } finally {
-      n.setAffinity!(before, 'thread');
-    }
+    expectCode(() => n.pin!([2 ** 32 + before[0]!], 'thread', 'none', -1), RangeError, 'ERR_HWSQ_CPU_OUT_OF_RANGE');
+    expectCode(() => n.pin!([before[0]!], 'thread', 'bind', 2 ** 32), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');
     expect(getAffinity()).toEqual(before);
     const { NativeRuntime } = nativeRuntimeBinding();
-    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1, numaNode: -1 };
+    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1, numaNode: -1, confineToCaller: false };
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 2 ** 32 + 1 }), RangeError, 'ERR_HWSQ_INVALID_WORKERS');
     expectCode(() => new NativeRuntime({ ...config, timingSampleShift: 2 ** 32 }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 0, placement: [{ node: 2 ** 32, cpus: null }] }), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <set>
@@ -284,47 +285,154 @@ void setThreadAffinity(const std::vector<int>& cpus) {
   if (sched_setaffinity(0, s.bytes, s.set.get()) != 0) throwSetAffinityError(errno, cpus);
 }
 
-int setProcessAffinity(const std::vector<int>& cpus) {
+// ---- runtime threads and process-scope pins ------------------------------------------------
+
+namespace {
+
+// Guards the set of runtime threads, and serializes process-scope walks with P threads pinning
+// themselves (enterRuntimeThread). Leaked: a thread may exit during static destruction.
+std::mutex& runtimeMu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::set<pid_t>& runtimeTids() {  // guarded by runtimeMu()
+  static auto* tids = new std::set<pid_t>;
+  return *tids;
+}
+
+// Unmarks a runtime thread that exits without leaveRuntimeThread (its tid may be reused).
+struct RuntimeThreadExit {
+  bool marked = false;
+  ~RuntimeThreadExit() {
+    if (marked) leaveRuntimeThread();
+  }
+};
+thread_local RuntimeThreadExit tlRuntimeThread;
+
+std::vector<int> maskOf(pid_t tid, int& err) {
+  CpuSet s;
+  err = readAffinity(tid, s);
+  return err ? std::vector<int>{} : s.ids();
+}
+
+// sched_setaffinity(tid, ids): errno, 0 on success; never throws (rollbacks and restores use
+// it). ids come from masks the kernel reported, so buildCpuSet can only fail to allocate.
+int setMask(pid_t tid, const std::vector<int>& ids) noexcept {
+  if (ids.empty()) return EINVAL;
+  try {
+    CpuSet s = buildCpuSet(ids);
+    return sched_setaffinity(tid, s.bytes, s.set.get()) == 0 ? 0 : errno;
+  } catch (...) {
+    return ENOMEM;
+  }
+}
+
+std::vector<int> computeStartAffinity() {
+  std::set<int> all;
+  try {
+    for (pid_t tid : listTasks()) {
+      int err = 0;
+      for (int c : maskOf(tid, err)) all.insert(c);
+    }
+  } catch (const std::exception&) {
+    // no procfs: the calling thread's mask below
+  }
+  if (all.empty()) {
+    try {
+      return getThreadAffinity();
+    } catch (const std::exception&) {
+      return {};  // unknown: callers then use online ∩ cpuset
+    }
+  }
+  return {all.begin(), all.end()};
+}
+
+}  // namespace
+
+const std::vector<int>& processStartAffinity() {
+  static const std::vector<int> cpus = computeStartAffinity();
+  return cpus;
+}
+
+void enterRuntimeThread() {
+  std::lock_guard<std::mutex> lk(runtimeMu());
+  runtimeTids().insert(currentTid());
+  tlRuntimeThread.marked = true;
+}
+
+void leaveRuntimeThread() {
+  std::lock_guard<std::mutex> lk(runtimeMu());
+  runtimeTids().erase(currentTid());
+  tlRuntimeThread.marked = false;
+}
+
+ProcessPin setProcessAffinity(const std::vector<int>& cpus) {
   CpuSet target = buildCpuSet(cpus);
-  struct Changed {
-    pid_t tid;
-    CpuSet old;
-  };
-  std::vector<Changed> changed;
+  std::lock_guard<std::mutex> lk(runtimeMu());
+  const std::set<pid_t>& skip = runtimeTids();
+  ProcessPin pin;
   auto rollback = [&] {
-    for (auto& c : changed) (void)sched_setaffinity(c.tid, c.old.bytes, c.old.set.get());
+    for (auto& t : pin.threads) (void)setMask(t.tid, t.previous);
   };
   // A thread that exited meanwhile (ESRCH) is skipped; any other failure rolls back and throws.
   auto apply = [&](pid_t tid) {
-    CpuSet old;
-    if (int err = readAffinity(tid, old)) {
+    int err = 0;
+    std::vector<int> previous = maskOf(tid, err);
+    if (err) {
       if (err == ESRCH) return;
       rollback();
       throwErrno(err, "sched_getaffinity");
     }
     if (sched_setaffinity(tid, target.bytes, target.set.get()) != 0) {
-      int err = errno;
+      err = errno;
       if (err == ESRCH) return;
       rollback();
       throwSetAffinityError(err, cpus);
     }
-    changed.push_back({tid, std::move(old)});
+    std::vector<int> applied = maskOf(tid, err);
+    if (err) applied = cpus;  // exited just now: never compared again
+    pin.threads.push_back({int(tid), std::move(previous), std::move(applied)});
   };
   // The caller first: with an unusable set it fails here, before any other thread changed.
   std::set<pid_t> seen{currentTid()};
-  apply(*seen.begin());
+  if (!skip.count(*seen.begin())) apply(*seen.begin());
   // Threads started during the walk by a thread not yet updated inherit the old mask; another pass
   // catches them. Bounded so a process spawning threads nonstop cannot keep us here.
   for (int pass = 0; pass < 8; ++pass) {
     bool found = false;
     for (pid_t tid : listTasks())
-      if (seen.insert(tid).second) {
+      if (seen.insert(tid).second && !skip.count(tid)) {
         found = true;
         apply(tid);
       }
     if (!found) break;
   }
-  return int(changed.size());
+  return pin;
+}
+
+void restoreProcessAffinity(const ProcessPin& pin, const std::vector<int>& others) {
+  std::lock_guard<std::mutex> lk(runtimeMu());
+  const std::set<pid_t>& skip = runtimeTids();
+  std::set<pid_t> changed;
+  std::set<std::vector<int>> pinned;  // the masks the pin gave (one, unless cpusets differ per thread)
+  for (const auto& t : pin.threads) {
+    changed.insert(t.tid);
+    pinned.insert(t.applied);
+    if (skip.count(t.tid)) continue;  // became a P meanwhile: its own pin rules
+    int err = 0;
+    if (maskOf(t.tid, err) != t.applied || err) continue;  // re-pinned meanwhile, or gone
+    if (setMask(t.tid, t.previous) == EINVAL) (void)setMask(t.tid, others);  // cpuset moved away
+  }
+  if (others.empty()) return;
+  try {
+    for (pid_t tid : listTasks()) {
+      if (changed.count(tid) || skip.count(tid)) continue;
+      int err = 0;
+      if (pinned.count(maskOf(tid, err)) && !err) (void)setMask(tid, others);
+    }
+  } catch (const std::exception&) {
+    // no procfs now: newcomers keep the pin's mask
+  }
 }
 
 CpuLocation currentLocation() {
@@ -481,7 +589,14 @@ namespace hwsq {
 
 std::vector<int> getThreadAffinity() { throwLinuxOnly("getThreadAffinity"); }
 void setThreadAffinity(const std::vector<int>&) { throwLinuxOnly("setThreadAffinity"); }
-int setProcessAffinity(const std::vector<int>&) { throwLinuxOnly("setProcessAffinity"); }
+const std::vector<int>& processStartAffinity() {
+  static const std::vector<int> none;
+  return none;
+}
+void enterRuntimeThread() {}
+void leaveRuntimeThread() {}
+ProcessPin setProcessAffinity(const std::vector<int>&) { throwLinuxOnly("setProcessAffinity"); }
+void restoreProcessAffinity(const ProcessPin&, const std::vector<int>&) {}
 int possibleCpuCount() {
 #if defined(__unix__) || defined(__APPLE__)
   long n = sysconf(_SC_NPROCESSORS_CONF);

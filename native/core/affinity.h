@@ -20,10 +20,44 @@ std::vector<int> getThreadAffinity();                   // calling thread, sorte
 // ERR_HWSQ_CPU_NOT_ALLOWED (ids that are possible but offline/disallowed are dropped by the
 // kernel when at least one is usable). On any error the affinity is unchanged.
 void setThreadAffinity(const std::vector<int>& cpus);
-// Every thread of the process (walks /proc/self/task). Returns threads changed. Same errors as
-// setThreadAffinity; on error the threads already changed are restored (best effort).
-int setProcessAffinity(const std::vector<int>& cpus);
 int possibleCpuCount();                                 // kernel CPU ids are < this (cpu/possible)
+
+// The affinity the process started with: the union of the masks of all its threads at the
+// first call, which the addon makes when it is loaded. A union, not the caller's mask (nor the
+// main thread's, which libnuma reads): when the first caller is a Worker whose creator pinned
+// itself, or a main thread pinned by other means, the threads Node started at boot (V8
+// platform, libuv) still carry the start mask. `taskset` on the whole process before the first
+// call shows here; one applied to a running process later does not (as with libnuma).
+// topology.h's processCpus() counts it only where it narrows the process below its cpuset.
+const std::vector<int>& processStartAffinity();
+
+// Runtime threads: the Ps of scheduler runtimes. Process-scope pins (setProcessAffinity,
+// restoreProcessAffinity) pass them by, so user code pinning the process never moves a P off
+// its CPUs. enterRuntimeThread marks the calling thread, leaveRuntimeThread unmarks it; so does
+// the thread's exit. A P marks itself before it pins itself: marking waits for a process-scope
+// walk in progress, so the P's own pin always comes last.
+void enterRuntimeThread();
+void leaveRuntimeThread();
+
+// What a process-scope pin changed, for restoreProcessAffinity.
+struct ProcessPin {
+  struct Thread {
+    int tid;
+    std::vector<int> previous;  // its own mask before the pin
+    std::vector<int> applied;   // its mask right after (the kernel may drop CPUs)
+  };
+  std::vector<Thread> threads;
+};
+// Every thread of the process but runtime threads (walks /proc/self/task, again while threads
+// keep appearing). Same errors as setThreadAffinity; on error the threads already changed are
+// restored (best effort).
+ProcessPin setProcessAffinity(const std::vector<int>& cpus);
+// Undoes a process-scope pin, best effort, never throws for a thread: each thread it changed
+// that still has the mask it was given gets its own previous mask back (the kernel keeps
+// what the cpuset still allows; if nothing, it gets `others`); one re-pinned meanwhile keeps its
+// new mask. Threads started during the pin that still have the pin's mask (inherited from their
+// creator) get `others` (the process's CPUs). Runtime threads are left alone.
+void restoreProcessAffinity(const ProcessPin& pin, const std::vector<int>& others);
 
 struct CpuLocation { int cpu; int node; };
 CpuLocation currentLocation();                          // getcpu(2)

@@ -18,11 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "affinity.h"
 #include "parallelism.h"
-
-#ifdef __linux__
-#include <sched.h>
-#endif
 
 namespace hwsq {
 
@@ -275,31 +272,6 @@ std::vector<int> cpuinfoProcessors(const std::string& path) {
   return out;
 }
 
-std::vector<int> liveAffinity(bool& known) {
-  known = false;
-  std::vector<int> cpus;
-#ifdef __linux__
-  // The mask size must cover the kernel's nr_cpu_ids; grow until EINVAL stops.
-  for (int ncpus = 1024; ncpus <= (1 << 20); ncpus *= 2) {
-    cpu_set_t* set = CPU_ALLOC(ncpus);
-    if (!set) return cpus;
-    const size_t size = CPU_ALLOC_SIZE(ncpus);
-    CPU_ZERO_S(size, set);
-    if (sched_getaffinity(0, size, set) == 0) {
-      for (int c = 0; c < ncpus; ++c)
-        if (CPU_ISSET_S(c, size, set)) cpus.push_back(c);
-      CPU_FREE(set);
-      known = true;
-      return cpus;
-    }
-    const int err = errno;
-    CPU_FREE(set);
-    if (err != EINVAL) return cpus;
-  }
-#endif
-  return cpus;
-}
-
 // Cpus_allowed_list (or the Cpus_allowed mask) of a dumped proc/self/status.
 std::vector<int> statusAffinity(const std::string& root, bool& known) {
   known = false;
@@ -352,6 +324,46 @@ std::vector<int> cgroupCpuset(const std::string& root, bool& known) {
     }
   }
   return {};
+}
+
+// The affinity the process started with, when it restricts the process: when it leaves out some
+// CPU that was online and in the cgroup cpuset at that moment (taskset -c). A start mask equal
+// to those is the cpuset's doing, not a restriction: taken as one, it would freeze the process's
+// CPUs at their first value when the cpuset grows (Kubernetes' shared CPU pool does), where the
+// kernel itself lets unrestricted threads follow. Decided once, with the start affinity (the
+// addon asks when it is loaded).
+const std::vector<int>* startRestriction() {
+  static const std::optional<std::vector<int>> restriction = []() -> std::optional<std::vector<int>> {
+    const std::vector<int>& start = processStartAffinity();
+    if (start.empty()) return std::nullopt;  // unknown
+    std::vector<int> then = start;
+    if (auto online = readList("/sys/devices/system/cpu/online"); online && !online->empty()) then = *online;
+    bool known = false;
+    std::vector<int> cpuset = cgroupCpuset("", known);
+    if (known) then = intersect(then, cpuset);
+    if (std::includes(start.begin(), start.end(), then.begin(), then.end())) return std::nullopt;
+    return start;
+  }();
+  return restriction ? &*restriction : nullptr;
+}
+
+// online ∩ the process's affinity ∩ the cgroup cpuset: the CPUs this process may use. The live
+// affinity is the one the process started with (startRestriction), never the calling thread's:
+// a pinned thread must still see, and re-pin within, every CPU of the process.
+std::vector<int> allowedOf(const std::string& root, const std::vector<int>& onlineCpus) {
+  std::vector<int> allowed = onlineCpus;
+  if (root.empty()) {
+    if (const std::vector<int>* start = startRestriction()) allowed = intersect(allowed, *start);
+  } else {
+    bool known = false;
+    std::vector<int> affinity = statusAffinity(root, known);
+    if (known) allowed = intersect(allowed, affinity);
+  }
+  bool known = false;
+  std::vector<int> cpuset = cgroupCpuset(root, known);
+  if (known) allowed = intersect(allowed, cpuset);
+  // An empty result can only come from inconsistent sources; never leave no CPU to run on.
+  return allowed.empty() ? onlineCpus : allowed;
 }
 
 }  // namespace
@@ -707,16 +719,15 @@ Topology readTopology(const std::string& fsroot) {
     }
   }
 
-  // --- allowedCpus = online ∩ affinity ∩ cgroup cpuset. ---
-  std::vector<int> allowed = onlineCpus;
-  bool known = false;
-  std::vector<int> affinity = live ? liveAffinity(known) : statusAffinity(root, known);
-  if (known) allowed = intersect(allowed, affinity);
-  std::vector<int> cpuset = cgroupCpuset(root, known);
-  if (known) allowed = intersect(allowed, cpuset);
-  // An empty result can only come from inconsistent sources; never leave no CPU to run on.
-  topo.allowedCpus = allowed.empty() ? onlineCpus : allowed;
+  topo.allowedCpus = allowedOf(root, onlineCpus);
   return topo;
+}
+
+std::vector<int> processCpus() {
+  // The live online list is one file; without it, everything readTopology knows decides.
+  auto online = readList("/sys/devices/system/cpu/online");
+  if (!online || online->empty()) return readTopology("").allowedCpus;
+  return allowedOf("", *online);
 }
 
 }  // namespace hwsq

@@ -30,15 +30,25 @@ struct NodeInfo {
 struct Topology {
   std::vector<NodeInfo> nodes;     // online nodes sorted by id; one synthetic node 0 when sysfs has none
   std::vector<CpuInfo> cpus;       // every possible/present CPU sorted by id
-  std::vector<int> allowedCpus;    // online ∩ affinity mask ∩ cgroup cpuset, sorted
+  std::vector<int> allowedCpus;    // online ∩ the process's affinity ∩ cgroup cpuset, sorted
   bool synthetic = false;          // true when no NUMA info was found (non-NUMA kernel, non-Linux)
   const NodeInfo* findNode(int id) const;
   int nodeIndex(int id) const;     // index into nodes, -1 when absent
 };
 
 // Reads the topology below fsroot ("" or "/" means the live system). When fsroot is the live
-// system the affinity mask comes from sched_getaffinity; otherwise from proc/self/status.
+// system the affinity is the one the process started with (processStartAffinity(), never the
+// calling thread's pin), and only where it restricted the process beyond the cpuset and the
+// online CPUs of that moment (taskset -c); otherwise Cpus_allowed of proc/self/status.
 Topology readTopology(const std::string& fsroot);
+
+// The CPUs this process may use, read now: readTopology("").allowedCpus without the rest
+// (the online list, the start affinity and the cgroup cpuset). Every pin re-reads it, so a
+// changed cpuset shows at once (grown as well as shrunk), with no staleness to reason about:
+// four small procfs/sysfs reads, a fifth of readTopology's cost (bench/native/pin.cpp measures
+// both against one sched_getaffinity: ~160x and ~750x on a loaded 2-vCPU VM). The first call
+// also decides whether the start affinity restricts the process: the addon makes it at load.
+std::vector<int> processCpus();
 
 // Parses a Linux cpulist ("0-3,8,10-11", empty or "\n" allowed). Throws std::invalid_argument.
 std::vector<int> parseCpuList(const std::string& text);

@@ -2,7 +2,9 @@
 // in lib/ (TypeScript), semantics in native/core. Core exceptions become typed JS errors.
 #include <napi.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <system_error>
 
@@ -14,6 +16,7 @@
 #include "memory.h"
 #include "node_memory.h"
 #include "parallelism.h"
+#include "pinning.h"
 #include "runtime_binding.h"
 #include "topology.h"
 
@@ -125,16 +128,43 @@ Napi::Value GetAffinity(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value { return intArray(info.Env(), hwsq::getThreadAffinity()); });
 }
 
-// setAffinity(cpus, scope): scope "thread" (calling thread) or "process" (every thread).
-Napi::Value SetAffinity(const Napi::CallbackInfo& info) {
+// pin(cpus, scope, memory, node) -> { id, cpus, previousCpus }: scope 'thread' | 'process';
+// memory 'preferred' | 'bind' sets the calling thread's memory policy to node, 'none' leaves it.
+// The undo goes on the calling thread's pin stack (pinning.h), shared by every copy of lib/.
+Napi::Value Pin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bool process = optionalString(info, 1) == "process";
   return guarded(env, [&]() -> Napi::Value {
-    auto cpus = indexList(info[0], "cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
-    if (process) return Napi::Number::New(env, hwsq::setProcessAffinity(cpus));
-    hwsq::setThreadAffinity(cpus);
-    return Napi::Number::New(env, 1);
+    hwsq::PinRequest request;
+    request.cpus = indexList(info[0], "cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");  // range-checked, never wrapped
+    request.scope = optionalString(info, 1) == "process" ? hwsq::PinScope::Process : hwsq::PinScope::Thread;
+    const std::string memory = optionalString(info, 2);
+    if (memory == "preferred" || memory == "bind") {
+      request.memoryPolicy = toPolicy(memory);
+      request.memoryNodes = {hwsq::napi::indexArg(info[3], "node", "ERR_HWSQ_UNKNOWN_NODE")};
+    }
+    hwsq::PinRecord rec = hwsq::pushPin(request);
+    auto o = Napi::Object::New(env);
+    o.Set("id", Napi::Number::New(env, static_cast<double>(rec.id)));
+    o.Set("cpus", intArray(env, rec.cpus));
+    o.Set("previousCpus", intArray(env, rec.previousCpus));
+    return o;
   });
+}
+
+// unpin(id): undoes that pin of the calling thread and the later ones (ERR_HWSQ_NOT_PINNED).
+Napi::Value Unpin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  return guarded(env, [&]() -> Napi::Value {
+    hwsq::popPinsTo(id);
+    return env.Undefined();
+  });
+}
+
+// unpinLast() -> false when the calling thread has no pin.
+Napi::Value UnpinLast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, hwsq::popPin()); });
 }
 
 Napi::Value CurrentLocation(const Napi::CallbackInfo& info) {
@@ -220,10 +250,15 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The process's start affinity (and whether it restricts the process beyond its cpuset) is
+  // captured at the first load, before hwsq pins anything.
+  (void)hwsq::processCpus();
   exports.Set("topology", Napi::Function::New(env, Topology));
   exports.Set("parallelism", Napi::Function::New(env, Parallelism));
   exports.Set("getAffinity", Napi::Function::New(env, GetAffinity));
-  exports.Set("setAffinity", Napi::Function::New(env, SetAffinity));
+  exports.Set("pin", Napi::Function::New(env, Pin));
+  exports.Set("unpin", Napi::Function::New(env, Unpin));
+  exports.Set("unpinLast", Napi::Function::New(env, UnpinLast));
   exports.Set("currentLocation", Napi::Function::New(env, CurrentLocation));
   exports.Set("setMemPolicy", Napi::Function::New(env, SetMemPolicy));
   exports.Set("getMemPolicy", Napi::Function::New(env, GetMemPolicy));

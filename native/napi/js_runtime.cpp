@@ -751,8 +751,9 @@ double numberField(const Napi::Object& o, const char* key, double dflt) {
   return v.IsUndefined() ? dflt : hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION");
 }
 
-// create({ workers, placement?: [{node, cpus}], policy, pin, concurrency, budget, spinNs,
-//          hogThresholdNs, fsroot, numaNode }) -> { runtime: External, id, workers: [{node, cpus}] }
+// create({ workers (0: auto), placement?: [{node, cpus}], policy, pin, confineToCaller,
+//          concurrency, budget, spinNs, hogThresholdNs, fsroot, numaNode })
+//   -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = info[0].As<Napi::Object>();
@@ -760,6 +761,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     auto placement = o.Get("placement");
     const std::string fsroot = o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "";
     Topology topo = readTopology(fsroot);
+    if (o.Get("confineToCaller").IsBoolean() && o.Get("confineToCaller").As<Napi::Boolean>().Value()) confineToCallingThread(topo);
     RuntimeOptions ro;
     if (placement.IsArray()) {
       // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).

@@ -456,6 +456,7 @@ RuntimeOptions buildOptions(const Napi::Object& c) {
     o = RuntimeOptions::virtualTopology(virtualNodes, perNode);
   } else {
     hwsq::Topology topo = readTopology("");
+    if (boolField(c, "confineToCaller", false)) confineToCallingThread(topo);
     const int numaNode = intField(c, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE");  // HWSQ_NUMA_NODE, read and checked by lib/
     if (numaNode >= 0 && !placement.IsArray() && !topo.allowedCpus.empty()) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
     if (topo.allowedCpus.empty()) {  // no sysfs (non-Linux): one node, not pinned

@@ -1,6 +1,16 @@
-// Helpers shared by the native tests: error-code checks and scratch directories.
+// Helpers shared by the native tests: error-code checks, scratch directories, threads' masks.
 #pragma once
 #include <stdlib.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "affinity.h"
 #include "check.h"
 #include "errors.h"
 
@@ -72,6 +83,43 @@ inline std::vector<int> parseIds(const std::string& text) {
   }
   return out;
 }
+
+#ifdef __linux__
+inline pid_t gettidNow() { return pid_t(syscall(SYS_gettid)); }
+
+// A thread's mask read with the libc call (independent of the code under test). tid 0: the caller.
+inline std::vector<int> affinityOf(pid_t tid) {
+  int bits = hwsq::possibleCpuCount();
+  cpu_set_t* set = CPU_ALLOC(bits);
+  size_t bytes = CPU_ALLOC_SIZE(bits);
+  CPU_ZERO_S(bytes, set);
+  std::vector<int> out;
+  if (sched_getaffinity(tid, bytes, set) == 0)
+    for (int i = 0; i < int(bytes * 8); ++i)
+      if (CPU_ISSET_S(i, bytes, set)) out.push_back(i);
+  CPU_FREE(set);
+  return out;
+}
+
+// A thread that waits until told to stop, publishing its tid; `first` runs on it before that.
+struct Parked {
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  explicit Parked(std::function<void()> first = {}) {
+    thread = std::thread([this, first] {
+      if (first) first();
+      tid.store(gettidNow());
+      while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    while (tid.load() == 0) std::this_thread::yield();
+  }
+  ~Parked() {
+    stop.store(true);
+    thread.join();
+  }
+};
+#endif
 
 }  // namespace hwsq_test
 

@@ -19,6 +19,8 @@
 #include "check.h"
 #include "support.h"
 
+using hwsq_test::affinityOf;
+using hwsq_test::Parked;
 using hwsq_test::parseIds;
 using hwsq_test::rangeCode;
 using hwsq_test::readText;
@@ -27,44 +29,6 @@ using hwsq_test::readText;
 using hwsq::MemPolicy;
 
 namespace {
-
-
-
-
-
-pid_t gettidNow() { return pid_t(syscall(SYS_gettid)); }
-
-// Affinity of another thread, read directly with the libc call (independent of the code under test).
-std::vector<int> affinityOf(pid_t tid) {
-  int bits = hwsq::possibleCpuCount();
-  cpu_set_t* set = CPU_ALLOC(bits);
-  size_t bytes = CPU_ALLOC_SIZE(bits);
-  CPU_ZERO_S(bytes, set);
-  std::vector<int> out;
-  if (sched_getaffinity(tid, bytes, set) == 0)
-    for (int i = 0; i < int(bytes * 8); ++i)
-      if (CPU_ISSET_S(i, bytes, set)) out.push_back(i);
-  CPU_FREE(set);
-  return out;
-}
-
-// A thread that parks until told to stop, publishing its tid.
-struct Parked {
-  std::atomic<pid_t> tid{0};
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  Parked() {
-    thread = std::thread([this] {
-      tid.store(gettidNow());
-      while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    });
-    while (tid.load() == 0) std::this_thread::yield();
-  }
-  ~Parked() {
-    stop.store(true);
-    thread.join();
-  }
-};
 
 bool samePolicy(const hwsq::MemPolicyState& s, MemPolicy p, const std::vector<int>& nodes) {
   return s.policy == p && s.nodes == nodes;
@@ -129,20 +93,21 @@ TEST_CASE("setThreadAffinity with only offline CPUs is ERR_HWSQ_CPU_NOT_ALLOWED"
   CHECK(hwsq::getThreadAffinity() == orig);
 }
 
-TEST_CASE("setProcessAffinity changes every thread and can be restored") {
+TEST_CASE("setProcessAffinity changes every thread; restoreProcessAffinity gives each its own mask") {
   auto orig = hwsq::getThreadAffinity();
   Parked other;
   pid_t tid = other.tid.load();
   CHECK(affinityOf(tid) == orig);
   std::vector<int> target{orig.back()};
-  int changed = hwsq::setProcessAffinity(target);
-  CHECK(changed >= 2);  // this thread and `other` (sanitizers may add their own)
+  hwsq::ProcessPin pin = hwsq::setProcessAffinity(target);
+  CHECK(pin.threads.size() >= 2);  // this thread and `other` (sanitizers may add their own)
   CHECK(affinityOf(tid) == target);
   CHECK(hwsq::getThreadAffinity() == target);
+  for (const auto& t : pin.threads) CHECK(t.applied == target);
   // A thread started now inherits the mask.
   Parked later;
   CHECK(affinityOf(later.tid.load()) == target);
-  CHECK(hwsq::setProcessAffinity(orig) >= 3);
+  hwsq::restoreProcessAffinity(pin, orig);
   CHECK(affinityOf(tid) == orig);
   CHECK(affinityOf(later.tid.load()) == orig);
   CHECK(hwsq::getThreadAffinity() == orig);

@@ -4,9 +4,11 @@
 export interface VmNode {
   cpus: number;
   memMiB: number;
+  /** The node's CPU ids (all nodes or none; each of 0..total-1 once); default: numbered in node order. */
+  cpuIds?: number[];
 }
 
-/** A guest machine. CPUs are numbered in node order; distances default to 10 local, 20 remote. */
+/** A guest machine. CPUs are numbered in node order unless `cpuIds` say otherwise; distances default to 10 local, 20 remote. */
 export interface VmTopology {
   name: string;
   nodes: VmNode[];
@@ -45,7 +47,7 @@ export interface VmRunOptions {
 
 export const APT_PACKAGES: string[];
 export const APT_COMMAND: string;
-export const TOPOLOGIES: { twoNode: VmTopology; fourNode: VmTopology; cpuless: VmTopology };
+export const TOPOLOGIES: { twoNode: VmTopology; fourNode: VmTopology; cpuless: VmTopology; interleaved: VmTopology };
 export function vmToolsAvailable(): { ok: boolean; missing: string[] };
 export function assertVmTools(): void;
 export function distanceMatrix(topo: VmTopology): number[][];

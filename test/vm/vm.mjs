@@ -13,7 +13,7 @@ const DEFAULT_TIMEOUT_MS = 180_000;
 const CONSOLE_KEEP = 256 * 1024; // characters of console kept in memory (the tail)
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** @type {Record<'twoNode' | 'fourNode' | 'cpuless', import('./vm.d.mts').VmTopology>} */
+/** @type {Record<'twoNode' | 'fourNode' | 'cpuless' | 'interleaved', import('./vm.d.mts').VmTopology>} */
 export const TOPOLOGIES = {
   // Symmetric two-socket machine.
   twoNode: {
@@ -51,6 +51,14 @@ export const TOPOLOGIES = {
       [10, 20, 28],
       [20, 10, 28],
       [28, 28, 10],
+    ],
+  },
+  // CPU ids interleaved across the nodes, as some BIOSes number them: node 0 = 0,2; node 1 = 1,3.
+  interleaved: {
+    name: 'interleaved',
+    nodes: [
+      { cpus: 2, memMiB: 256, cpuIds: [0, 2] },
+      { cpus: 2, memMiB: 256, cpuIds: [1, 3] },
     ],
   },
 };
@@ -97,17 +105,27 @@ export function topologyArgs(topo) {
   }
   const cpus = nodes.reduce((s, n) => s + n.cpus, 0);
   if (cpus === 0) throw new Error(`${topo.name}: no node has CPUs`);
+  const explicit = nodes.some((n) => n.cpuIds !== undefined);
+  if (explicit) {
+    // Every CPU id 0..cpus-1 on exactly one node.
+    const ids = nodes.flatMap((n, i) => {
+      if (!Array.isArray(n.cpuIds) || n.cpuIds.length !== n.cpus) throw new Error(`${topo.name}: node ${i} needs cpuIds with ${n.cpus} ids (all nodes or none)`);
+      return n.cpuIds;
+    });
+    if ([...ids].sort((a, b) => a - b).some((id, i) => id !== i)) throw new Error(`${topo.name}: cpuIds must name each of 0..${cpus - 1} once`);
+  }
   const memMiB = nodes.reduce((s, n) => s + n.memMiB, 0);
-  // One socket per CPU node when they are all the same size (hwloc then shows a package per node);
-  // otherwise one socket per CPU, so no socket straddles two nodes.
+  // One socket per CPU node when they are all the same size and numbered in node order (hwloc
+  // then shows a package per node); otherwise one socket per CPU, so no socket straddles two nodes.
   const withCpus = nodes.filter((n) => n.cpus > 0);
-  const uniform = withCpus.every((n) => n.cpus === withCpus[0].cpus);
+  const uniform = !explicit && withCpus.every((n) => n.cpus === withCpus[0].cpus);
   const smp = uniform ? `${cpus},sockets=${withCpus.length},cores=${withCpus[0].cpus},threads=1` : `${cpus},sockets=${cpus},cores=1,threads=1`;
   const args = ['-smp', smp, '-m', `${memMiB}M`];
   let next = 0;
   nodes.forEach((n, k) => {
     args.push('-object', `memory-backend-ram,id=m${k},size=${n.memMiB}M`);
-    const cpuOpt = n.cpus > 0 ? `,cpus=${next}-${next + n.cpus - 1}` : '';
+    const range = n.cpus > 0 ? `,cpus=${next}-${next + n.cpus - 1}` : '';
+    const cpuOpt = n.cpuIds ? n.cpuIds.map((id) => `,cpus=${id}`).join('') : range;
     args.push('-numa', `node,nodeid=${k}${cpuOpt},memdev=m${k}`);
     next += n.cpus;
   });

@@ -1,10 +1,12 @@
 #include "placement.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <string>
 
+#include "../affinity.h"
 #include "../errors.h"
 
 namespace hwsq::sched {
@@ -55,6 +57,28 @@ std::vector<int> spreadWorkers(const std::vector<int>& cpusPerNode, int workers)
   return out;
 }
 
+void confineToCallingThread(Topology& topo) {
+  const std::vector<int> mine = getThreadAffinity();
+  std::vector<int> both;
+  std::set_intersection(topo.allowedCpus.begin(), topo.allowedCpus.end(), mine.begin(), mine.end(), std::back_inserter(both));
+  if (both.empty())
+    throw HwsqRangeError("ERR_HWSQ_NO_CPUS", "confineToCaller: the calling thread runs on none of the process's CPUs (" +
+                                                 detail::joinInts(topo.allowedCpus) + ")");
+  topo.allowedCpus = std::move(both);
+}
+
+namespace {
+// Where unpinned Ps run. Elsewhere than Linux no thread can be pinned (affinity.h): leave them be.
+std::vector<int> unpinnedCpusOf(const Topology& topo) {
+#ifdef __linux__
+  return topo.allowedCpus;
+#else
+  (void)topo;
+  return {};
+#endif
+}
+}  // namespace
+
 RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pin) {
   std::vector<const NodeInfo*> nodes;
   std::vector<std::vector<int>> nodeCpus;
@@ -78,6 +102,7 @@ RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pi
 
   RuntimeOptions o;
   o.pin = pin != PinMode::None;
+  o.unpinnedCpus = unpinnedCpusOf(topo);
   for (size_t i = 0; i < nodes.size(); ++i) {
     o.nodeIds.push_back(nodes[i]->id);
     for (int k = 0; k < perNode[i]; ++k) {
@@ -113,6 +138,7 @@ RuntimeOptions optionsFromPlacement(const Topology& topo, const std::vector<Plac
   o.nodeIds = base.nodeIds;
   o.distances = base.distances;
   o.pin = pin != PinMode::None;
+  o.unpinnedCpus = unpinnedCpusOf(topo);
   std::map<int, size_t> placed;
   for (size_t i = 0; i < requests.size(); ++i) {
     const PlacementRequest& r = requests[i];

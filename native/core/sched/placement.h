@@ -12,8 +12,14 @@ namespace hwsq::sched {
 
 enum class PinMode { Node, Cpu, None };
 
+// A runtime spreads over every CPU of the process (readTopology's allowedCpus), whatever the
+// pin of the thread that creates it. This narrows topo.allowedCpus to the CPUs the calling
+// thread may run on now (the confineToCaller option); none of them → ERR_HWSQ_NO_CPUS.
+void confineToCallingThread(Topology& topo);
+
 // workers <= 0: one per allowed CPU. Uses topo.allowedCpus; nodes without allowed CPUs are
 // skipped. Distances come from the nodes' SLIT rows. Throws HwsqRangeError when no CPU is allowed.
+// Unpinned Ps run on topo.allowedCpus (RuntimeOptions::unpinnedCpus), both here and below.
 RuntimeOptions optionsFromTopology(const Topology& topo, int workers, PinMode pin);
 
 // One P of an explicit placement: its node and, optionally, its CPUs.

@@ -933,14 +933,21 @@ struct Runtime::Impl {
     w.c.executed.addRelease();  // last: drained() relies on everything above being visible
   }
 
+  // The calling thread becomes P w's: a runtime thread (process-scope pins pass it by), pinned
+  // to the P's CPUs or, without its own, to the runtime's (RuntimeOptions::unpinnedCpus).
+  void placeThread(const Worker& w) {
+    enterRuntimeThread();
+    const std::vector<int>& cpus = opts.pin && !w.cpus.empty() ? w.cpus : opts.unpinnedCpus;
+    if (cpus.empty()) return;
+    if (opts.pinThread) opts.pinThread(w.index, cpus);
+    else setThreadAffinity(cpus);
+  }
+
   void workerMain(Worker& w) {
     tlRuntime = this;
     tlWorker = &w;
     try {
-      if (opts.pin && !w.cpus.empty()) {
-        if (opts.pinThread) opts.pinThread(w.index, w.cpus);
-        else setThreadAffinity(w.cpus);
-      }
+      placeThread(w);
       if (opts.onWorkerStart) opts.onWorkerStart(w.index);
       w.startedOk = true;
     } catch (...) {
@@ -968,6 +975,7 @@ struct Runtime::Impl {
     }
     tlWorker = nullptr;
     tlRuntime = nullptr;
+    leaveRuntimeThread();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -1230,14 +1238,12 @@ void Runtime::attach(int worker) {
   if (!w.attached.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
     throw std::logic_error("worker " + std::to_string(worker) + " is already attached");
   try {
-    if (rt.opts.pin && !w.cpus.empty()) {
-      if (rt.opts.pinThread) rt.opts.pinThread(w.index, w.cpus);
-      else setThreadAffinity(w.cpus);
-    }
+    rt.placeThread(w);
     tlRuntime = &rt;
     tlWorker = &w;
     if (rt.opts.onWorkerStart) rt.opts.onWorkerStart(w.index);
   } catch (...) {
+    leaveRuntimeThread();
     tlRuntime = nullptr;
     tlWorker = nullptr;
     w.attached.store(false, std::memory_order_release);
@@ -1264,6 +1270,7 @@ void Runtime::detach() {
   }
   tlWorker = nullptr;
   tlRuntime = nullptr;
+  leaveRuntimeThread();
   rt.releaseOwner(*w);
 }
 

@@ -55,8 +55,13 @@ struct RuntimeOptions {
   uint64_t hogThresholdNs = 10'000'000;
   uint64_t sysmonMinDelayUs = 20;
   uint64_t sysmonMaxDelayUs = 10'000;
-  // Pins the calling worker thread; default hwsq::setThreadAffinity (throws on failure, which
-  // makes the constructor throw). Called only when pin && !cpus.empty().
+  // Where Ps without CPUs of their own (pin false, or empty WorkerPlacement::cpus) run: the
+  // runtime's CPU set (placement.h puts there the CPUs it spread the Ps over), so that they do
+  // not inherit the pin of the thread that created the runtime. Empty: they keep that mask.
+  std::vector<int> unpinnedCpus;
+  // Pins the calling worker thread to its CPUs (pin && !cpus.empty()) or else to unpinnedCpus;
+  // default hwsq::setThreadAffinity (throws on failure, which makes the constructor throw).
+  // Not called when both are empty. Every P thread is also a runtime thread (affinity.h).
   std::function<void(int worker, const std::vector<int>& cpus)> pinThread;
   // Called on each worker thread before it takes tasks / after its last task (the JS layer
   // creates and disposes the P's isolate here). An exception from onWorkerStart fails the
