@@ -1,9 +1,10 @@
 // Runs inside a multi-NUMA QEMU guest (see test/sched.vm.test.ts), or on any machine with a
 // virtual topology (`--virtual NxW`, used by test/native-runtime.test.ts): drives a
-// NativeRuntime through placement, node affinity, saturation and steal-order scenarios and
-// prints one JSON object of scheduler counters for the host test to assert on. Nothing here
-// relies on timing except generous spin lengths that order the phases (wall-clock spins, so
-// a slow emulator stretches the scheduling, never the task lengths).
+// NativeRuntime through placement, node affinity, saturation and steal-order scenarios (every P
+// the thief) and prints one JSON object of scheduler counters (and, in a guest, numactl -H) for
+// the host test to assert on. Nothing here relies on timing except generous spin lengths that
+// order the phases (wall-clock spins, so a slow emulator stretches the scheduling, never the
+// task lengths); where that order matters it is checked, not assumed.
 //   node test/guest/sched-checks.cjs [--virtual 2x2]      HWSQ_LIB=<module> overrides dist/
 'use strict';
 const path = require('node:path');
@@ -82,11 +83,15 @@ async function affinity(rt, topo) {
   return out;
 }
 
-// Steal order: every P is busy; each victim (every P but the thief) then runs a root task that
-// spawns `children` long spins into its own LRQ, while the thief is still blocked. When the
-// thief's blocker ends, all victims hold queued work; its first steal shows which victim the
-// policy picks (same node first, then the nearest node).
-async function stealOrder(rt, topo, thief) {
+// Steal order, one thief, on a fresh runtime: every P is busy; each victim (every P but the
+// thief) then runs a root task that spawns `children` long spins into its own LRQ, while the
+// thief is still blocked. When the thief's blocker ends, every victim holds queued work; its
+// first steal shows which victim the policy picks (its own node first, then the nearest node by
+// SLIT distance). The phases are ordered by spin lengths, so the precondition is checked (every
+// victim had queued work just before the first steal) and the scenario rerun, at most 3 times,
+// when a loaded host let the thief out early; the host test asserts on the precondition too.
+// The runtime is destroyed once the first steal is seen: the rest of the spins are dropped.
+async function stealOnce(rt, topo, thief) {
   const victims = topo.workers.map((w) => w.worker).filter((p) => p !== thief);
   // Margins for a loaded host running the guest's vCPUs: the victims' queues are filled ~100 ms
   // in and hold 4 s of work each; the thief is released at 1.5 s.
@@ -96,11 +101,9 @@ async function stealOrder(rt, topo, thief) {
   all.push(rt.spawnNative('spin', { ns: 1500 * MS }, { worker: thief }));
   for (const p of victims) all.push(rt.spawnNative('spin', { ns: 100 * MS }, { worker: p }));
   for (const p of victims) all.push(rt.spawnNative('spin', { ns: 250 * MS }, { worker: p, inside: true, count: children }));
+  for (const p of all) p.catch(() => {}); // destroy() below rejects what did not run
   const steals = (s) => s.workers[thief].stealsSameNode + s.workers[thief].stealsRemote - s0.workers[thief].stealsSameNode - s0.workers[thief].stealsRemote;
-  const { stats: after, previous: before } = await waitFor(rt, (s) => steals(s) > 0, 20_000, 'the thief to steal');
-  await Promise.all(all);
-  await rt.idle();
-  const end = rt.stats();
+  const { stats: after, previous: before } = await waitFor(rt, (s) => steals(s) > 0, 20_000, `P${thief} to steal`);
   return {
     thief,
     thiefNode: topo.workers[thief].node,
@@ -112,8 +115,20 @@ async function stealOrder(rt, topo, thief) {
     stealsRemote: after.workers[thief].stealsRemote - s0.workers[thief].stealsRemote,
     stealsSameNodeTasks: after.workers[thief].stealsSameNodeTasks - s0.workers[thief].stealsSameNodeTasks,
     stealsRemoteTasks: after.workers[thief].stealsRemoteTasks - s0.workers[thief].stealsRemoteTasks,
-    executed: delta(s0, end, 'executed'),
   };
+}
+
+async function stealOrder(thief) {
+  for (let attempt = 1; ; attempt++) {
+    const rt = lib.createNativeRuntime(runtimeOptions());
+    try {
+      const r = await stealOnce(rt, rt.topology(), thief);
+      r.attempts = attempt;
+      if (r.victims.every((p) => r.depthBefore[p] > 0) || attempt === 3) return r;
+    } finally {
+      rt.destroy();
+    }
+  }
 }
 
 // The JS-task Runtime on the same machine: its workers pinned to their nodes, tasks spawned
@@ -142,11 +157,14 @@ async function main() {
   result.machine = result.virtual ? null : lib.topology();
   result.locations = await rt.locate();
   result.affinity = await affinity(rt, topo);
-  result.steal = await stealOrder(rt, topo, 0);
   await rt.close();
   result.final = rt.stats();
   delete result.final.latency.buckets;
   delete result.final.runTime.buckets;
+  // Every P in turn is the thief: from P0 the nearest victim is often also the lowest-numbered.
+  result.steal = [];
+  for (const w of topo.workers) result.steal.push(await stealOrder(w.worker));
+  if (!result.virtual) result.numactl = require('node:child_process').execFileSync('numactl', ['-H'], { encoding: 'utf8' });
 
   // The flat policy: no node queues; affine tasks still all run (node-blind).
   const flat = lib.createNativeRuntime(runtimeOptions({ stealPolicy: 'flat' }));
