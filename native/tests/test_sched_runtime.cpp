@@ -421,15 +421,15 @@ TEST_CASE("steal order: a sibling's runnext task is taken before any remote work
 }
 
 TEST_CASE("steal order on this machine's topology: pinned Ps, SLIT distances, tasks on their node's CPUs") {
-  // Where the kernel has several nodes (the QEMU guests run this binary: test/native.vm.test.ts),
+  // Where the kernel has several nodes (the QEMU guests run this binary: test/multinode.vm.test.ts),
   // the same scenario with the real placement: Ps pinned to their node, distances from sysfs.
-  // HWSQ_EXPECT_NODES=<n> makes fewer nodes a failure instead of a one-node run.
+  // HWSQ_EXPECT_NODES=<n> (online nodes) makes fewer nodes a failure instead of a one-node run.
   hwsq::Topology topo = hwsq::readTopology("/");
   RuntimeOptions o = optionsFromTopology(topo, 0, PinMode::Node);
   std::vector<int> nodesWithPs;
   for (auto& w : o.workers)
     if (std::find(nodesWithPs.begin(), nodesWithPs.end(), w.node) == nodesWithPs.end()) nodesWithPs.push_back(w.node);
-  if (const char* e = std::getenv("HWSQ_EXPECT_NODES")) CHECK_EQ(static_cast<int>(nodesWithPs.size()), std::atoi(e));
+  if (const int expected = hwsq_test::expectedNodes()) CHECK_EQ(static_cast<int>(topo.nodes.size()), expected);
   std::printf("  %zu node(s) with Ps, %zu Ps\n", nodesWithPs.size(), o.workers.size());
   // The expected tiers straight from sysfs' distance rows (independent of optionsFromTopology).
   auto sysDistance = [](int from, int to) {
@@ -599,8 +599,10 @@ TEST_CASE("runtime: affine tasks beyond the HWSQ ring spill per node, never to t
 }
 
 TEST_CASE("runtime: a saturated node's ring and spill are stolen by other nodes' Ps") {
+  // Without sysmon: the submit to a saturated node must itself wake an idle P elsewhere.
   RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);
   o.hwsqCapacity = 8;
+  o.sysmon = false;
   Runtime rt(o);
   order::Latch g1;
   Task blocker(affinity::block, &g1);
@@ -752,6 +754,168 @@ TEST_CASE("find work: a P whose LRQ never runs dry still takes GRQ and HWSQ work
   CHECK(ctx.globalAt.load() <= at + 2 * 61 + 2);
   CHECK(ctx.nodeAt.load() <= at + 2 * 61 + 2);
   CHECK(ctx.chain.load() < at + fairness::Ctx::kLimit);
+}
+
+namespace depths {
+// Records, each time it runs, the depth of this P's LRQ and of node 0's HWSQ and the GRQ.
+struct Snap {
+  uint64_t lrq, hwsq, grq, prefetchTasks;
+};
+struct Ctx {
+  Runtime* rt;
+  std::mutex mu;
+  std::vector<Snap> snaps;
+};
+void record(void* a) {
+  auto* c = static_cast<Ctx*>(a);
+  auto s = c->rt->stats();
+  std::lock_guard<std::mutex> lk(c->mu);
+  c->snaps.push_back({s.workers[Runtime::currentWorker()].lrqDepth, s.nodes[0].hwsqDepth, s.grqDepth, s.nodes[0].prefetchTasks});
+}
+}  // namespace depths
+
+TEST_CASE("find work: a P takes about its share of its node's HWSQ as one batch") {
+  // Node 0 has 2 Ps; 20 tasks wait in HWSQ[0]; P0 alone is free. Its pop takes its share
+  // (20 / 2 + 1 = 11: one to run, 10 into its LRQ), not one task and not all of them.
+  RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
+  o.sysmon = false;
+  Runtime rt(o);
+  order::Latch g0, g1;
+  Task b0(affinity::block, &g0), b1(affinity::block, &g1);
+  rt.submitToWorker(0, &b0);
+  rt.submitToWorker(1, &b1);
+  g0.waitCount(1);
+  g1.waitCount(1);
+  depths::Ctx ctx;
+  ctx.rt = &rt;
+  std::vector<Task> ts(20, Task(depths::record, &ctx, 0));
+  std::vector<Task*> ptrs;
+  for (auto& t : ts) ptrs.push_back(&t);
+  CHECK_EQ(rt.submitBatch(ptrs.data(), ptrs.size()), 20u);
+  g0.release();
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> lk(ctx.mu);
+    return ctx.snaps.size() == 20;
+  }));
+  g1.release();
+  rt.close();
+  // The first pop (or the second, if the first was a 1-in-61 fairness pop of one task).
+  uint64_t batch = 0;
+  for (auto& sn : ctx.snaps) batch = std::max(batch, sn.lrq);
+  CHECK(batch >= 9 && batch <= 10);
+  CHECK_EQ(rt.stats().workers[0].hwsqPops, 20u);
+}
+
+TEST_CASE("overflow: a full LRQ moves its older half to its node's HWSQ (hierarchical) or the GRQ (flat)") {
+  for (StealPolicy policy : {StealPolicy::Hierarchical, StealPolicy::Flat}) {
+    RuntimeOptions o = plain(1);
+    o.policy = policy;
+    o.sysmon = false;
+    Runtime rt(o);
+    struct Spawner {
+      Runtime* rt;
+      std::atomic<uint64_t>* n;
+      RuntimeStats after;
+    };
+    std::atomic<uint64_t> n{0};
+    Spawner sp{&rt, &n, {}};
+    Task root(
+        [](void* a) {
+          auto* s = static_cast<Spawner*>(a);
+          for (int i = 0; i < 300; ++i) s->rt->spawn(bump, s->n, -1, nullptr, nullptr, nullptr, SpawnHint::Tail);
+          s->after = s->rt->stats();  // still inside: nothing of the 300 ran yet
+        },
+        &sp);
+    rt.submit(&root);
+    rt.close();
+    CHECK_EQ(n.load(), 300u);
+    // 256 fill the ring; the 257th moves the older 128 plus itself (129) out; 43 more follow.
+    const WorkerStats& w = sp.after.workers[0];
+    CHECK_EQ(w.overflows, 1u);
+    CHECK_EQ(w.overflowTasks, 129u);
+    CHECK_EQ(w.lrqDepth, 171u);
+    if (policy == StealPolicy::Hierarchical) {
+      CHECK_EQ(sp.after.nodes[0].hwsqDepth, 129u);
+      CHECK_EQ(sp.after.grqDepth, 0u);
+    } else {
+      CHECK_EQ(sp.after.grqDepth, 129u);
+    }
+  }
+}
+
+TEST_CASE("find work: a P that takes from the GRQ prefetches its idle siblings' share into its HWSQ") {
+  // Node 0 has 2 Ps, both busy while 100 tasks without affinity are submitted; P0 is let go:
+  // the GRQ pops bring part of the queue into HWSQ[0] for P1.
+  RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
+  o.sysmon = false;
+  Runtime rt(o);
+  order::Latch g0, g1;
+  Task b0(affinity::block, &g0), b1(affinity::block, &g1);
+  rt.submitToWorker(0, &b0);
+  rt.submitToWorker(1, &b1);
+  g0.waitCount(1);
+  g1.waitCount(1);
+  depths::Ctx ctx;
+  ctx.rt = &rt;
+  std::vector<Task> ts(100, Task(depths::record, &ctx));
+  std::vector<Task*> ptrs;
+  for (auto& t : ts) ptrs.push_back(&t);
+  CHECK_EQ(rt.submitBatch(ptrs.data(), ptrs.size()), 100u);
+  g0.release();
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> lk(ctx.mu);
+    return ctx.snaps.size() == 100;
+  }));
+  g1.release();
+  rt.close();
+  auto s = rt.stats();
+  CHECK(s.nodes[0].prefetches >= 1u);
+  CHECK(s.nodes[0].prefetchTasks > 0u);
+  // Every task left the GRQ once: popped by P0, or prefetched and popped from HWSQ[0].
+  CHECK_EQ(s.workers[0].grqPops + s.nodes[0].prefetchTasks, 100u);
+  CHECK_EQ(s.workers[0].hwsqPops, s.nodes[0].prefetchTasks);
+  bool seenInHwsq = false;
+  for (auto& sn : ctx.snaps) seenInHwsq |= sn.hwsq > 0 && sn.prefetchTasks > 0;
+  CHECK(seenInHwsq);
+}
+
+TEST_CASE("steal order: within a remote tier, the Ps' LRQs before the node's HWSQ") {
+  // P1 (node 1) is inside a task with 4 tasks in its LRQ; 4 more wait in HWSQ[1] (saturated).
+  // P0 steals all of P1's LRQ before it takes from HWSQ[1].
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);
+  o.sysmon = false;
+  Runtime rt(o);
+  order::Log log;
+  order::Scene sc;
+  sc.rt = &rt;
+  sc.thief = 0;
+  sc.lrq.resize(2);
+  sc.next.resize(2);
+  for (int i = 0; i < 4; ++i) sc.lrq[1].push_back({&log, 1});
+  order::GateArgs args[2] = {{&sc, 0}, {&sc, 1}};
+  // P0's gate waits until P1 has queued; the HWSQ tasks are submitted before it is let go.
+  order::Latch hold0;
+  Task holdP0(affinity::block, &hold0);
+  rt.submitToWorker(0, &holdP0);
+  hold0.waitCount(1);
+  Task gate1(order::gateFn, &args[1]);
+  sc.entered.arrive();  // P0 counts as entered: it is held in its own task
+  rt.submitToWorker(1, &gate1);
+  sc.queued.waitCount(1);
+  std::vector<order::Probe> viaHwsq(4, order::Probe{&log, 100});
+  std::vector<Task> ts;
+  for (auto& pr : viaHwsq) ts.emplace_back(order::probeFn, &pr, 1);
+  for (auto& t : ts) CHECK(rt.submit(&t));
+  hold0.release();
+  CHECK(eventually([&] { return log.size() == 8; }));
+  sc.release.release();
+  rt.close();
+  std::vector<int> origins;
+  for (auto& e : log.entries) {
+    CHECK_EQ(e.worker, 0);
+    origins.push_back(e.origin);
+  }
+  CHECK(origins == (std::vector<int>{1, 1, 1, 1, 100, 100, 100, 100}));
 }
 
 TEST_CASE("runtime: unknown affinity node and bad options throw, nothing started") {
