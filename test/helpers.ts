@@ -1,4 +1,5 @@
 // Shared test helpers.
+import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 
 /** Asserts fn throws an error of the given class with the given stable code. */
@@ -21,4 +22,22 @@ export async function rejectionOf(p: Promise<unknown>): Promise<Error & { code?:
     return err as Error & { code?: string };
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * This machine as numactl sees it (an oracle independent of hwsq's sysfs parser): the nodes
+ * with their CPUs (`numactl -H`), and what this process may use (`numactl --show`: the CPUs
+ * of its affinity mask, the nodes it may run on and allocate from). CI installs numactl (.ci/run).
+ */
+export function numactlView(): { nodes: { id: number; cpus: number[] }[]; allowedCpus: number[]; cpuNodes: number[]; memNodes: number[] } {
+  const run = (args: string[]) => {
+    const r = spawnSync('numactl', args, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new Error(`numactl ${args.join(' ')} failed (install numactl): ${r.error ?? r.stderr}`);
+    return r.stdout;
+  };
+  const hardware = run(['-H']);
+  const show = run(['--show']);
+  const nodes = [...hardware.matchAll(/^node (\d+) cpus:(.*)$/gm)].map((m) => ({ id: Number(m[1]), cpus: m[2]!.trim().split(/\s+/).filter(Boolean).map(Number) }));
+  const list = (key: string) => (new RegExp(`^${key}:(.*)$`, 'm').exec(show)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { nodes, allowedCpus: list('physcpubind'), cpuNodes: list('nodebind'), memNodes: list('membind') };
 }
