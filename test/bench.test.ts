@@ -197,7 +197,7 @@ describe('hwsq bench memory', () => {
     expect(first.latency!.samples.length).toBeGreaterThanOrEqual(1);
     expect(first.latency!.samples.length).toBeLessThan(20);
     expect(first.latency!.samples.every(finitePositive)).toBe(true);
-  }, 20_000);
+  }, 180_000); // on a loaded machine 2.5 s of CPU can take far longer than 2.5 s
 });
 
 describe('hwsq bench latency', () => {

@@ -201,6 +201,7 @@ describe('registerMetrics: a real registry after a known workload', () => {
     await rt.spawnNative('noop', {}, { count: 1000 });
     await rt.idle();
     const scrape = parseProm(await registry.metrics());
+    expect(scrape.samples.length).toBeGreaterThan(20);
     expect(scrape.samples.every((x) => x.name.startsWith('app_sched_'))).toBe(true);
     expect(scrape.samples.every((x) => x.labels.runtime === 'ingest')).toBe(true);
     expect(total(scrape, 'app_sched_tasks_completed_total')).toBe(1000);
