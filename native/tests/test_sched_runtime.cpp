@@ -336,18 +336,19 @@ TEST_CASE("steal order, every P the thief: virtual line of 3 nodes x 2 Ps") {
 
 TEST_CASE("steal order, every P the thief: asymmetric 4-node SLIT where distance order is not index order") {
   // Rows are the thief's node. Node 3 is nearest to node 0; node 0 is nearest to node 2, while
-  // node 2 is the farthest from node 0 (asymmetric); node 3 sees 0 < 1 < 2 by one unit each.
+  // node 2 is the farthest from node 0 (asymmetric); node 3 sees 2 < 1 < 0 by one unit each.
+  // The same SLIT as the 'asymmetric' QEMU guest (test/vm/vm.mjs).
   const std::vector<std::vector<int>> d = {
       {10, 30, 40, 15},
       {25, 10, 35, 45},
       {12, 50, 10, 33},
-      {21, 22, 23, 10},
+      {23, 22, 21, 10},
   };
   const std::vector<std::vector<int>> tier = {
       {0, 2, 3, 1},  // node 0: 3 (15), 1 (30), 2 (40)
       {1, 0, 2, 3},  // node 1: 0 (25), 2 (35), 3 (45)
       {1, 3, 0, 2},  // node 2: 0 (12), 3 (33), 1 (50)
-      {1, 2, 3, 0},  // node 3: 0 (21), 1 (22), 2 (23)
+      {3, 2, 1, 0},  // node 3: 2 (21), 1 (22), 0 (23)
   };
   order::checkTiers(order::custom({0, 1, 2, 3}, {0, 1, 2, 3}, d), tier, "asymmetric 4x1");
 }
@@ -772,38 +773,45 @@ void record(void* a) {
   std::lock_guard<std::mutex> lk(c->mu);
   c->snaps.push_back({s.workers[Runtime::currentWorker()].lrqDepth, s.nodes[0].hwsqDepth, s.grqDepth, s.nodes[0].prefetchTasks});
 }
-}  // namespace depths
-
-TEST_CASE("find work: a P takes about its share of its node's HWSQ as one batch") {
-  // Node 0 has 2 Ps; 20 tasks wait in HWSQ[0]; P0 alone is free. Its pop takes its share
-  // (20 / 2 + 1 = 11: one to run, 10 into its LRQ), not one task and not all of them.
+// One node with 2 Ps, both inside a task while `count` recording tasks (affinity `node`, -1:
+// none) are submitted as one batch; then P0 alone is let go and runs them all.
+RuntimeStats p0Alone(Ctx& ctx, size_t count, int node) {
   RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
   o.sysmon = false;
   Runtime rt(o);
+  ctx.rt = &rt;
   order::Latch g0, g1;
   Task b0(affinity::block, &g0), b1(affinity::block, &g1);
   rt.submitToWorker(0, &b0);
   rt.submitToWorker(1, &b1);
   g0.waitCount(1);
   g1.waitCount(1);
-  depths::Ctx ctx;
-  ctx.rt = &rt;
-  std::vector<Task> ts(20, Task(depths::record, &ctx, 0));
+  std::vector<Task> ts(count, Task(record, &ctx, node));
   std::vector<Task*> ptrs;
   for (auto& t : ts) ptrs.push_back(&t);
-  CHECK_EQ(rt.submitBatch(ptrs.data(), ptrs.size()), 20u);
+  CHECK_EQ(rt.submitBatch(ptrs.data(), ptrs.size()), count);
   g0.release();
   CHECK(eventually([&] {
     std::lock_guard<std::mutex> lk(ctx.mu);
-    return ctx.snaps.size() == 20;
+    return ctx.snaps.size() == count;
   }));
   g1.release();
   rt.close();
+  ctx.rt = nullptr;
+  return rt.stats();
+}
+}  // namespace depths
+
+TEST_CASE("find work: a P takes about its share of its node's HWSQ as one batch") {
+  // 20 tasks wait in HWSQ[0]; P0's pop takes its share (20 / 2 Ps + 1 = 11: one to run, 10
+  // into its LRQ), not one task and not all of them.
+  depths::Ctx ctx;
+  auto s = depths::p0Alone(ctx, 20, 0);
   // The first pop (or the second, if the first was a 1-in-61 fairness pop of one task).
   uint64_t batch = 0;
   for (auto& sn : ctx.snaps) batch = std::max(batch, sn.lrq);
   CHECK(batch >= 9 && batch <= 10);
-  CHECK_EQ(rt.stats().workers[0].hwsqPops, 20u);
+  CHECK_EQ(s.workers[0].hwsqPops, 20u);
 }
 
 TEST_CASE("overflow: a full LRQ moves its older half to its node's HWSQ (hierarchical) or the GRQ (flat)") {
@@ -844,31 +852,9 @@ TEST_CASE("overflow: a full LRQ moves its older half to its node's HWSQ (hierarc
 }
 
 TEST_CASE("find work: a P that takes from the GRQ prefetches its idle siblings' share into its HWSQ") {
-  // Node 0 has 2 Ps, both busy while 100 tasks without affinity are submitted; P0 is let go:
-  // the GRQ pops bring part of the queue into HWSQ[0] for P1.
-  RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
-  o.sysmon = false;
-  Runtime rt(o);
-  order::Latch g0, g1;
-  Task b0(affinity::block, &g0), b1(affinity::block, &g1);
-  rt.submitToWorker(0, &b0);
-  rt.submitToWorker(1, &b1);
-  g0.waitCount(1);
-  g1.waitCount(1);
+  // 100 tasks without affinity in the GRQ; P0's GRQ pops bring part of it into HWSQ[0] for P1.
   depths::Ctx ctx;
-  ctx.rt = &rt;
-  std::vector<Task> ts(100, Task(depths::record, &ctx));
-  std::vector<Task*> ptrs;
-  for (auto& t : ts) ptrs.push_back(&t);
-  CHECK_EQ(rt.submitBatch(ptrs.data(), ptrs.size()), 100u);
-  g0.release();
-  CHECK(eventually([&] {
-    std::lock_guard<std::mutex> lk(ctx.mu);
-    return ctx.snaps.size() == 100;
-  }));
-  g1.release();
-  rt.close();
-  auto s = rt.stats();
+  auto s = depths::p0Alone(ctx, 100, -1);
   CHECK(s.nodes[0].prefetches >= 1u);
   CHECK(s.nodes[0].prefetchTasks > 0u);
   // Every task left the GRQ once: popped by P0, or prefetched and popped from HWSQ[0].

@@ -13,6 +13,8 @@ const DEFAULT_TIMEOUT_MS = 180_000;
 const CONSOLE_KEEP = 256 * 1024; // characters of console kept in memory (the tail)
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+const fourSingleCpuNodes = () => [0, 1, 2, 3].map(() => ({ cpus: 1, memMiB: 192 }));
+
 /** @type {Record<'twoNode' | 'fourNode' | 'cpuless' | 'asymmetric', import('./vm.d.mts').VmTopology>} */
 export const TOPOLOGIES = {
   // Symmetric two-socket machine.
@@ -26,12 +28,7 @@ export const TOPOLOGIES = {
   // Four single-CPU nodes on a line, so every pair has its own distance.
   fourNode: {
     name: 'fourNode',
-    nodes: [
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-    ],
+    nodes: fourSingleCpuNodes(),
     distances: [
       [10, 16, 22, 28],
       [16, 10, 16, 22],
@@ -45,12 +42,7 @@ export const TOPOLOGIES = {
   // nearest victim is also the lowest-numbered one.
   asymmetric: {
     name: 'asymmetric',
-    nodes: [
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-    ],
+    nodes: fourSingleCpuNodes(),
     distances: [
       [10, 30, 40, 15],
       [25, 10, 35, 45],
