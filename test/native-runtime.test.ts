@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { availableParallelism, createNativeRuntime, prepareChaseBuffer, topology, type NativeRuntime, type NativeRuntimeOptions, type SchedulerStats } from '../lib/index';
-import { expectCode, rejectionOf as rejection } from './helpers';
+import { availableParallelism, createNativeRuntime, prepareChaseBuffer, type NativeRuntime, type NativeRuntimeOptions, type SchedulerStats } from '../lib/index';
+import { expectCode, numactlView, rejectionOf as rejection } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 let bundle = '';
@@ -42,16 +42,17 @@ function runChild(script: string, args: string[] = [], timeout = 30_000) {
 describe('createNativeRuntime', () => {
   it('spreads one pinned P per available CPU over the nodes by default', async () => {
     const rt = create();
-    const topo = topology();
+    const numactl = numactlView(); // nodes, their CPUs and ours, from outside hwsq
     expect(rt.size).toBe(availableParallelism().value);
     const t = rt.topology();
     expect(t.policy).toBe('hierarchical');
     expect(t.pinned).toBe(true);
     expect(t.workers.map((w) => w.worker)).toEqual([...Array(rt.size).keys()]);
     for (const w of t.workers) {
-      const node = topo.nodes.find((n) => n.id === w.node)!;
-      expect(w.cpus).toEqual(node.cpus.filter((c) => topo.allowedCpus.includes(c)));
+      const node = numactl.nodes.find((n) => n.id === w.node)!;
+      expect(w.cpus).toEqual(node.cpus.filter((c) => numactl.allowedCpus.includes(c)));
     }
+    expect([...new Set(t.workers.map((w) => w.node))]).toEqual(numactl.cpuNodes);
     expect(t.nodes.map((n) => n.node)).toEqual([...rt.nodes]);
     expect(sum(t.nodes.map((n) => n.workers.length))).toBe(rt.size);
     // Each P's thread really runs where it was placed.
@@ -65,8 +66,8 @@ describe('createNativeRuntime', () => {
   });
 
   it('honours workers, an explicit placement and pin', async () => {
-    const allowed = topology().allowedCpus;
-    const node = topology().nodes.find((n) => n.cpus.some((c) => allowed.includes(c)))!.id;
+    const { allowedCpus: allowed, cpuNodes } = numactlView();
+    const node = cpuNodes[0]!;
     const three = create({ workers: 3, pin: 'none' });
     expect(three.size).toBe(3);
     expect(three.topology().pinned).toBe(false);

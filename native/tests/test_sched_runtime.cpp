@@ -24,7 +24,6 @@
 #include "sched/task_pool.h"
 
 using namespace hwsq::sched;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 

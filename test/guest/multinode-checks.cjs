@@ -7,7 +7,7 @@
 //     memory policy while pinned, test/memory.test.ts' first touch, isMemoryLocal's default
 //     node and the preferred policy): every node in turn, with numactl -H as the reference.
 // Prints one JSON object for the host test to assert on.
-//   node test/guest/multinode-checks.cjs <nodes QEMU was given> <binary>...
+//   node test/guest/multinode-checks.cjs <nodes QEMU was given> <binary>[=<case filter>]...
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -17,14 +17,17 @@ const hwsq = require(path.join(root, 'dist/index.js'));
 const binding = require('node-gyp-build')(root);
 const MiB = 1024 * 1024;
 
+// Each entry: a binary, or binary=filter to run only the cases whose name contains filter.
 function nativeTests(binaries, expectNodes) {
-  return binaries.map((name) => {
-    const r = spawnSync(path.join(root, 'build-native-plain', name), [], {
+  return binaries.map((entry) => {
+    const [name, filter] = entry.split('=');
+    const t0 = Date.now();
+    const r = spawnSync(path.join(root, 'build-native-plain', name), filter ? [filter] : [], {
       encoding: 'utf8',
       env: { ...process.env, HWSQ_EXPECT_NODES: String(expectNodes) },
       timeout: 240_000,
     });
-    return { name, status: r.status, signal: r.signal, error: r.error ? String(r.error) : null, stdout: r.stdout, stderr: r.stderr };
+    return { name, filter: filter ?? null, ms: Date.now() - t0, status: r.status, signal: r.signal, error: r.error ? String(r.error) : null, stdout: r.stdout, stderr: r.stderr };
   });
 }
 
