@@ -191,7 +191,7 @@ void probeFn(void* a) {
 }
 
 // One scenario: every P enters a gate task (its inbox); once all are inside, each victim queues
-// `perVictim` probes in its own LRQ (and `runnext` more in its runnext slot) and blocks; the
+// its `lrq` probes in its own LRQ (and its `next` ones in its runnext slot) and blocks; the
 // thief's gate returns when every victim has queued, so the thief alone finds work -- by
 // stealing -- and every victim holds queued work when it starts looking.
 struct Scene {
@@ -238,7 +238,7 @@ struct Outcome {
   RuntimeStats stats;
   std::vector<int> cpuNodes;
 };
-Outcome runThief(const RuntimeOptions& o, int thief, int perVictim, int perVictimNext = 0, bool where = false) {
+Outcome runThief(const RuntimeOptions& o, int thief, int perVictim, bool where = false) {
   Runtime rt(o);
   const int n = rt.workerCount();
   Log log;
@@ -247,11 +247,9 @@ Outcome runThief(const RuntimeOptions& o, int thief, int perVictim, int perVicti
   sc.thief = thief;
   sc.lrq.resize(n);
   sc.next.resize(n);
-  for (int p = 0; p < n; ++p) {
-    if (p == thief) continue;
-    for (int i = 0; i < perVictim; ++i) sc.lrq[p].push_back({&log, p, where});
-    for (int i = 0; i < perVictimNext; ++i) sc.next[p].push_back({&log, p, where});
-  }
+  for (int p = 0; p < n; ++p)
+    if (p != thief)
+      for (int i = 0; i < perVictim; ++i) sc.lrq[p].push_back({&log, p, where});
   std::vector<GateArgs> args;
   for (int p = 0; p < n; ++p) args.push_back({&sc, p});
   std::vector<Task> gates(n);
@@ -259,7 +257,7 @@ Outcome runThief(const RuntimeOptions& o, int thief, int perVictim, int perVicti
     gates[p] = Task(gateFn, &args[p]);
     rt.submitToWorker(p, &gates[p]);
   }
-  const size_t total = static_cast<size_t>(n - 1) * (perVictim + perVictimNext);
+  const size_t total = static_cast<size_t>(n - 1) * perVictim;
   CHECK(eventually([&] { return log.size() == total; }));  // the thief alone drains every victim
   Outcome out;
   out.stats = rt.stats();  // before release: nobody but the thief has run or stolen anything
@@ -272,17 +270,12 @@ Outcome runThief(const RuntimeOptions& o, int thief, int perVictim, int perVicti
     out.cpuNodes.push_back(e.cpuNode);
     if (e.origin >= 0 && e.origin < n) ++perOrigin[e.origin];
   }
-  for (int p = 0; p < n; ++p) CHECK_EQ(perOrigin[p], p == thief ? 0 : perVictim + perVictimNext);
-  uint64_t steals = 0, stolen = 0;
-  for (auto& w : out.stats.workers) {
-    if (w.worker == thief) continue;
-    CHECK_EQ(w.stealsSameNode + w.stealsRemote, 0u);
-  }
+  for (int p = 0; p < n; ++p) CHECK_EQ(perOrigin[p], p == thief ? 0 : perVictim);
+  for (auto& w : out.stats.workers)
+    if (w.worker != thief) CHECK_EQ(w.stealsSameNode + w.stealsRemote, 0u);
   const WorkerStats& t = out.stats.workers[thief];
-  steals = t.stealsSameNode + t.stealsRemote;
-  stolen = t.stealsSameNodeTasks + t.stealsRemoteTasks;
-  CHECK_EQ(stolen, static_cast<uint64_t>(total));
-  if (perVictimNext == 0) CHECK_EQ(steals, static_cast<uint64_t>(n - 1) * halvingSteals(perVictim));
+  CHECK_EQ(t.stealsSameNodeTasks + t.stealsRemoteTasks, static_cast<uint64_t>(total));
+  CHECK_EQ(t.stealsSameNode + t.stealsRemote, static_cast<uint64_t>(n - 1) * halvingSteals(perVictim));
   return out;
 }
 
@@ -454,7 +447,7 @@ TEST_CASE("steal order on this machine's topology: pinned Ps, SLIT distances, ta
         tier[t][v] = 1 + static_cast<int>(std::find(ds.begin(), ds.end(), sysDistance(o.workers[t].node, o.workers[v].node)) - ds.begin());
   }
   for (int thief = 0; thief < n; ++thief) {
-    order::Outcome out = order::runThief(o, thief, 6, 0, true);
+    order::Outcome out = order::runThief(o, thief, 6, true);
     bool sorted = true;
     for (size_t i = 1; i < out.origins.size(); ++i) sorted &= tier[thief][out.origins[i - 1]] <= tier[thief][out.origins[i]];
     CHECK(sorted);

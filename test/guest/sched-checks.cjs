@@ -94,13 +94,16 @@ async function affinity(rt, topo) {
 async function stealOnce(rt, topo, thief) {
   const victims = topo.workers.map((w) => w.worker).filter((p) => p !== thief);
   // Margins for a loaded host running the guest's vCPUs: the victims' queues are filled ~100 ms
-  // in and hold 4 s of work each; the thief is released at 1.5 s.
+  // in; the thief is released at 1.5 s. Each child spins long enough (2 s in a guest) that the
+  // thief, busy with what it stole, cannot steal again before this thread's next poll, which
+  // under TCG on a loaded host may come seconds later.
   const children = 16;
+  const childMs = process.argv.includes('--virtual') ? 500 : 2000;
   const s0 = rt.stats();
   const all = [];
   all.push(rt.spawnNative('spin', { ns: 1500 * MS }, { worker: thief }));
   for (const p of victims) all.push(rt.spawnNative('spin', { ns: 100 * MS }, { worker: p }));
-  for (const p of victims) all.push(rt.spawnNative('spin', { ns: 250 * MS }, { worker: p, inside: true, count: children }));
+  for (const p of victims) all.push(rt.spawnNative('spin', { ns: childMs * MS }, { worker: p, inside: true, count: children }));
   for (const p of all) p.catch(() => {}); // destroy() below rejects what did not run
   const steals = (s) => s.workers[thief].stealsSameNode + s.workers[thief].stealsRemote - s0.workers[thief].stealsSameNode - s0.workers[thief].stealsRemote;
   const { stats: after, previous: before } = await waitFor(rt, (s) => steals(s) > 0, 20_000, `P${thief} to steal`);
