@@ -497,15 +497,20 @@ void block(void* a) {
   l->wait();
 }
 // From a P of node 1: spawns `count` tasks with affinity to node 0, then stays inside its task
-// until all of them ran (so node 1's Ps cannot run them).
+// until all of them ran (so node 1's Ps cannot run them). Both spawners are inside their task
+// before either spawns: an idle node-1 P could otherwise take node 0's work while node 0 is
+// saturated, as it may.
 struct SpawnHome {
   Runtime* rt;
   Ctx* ctx;
   std::vector<Task>* tasks;
   size_t first, count;
+  order::Latch* inside;
 };
 void spawnHomeThenWait(void* a) {
   auto* h = static_cast<SpawnHome*>(a);
+  h->inside->arrive();
+  h->inside->waitCount(2);
   for (size_t i = h->first; i < h->first + h->count; ++i) h->rt->submit(&(*h->tasks)[i]);
   while (h->ctx->ran.load() < h->tasks->size()) std::this_thread::yield();
 }
@@ -543,7 +548,8 @@ TEST_CASE("runtime: affine tasks go through their node's HWSQ, also when spawned
   home.rt = &rt;
   std::vector<Task> homeTasks(1000);
   for (auto& t : homeTasks) t = Task(affinity::fn, &home, 0);
-  affinity::SpawnHome halves[2] = {{&rt, &home, &homeTasks, 0, 500}, {&rt, &home, &homeTasks, 500, 500}};
+  order::Latch inside;
+  affinity::SpawnHome halves[2] = {{&rt, &home, &homeTasks, 0, 500, &inside}, {&rt, &home, &homeTasks, 500, 500, &inside}};
   Task spawners[2] = {Task(affinity::spawnHomeThenWait, &halves[0]), Task(affinity::spawnHomeThenWait, &halves[1])};
   const auto before = rt.stats();
   rt.submitToWorker(2, &spawners[0]);
@@ -601,6 +607,11 @@ TEST_CASE("runtime: a saturated node's ring and spill are stolen by other nodes'
   Task blocker(affinity::block, &g1);
   rt.submitToWorker(1, &blocker);  // node 1's only P is inside a task: node 1 is saturated
   g1.waitCount(1);
+  // P0 asleep (past its last re-check): only a wake from the submits below can get it going.
+  CHECK(eventually([&] {
+    auto w = rt.stats().workers[0];
+    return w.parked && w.parks > 0;
+  }));
   affinity::Ctx ctx;
   ctx.node = 0;  // counts runs off node 0: all of them should be on P0 (node 0)
   ctx.rt = &rt;
