@@ -1,9 +1,21 @@
 // One task module for hwsq, piscina and tinypool (bench/pools.mjs, `hwsq bench pools`): every
 // task takes one argument, which is how the pools call a named export (pool.run(arg, { name })).
-import { spawn } from 'hwsq';
+import { currentTask, spawn } from 'hwsq';
 
 export function noop(x) {
   return x;
+}
+
+// Waits for its own abort signal (bench/timing-goals.mjs: how soon an abort frees the P).
+export function waitForAbort(timeoutMs) {
+  const { signal } = currentTask();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve('timeout'), timeoutMs);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve('aborted');
+    });
+  });
 }
 
 export function fibSync(n) {

@@ -70,6 +70,7 @@ describe('pinning the calling thread', () => {
     expectCode(() => b.unpin(), RangeError, ErrorCodes.NOT_PINNED);
   });
 
+  // On one node this cannot fail; test/multinode.vm.test.ts checks it on every node of the guests.
   it('sets the memory policy to prefer the node while pinned', async () => {
     const { native } = await import('../lib/native');
     if (!native().numaAvailable()) throw new Error('kernel without NUMA syscalls: cannot test memory policy');

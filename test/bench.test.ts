@@ -20,13 +20,21 @@ import {
 } from '../lib/bench/common';
 import { defaultMemorySize, type MemoryResults } from '../lib/bench/memory';
 import type { LatencyResults } from '../lib/bench/latency';
-import type { CompareResults } from '../lib/bench/compare';
+import type { CompareResults, CompareRun } from '../lib/bench/compare';
 import type { PoolsReport } from '../lib/bench/pools';
 import type { HistogramStats } from '../lib/stats';
-import { availableParallelism, topology } from '../lib/index';
+import { availableParallelism } from '../lib/index';
 import { artifactDir, assertBuilt, hwsq, hwsqChild } from './bench-helpers';
+import { numactlView } from './helpers';
 
 const finitePositive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+// CPU time (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 1/100 s).
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 let dir = '';
 
 beforeAll(() => {
@@ -100,10 +108,10 @@ describe('bench helpers', () => {
 
   it('describes the machine it runs on', async () => {
     const m = await describeMachine(50);
-    const topo = topology();
+    const numactl = numactlView();
     expect(m.cpuModel.length).toBeGreaterThan(0);
-    expect(m.nodes.map((n) => n.id)).toEqual(topo.nodes.map((n) => n.id));
-    expect(m.allowedCpus).toEqual(topo.allowedCpus);
+    expect(m.nodes.map((n) => n.id)).toEqual(numactl.nodes.map((n) => n.id));
+    expect(m.allowedCpus).toEqual(numactl.allowedCpus);
     expect(m.kernel).toBe(os.release());
     expect(m.node).toBe(process.version);
     expect(m.cgroup.parallelism).toBe(availableParallelism().value);
@@ -124,9 +132,9 @@ describe('hwsq bench memory', () => {
     const e = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchEnvelope<'memory', MemoryResults>;
     expect(e).toMatchObject({ tool: 'hwsq', kind: 'memory', interrupted: false });
     const res = e.results;
-    const topo = topology();
-    expect(res.cpuNodes).toEqual(topo.nodes.filter((n) => n.cpus.some((c) => topo.allowedCpus.includes(c))).map((n) => n.id));
-    expect(res.memNodes).toEqual(topo.nodes.filter((n) => n.hasMemory).map((n) => n.id));
+    const numactl = numactlView(); // the nodes this process may run on / allocate from
+    expect(res.cpuNodes).toEqual(numactl.cpuNodes);
+    expect(res.memNodes).toEqual(numactl.memNodes);
     expect(res.sizeBytes).toBe(8 * 2 ** 20);
     for (const m of [res.latencyNs, res.bandwidthBytesPerSec]) {
       expect(m).toHaveLength(res.cpuNodes.length);
@@ -135,6 +143,9 @@ describe('hwsq bench memory', () => {
         for (const v of row) expect(finitePositive(v), String(v)).toBe(true);
       }
     }
+    // One buffer per memory node. On one node these placement checks cannot fail; their
+    // multi-node counterparts are in test/bench.vm.test.ts (a 3-node guest).
+    expect(res.buffers.map((b) => b.memNode)).toEqual(res.memNodes);
     for (const b of res.buffers) {
       expect(b.placement.verified).toBe(true);
       expect(b.placement.byNode).toEqual({ [b.memNode]: b.placement.pages });
@@ -148,10 +159,11 @@ describe('hwsq bench memory', () => {
       expect(c.latency!.ranOnNode).toBe(c.cpuNode);
       expect(c.latency!.nsPerLoad.min).toBeLessThanOrEqual(c.latency!.nsPerLoad.median);
       expect(c.bandwidth!.threads).toBe(c.bandwidth!.cpus.length);
+      expect(c.bandwidth!.samples).toHaveLength(2);
       expect(c.bandwidth!.samples.every(finitePositive)).toBe(true);
     }
     expect(res.trusted).toBe(true);
-    expect(e.machine.nodes.length).toBe(topology().nodes.length);
+    expect(e.machine.nodes.map((n) => n.id)).toEqual(numactlView().nodes.map((n) => n.id));
   });
 
   it('refuses bad knobs with a message and exit code 1', () => {
@@ -163,17 +175,19 @@ describe('hwsq bench memory', () => {
   });
 
   it('stops on Ctrl-C (SIGINT), prints the cells that finished and exits 130', async () => {
-    // 20 samples of 1 s per cell would take minutes; SIGINT comes after 3.5 s.
+    // 20 samples of 1 s per cell would take minutes. SIGINT comes once the process has used
+    // 2.5 s of CPU: the probe thread spins through its samples, so by then at least one
+    // completed, however loaded the machine (wall-clock time would not say so). How soon it
+    // stops after the signal is a bench figure (bench/timing-goals.mjs), not a test.
     const child = hwsqChild(['bench', 'memory', '--size', '8M', '--duration', '1s', '--reps', '20', '--only', 'latency', '--json']);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
-    const t0 = Date.now();
-    await new Promise((r) => setTimeout(r, 3500));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    while (cpuSeconds(child.pid!) < 2.5) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    const code = await exited;
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/interrupted/);
     const e = JSON.parse(stdout) as BenchEnvelope<'memory', MemoryResults>;
@@ -183,7 +197,7 @@ describe('hwsq bench memory', () => {
     expect(first.latency!.samples.length).toBeGreaterThanOrEqual(1);
     expect(first.latency!.samples.length).toBeLessThan(20);
     expect(first.latency!.samples.every(finitePositive)).toBe(true);
-  }, 20_000);
+  }, 180_000); // on a loaded machine 2.5 s of CPU can take far longer than 2.5 s
 });
 
 describe('hwsq bench latency', () => {
@@ -222,11 +236,11 @@ describe('hwsq bench compare', () => {
     expect(r.status, r.stderr).toBe(0);
     const e = JSON.parse(r.stdout) as BenchEnvelope<'compare', CompareResults>;
     const res = e.results;
-    const topo = topology();
-    const nodes = topo.nodes.filter((n) => n.cpus.some((c) => topo.allowedCpus.includes(c))).map((n) => n.id);
+    const nodes = numactlView().cpuNodes;
     expect(res.nodes).toEqual(nodes);
     expect(res.oneNode).toBe(nodes.length === 1);
     if (res.oneNode) expect(res.notes.join(' ')).toMatch(/one NUMA node/);
+    expect(res.buffers).toHaveLength(nodes.length);
     expect(res.buffers.every((b) => b.verified)).toBe(true);
     for (const policy of ['flat', 'hierarchical'] as const) {
       const p = res.policies[policy]!;
@@ -255,8 +269,14 @@ describe('hwsq bench compare', () => {
       '... while own node had work',
       'throughput',
     ]);
+    // The throughput row from the runs themselves: the median of 2 runs is their mean.
+    const median2 = (runs: CompareRun[]) => (runs[0]!.throughputTasksPerSec + runs[1]!.throughputTasksPerSec) / 2;
+    const flat = median2(res.policies.flat!.runs);
+    const hier = median2(res.policies.hierarchical!.runs);
     const tp = res.table.find((row) => row.metric === 'throughput')!;
-    expect(tp.changePct).toBeCloseTo(((tp.hierarchical.median - tp.flat.median) / tp.flat.median) * 100, 6);
+    expect(tp.flat.median).toBeCloseTo(flat, 6);
+    expect(tp.hierarchical.median).toBeCloseTo(hier, 6);
+    expect(tp.changePct).toBeCloseTo(((hier - flat) / flat) * 100, 6);
   });
 
   it('prints the table with a change column', () => {
@@ -293,9 +313,13 @@ describe('hwsq bench pools', () => {
     // counted per run and rounded per worker.
     expect(Math.abs(fib.perWorker!.reduce((a, b) => a + b, 0) - 67)).toBeLessThanOrEqual(res.workers);
     for (const k of ['spawn throughput vs piscina', 'p50 round trip vs piscina', 'fib time vs tinypool']) expect(finitePositive(res.ratios[k]!), k).toBe(true);
-    // The ratios are computed from the figures above, not estimated.
-    const tp = (n: string) => res.throughput.find((t) => t.name === n)!.tasksPerSec;
-    expect(res.ratios['spawn throughput vs piscina']).toBeCloseTo(tp('hwsq spawn') / tp('piscina'), 9);
+    // The ratio is that of the medians above (the JSON has no single runs to recompute them
+    // from); it lies between the extremes the runs allow.
+    const tp = (n: string) => res.throughput.find((t) => t.name === n)!;
+    const ratio = res.ratios['spawn throughput vs piscina']!;
+    expect(ratio).toBeCloseTo(tp('hwsq spawn').tasksPerSec / tp('piscina').tasksPerSec, 9);
+    expect(ratio).toBeGreaterThanOrEqual(tp('hwsq spawn').minTasksPerSec / tp('piscina').maxTasksPerSec);
+    expect(ratio).toBeLessThanOrEqual(tp('hwsq spawn').maxTasksPerSec / tp('piscina').minTasksPerSec);
   }, 120_000);
 
   it('stops on Ctrl-C after the current measurement, prints what finished and exits 130', async () => {
@@ -313,7 +337,8 @@ describe('hwsq bench pools', () => {
     // 50 runs of 100k tasks per measurement take far longer than 4 s: the run stopped early,
     // and whatever it reports was measured in full.
     expect(e.results.latency.length + e.results.throughput.length).toBeGreaterThanOrEqual(1);
-    expect(e.results.throughput.every((t) => t.reps < 50)).toBe(true);
-    expect(e.results.latency.every((l) => l.samples > 0)).toBe(true);
+    expect(e.results.throughput.length).toBeLessThanOrEqual(4);
+    for (const t of e.results.throughput) expect(t.reps).toBeLessThan(50);
+    for (const l of e.results.latency) expect(l.samples).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -2,8 +2,10 @@
 // test/vm/): two nodes with two CPUs each and a CPU-less memory node, one boot (~12 s under TCG).
 // Checked: the latency and bandwidth matrices have one row per node with CPUs and one column per
 // node with memory, every buffer was verified on its node before and after measuring, and the
-// compare workload went remote while its own node still had work only under flat (node-blind)
-// stealing -- under hierarchical stealing a P takes remote work only once its node's ran out.
+// compare workload's Ps went remote while their own node still had queued work less often under
+// hierarchical stealing than under flat (node-blind) stealing, and rarely at all. (The probe
+// can only say "rarely": see below. The rule itself -- own node first, remote only when that
+// failed -- is pinned exactly by native/tests/test_sched_runtime.cpp's steal-order cases.)
 // TCG timings mean nothing: values are only checked to be positive and finite.
 // Needs dist/ and build/Release built first: the guest sees the host's files as they are at boot.
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +91,7 @@ describe('hwsq bench on a multi-node kernel', () => {
     expect(res.oneNode).toBe(false);
     expect(res.nodes).toEqual([0, 1]);
     expect(res.workers).toBe(4);
+    expect(res.buffers).toHaveLength(2);
     expect(res.buffers.every((b) => b.verified)).toBe(true);
     for (const policy of ['flat', 'hierarchical'] as const) {
       const runs = res.policies[policy]!.runs;
@@ -107,7 +110,7 @@ describe('hwsq bench on a multi-node kernel', () => {
     expect(r.compare.text).toMatch(/cross-NUMA memory access ratio/);
   });
 
-  it('compare: remote work is taken while the own node has work only under flat stealing', () => {
+  it('compare: hierarchical Ps rarely go remote while their own node has queued work; flat ones do more', () => {
     const res = r.compare.json.results;
     const total = (runs: CompareRun[], f: (run: CompareRun) => number) => sum(runs.map(f));
     const hier = res.policies.hierarchical!.runs;
@@ -116,10 +119,11 @@ describe('hwsq bench on a multi-node kernel', () => {
     // keeps them in the nodes' queues (3000 per node fit, nothing overflows).
     for (const run of flat) expect(run.grqPops).toBe(run.tasks + 2);
     for (const run of hier) expect(run.grqPops).toBe(0);
-    // Hierarchical: remote only once the node's own work ran out. The probe looks at the first
-    // task of the remote work, a moment after the P decided to take it: a task of its own node
-    // queued in between, or caught between two queues, is seen as work it could have done, hence
-    // a tolerance of one per run (the most seen in a dozen TCG boots while writing this test).
+    // Hierarchical: a P goes remote only after failing to find its own node's work. The probe
+    // cannot see that decision: it looks when the first remote task starts, a moment later, and
+    // counts as "own work queued" every own-node task not started yet anywhere -- spawned by
+    // the node's root after the decision, or sitting in a sibling's LRQ being stolen. So the
+    // bound is what the probe allows, not zero: one per run or a tenth of the remote pickups.
     const hierPickups = total(hier, (x) => x.remotePickups);
     const detail = JSON.stringify(hier.concat(flat).map((x) => [x.policy, x.remotePickups, x.remotePickupsWhileOwnQueued, x.tasksByCpuNodeAndHome]));
     expect(total(hier, (x) => x.remotePickupsWhileOwnQueued), detail).toBeLessThanOrEqual(Math.max(hier.length, Math.floor(hierPickups / 10)));

@@ -1,5 +1,5 @@
 // Shared test helpers.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -43,4 +43,22 @@ export async function rejectionOf(p: Promise<unknown>): Promise<Error & { code?:
     return err as Error & { code?: string };
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * This machine as numactl sees it (an oracle independent of hwsq's sysfs parser): the nodes
+ * with their CPUs (`numactl -H`), and what this process may use (`numactl --show`: the CPUs
+ * of its affinity mask, the nodes it may run on and allocate from). CI installs numactl (.ci/run).
+ */
+export function numactlView(): { nodes: { id: number; cpus: number[] }[]; allowedCpus: number[]; cpuNodes: number[]; memNodes: number[] } {
+  const run = (args: string[]) => {
+    const r = spawnSync('numactl', args, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new Error(`numactl ${args.join(' ')} failed (install numactl): ${r.error ?? r.stderr}`);
+    return r.stdout;
+  };
+  const hardware = run(['-H']);
+  const show = run(['--show']);
+  const nodes = [...hardware.matchAll(/^node (\d+) cpus:(.*)$/gm)].map((m) => ({ id: Number(m[1]), cpus: m[2]!.trim().split(/\s+/).filter(Boolean).map(Number) }));
+  const list = (key: string) => (new RegExp(`^${key}:(.*)$`, 'm').exec(show)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { nodes, allowedCpus: list('physcpubind'), cpuNodes: list('nodebind'), memNodes: list('membind') };
 }

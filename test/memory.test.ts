@@ -17,6 +17,9 @@ const topo = topology();
 const memNode = topo.nodes.find((n) => n.hasMemory)!;
 const MiB = 1024 * 1024;
 
+// On a one-node machine most placement checks here cannot fail. Their counterparts run where
+// they can: test/numa.vm.test.ts (allocOnNode, movePages, interleave against numa_maps) and
+// test/multinode.vm.test.ts (first touch, isMemoryLocal's default node, the preferred policy).
 describe('node-local memory', () => {
   it('allocOnNode places every page on the node', () => {
     const buf = allocOnNode(8 * MiB, memNode.id);

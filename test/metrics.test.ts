@@ -167,10 +167,10 @@ describe('registerMetrics: a real registry after a known workload', () => {
       const below = buckets.filter((b) => Number(b.labels.le) <= (h.p50Ns * 0.95) / 1e9).at(-1);
       if (below) expect(below.value).toBeLessThanOrEqual(known.tasks / 2);
     }
-    // The 100 spins ran >= 1 ms each, the noops far less.
+    // The 100 spins ran >= 1 ms each (a spin lasts at least its length): all above 0.5 ms. How
+    // long the noops took is the machine's business, not a test's.
     const runOver = (le: string) => known.tasks - one(scrape, 'hwsq_task_run_seconds_bucket', { le });
     expect(runOver('0.0005')).toBeGreaterThanOrEqual(known.spins);
-    expect(runOver('0.0005')).toBeLessThan(known.spins + 200);
     reg.unregister();
     expect(await registry.metrics()).toBe('\n');
   });
@@ -202,6 +202,7 @@ describe('registerMetrics: a real registry after a known workload', () => {
     await rt.spawnNative('noop', {}, { count: 1000 });
     await rt.idle();
     const scrape = parseProm(await registry.metrics());
+    expect(scrape.samples.length).toBeGreaterThan(20);
     expect(scrape.samples.every((x) => x.name.startsWith('app_sched_'))).toBe(true);
     expect(scrape.samples.every((x) => x.labels.runtime === 'ingest')).toBe(true);
     expect(total(scrape, 'app_sched_tasks_completed_total')).toBe(1000);
@@ -345,44 +346,51 @@ describe('serveMetrics: /metrics and /metrics/scheduler', () => {
     expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
   });
 
-  it('a stalled or silent client is cut off and never holds up the runtime or other scrapes', async () => {
+  it('a stalled or silent client is cut off with 408, and other scrapes are answered while it stalls', async () => {
+    // How soon the cut-off comes is a bench figure (bench/timing-goals.mjs), not a test.
     const rt = runtime();
-    const server = await serve(rt, { headersTimeoutMs: 300, idleTimeoutMs: 600 });
-    const started = Date.now();
-    const closedAfter = (data: string) =>
-      new Promise<{ ms: number; answer: string }>((resolve) => {
+    const closed = (socket: net.Socket) =>
+      new Promise<{ answer: string }>((resolve) => {
         let answer = '';
-        const socket = net.connect(server.port, '127.0.0.1', () => socket.write(data));
         socket.on('data', (d) => (answer += d));
         socket.on('error', () => {});
-        socket.on('close', () => resolve({ ms: Date.now() - started, answer }));
+        socket.on('close', () => resolve({ answer }));
       });
-    // Half a request line and headers, then nothing; a connection that never sends a byte;
-    // a complete request whose answer is never read, then silence (keep-alive).
-    const slowloris = closedAfter('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-    const silent = closedAfter('');
-    // (A paused socket reports the server's FIN only once read: resume it after the timeouts.)
-    const unread = new Promise<number>((resolve) => {
-      const socket = net.connect(server.port, '127.0.0.1', () => {
+    const connect = (port: number, data: string) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
+      return socket;
+    };
+    // 1. While a client sits on half a request (the server's timeout far away), the runtime runs
+    //    and other clients are answered; the stalled one is still connected afterwards.
+    const patient = await serve(rt, { headersTimeoutMs: 600_000, idleTimeoutMs: 600_000 });
+    const stalled = connect(patient.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    let stalledClosed = false;
+    const stalledDone = closed(stalled).then((r) => ((stalledClosed = true), r));
+    await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+    for (let i = 0; i < 5; i++) {
+      const [r] = await Promise.all([fetch(`${patient.url}/metrics/scheduler`), rt.spawnNative('noop', {}, { count: 10_000 })]);
+      expect(r.status).toBe(200);
+    }
+    expect(stalledClosed).toBe(false);
+    stalled.destroy();
+    await stalledDone;
+    // 2. With short timeouts: half a request line and headers, then nothing; a connection that
+    //    never sends a byte: both get 408 and are closed. A complete request whose answer is
+    //    never read, then silence (keep-alive), is closed too (seen once the socket is read).
+    const strict = await serve(rt, { headersTimeoutMs: 300, idleTimeoutMs: 600 });
+    const slowloris = closed(connect(strict.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: '));
+    const silent = closed(connect(strict.port, ''));
+    const unread = new Promise<void>((resolve) => {
+      const socket = net.connect(strict.port, '127.0.0.1', () => {
         socket.pause();
         socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
-        setTimeout(() => socket.resume(), 2000);
+        setTimeout(() => socket.resume(), 2000); // a paused socket reports the server's FIN only once read
       });
-      socket.on('close', () => resolve(Date.now() - started));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
     });
-    // Meanwhile the runtime runs and other clients are answered at once.
-    for (let i = 0; i < 5; i++) {
-      const t0 = Date.now();
-      const [r] = await Promise.all([fetch(`${server.url}/metrics/scheduler`), rt.spawnNative('noop', {}, { count: 10_000 })]);
-      expect(r.status).toBe(200);
-      expect(Date.now() - t0).toBeLessThan(2000);
-    }
-    const [t1, t2, t3] = await Promise.all([slowloris, silent, unread]);
-    for (const t of [t1, t2]) {
-      expect(t.ms).toBeLessThan(1500);
-      expect(t.answer).toMatch(/^HTTP\/1\.1 408 /);
-    }
-    expect(t3).toBeLessThan(2500); // closed while paused: seen as soon as it is read
+    for (const t of await Promise.all([slowloris, silent])) expect(t.answer).toMatch(/^HTTP\/1\.1 408 /);
+    await unread;
     expect(rt.stats().executed).toBe(50_000);
   });
 

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { availableParallelism, numaNodeCount, topology } from '../lib/index';
+import { numactlView } from './helpers';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/sysfs/', import.meta.url));
@@ -13,6 +14,12 @@ function cli(args: string[], env: Record<string, string> = {}) {
 
 describe('topology of this machine', () => {
   const topo = topology();
+
+  it('agrees with numactl: node ids, their CPUs, the CPUs this process may use', () => {
+    const numactl = numactlView();
+    expect(topo.nodes.map((n) => ({ id: n.id, cpus: n.cpus }))).toEqual(numactl.nodes);
+    expect(topo.allowedCpus).toEqual(numactl.allowedCpus);
+  });
 
   it('puts every online CPU in exactly one node', () => {
     const online = topo.cpus.filter((c) => c.online).map((c) => c.id);
@@ -113,6 +120,7 @@ describe('topology and parallelism of other machines (fixture dumps)', () => {
   it('memory-only node on ARM counts as a node with no CPUs', () => {
     const t = topology(at('arm-cpuless'));
     expect(t.nodes.map((n) => [n.id, n.cpus.length])).toEqual([[0, 4], [1, 4], [2, 0]]);
+    expect(t.cpus).toHaveLength(8);
     expect(t.cpus.every((c) => c.package === -1)).toBe(true);
   });
 

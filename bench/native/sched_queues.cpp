@@ -168,10 +168,23 @@ double grqBatch(uint64_t ops, size_t b) {
   return nsSince(t0, ops);
 }
 
-double statsSnapshotUs(int workers) {
+void bumpTask(void* a) { static_cast<std::atomic<uint64_t>*>(a)->fetch_add(1, std::memory_order_relaxed); }
+
+// busy: while an outside thread keeps the Ps running tiny tasks (the goal: about as cheap as idle).
+double statsSnapshotUs(int workers, bool busy = false) {
   RuntimeOptions o = RuntimeOptions::virtualTopology(2, std::max(1, workers / 2));
   o.sysmon = false;
+  std::atomic<uint64_t> ran{0};
   Runtime rt(o);
+  std::atomic<bool> stop{false};
+  std::thread feeder;
+  if (busy)
+    feeder = std::thread([&] {
+      while (!stop.load()) {
+        for (int i = 0; i < 100; ++i) rt.spawn(bumpTask, &ran);
+        std::this_thread::yield();
+      }
+    });
   (void)rt.stats();
   const int n = 2000;
   auto t0 = Clock::now();
@@ -180,6 +193,8 @@ double statsSnapshotUs(int workers) {
     asm volatile("" : : "r"(&s));
   }
   double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n;
+  stop = true;
+  if (feeder.joinable()) feeder.join();
   rt.close();
   return us;
 }
@@ -219,6 +234,9 @@ int main(int argc, char** argv) {
   add("grq_push_pop_batch128_ns_per_task", best3([&] { return grqBatch(ops, 128); }));
   add("stats_snapshot_us_4_workers", statsSnapshotUs(4));
   add("stats_snapshot_us_64_workers", statsSnapshotUs(64));
+  const double idle4 = statsSnapshotUs(4), busy4 = statsSnapshotUs(4, true);
+  add("stats_snapshot_us_4_workers_busy", busy4);
+  add("stats_snapshot_busy_vs_idle_ratio", busy4 / idle4);  // goal: <= 3 (tests no longer time it)
   if (json) {
     std::printf("{\"bench\":\"sched_queues\",\"ops\":%llu,\"threads\":%d,\"results\":{", (unsigned long long)ops, threads);
     for (size_t i = 0; i < r.size(); ++i) std::printf("%s\"%s\":%.3f", i ? "," : "", r[i].first.c_str(), r[i].second);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -67,6 +68,14 @@ inline std::string readText(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// HWSQ_EXPECT_NODES: how many NUMA nodes the machine was built with (the QEMU guests set it,
+// test/guest/multinode-checks.cjs); 0 when unset. Multi-node cases fail instead of returning
+// early when it says there are several nodes.
+inline int expectedNodes() {
+  const char* e = std::getenv("HWSQ_EXPECT_NODES");
+  return e ? std::atoi(e) : 0;
 }
 
 // "0-2,5" -> {0,1,2,5}; enough for sysfs lists in tests.

@@ -78,17 +78,20 @@ void phaseRoot(void*) {
   while (gPhase->leavesRun.load(std::memory_order_acquire) < first + kLeaves) std::this_thread::yield();
 }
 
-void stealPhase(Runtime& rt) {
+// Returns how many tasks it ran (roots and leaves).
+uint64_t stealPhase(Runtime& rt) {
   const int nw = rt.workerCount();
   const int kRounds = 50;
   StealPhase ph(static_cast<size_t>(kRounds) * nw * kLeaves);
   ph.rt = &rt;
   gPhase = &ph;
   Task root(phaseRoot, nullptr);
+  uint64_t roots = 0;
   for (int round = 0; round < kRounds; ++round) {
     for (int p = 0; p < nw; ++p) {
       uint64_t before = ph.leavesRun.load();
       rt.submitToWorker(p, &root);
+      ++roots;
       while (ph.leavesRun.load() < before + kLeaves) std::this_thread::yield();
       rt.waitIdle();
     }
@@ -100,7 +103,9 @@ void stealPhase(Runtime& rt) {
   uint64_t bad = 0;
   for (uint64_t i = 0; i < ph.next; ++i) bad += ph.leafRuns[i].load() != 1;
   CHECK_EQ(bad, 0u);
+  CHECK_EQ(ph.leavesRun.load(), ph.next);
   gPhase = nullptr;
+  return roots + ph.next;
 }
 
 void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* label) {
@@ -132,7 +137,7 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
     });
   for (auto& t : th) t.join();
   rt.waitIdle();
-  stealPhase(rt);
+  const uint64_t phaseTasks = stealPhase(rt);
   rt.close();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   uint64_t bad = 0, firstBad = UINT64_MAX;
@@ -151,7 +156,8 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
                 (unsigned long long)w.parks);
   CHECK_EQ(bad, 0u);
   if (bad) std::printf("  first bad id %llu ran %d times\n", (unsigned long long)firstBad, (int)g.runs[firstBad].load());
-  CHECK(s.executed >= total);  // + the steal phase's tasks
+  CHECK_EQ(s.executed, total + phaseTasks);  // each id once, plus the steal phase's roots and leaves
+  CHECK_EQ(s.spawned + s.externalSubmitted, s.executed);
   CHECK_EQ(s.dropped, 0u);
   uint64_t overflows = 0;
   for (auto& w : s.workers) {

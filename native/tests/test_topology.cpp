@@ -533,6 +533,8 @@ TEST_CASE("live system") {
     const Topology t = hwsq::readTopology(root);
     checkInvariants(t);
     CHECK(t.nodes.size() >= 1);
+    // The QEMU guests (test/multinode.vm.test.ts) say how many nodes they were built with.
+    if (const int expected = hwsq_test::expectedNodes()) CHECK_EQ(static_cast<int>(t.nodes.size()), expected);
     // Every online CPU in exactly one node.
     std::vector<int> inNodes;
     for (const auto& n : t.nodes) inNodes.insert(inNodes.end(), n.cpus.begin(), n.cpus.end());

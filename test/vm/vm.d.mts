@@ -47,7 +47,7 @@ export interface VmRunOptions {
 
 export const APT_PACKAGES: string[];
 export const APT_COMMAND: string;
-export const TOPOLOGIES: { twoNode: VmTopology; fourNode: VmTopology; cpuless: VmTopology; interleaved: VmTopology };
+export const TOPOLOGIES: { twoNode: VmTopology; fourNode: VmTopology; cpuless: VmTopology; interleaved: VmTopology; asymmetric: VmTopology };
 export function vmToolsAvailable(): { ok: boolean; missing: string[] };
 export function assertVmTools(): void;
 export function distanceMatrix(topo: VmTopology): number[][];

@@ -13,7 +13,9 @@ const DEFAULT_TIMEOUT_MS = 180_000;
 const CONSOLE_KEEP = 256 * 1024; // characters of console kept in memory (the tail)
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** @type {Record<'twoNode' | 'fourNode' | 'cpuless' | 'interleaved', import('./vm.d.mts').VmTopology>} */
+const fourSingleCpuNodes = () => [0, 1, 2, 3].map(() => ({ cpus: 1, memMiB: 192 }));
+
+/** @type {Record<'twoNode' | 'fourNode' | 'cpuless' | 'interleaved' | 'asymmetric', import('./vm.d.mts').VmTopology>} */
 export const TOPOLOGIES = {
   // Symmetric two-socket machine.
   twoNode: {
@@ -26,17 +28,26 @@ export const TOPOLOGIES = {
   // Four single-CPU nodes on a line, so every pair has its own distance.
   fourNode: {
     name: 'fourNode',
-    nodes: [
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-      { cpus: 1, memMiB: 192 },
-    ],
+    nodes: fourSingleCpuNodes(),
     distances: [
       [10, 16, 22, 28],
       [16, 10, 16, 22],
       [22, 16, 10, 16],
       [28, 22, 16, 10],
+    ],
+  },
+  // Four single-CPU nodes whose distance order is not their index order, and not symmetric:
+  // node 3 is nearest to node 0, node 0 nearest to node 2 (while node 2 is the farthest from
+  // node 0), and node 3 sees 2 < 1 < 0. Steal-order tests need it: seen from P0 of a line, the
+  // nearest victim is also the lowest-numbered one.
+  asymmetric: {
+    name: 'asymmetric',
+    nodes: fourSingleCpuNodes(),
+    distances: [
+      [10, 30, 40, 15],
+      [25, 10, 35, 45],
+      [12, 50, 10, 33],
+      [23, 22, 21, 10],
     ],
   },
   // Two nodes with CPUs plus a CPU-less, farther memory node (CXL / HBM-like).
