@@ -10,27 +10,14 @@ import { Runtime, createNativeRuntime, type NativeRuntimeOptions, type RuntimeOp
 import { getAffinity } from '../lib/affinity';
 import { allocOnNode } from '../lib/memory';
 import { native } from '../lib/native';
+import { ensureDistBuilt } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const fixture = (name: string) => path.join(root, 'test', 'fixtures', 'tasks', name);
 const ESM = fixture('basic.mjs');
 const CJS = fixture('basic.cjs');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-beforeAll(() => {
-  const worker = path.join(root, 'dist', 'worker.js');
-  if (!fs.existsSync(worker) || fs.statSync(worker).mtimeMs < newestMtime(path.join(root, 'lib'))) {
-    execFileSync(path.join(root, 'node_modules', '.bin', 'tsup'), { cwd: root, stdio: 'ignore' });
-  }
-}, 120_000);
+beforeAll(ensureDistBuilt, 120_000);
 
 const open: Runtime[] = [];
 async function start(options: Partial<RuntimeOptions> = {}): Promise<Runtime> {
