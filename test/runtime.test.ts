@@ -1,8 +1,7 @@
 // Runtime.start / spawn: JS tasks on pinned worker isolates scheduled by the native core.
 // The workers run dist/worker.js and the fixtures import 'hwsq' (dist/), so dist is rebuilt
 // first when a lib/ source is newer.
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
