@@ -21,6 +21,22 @@ namespace {
 // which bounds the walk up a hierarchy at PATH_MAX / 2 levels.
 constexpr size_t kPathMax = 4096;
 
+// A canonical absolute path, as the kernel prints them: "/" or "/a/b" -- no empty, "." or ".."
+// component -- shorter than PATH_MAX. Anything else in a dump is garbled, and a ".." in a mount
+// point would make the fsroot-relative lookups read outside the dump.
+bool isCanonicalPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p.size() >= kPathMax) return false;
+  if (p.size() == 1) return true;
+  for (size_t i = 0; i < p.size();) {
+    size_t j = p.find('/', i + 1);
+    if (j == std::string::npos) j = p.size();
+    const size_t len = j - i - 1;  // the component after the '/' at i
+    if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.')) return false;
+    i = j;
+  }
+  return true;
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -117,8 +133,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
       m.root = unescapeMountPath(f[3]);
       m.mountPoint = unescapeMountPath(f[4]);
       if (sep + 3 < f.size()) m.options = split(f[sep + 3], ',');
-      if (m.mountPoint.empty() || m.mountPoint[0] != '/') continue;
-      if (m.root.size() >= kPathMax || m.mountPoint.size() >= kPathMax) continue;
+      if (!isCanonicalPath(m.mountPoint) || !isCanonicalPath(m.root)) continue;
       out.push_back(std::move(m));
     }
     return out;
@@ -136,7 +151,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
       m.root = "/";
       m.mountPoint = unescapeMountPath(f[1]);
       m.options = split(f[3], ',');
-      if (m.mountPoint.empty() || m.mountPoint[0] != '/' || m.mountPoint.size() >= kPathMax) continue;
+      if (!isCanonicalPath(m.mountPoint)) continue;
       out.push_back(std::move(m));
     }
   }
@@ -288,7 +303,7 @@ std::vector<CgroupHierarchy> findCgroupHierarchies(const std::string& fsroot,
       guesses.push_back("/sys/fs/cgroup/" + controller);
       if (controller == "cpuset") guesses.push_back("/dev/cpuset");
       for (const auto& mp : guesses)
-        if (isDirectory(root + mp)) {
+        if (isCanonicalPath(mp) && isDirectory(root + mp)) {
           h.dirs = cgroupChain(mp, "/", v1Path);
           break;
         }

@@ -78,12 +78,15 @@ std::vector<int> parseIdList(const std::string& text, int limit, const char* kin
   auto skipSpace = [&] {
     while (i < n && isSpace(text[i])) ++i;
   };
-  auto number = [&]() -> long {
+  // An id (below limit), or with saturate a group size: capped at kMaxCpus, which no range
+  // exceeds, so a larger "used/group" means the same.
+  auto number = [&](bool saturate = false) -> long {
     if (i >= n || !isDigit(text[i])) badText(kind, "expected a number", text);
     long v = 0;
     for (; i < n && isDigit(text[i]); ++i) {
       v = v * 10 + (text[i] - '0');
-      if (v >= limit) badText(kind, "id too large", text);
+      if (saturate) v = std::min<long>(v, kMaxCpus);
+      else if (v >= limit) badText(kind, "id too large", text);
     }
     return v;
   };
@@ -102,10 +105,10 @@ std::vector<int> parseIdList(const std::string& text, int limit, const char* kin
       if (i < n && text[i] == ':') {
         // "a-b:n" is read as a stride (every n-th id), i.e. "a-b:1/n".
         ++i;
-        used = number();
+        used = number(true);
         if (i < n && text[i] == '/') {
           ++i;
-          group = number();
+          group = number(true);
         } else {
           group = used;
           used = 1;

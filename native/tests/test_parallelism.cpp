@@ -251,6 +251,33 @@ TEST_CASE("oversized cgroup files and mount lines are ignored") {
   CHECK_STR(p.cgroupPath, std::string("/sys/fs/cgroup"));
 }
 
+TEST_CASE("a dump's mount points and controller names cannot lead the lookup out of the dump") {
+  TempDir d;
+  d.write("outside/cpu.max", "100000 100000\n");  // 1 CPU, next to the dump, not in it
+  d.write("outside/q/cpu.cfs_quota_us", "100000\n");
+  d.write("outside/q/cpu.cfs_period_us", "100000\n");
+  const std::string dump = d.path + "/dump";
+  d.write("dump/proc/self/cgroup", "0::/\n");
+  d.write("dump/proc/self/mountinfo", "26 23 0:24 / /../outside rw - cgroup2 cgroup2 rw\n");
+  auto p = hwsq::readParallelism(dump, 8);
+  CHECK_EQ(p.value, 8);
+  CHECK_STR(p.source, std::string("cpuset"));
+  CHECK(hwsq::detail::findCgroupHierarchies(dump, "cpu").empty());
+  // No mount table: the conventional v1 mount point built from the controller names.
+  fs::remove(dump + "/proc/self/mountinfo");
+  // "/sys/fs/cgroup/cpu,../../../../../../outside/q" climbs from dump/sys/fs/cgroup/"cpu,.." to d.
+  d.write("dump/proc/self/cgroup", "3:cpu,../../../../../../outside/q:/\n");
+  d.write("dump/sys/fs/cgroup/cpu,../keep", "");
+  p = hwsq::readParallelism(dump, 8);
+  CHECK_EQ(p.value, 8);
+  for (const auto& h : hwsq::detail::findCgroupHierarchies(dump, "cpu"))
+    for (const auto& dir : h.dirs) CHECK(dir.find("..") == std::string::npos);
+  // Mount points with empty or "." components are not canonical either.
+  d.write("dump/proc/self/cgroup", "0::/a\n");
+  d.write("dump/proc/self/mountinfo", "26 23 0:24 / /sys//fs/./cgroup rw - cgroup2 cgroup2 rw\n");
+  CHECK(hwsq::detail::findCgroupHierarchies(dump, "cpu").empty());
+}
+
 TEST_CASE("live system parallelism") {
   const auto t = hwsq::readTopology("");
   const int n = static_cast<int>(t.allowedCpus.size());
