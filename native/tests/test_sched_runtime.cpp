@@ -581,21 +581,37 @@ TEST_CASE("runtime: waitIdle/close from the runtime's own task throw") {
 }
 
 namespace hog {
-void spin30ms(void*) { spinFor(30'000'000); }
+struct Ctx {
+  Runtime* rt;
+  std::atomic<bool> seen{false};
+};
+// Runs until sysmon has seen it stuck for over 10 ms (a loaded machine may not schedule sysmon
+// within any fixed time), at most 20 s.
+void spinUntilSeen(void* a) {
+  auto* c = static_cast<Ctx*>(a);
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < until) {
+    const auto s = c->rt->stats();
+    if (s.workers[0].runningForNs >= 10'000'000 && s.sysmon.stuckWorkers == 1) {
+      c->seen = true;
+      return;
+    }
+    spinFor(100'000);
+  }
 }
+}  // namespace hog
 
 TEST_CASE("sysmon: a task running > 10 ms is reported as a hog with its P") {
   Runtime rt(plain(1));
-  rt.spawn(hog::spin30ms, nullptr);
-  CHECK(eventually([&] { return rt.stats().workers[0].runningForNs >= 10'000'000; }, 5000));
-  CHECK_EQ(rt.stats().sysmon.stuckWorkers, 1u);
+  hog::Ctx ctx{&rt};
+  rt.spawn(hog::spinUntilSeen, &ctx);
   rt.waitIdle();
+  CHECK(ctx.seen.load());  // sysmon saw it running for 10 ms and counted the P as stuck
   auto s = rt.stats();
   CHECK_EQ(s.sysmon.hogs, 1u);
   CHECK_EQ(s.workers[0].hogs, 1u);
   CHECK_EQ(s.sysmon.longestHogWorker, 0);
   CHECK(s.sysmon.longestHogNs >= 10'000'000u);
-  CHECK(s.sysmon.longestHogNs <= 40'000'000u);
   CHECK(s.sysmon.rounds > 0u);
   rt.close();
   CHECK_EQ(rt.stats().sysmon.hogs, 1u);
