@@ -2,7 +2,7 @@
 //
 //   submitters (any thread)            Ps (worker threads, one per WorkerPlacement)
 //        |  no affinity ---------> GRQ (global, unbounded, mutex + chunks)
-//        |  affinity node k -----> HWSQ[k] (bounded lock-free MPMC ring per node)
+//        |  affinity node k -----> HWSQ[k] (per node: a bounded lock-free MPMC ring + a spill list)
 //        |  submitToWorker(p) ---> inbox[p] (never stolen)
 //   a task on P spawning ---------> runnext / LRQ[P] (SPMC ring of 256), overflow half -> HWSQ/GRQ
 //
