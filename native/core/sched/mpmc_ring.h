@@ -140,13 +140,16 @@ class MpmcRing {
   };
 
   // Waits for a slot's sequence to reach `want`. pos: the position claimed. While waiting, the
-  // sequence can only lie in [pos - capacity, want] (the previous lap's producer or consumer is
-  // still at work, or this lap's producer): anything else means two owners of one position.
+  // sequence is an earlier value of this slot -- free or published for an earlier lap
+  // (pos - k * capacity, + 1: a producer or consumer of that lap is still at work, possibly
+  // several laps back when threads are descheduled), or this lap's pos for a consumer --
+  // never beyond want, which would mean two owners of one position.
   void waitFor(const std::atomic<uint64_t>& seq, uint64_t want, uint64_t pos) const {
     for (int spin = 0;; ++spin) {
       const uint64_t s = seq.load(std::memory_order_acquire);
       if (s == want) return;
-      HWSQ_ASSERT(s - (pos - cap_) < want - (pos - cap_), "MPMC ring: slot sequence out of its lap");
+      HWSQ_ASSERT(static_cast<int64_t>(want - s) > 0 && ((s - pos) & mask_) <= 1,
+                  "MPMC ring: slot sequence out of its lap");
       (void)pos;
       if (spin < 64) cpuRelax();
       else std::this_thread::yield();

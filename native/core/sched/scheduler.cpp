@@ -257,7 +257,9 @@ struct Runtime::Impl {
     (void)nodePrev, (void)prev;
   }
 
-  // Counts of Ps (idle, spinning) stay within [0, Ps counted]; prev: the value an increment saw.
+  // Counts stay within [0, limit]; prev: the value an increment saw. Idle counts count Ps: limit
+  // = the Ps counted. Spinning counts count Ps plus, for a moment, the one waker whose CAS 0 -> 1
+  // claimed the slot (tryWakeP / tryWakeOnNode): limit = the Ps counted + 1.
   void checkCountUp(int prev, int limit, const char* what) const {
     HWSQ_ASSERT(prev >= 0 && prev < limit, what);
     (void)prev, (void)limit, (void)what;
@@ -297,8 +299,8 @@ struct Runtime::Impl {
       if (w) {
         removeIdleLocked(*w);
         w->wakeSpinning = true;
-        checkCountUp(nodeSpinning[w->nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w->nodeIdx),
-                     "node spinning count above the node's Ps");
+        checkCountUp(nodeSpinning[w->nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w->nodeIdx) + 1,
+                     "node spinning count above the node's Ps + 1");
       }
     }
     if (!w) {
@@ -329,7 +331,7 @@ struct Runtime::Impl {
         w = workers[idleStacks[ni].back()].get();
         removeIdleLocked(*w);
         w->wakeSpinning = true;
-        checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs, "spinning count above nprocs");
+        checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs + 1, "spinning count above nprocs + 1");
       }
     }
     if (!w) {
@@ -372,9 +374,9 @@ struct Runtime::Impl {
   // ---------------------------------------------------------------- spinning
   void becomeSpinning(Worker& w) {
     w.spinning = true;
-    checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs, "spinning count above nprocs");
-    checkCountUp(nodeSpinning[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w.nodeIdx),
-                 "node spinning count above the node's Ps");
+    checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs + 1, "spinning count above nprocs + 1");
+    checkCountUp(nodeSpinning[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w.nodeIdx) + 1,
+                 "node spinning count above the node's Ps + 1");
     if (statsOn) w.spinStart = nowTicks();
   }
   // Returns {previous global count, previous node count}.
