@@ -102,7 +102,7 @@ void taskFn(void* a) {
     add(me.remote, 1);
     if (ownQueued) add(me.remoteWhileOwnQueued, 1);
     // The first of a run of remote tasks: the P has just taken remote work (a steal or a batch
-    // from another node's queue), so this is when the scheduler decided to go remote.
+    // from another node's HWSQ), so this is when the scheduler decided to go remote.
     if (!me.inRemoteRun) {
       add(me.pickups, 1);
       if (ownQueued) add(me.pickupsWhileOwnQueued, 1);
@@ -134,7 +134,7 @@ void rootFn(void* a) {
     }
     const size_t end = std::min(r->end, i + kChunk);
     // With the home node's affinity: on a P of that node they stay in its local queue (a parallel
-    // loop); a root that ran elsewhere sends them to the node's queue (hierarchical) or, with the
+    // loop); a root that ran elsewhere sends them to the node's HWSQ (hierarchical) or, with the
     // flat policy, which ignores affinity, to the global queue.
     // Counted once queued (a task may start first: the count dips below zero for a moment), so
     // "own node has tasks queued" is never claimed for tasks that are not in a queue yet.

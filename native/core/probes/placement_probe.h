@@ -55,7 +55,7 @@ struct PlacementResult {
   uint64_t remoteTasks = 0;         // ran on a P whose node is not the task's home
   uint64_t remoteWhileOwnQueued = 0;  // ... while that P's node still had tasks of its own queued
   // Runs of consecutive remote tasks on one P (each starts when the P took remote work: a steal
-  // or a batch from another node's queue), and those that started while the P's own node still
+  // or a batch from another node's HWSQ), and those that started while the P's own node still
   // had tasks queued. Under the hierarchical policy the latter stay near zero; under flat not.
   uint64_t remotePickups = 0;
   uint64_t remotePickupsWhileOwnQueued = 0;
