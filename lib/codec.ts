@@ -406,7 +406,9 @@ function v8Encode(w: Writer, value: unknown): void {
 }
 
 function v8Decode(buf: Buffer, start: number, end: number): unknown {
-  const d = new DefaultDeserializer(buf.subarray(start, end));
+  // A copy: Node's deserializer returns typed arrays as views into its input, and `buf` is a
+  // reused wire slot, so a view into it would change under the task's feet.
+  const d = new DefaultDeserializer(new SafeUint8Array(buf.subarray(start, end)));
   d.readHeader();
   return d.readValue();
 }

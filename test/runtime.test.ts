@@ -144,6 +144,18 @@ describe('Runtime: arguments and results', () => {
     });
   });
 
+  it('typed arrays inside structured-cloned values own their bytes: a reused wire slot never changes them', async () => {
+    // Node's deserializer hands back typed arrays as views into its input; when that input was
+    // a reused message slot, the next message overwrote the view (seen: Int8Array [0] -> [36]).
+    const rt = await start();
+    const rounds = Array.from({ length: 300 }, (_, i) => [Int8Array.from([i & 0x7f]), new Boolean(i % 2 === 0)]);
+    const back = await Promise.all(rt.spawnMany<unknown[]>('echo', [...rounds, ...rounds.map(() => [new Map()])]));
+    rounds.forEach((args, i) => expect(back[i]).toEqual(args));
+    const typed = back[0]![0] as Int8Array;
+    await Promise.all(rt.spawnMany('echo', rounds));
+    expect(typed[0]).toBe(0);
+  });
+
   it('shares SharedArrayBuffers (same memory in the worker)', async () => {
     const rt = await start();
     const sab = new SharedArrayBuffer(16);
