@@ -9,33 +9,34 @@
 
 namespace hwsq::sched {
 
-// [owner] The next task for p, in this order (hierarchical policy; flat has no HWSQ steps):
-//   0. every 61st round: one task from the GRQ, then from its node's HWSQ (fairness: the shared
+// [owner] The next task for p, in the order of README "Finding work" (hierarchical policy; flat
+// has no HWSQ steps):
+//   1. every 61st round: one task from the GRQ, then from its node's HWSQ (fairness: the shared
 //      queues cannot starve behind local work);
-//   1. local: its inbox, then runnext / LRQ;
-//   2. its own node's HWSQ: a batch of about its share, the rest into its LRQ;
-//   3. the GRQ: a bounded share (plus the node siblings' share prefetched into the HWSQ);
-//   4. steal (steal.cpp): Ps of its own node, then of other nodes by distance, and saturated
-//      nodes' HWSQs;
-//   5. nothing: wait.idle(p) parks it (P1..P5, idle.cpp) and it looks again, or (external)
+//   2. local: its inbox, then runnext / LRQ;
+//   3. its own node's HWSQ: a batch of about its share, the rest into its LRQ;
+//   4. the GRQ: a bounded share (plus the node siblings' share prefetched into the HWSQ);
+//   5. become a spinner and steal (steal.cpp): Ps of its own node, then of other nodes by
+//      distance, and saturated nodes' HWSQs;
+//   6. nothing: wait.idle(p) parks it (P1..P5, idle.cpp) and it looks again, or (external)
 //      stops looking.
 // Returns nullptr when the runtime is stopping or the waiting strategy stopped looking.
 template <class Wait>
 Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
   for (;;) {
     if (stopping.load(std::memory_order_acquire)) return nullptr;
-    if (++p.schedTick % kGlobalCheckEvery == 0) {  // 0. fairness
+    if (++p.schedTick % kGlobalCheckEvery == 0) {  // 1. fairness
       p.runnextChain = 0;
       if (Task* t = grqGet(p, 1)) return t;
       if (hier)
         if (Task* t = hwsqGet(p, p.nodeIdx, 1, true)) return t;
     }
-    if (Task* t = localGet(p)) return t;  // 1. local
-    if (hier)                              // 2. own node
+    if (Task* t = localGet(p)) return t;  // 2. local
+    if (hier)                              // 3. own node
       if (Task* t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
-    if (Task* t = grqGet(p, kBatchMax)) return t;  // 3. global
-    if (Task* t = steal(p)) return t;              // 4. same node, then remote
-    if (!wait.idle(p)) return nullptr;             // 5. park
+    if (Task* t = grqGet(p, kBatchMax)) return t;  // 4. global
+    if (Task* t = steal(p)) return t;              // 5. same node, then remote
+    if (!wait.idle(p)) return nullptr;             // 6. park
   }
 }
 

@@ -10,7 +10,7 @@
 
 namespace hwsq::sched {
 
-// [owner] Step 4 of findRunnable. Returns a task to run now, or nullptr.
+// [owner] Step 5 of findRunnable. Returns a task to run now, or nullptr.
 Task* Runtime::Impl::steal(P& p) {
   if (nprocs == 1) return nullptr;
   if (!p.spinning) {  // only spinners steal, and at most half of the busy Ps spin (Go)
