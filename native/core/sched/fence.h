@@ -1,4 +1,4 @@
-// A full StoreLoad barrier, the "seq_cst fence" of the no-lost-wake-up protocol (scheduler.cpp).
+// A full StoreLoad barrier, the "seq_cst fence" of the no-lost-wake-up protocol (idle.cpp).
 // On x86-64 a locked read-modify-write of a stack word is a full barrier and is cheaper than
 // mfence (the Linux kernel's smp_mb does the same); the "memory" clobber makes it a compiler
 // barrier too. Elsewhere it is std::atomic_thread_fence(seq_cst). (ThreadSanitizer does not

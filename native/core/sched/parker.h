@@ -1,4 +1,4 @@
-// Parking a worker thread: a one-token binary semaphore (the protocol of Rust's std futex
+// Parking a thread (a thread-backed P's, sysmon's): a one-token binary semaphore (the protocol of Rust's std futex
 // parker). unpark() leaves a token if the thread is not parked, so a wake that races ahead of
 // park() is never lost: park() consumes the token and returns at once. park() may also return
 // spuriously; callers re-check their condition.

@@ -1,19 +1,26 @@
-// The hwsq runtime: the G-P-M scheduler core in plain C++17 (no Node headers).
+// The hwsq runtime: the public API of the G-P-M scheduler core in plain C++17 (no Node headers).
+// How it works, file by file: runtime_impl.h (the data and the file map) and docs/architecture.md.
 //
-//   submitters (any thread)            Ps (worker threads, one per WorkerPlacement)
+//   submitters (any thread)            Ps (one per WorkerPlacement)
 //        |  no affinity ---------> GRQ (global, unbounded, mutex + chunks)
 //        |  affinity node k -----> HWSQ[k] (per node: a bounded lock-free MPMC ring + a spill list)
 //        |  submitToWorker(p) ---> inbox[p] (never stolen)
 //   a task on P spawning ---------> runnext / LRQ[P] (SPMC ring of 256), overflow half -> HWSQ/GRQ
 //
-// findRunnable, for P on node n (hierarchical policy):
+// findRunnable (find_work.cpp), for P on node n (hierarchical policy):
 //   every 61st tick: GRQ (one task), then the HWSQ, for fairness
 //   inbox -> runnext (at most 3 in a row) -> LRQ -> HWSQ[n] (batch) -> GRQ (bounded share,
-//   + prefetch of the node's share into HWSQ[n]) -> [become spinning, at most half the busy Ps]
-//   steal half of a P of node n -> Ps of other nodes, nearest distance first, then their HWSQs
-//   (4 passes; runnext only on the last) -> park (with the re-check that prevents lost wake-ups).
+//   + prefetch of the node's share into HWSQ[n]) -> steal (steal.cpp): [become spinning, at most
+//   half the busy Ps] half of a P of node n -> Ps of other nodes, nearest distance first, then
+//   their HWSQs (4 passes; runnext only on the last) -> park (idle.cpp, with the re-check that
+//   prevents lost wake-ups).
 // Victims within a tier are visited in a random coprime-stride order.
 // 'flat' policy: no HWSQ (affine tasks go to the GRQ), one tier of all Ps, node-blind.
+//
+// "Worker" in this API means a P, by index (RuntimeOptions::workers, submitToWorker,
+// WorkerStats): a scheduling slot with its queues. Thread-backed, the runtime runs one thread per
+// P; in external mode a thread the embedder owns drives each P (the JS layer: a worker_threads
+// Worker per P).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -73,7 +80,7 @@ struct RuntimeOptions {
   // the embedder owns (the JS layer: one worker_threads Worker per P), which calls attach(p)
   // once (pinning itself to the P's CPUs, then onWorkerStart), runSome() whenever the P may have
   // work, and detach() before it exits. A P that runs out of work is parked by the same protocol
-  // as a thread-backed one (P1..P4 of scheduler.cpp) except that, instead of sleeping at P5,
+  // as a thread-backed one (P1..P4 of idle.cpp) except that, instead of sleeping at P5,
   // runSome returns RunStatus::Parked; every unpark of that P becomes wakeExternal(p), which
   // must make the P's thread call runSome again soon (from any thread, possibly spuriously,
   // without blocking: the JS layer does a uv_async_send into the P's event loop). A wake is a

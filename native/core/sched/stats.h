@@ -1,4 +1,4 @@
-// Scheduler statistics. Per-P counters are written only by their P with relaxed load+store
+// Scheduler statistics (Runtime::stats() in stats.cpp sums them). Per-P counters are written only by their P with relaxed load+store
 // pairs (no read-modify-write, no lock prefix on the hot path) and read by any thread with
 // relaxed loads; Runtime::stats() sums them into the snapshot structs below without stopping
 // anything (the snapshot is "consistent enough": each counter is exact at some instant during
@@ -27,8 +27,8 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
-// Owned by one P. Field meanings are those of WorkerStats.
-struct WorkerCounters {
+// Owned by one P (P::c). Field meanings are those of WorkerStats.
+struct PCounters {
   Counter spawned, executed, localPushes, runnextHits, hwsqPushes, hwsqPops, grqPops, inboxPops;
   Counter stealsSameNode, stealsSameNodeTasks, stealsRemote, stealsRemoteTasks, failedSteals;
   Counter overflows, overflowTasks, prefetches, prefetchTasks, parks, wakeups;

@@ -17,7 +17,7 @@ struct alignas(64) Task {
   Task* next = nullptr;       // intrusive link (inbox stack, pool free lists); runtime-owned while queued
   TaskFn fn = nullptr;        // the work; required
   void* arg = nullptr;        // fn's argument
-  TaskFn done = nullptr;      // optional: called as done(doneArg) on the worker right after fn
+  TaskFn done = nullptr;      // optional: called as done(doneArg) on the P's thread right after fn
   TaskFn cancel = nullptr;    // optional: called as cancel(doneArg) if destroy() drops the task
   void* doneArg = nullptr;
   uint64_t submitTicks = 0;   // set by the runtime at submit when stats are on (0 = unknown)

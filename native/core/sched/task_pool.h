@@ -1,6 +1,6 @@
 // Allocation of runtime-owned tasks (Runtime::spawn, the JS layer's batches) without malloc on
 // the hot path. Tasks are usually allocated on one thread (the submitter) and freed on another
-// (a worker), so each thread keeps a small free list and trades whole batches with a global
+// (a P's), so each thread keeps a small free list and trades whole batches with a global
 // depot under a mutex -- the transfer-cache shape of tcmalloc, reduced to one size class.
 #pragma once
 #include <cstddef>

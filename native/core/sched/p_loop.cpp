@@ -1,0 +1,134 @@
+// A thread-backed P's thread: the constructor starts one per P and waits until each has pinned
+// itself and run onWorkerStart; then each loops "find a task, run it" (findRunnable with the
+// ThreadPark strategy) until the runtime stops. runTask, running one task, is shared with
+// external Ps (external.cpp).
+#include <thread>
+
+#include "../affinity.h"
+#include "clock.h"
+#include "idle.h"
+#include "task_pool.h"
+
+namespace hwsq::sched {
+
+// [ctor] Starts the Ps and waits until each has pinned itself and run onWorkerStart; rethrows
+// the first failure after joining every thread.
+void Runtime::Impl::startThreads() {
+  size_t started = 0;
+  try {
+    for (auto& pp : ps) {
+      P* p = pp.get();
+      p->thread = std::thread([this, p] { pMain(*p); });
+      ++started;
+    }
+  } catch (...) {
+    startError = std::current_exception();
+  }
+  {
+    std::unique_lock<std::mutex> lk(startMu);
+    startCv.wait(lk, [&] { return reported == static_cast<int>(started); });
+    if (startError) stopping.store(true, std::memory_order_seq_cst);
+    go = true;
+    startCv.notify_all();
+  }
+  if (startError) {
+    for (auto& pp : ps)
+      if (pp->thread.joinable()) pp->thread.join();
+    stoppedFlag.store(true);
+    std::rethrow_exception(startError);
+  }
+}
+
+// [owner] The calling thread becomes p's: a runtime thread (process-scope pins pass it by),
+// pinned to p's CPUs or, without its own, to the runtime's (RuntimeOptions::unpinnedCpus).
+void Runtime::Impl::placeThread(const P& p) {
+  enterRuntimeThread();
+  const std::vector<int>& cpus = opts.pin && !p.cpus.empty() ? p.cpus : opts.unpinnedCpus;
+  if (cpus.empty()) return;
+  if (opts.pinThread) opts.pinThread(p.index, cpus);
+  else setThreadAffinity(cpus);
+}
+
+// [owner] The body of p's thread.
+void Runtime::Impl::pMain(P& p) {
+  tlRuntime = this;
+  tlP = &p;
+  try {
+    placeThread(p);
+    if (opts.onWorkerStart) opts.onWorkerStart(p.index);
+    p.startedOk = true;
+  } catch (...) {
+    std::lock_guard<std::mutex> lk(startMu);
+    if (!startError) startError = std::current_exception();
+  }
+  {
+    std::unique_lock<std::mutex> lk(startMu);
+    ++reported;
+    startCv.notify_all();
+    startCv.wait(lk, [&] { return go; });
+  }
+  if (p.startedOk && !stopping.load(std::memory_order_acquire)) {
+    ThreadPark wait{*this};
+    while (Task* t = findRunnable(p, wait)) {
+      if (p.spinning) resetSpinning(p);
+      runTask(p, t);
+    }
+    if (p.spinning) stopSpinning(p);
+  }
+  if (p.startedOk && opts.onWorkerStop) {
+    try {
+      opts.onWorkerStop(p.index);
+    } catch (...) {
+    }
+  }
+  tlP = nullptr;
+  tlRuntime = nullptr;
+  leaveRuntimeThread();
+}
+
+// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last.
+void Runtime::Impl::runTask(P& p, Task* t) {
+  // Copy out first: fn may free or reuse a caller-owned task.
+  const TaskFn fn = t->fn;
+  void* const arg = t->arg;
+  const TaskFn done = t->done;
+  void* const doneArg = t->doneArg;
+  const uint32_t flags = t->flags;
+  const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
+  uint64_t start = 0;
+  const uint64_t sub = t->submitTicks;
+  // The submit path picked the sampled tasks (it stamped them); with no sampling, time all.
+  const bool timed = statsOn && (sampleMask == 0 || sub != 0);
+  if (timed) {
+    start = nowTicks();
+    if (sub) p.latency.record(start > sub ? start - sub : 0);
+  }
+  p.probe.startTicks.store(start, std::memory_order_relaxed);  // 0: sysmon uses its own clock
+  p.probe.tick.store(tick + 1, std::memory_order_release);      // odd: running (sysmon)
+  fn(arg);
+  if (timed) {
+    uint64_t end = nowTicks();
+    p.runTime.record(end - start);
+    p.c.busyTicks.add((end - start) << shift);
+  }
+  // Even before done(): a completion may make its waiter submit the next task at once, and
+  // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
+  // that publish their result from inside fn call taskEnding() first for the same reason.
+  p.probe.tick.store(tick + 2, std::memory_order_release);
+  if (done) done(doneArg);
+  if (flags & kTaskPooled) freeTask(t);
+  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
+}
+
+Runtime* Runtime::current() { return tlRuntime ? tlRuntime->self : nullptr; }
+int Runtime::currentWorker() { return tlP ? tlP->index : -1; }
+
+void Runtime::taskEnding() {
+  // runTask stores start tick + 2 when fn returns: storing it early is idempotent with that.
+  if (P* p = tlP) {
+    const uint64_t t = p->probe.tick.load(std::memory_order_relaxed);
+    if (t & 1) p->probe.tick.store(t + 1, std::memory_order_release);
+  }
+}
+
+}  // namespace hwsq::sched

@@ -1,0 +1,285 @@
+// The scheduler's data: a P, an active node and the runtime (Runtime::Impl), one comment per
+// field, and every Impl function with the file that defines it and who may call it.
+// docs/architecture.md walks through the whole core; the files, one concept each:
+//
+//   scheduler.h    the public API (Runtime, RuntimeOptions, RunLimits)
+//   runtime_impl.h this file: the fields
+//   options.cpp    options, validation, active nodes, distances and steal tiers
+//   submit.cpp     submit, spawn, LRQ overflow, inbox (where a task goes in)
+//   find_work.cpp  findRunnable, the search order, and the queue gets (inbox, runnext/LRQ,
+//                  HWSQ, GRQ with prefetch)
+//   steal.cpp      where steals happen: tiers by distance, saturated nodes' HWSQs
+//   idle.h/.cpp    the wake and park protocol with its no-lost-wake-up proof; how a P sleeps
+//                  (ThreadPark, ExternalPark: the waiting strategies of findRunnable)
+//   p_loop.cpp     a thread-backed P's thread: start, the loop, running one task
+//   external.cpp   external (JS-driven) Ps: attach, runSome, detach, reclaim
+//   lifecycle.cpp  construction, drain, waitIdle, close, destroy
+//   stats.cpp      Runtime::stats()
+// The queues are their own types: local_queue.h (LRQ + runnext), hwsq.h (HWSQ: ring + spill
+// list), global_queue.h (GRQ), inbox.h.
+//
+// Names: a P is a scheduling slot with its queues (Go's P); in thread-backed mode the runtime
+// starts one thread per P, in external mode a thread the embedder owns drives it (the JS layer's
+// worker_threads Worker). The public API calls a P a "worker" (RuntimeOptions::workers,
+// submitToWorker, WorkerStats): same thing, its index. "Outside" submissions come from threads
+// that are not Ps of this runtime; "external" is only the mode in which embedder threads drive Ps.
+// ni is a node index (into Impl::nodes, 0..nodes.size()); a node id is the OS's.
+//
+// Who may call a function, in the comments below:
+//   [owner]    the thread that is P p's (its runtime thread, or the attached thread)
+//   [any]      any thread
+//   [outside]  a thread that is not a P of this runtime
+//   [sysmon]   the sysmon thread only
+//   [idleMu]   any thread, holding Impl::idleMu
+//   [ctor]     the constructor, before any thread exists
+//   [stopped]  after every P stopped (threads joined; external: detached)
+//
+// Borrowed designs, credited where used:
+//  - Go runtime/proc.go: the LRQ (runq*), runnext, globrunqget's bounded share, the 1-in-61
+//    global-queue fairness check, the spinning protocol (wakep/resetspinning, at most half the
+//    busy Ps spinning, the last spinner to find work wakes a replacement), the park re-check,
+//    random coprime-stride victim order, sysmon's tick sampling.
+//  - tokio multi_thread: the budget on consecutive LIFO-slot (runnext) polls (3).
+//  - oneTBB: victims tiered by locality (arena slots / NUMA), here by SLIT distance; the way a
+//    P waits as a policy type (its waiters).
+// What is ours: per-node HWSQs with batch claims, node-level spinning/idle counts so that work
+// with affinity wakes a P of its node, GRQ->HWSQ prefetch, the counter-based drain.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "global_queue.h"
+#include "histogram.h"
+#include "hwsq.h"
+#include "inbox.h"
+#include "local_queue.h"
+#include "parker.h"
+#include "scheduler.h"
+#include "stats.h"
+#include "sysmon.h"
+
+namespace hwsq::sched {
+
+constexpr uint32_t kGlobalCheckEvery = 61;                 // Go: schedtick%61
+constexpr uint32_t kMaxRunnextChain = 3;                   // tokio: MAX_LIFO_POLLS_PER_TICK
+constexpr int kStealPasses = 4;                            // Go: stealTries
+constexpr uint32_t kBatchMax = LocalQueue::kCapacity / 2;  // a grab never exceeds half the ring
+constexpr size_t kPrefetchMax = 256;                       // GRQ -> HWSQ prefetch, per operation
+constexpr size_t kBufSize = LocalQueue::kCapacity + kPrefetchMax;
+
+// One step of a P's steal order (options.cpp builds them, steal.cpp walks them).
+struct Tier {
+  std::vector<int> ps;              // victim Ps, probed in a random coprime-stride order
+  std::vector<int> nodes;           // nodes (ni) whose HWSQ may be raided after the Ps, when saturated
+  std::vector<uint32_t> coprimes;   // the strides coprime with ps.size()
+  bool sameNode = false;            // the thief's own node (hierarchical only)
+};
+
+// A P: a scheduling slot with its own queues, placed on one node.
+struct alignas(64) P {
+  P(Runtime::Impl* r, int i, int ni, int nid, std::vector<int> c)
+      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+  Runtime::Impl* const rt;     // its runtime
+  const int index;             // 0..nprocs-1 (the API's "worker")
+  const int nodeIdx;           // its node: index into Impl::nodes
+  const int nodeId;            // its node: OS id
+  const std::vector<int> cpus; // where its thread is pinned (empty: RuntimeOptions::unpinnedCpus)
+
+  LocalQueue lrq;              // runnext + LRQ: the owner pushes and pops, thieves steal half
+  Inbox inbox;                 // tasks for this P only (submitToWorker), never stolen
+  Parker parker;               // thread-backed P5: sleeps here (idle.cpp)
+  SysmonProbe probe;           // task start/end ticks for sysmon (odd: inside a task)
+  PCounters c;                 // its counters (single writer: the owner)
+  Histogram latency;           // submit -> start of its tasks (stats on)
+  Histogram runTime;           // start -> end of fn (stats on)
+
+  // Owner only.
+  uint32_t schedTick = 0;      // findRunnable rounds (the 1-in-61 fairness check)
+  uint32_t runnextChain = 0;   // runnext tasks taken in a row (kMaxRunnextChain)
+  bool spinning = false;       // counted in Impl::nspinning and its node's spinning count
+  uint64_t spinStart = 0;      // nowTicks() when it started spinning (stats on)
+  uint32_t stampCounter = 0;   // sampling phase of its spawns (RuntimeOptions::timingSampleShift)
+  uint64_t rng;                // xorshift64* state: victim order
+  std::vector<Tier> tiers;     // its steal order (constant after construction)
+  Task* buf[kBufSize];         // batch scratch: HWSQ/GRQ pops, overflow, prefetch
+
+  // Guarded by Impl::idleMu.
+  bool idle = false;           // in its node's idle stack (counted in nidle, its node's idle)
+  bool wakeSpinning = false;   // the waker that took it off the idle stack counted it as spinning
+  std::atomic<bool> parkedFlag{false};  // mirror of idle for stats() (relaxed)
+
+  // Thread-backed mode.
+  bool startedOk = false;      // its thread pinned itself and ran onWorkerStart (written before it reports under startMu)
+  std::thread thread;          // its thread
+
+  // External mode.
+  bool extParked = false;      // owner: the last runSome parked it (P1..P4 done, P5 pending)
+  std::atomic<bool> attached{false};  // a thread drives it (release by attach/detach/reclaim, acquire by readers)
+
+  // Owner only: a victim index (xorshift64*).
+  uint32_t random() {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return static_cast<uint32_t>((rng * 0x2545F4914F6CDD1Dull) >> 32);
+  }
+};
+
+// An active node: a NUMA node with at least one P, in RuntimeOptions' node order.
+struct alignas(64) Node {
+  int id = -1;                   // OS node id
+  std::vector<int> ps;           // its Ps
+  std::vector<int> order;        // every active node (ni) by distance from this one, itself first
+  std::unique_ptr<Hwsq> hwsq;    // its HWSQ (hierarchical policy; null with flat)
+  std::vector<int> idleStack;    // guarded by Impl::idleMu: its idle Ps, the last to park on top
+  // The wake and park protocol's per-node counts (idle.cpp); all RMWs seq_cst.
+  alignas(64) std::atomic<int> spinning{0};  // its Ps spinning, + 1 for a moment per waker claiming the slot
+  std::atomic<int> idle{0};                  // its Ps in idleStack
+};
+
+// What a wake claims and who may answer it (idle.cpp).
+struct WakeScope {
+  int node;       // nodeOnly: that node; else the preferred node (its idle Ps first, then the nearest), -1: nodes in turn
+  bool nodeOnly;  // claims the node's spinning slot and wakes only its Ps; else the runtime's
+  static WakeScope anyNode(int preferNode = -1) { return {preferNode, false}; }
+  static WakeScope onNode(int ni) { return {ni, true}; }
+};
+
+// The thread's runtime and P when it is one (p_loop.cpp, external.cpp set them).
+inline thread_local Runtime::Impl* tlRuntime = nullptr;
+inline thread_local P* tlP = nullptr;
+
+struct Runtime::Impl {
+  // Built by the constructor (options.cpp), constant afterwards.
+  Runtime* const self;                // the public object
+  RuntimeOptions opts;                // as given (validated)
+  bool statsOn = true;                // RuntimeOptions::stats
+  bool hier = true;                   // hierarchical policy: HWSQs and node tiers (flat: neither)
+  uint32_t sampleMask = 0;            // (1 << timingSampleShift) - 1
+  int shift = 0;                      // timingSampleShift
+  int nprocs = 0;                     // Ps
+  std::vector<Node> nodes;            // active nodes (sized once, never moved)
+  std::vector<int> nodeIndexById;     // OS id -> ni, -1 for nodes without Ps
+  std::vector<std::unique_ptr<P>> ps; // the Ps
+  GlobalQueue grq;                    // GRQ: tasks without affinity from outside (and flat overflow)
+  std::unique_ptr<Sysmon> sysmon;     // the monitor thread (RuntimeOptions::sysmon)
+
+  // The wake and park protocol (idle.cpp). All RMWs seq_cst.
+  alignas(64) std::atomic<int> nspinning{0};  // Ps spinning, + 1 for a moment per waker claiming the slot
+  alignas(64) std::atomic<int> nidle{0};      // Ps in an idle stack
+  std::mutex idleMu;                          // guards the idle stacks, P::idle, P::wakeSpinning
+  uint32_t wakeRotor = 0;                     // guarded by idleMu: next node for an unpreferring wake
+
+  // Lifecycle (lifecycle.cpp).
+  alignas(64) std::atomic<bool> closed{false};  // close()/destroy() began (seq_cst: pairs with outsideSubmitted)
+  std::atomic<bool> stopping{false};            // Ps must stop (release by stop, acquire by Ps)
+  std::atomic<bool> stoppedFlag{false};         // every thread is joined
+  std::mutex lifecycleMu;                       // one close()/destroy() at a time
+
+  // External mode: Ps busy-waiting before they park (RunLimits::spinNs), at most half the Ps
+  // (at least one) so that spinners never take every CPU from the threads that submit.
+  alignas(64) std::atomic<int> idleSpinners{0};
+
+  // Sampling phase of outside submissions (several outside threads: relaxed RMW, only used when
+  // timingSampleShift > 0; the value only picks which tasks get a timestamp).
+  std::atomic<uint32_t> outsideStampCounter{0};
+
+  // Drain accounting (lifecycle.cpp).
+  alignas(64) std::atomic<uint64_t> outsideSubmitted{0};  // tasks submitted from outside, counted before the closed check
+  alignas(64) std::atomic<uint64_t> rejected{0};          // outside submissions refused (closed)
+  std::atomic<uint64_t> dropped{0};                        // tasks destroy() dropped
+  alignas(64) std::atomic<uint32_t> quiesceWaiters{0};     // threads in waitQuiescent
+  std::atomic<uint32_t> idleEvent{0};                      // futex word bumped by parking Ps while someone waits
+
+  // Startup handshake of the thread-backed Ps (p_loop.cpp), guarded by startMu.
+  std::mutex startMu;
+  std::condition_variable startCv;
+  int reported = 0;                // threads that pinned themselves and ran onWorkerStart (or failed)
+  bool go = false;                 // the constructor let them start
+  std::exception_ptr startError;   // the first failure
+
+  // ---- options.cpp
+  Impl(Runtime* self, RuntimeOptions options);  // [ctor] validates (throws, nothing started), builds nodes, Ps, tiers
+  void buildTiers(P& p, const std::vector<std::vector<int>>& dist);  // [ctor]
+  int nodeIndexOf(int id) const {               // [any] OS id -> ni, -1
+    return id >= 0 && static_cast<size_t>(id) < nodeIndexById.size() ? nodeIndexById[id] : -1;
+  }
+  int checkedNodeIndex(int id) const;           // [any] throws ERR_HWSQ_UNKNOWN_NODE
+  int nodeSize(int ni) const { return static_cast<int>(nodes[ni].ps.size()); }  // [any]
+
+  // ---- submit.cpp
+  size_t submitOutside(Task* const* ts, size_t n);  // [outside]
+  bool refusesLocalSpawns() const;                  // [owner]
+  void spawnLocal(P& p, Task* t, SpawnHint hint);   // [owner] from one of its tasks
+  void pushShared(P& p, Task* const* ts, size_t n, int ni);  // [owner] HWSQ ni (flat: GRQ), then wake
+  void lrqOverflow(P& p, Task* t);                  // [owner]
+  void hwsqPush(int ni, Task* const* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
+  size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
+  void stamp(Task* t, uint32_t& counter);           // [owner of counter]
+
+  // ---- find_work.cpp
+  template <class Wait>
+  Task* findRunnable(P& p, Wait& wait);             // [owner] the search order
+  Task* localGet(P& p);                             // [owner] inbox, runnext, LRQ
+  Task* lrqGet(P& p);                               // [owner] runnext (budgeted), LRQ
+  size_t hwsqTake(P& p, int ni, size_t max, bool spillFirst, size_t* depth);  // [owner]
+  Task* hwsqGet(P& p, int ni, size_t max, bool spillFirst = false);           // [owner] its own node
+  Task* grqGet(P& p, size_t max);                   // [owner]
+  void grqPrefetch(P& p);                           // [owner]
+
+  // ---- steal.cpp
+  Task* steal(P& p);                                // [owner] spin, then steal by tier
+  Task* hwsqSteal(P& p, int ni);                    // [owner] a saturated remote node's HWSQ
+  void countSteal(P& p, const P& victim, uint32_t tasks);  // [owner]
+  bool nodeSaturated(int ni) const;                 // [any]
+  bool ownNodeHasWork(P& p) const;                  // [owner]
+
+  // ---- idle.cpp: the wake and park protocol
+  void wake(WakeScope s);                           // [any] the wake primitive (Go's wakep)
+  bool tryWake(WakeScope s);                        // [any] one attempt of wake
+  P* pickIdleLocked(WakeScope s);                   // [idleMu]
+  void wakeSpinner(int preferNode);                 // [any] after a GRQ/LRQ push
+  void wakeForHwsq(int ni);                         // [any] after a HWSQ push (S1) and fence (S2)
+  void wakeOwner(P& p);                             // [any] after a push to p's inbox
+  void wakeForSaturatedNode();                      // [sysmon]
+  void unpark(P& p);                                // [any] P5's counterpart
+  void enterIdleLocked(P& p);                       // [idleMu] P1
+  void leaveIdleLocked(P& p);                       // [idleMu]
+  void checkCountUp(int prev, int limit, const char* what) const;  // [any]
+  void startSpinning(P& p);                         // [owner]
+  std::pair<int, int> stopSpinning(P& p);           // [owner]
+  void resetSpinning(P& p);                         // [owner] a spinner found work
+  bool anyWorkVisible(P& p);                        // [owner] P4
+  bool parkPrepare(P& p);                           // [owner] P1..P4
+  void parkFinish(P& p);                            // [owner] after P5
+  void parkThread(P& p);                            // [owner] thread-backed: P1..P5
+
+  // ---- p_loop.cpp
+  void startThreads();                              // [ctor] thread-backed: start the Ps, wait for them
+  void placeThread(const P& p);                     // [owner] pin the calling thread for p
+  void pMain(P& p);                                 // [owner] a thread-backed P's thread
+  void runTask(P& p, Task* t);                      // [owner]
+
+  // ---- external.cpp
+  RunResult runSome(P& p, const RunLimits& lim);    // [owner] the attached thread
+  void releaseOwner(P& p);                          // [owner] or [any] once the owner thread is gone
+
+  // ---- lifecycle.cpp
+  std::pair<uint64_t, uint64_t> drainCounts(uint64_t droppedCount) const;  // [any]
+  bool drained(uint64_t droppedCount = 0) const;    // [any]
+  void waitQuiescent();                             // [outside]
+  void pokeQuiesce();                               // [any]
+  void dropTask(Task* t);                           // [stopped]
+  void dropRemaining();                             // [stopped]
+  void stopAndJoin();                               // [outside] under lifecycleMu
+};
+
+}  // namespace hwsq::sched

@@ -1,0 +1,201 @@
+// Where a task goes in: submissions from outside threads (GRQ, or HWSQ[k] for affinity to node
+// k), spawns from a task running on a P (runnext / LRQ, or a shared queue), LRQ overflow (half
+// the ring to the node's HWSQ) and submitToWorker (the target P's inbox). Every push to a shared
+// queue is followed by a seq_cst fence and a wake (S1..S4 of the protocol in idle.cpp).
+// Drain accounting (lifecycle.cpp): outside submissions count outsideSubmitted before the closed
+// check; spawns count the P's `spawned`.
+#include <string>
+
+#include "../errors.h"
+#include "../invariant.h"
+#include "clock.h"
+#include "fence.h"
+#include "runtime_impl.h"
+#include "task_pool.h"
+
+namespace hwsq::sched {
+
+// ------------------------------------------------------------------------------- Runtime API
+
+bool Runtime::submit(Task* t, SpawnHint hint) {
+  Impl& rt = *impl_;
+  if (P* p = tlP; p && p->rt == &rt) {
+    if (rt.refusesLocalSpawns()) return false;
+    rt.spawnLocal(*p, t, hint);
+    return true;
+  }
+  return rt.submitOutside(&t, 1) == 1;
+}
+
+size_t Runtime::submitBatch(Task* const* tasks, size_t n, SpawnHint hint) {
+  Impl& rt = *impl_;
+  if (P* p = tlP; p && p->rt == &rt) {
+    for (size_t i = 0; i < n; ++i)
+      if (tasks[i]->node >= 0) rt.checkedNodeIndex(tasks[i]->node);
+    if (rt.refusesLocalSpawns()) return 0;  // all or nothing
+    for (size_t i = 0; i < n; ++i) rt.spawnLocal(*p, tasks[i], hint);
+    return n;
+  }
+  return rt.submitOutside(tasks, n);
+}
+
+bool Runtime::submitToWorker(int worker, Task* t) {
+  Impl& rt = *impl_;
+  if (worker < 0 || worker >= rt.nprocs)
+    throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
+  P& target = *rt.ps[worker];
+  if (P* p = tlP; p && p->rt == &rt) {
+    if (rt.refusesLocalSpawns()) return false;
+    p->c.spawned.add();
+  } else {
+    rt.outsideSubmitted.fetch_add(1, std::memory_order_seq_cst);
+    if (rt.closed.load(std::memory_order_seq_cst)) {
+      rt.rejected.fetch_add(1, std::memory_order_release);
+      return false;
+    }
+  }
+  const bool sampled = rt.sampleMask == 0 || (rt.outsideStampCounter.fetch_add(1, std::memory_order_relaxed) & rt.sampleMask) == 0;
+  t->submitTicks = rt.statsOn && sampled ? nowTicks() : 0;
+  target.inbox.push(t);
+  rt.wakeOwner(target);
+  return true;
+}
+
+bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, TaskFn cancel, SpawnHint hint) {
+  Task* t = allocTask();
+  t->fn = fn;
+  t->arg = arg;
+  t->node = node;
+  t->done = done;
+  t->doneArg = doneArg;
+  t->cancel = cancel;
+  bool ok;
+  try {
+    ok = submit(t, hint);
+  } catch (...) {
+    freeTask(t);
+    throw;
+  }
+  if (!ok) freeTask(t);
+  return ok;
+}
+
+// ------------------------------------------------------------------------------- Impl
+
+// [owner of counter] Submit timestamp for the latency histogram (sampled: 0 = not measured).
+void Runtime::Impl::stamp(Task* t, uint32_t& counter) {
+  t->submitTicks = statsOn && ((++counter & sampleMask) == 0) ? nowTicks() : 0;
+}
+
+// [outside] n tasks from a thread that is not a P of this runtime: all or nothing.
+size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; ++i)
+    if (ts[i]->node >= 0) checkedNodeIndex(ts[i]->node);
+  outsideSubmitted.fetch_add(n, std::memory_order_seq_cst);  // before the closed check (drain)
+  if (closed.load(std::memory_order_seq_cst)) {
+    rejected.fetch_add(n, std::memory_order_release);
+    return 0;
+  }
+  // One clock read per call (sampled per task when timingSampleShift > 0).
+  uint64_t now = statsOn ? nowTicks() : 0;
+  if (sampleMask == 0) {
+    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = now;
+  } else {
+    uint32_t phase = outsideStampCounter.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = ((phase + i) & sampleMask) == 0 ? now : 0;
+  }
+  bool global = false;
+  int wakeNodes[4];
+  int nWake = 0;
+  bool manyNodes = false;
+  if (!hier) {
+    grq.pushBatch(ts, n);  // S1
+    global = true;
+  } else {
+    size_t i = 0;
+    while (i < n) {  // S1, one push per run of tasks with the same destination
+      size_t j = i + 1;
+      if (ts[i]->node < 0) {
+        while (j < n && ts[j]->node < 0) ++j;
+        grq.pushBatch(ts + i, j - i);
+        global = true;
+      } else {
+        int ni = nodeIndexOf(ts[i]->node);
+        while (j < n && ts[j]->node == ts[i]->node) ++j;
+        hwsqPush(ni, ts + i, j - i);
+        if (nWake < 4) wakeNodes[nWake++] = ni;
+        else manyNodes = true;
+      }
+      i = j;
+    }
+  }
+  storeLoadFence();  // S2
+  for (int k = 0; k < nWake; ++k) wakeForHwsq(wakeNodes[k]);
+  if (manyNodes)
+    for (size_t ni = 0; ni < nodes.size(); ++ni) wakeForHwsq(static_cast<int>(ni));
+  if (global) wakeSpinner(-1);
+  return n;
+}
+
+// [owner] Spawns from a task are refused once destroy() began (the caller gets false and keeps
+// the task): a task that keeps spawning -- a fan-out of millions -- would otherwise make
+// destroy() wait for all of it and then drop it all. A spawn that passed this check just before
+// stopping was set is queued and dropped like any other. close() still accepts them.
+bool Runtime::Impl::refusesLocalSpawns() const { return stopping.load(std::memory_order_acquire); }
+
+// [owner] From a task running on p (not refused).
+void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
+  int ni = t->node >= 0 ? checkedNodeIndex(t->node) : -1;  // validate before counting
+  p.c.spawned.add();
+  stamp(t, p.stampCounter);
+  if (hint == SpawnHint::Shared || (ni >= 0 && (!hier || ni != p.nodeIdx))) {
+    pushShared(p, &t, 1, ni >= 0 ? ni : p.nodeIdx);
+    return;
+  }
+  if (statsOn) p.c.localPushes.add();
+  if (hint == SpawnHint::Next) {
+    t = p.lrq.putRunnext(t);
+    if (!t) {
+      wakeSpinner(p.nodeIdx);  // no S2: see "sloppy" in idle.cpp
+      return;
+    }
+  }
+  if (!p.lrq.pushBack(t)) lrqOverflow(p, t);
+  wakeSpinner(p.nodeIdx);
+}
+
+// [owner] Tasks that must not stay on p: node ni's HWSQ (hierarchical), else the GRQ; S2 + wake.
+void Runtime::Impl::pushShared(P& p, Task* const* ts, size_t n, int ni) {
+  if (hier) {
+    hwsqPush(ni, ts, n);
+    if (statsOn) p.c.hwsqPushes.add(n);
+    storeLoadFence();
+    wakeForHwsq(ni);
+  } else {
+    grq.pushBatch(ts, n);
+    storeLoadFence();
+    wakeSpinner(-1);
+  }
+}
+
+// [owner] The LRQ is full: move its older half plus t out in one batch (Go's runqputslow).
+void Runtime::Impl::lrqOverflow(P& p, Task* t) {
+  for (;;) {
+    uint32_t n = p.lrq.grabHalfForOverflow(p.buf);
+    if (n == 0) {
+      if (p.lrq.pushBack(t)) return;  // thieves made room
+      continue;
+    }
+    HWSQ_ASSERT(n == LocalQueue::kCapacity / 2, "LRQ overflow: not half a ring");
+    p.buf[n++] = t;
+    if (statsOn) {
+      p.c.overflows.add();
+      p.c.overflowTasks.add(n);
+    }
+    pushShared(p, p.buf, n, p.nodeIdx);
+    return;
+  }
+}
+
+}  // namespace hwsq::sched
