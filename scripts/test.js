@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, native core tests (plain, ASAN+UBSAN, TSAN), vitest unit tests, and the
+// `npm test`: typecheck, native core tests (plain, ASAN+UBSAN, TSAN, fuzzing), vitest unit tests, and the
 // multi-NUMA QEMU harness. Every stage runs; the exit code says whether all passed.
 'use strict';
 const { spawnSync } = require('node:child_process');

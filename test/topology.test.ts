@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import path from 'node:path';
 import { availableParallelism, numaNodeCount, topology } from '../lib/index';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -121,5 +123,78 @@ describe('topology and parallelism of other machines (fixture dumps)', () => {
     expect(t.nodes.map((n) => n.id)).toEqual([0]);
     expect(t.nodes[0]!.cpus).toEqual([0, 1, 2, 3]);
     expect(() => topology(at('garbled'))).not.toThrow();
+  });
+});
+
+// Cheap input must not cost much: ids past Linux's limits (CPU >= 8192, node >= 1024) and paths
+// past PATH_MAX make that file unknown, like any garbled file (native/tests prove the cost
+// bounds with work counters; these check the results through the JS API).
+describe('hostile dumps', () => {
+  function dump(files: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-hostile-'));
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    return dir;
+  }
+  const made: string[] = [];
+  const at = (files: Record<string, string>) => {
+    const dir = dump(files);
+    made.push(dir);
+    return { fsroot: dir };
+  };
+  afterAll(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a 7-byte node/online of 0-20000: nodes come from the node directories', () => {
+    const t = topology(
+      at({
+        'sys/devices/system/cpu/online': '0-1\n',
+        'sys/devices/system/node/online': '0-20000',
+        'sys/devices/system/node/node0/cpulist': '0-1\n',
+      }),
+    );
+    expect(t.nodes.map((n) => n.id)).toEqual([0]);
+    expect(t.nodes[0]!.cpus).toEqual([0, 1]);
+    expect(t.synthetic).toBe(false);
+  });
+
+  it('a 10 KB cpulist of the widest ranges parses to each CPU once', () => {
+    let wide = '';
+    while (wide.length < 10_000) wide += '0-8191,';
+    const t = topology(
+      at({
+        'sys/devices/system/cpu/online': '0-3\n',
+        'sys/devices/system/node/online': '0\n',
+        'sys/devices/system/node/node0/cpulist': wide + '1\n',
+      }),
+    );
+    expect(t.nodes[0]!.cpus).toEqual([0, 1, 2, 3]);
+  });
+
+  it('CPU ids past 8191 make the list unknown', () => {
+    const t = topology(
+      at({
+        'sys/devices/system/cpu/online': '0-3\n',
+        'sys/devices/system/cpu/present': '0-9000\n',
+        'sys/devices/system/node/online': '0\n',
+        'sys/devices/system/node/node0/cpulist': '0-3\n',
+      }),
+    );
+    expect(t.cpus.map((c) => c.id)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a cgroup path of 20k components is ignored: parallelism is the allowed CPU count', () => {
+    const p = availableParallelism(
+      at({
+        'sys/devices/system/cpu/online': '0-3\n',
+        'proc/self/cgroup': `0::${'/a'.repeat(20_000)}\n`,
+        'proc/self/mountinfo': '26 23 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n',
+        'sys/fs/cgroup/cpu.max': '100000 100000\n',
+      }),
+    );
+    expect(p).toMatchObject({ value: 4, allowedCpus: 4, quota: null, source: 'cpuset' });
   });
 });

@@ -14,7 +14,7 @@
 #include "sched/clock.h"
 #include "sched/global_queue.h"
 #include "sched/local_queue.h"
-#include "sched/node_queue.h"
+#include "sched/mpmc_ring.h"
 #include "sched/scheduler.h"
 
 using namespace hwsq::sched;
@@ -108,7 +108,7 @@ double lrqContended(uint64_t ops, int thieves) {
 }
 
 double hwsqSingle(uint64_t ops) {
-  NodeQueue q(4096);
+  MpmcRing q(4096);
   auto t0 = Clock::now();
   for (uint64_t i = 0; i < ops; i += 64) {
     for (int k = 0; k < 64; ++k) q.push(&gTasks[k]);
@@ -118,7 +118,7 @@ double hwsqSingle(uint64_t ops) {
 }
 
 double hwsqBatch(uint64_t ops, size_t batch) {
-  NodeQueue q(4096);
+  MpmcRing q(4096);
   std::vector<Task*> in(batch), out(batch);
   for (size_t i = 0; i < batch; ++i) in[i] = &gTasks[i];
   auto t0 = Clock::now();
@@ -129,9 +129,9 @@ double hwsqBatch(uint64_t ops, size_t batch) {
   return nsSince(t0, ops);  // per task pushed+popped
 }
 
-// `threads` threads each push then pop (batch size b) on one HWSQ: ns per task per thread.
+// `threads` threads each push then pop (batch size b) on one HWSQ ring: ns per task per thread.
 double hwsqContended(uint64_t ops, int threads, size_t b) {
-  NodeQueue q(4096);
+  MpmcRing q(4096);
   std::atomic<int> ready{0};
   std::vector<double> res(threads);
   std::vector<std::thread> th;

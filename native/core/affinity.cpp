@@ -3,6 +3,7 @@
 #include "affinity.h"
 
 #include "errors.h"
+#include "topology.h"
 
 #ifdef __linux__
 
@@ -17,7 +18,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <new>
 #include <optional>
@@ -57,46 +57,20 @@ std::atomic<bool> gNumaDisabledForTesting{false};
 }
 
 std::optional<std::string> readFile(const char* path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  if (!detail::readTextFile(path, text)) return std::nullopt;  // bounded, regular files only
+  return text;
 }
 
-// Parses a kernel list "0-3,8,10-11\n" (sysfs cpu/possible, node/online). nullopt when malformed.
-std::optional<std::vector<int>> parseList(const std::string& text) {
-  std::vector<int> out;
-  size_t i = 0;
-  auto skipSpace = [&] { while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i; };
-  auto number = [&](long& v) {
-    size_t start = i;
-    v = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      v = v * 10 + (text[i] - '0');
-      if (v > INT_MAX) return false;
-      ++i;
-    }
-    return i > start;
-  };
-  skipSpace();
-  while (i < text.size()) {
-    long a = 0, b = 0;
-    if (!number(a)) return std::nullopt;
-    b = a;
-    if (i < text.size() && text[i] == '-') {
-      ++i;
-      if (!number(b) || b < a) return std::nullopt;
-    }
-    if (b - a > (1L << 22)) return std::nullopt;  // not a plausible id range
-    for (long v = a; v <= b; ++v) out.push_back(int(v));
-    if (i < text.size() && text[i] == ',') { ++i; continue; }
-    skipSpace();
-    if (i != text.size()) return std::nullopt;
+// A kernel id list (sysfs cpu/possible, node/online) through topology.cpp's bounded parsers;
+// nullopt when malformed.
+template <class Parse>
+std::optional<std::vector<int>> parseList(const std::string& text, Parse parse) {
+  try {
+    return parse(text);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
 }
 
 std::string formatIds(const std::vector<int>& ids) {
@@ -198,7 +172,7 @@ struct CpuSet {
 
 int computePossibleCpus() {
   if (auto text = readFile("/sys/devices/system/cpu/possible")) {
-    auto ids = parseList(*text);
+    auto ids = parseList(*text, parseCpuList);
     if (ids && !ids->empty()) return ids->back() + 1;
   }
   // No sysfs: the raw syscall (not the glibc wrapper) returns the kernel's cpumask size in bytes,
@@ -352,7 +326,7 @@ int maxPossibleNode() {
 
 std::vector<int> onlineNodes() {
   if (auto text = readFile("/sys/devices/system/node/online")) {
-    auto ids = parseList(*text);
+    auto ids = parseList(*text, parseNodeList);
     if (ids && !ids->empty()) return *ids;
   }
   // No sysfs (some containers): the nodes our cpuset allows are at least real nodes.

@@ -16,6 +16,27 @@ namespace hwsq {
 
 namespace {
 
+// The kernel prints cgroup paths and mount points of at most PATH_MAX bytes (a longer one
+// fails with ENAMETOOLONG instead). Longer text in a dump is garbled: that line is ignored,
+// which bounds the walk up a hierarchy at PATH_MAX / 2 levels.
+constexpr size_t kPathMax = 4096;
+
+// A canonical absolute path, as the kernel prints them: "/" or "/a/b" -- no empty, "." or ".."
+// component -- shorter than PATH_MAX. Anything else in a dump is garbled, and a ".." in a mount
+// point would make the fsroot-relative lookups read outside the dump.
+bool isCanonicalPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p.size() >= kPathMax) return false;
+  if (p.size() == 1) return true;
+  for (size_t i = 0; i < p.size();) {
+    size_t j = p.find('/', i + 1);
+    if (j == std::string::npos) j = p.size();
+    const size_t len = j - i - 1;  // the component after the '/' at i
+    if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.')) return false;
+    i = j;
+  }
+  return true;
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -73,7 +94,7 @@ std::vector<CgroupLine> readProcCgroup(const std::string& root) {
     if (l.path.size() > deleted.size() &&
         l.path.compare(l.path.size() - deleted.size(), deleted.size(), deleted) == 0)
       l.path.erase(l.path.size() - deleted.size());
-    if (l.path.empty() || l.path[0] != '/') continue;
+    if (l.path.empty() || l.path[0] != '/' || l.path.size() >= kPathMax) continue;
     out.push_back(std::move(l));
   }
   return out;
@@ -96,7 +117,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
   std::vector<Mount> out;
   std::string text;
   present = false;
-  if (detail::readTextFile(root + "/proc/self/mountinfo", text)) {
+  if (detail::readTextFile(root + "/proc/self/mountinfo", text, detail::kTableFileBytes)) {
     present = true;
     for (const auto& line : detail::splitLines(text)) {
       // id parent major:minor root mount-point options [optional...] - fstype source super-options
@@ -112,12 +133,12 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
       m.root = unescapeMountPath(f[3]);
       m.mountPoint = unescapeMountPath(f[4]);
       if (sep + 3 < f.size()) m.options = split(f[sep + 3], ',');
-      if (m.mountPoint.empty() || m.mountPoint[0] != '/') continue;
+      if (!isCanonicalPath(m.mountPoint) || !isCanonicalPath(m.root)) continue;
       out.push_back(std::move(m));
     }
     return out;
   }
-  if (detail::readTextFile(root + "/proc/mounts", text)) {
+  if (detail::readTextFile(root + "/proc/mounts", text, detail::kTableFileBytes)) {
     present = true;
     for (const auto& line : detail::splitLines(text)) {
       // source mount-point fstype options dump pass; mount and super options are merged.
@@ -130,7 +151,7 @@ std::vector<Mount> readCgroupMounts(const std::string& root, bool& present) {
       m.root = "/";
       m.mountPoint = unescapeMountPath(f[1]);
       m.options = split(f[3], ',');
-      if (m.mountPoint.empty() || m.mountPoint[0] != '/') continue;
+      if (!isCanonicalPath(m.mountPoint)) continue;
       out.push_back(std::move(m));
     }
   }
@@ -164,12 +185,16 @@ std::vector<std::string> cgroupChain(const std::string& mountPoint, const std::s
   }
   std::string base = mountPoint;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::vector<std::string> dirs;
-  for (size_t n = parts.size() + 1; n-- > 0;) {
-    std::string d = base == "/" ? std::string() : base;
-    for (size_t i = 0; i < n; ++i) d += "/" + parts[i];
-    dirs.push_back(d.empty() ? "/" : d);
+  // The leaf's path once; every directory up to the mount point is a prefix of it.
+  std::string leaf = base == "/" ? std::string() : base;
+  std::vector<size_t> ends{leaf.size()};
+  for (const auto& p : parts) {
+    leaf += "/" + p;
+    ends.push_back(leaf.size());
   }
+  std::vector<std::string> dirs;
+  dirs.reserve(ends.size());
+  for (size_t n = ends.size(); n-- > 0;) dirs.push_back(ends[n] == 0 ? std::string("/") : leaf.substr(0, ends[n]));
   return dirs;
 }
 
@@ -244,7 +269,7 @@ std::vector<CgroupHierarchy> findCgroupHierarchies(const std::string& fsroot,
   std::string cpusetPath;
   if (controller == "cpuset" && readTextFile(root + "/proc/self/cpuset", cpusetPath)) {
     cpusetPath = trim(cpusetPath);
-    if (cpusetPath.empty() || cpusetPath[0] != '/') cpusetPath.clear();
+    if (cpusetPath.empty() || cpusetPath[0] != '/' || cpusetPath.size() >= kPathMax) cpusetPath.clear();
   }
   bool haveMountTable = false;
   const std::vector<Mount> mounts = readCgroupMounts(root, haveMountTable);
@@ -278,7 +303,7 @@ std::vector<CgroupHierarchy> findCgroupHierarchies(const std::string& fsroot,
       guesses.push_back("/sys/fs/cgroup/" + controller);
       if (controller == "cpuset") guesses.push_back("/dev/cpuset");
       for (const auto& mp : guesses)
-        if (isDirectory(root + mp)) {
+        if (isCanonicalPath(mp) && isDirectory(root + mp)) {
           h.dirs = cgroupChain(mp, "/", v1Path);
           break;
         }

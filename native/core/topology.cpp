@@ -28,10 +28,6 @@ namespace hwsq {
 
 namespace {
 
-// Upper bound for CPU ids accepted from text. The kernel's NR_CPUS tops out at 8192 today;
-// the bound only keeps a garbled "0-4294967295" from allocating gigabytes.
-constexpr long kMaxCpuId = (1L << 20) - 1;
-
 // Kernel defaults (include/linux/topology.h) used when a SLIT row is unusable.
 constexpr int kLocalDistance = 10;
 constexpr int kRemoteDistance = 20;
@@ -41,20 +37,96 @@ bool isSpace(char c) {
 }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-[[noreturn]] void badList(const std::string& what, const std::string& text) {
+[[noreturn]] void badText(const char* kind, const char* what, const std::string& text) {
   std::string shown = text.size() > 64 ? text.substr(0, 64) + "..." : text;
-  throw std::invalid_argument("invalid cpu list (" + what + "): \"" + shown + "\"");
+  throw std::invalid_argument(std::string("invalid ") + kind + " (" + what + "): \"" + shown + "\"");
 }
 
-long parseListNumber(const std::string& tok, size_t& i, const std::string& text) {
-  if (i >= tok.size() || !isDigit(tok[i])) badList("expected a number", text);
-  long v = 0;
-  while (i < tok.size() && isDigit(tok[i])) {
-    v = v * 10 + (tok[i] - '0');
-    if (v > kMaxCpuId) badList("cpu id too large", text);
+// A set of ids in [0, limit): a bitmap, so ranges cost O(range / 64) and listing O(limit / 64).
+class IdSet {
+ public:
+  explicit IdSet(int limit) : words_((static_cast<size_t>(limit) + 63) / 64) {}
+  void addRange(long a, long b) {  // a <= b < limit
+    detail::parseWork().steps += static_cast<uint64_t>((b >> 6) - (a >> 6) + 1);
+    for (long w = a >> 6; w <= (b >> 6); ++w) {
+      const int lo = w == (a >> 6) ? static_cast<int>(a & 63) : 0;
+      const int hi = w == (b >> 6) ? static_cast<int>(b & 63) : 63;
+      const uint64_t upTo = hi == 63 ? ~uint64_t{0} : (uint64_t{1} << (hi + 1)) - 1;
+      words_[static_cast<size_t>(w)] |= upTo & ~((uint64_t{1} << lo) - 1);
+    }
+  }
+  std::vector<int> ids() const {
+    std::vector<int> out;
+    detail::parseWork().steps += words_.size();
+    for (size_t w = 0; w < words_.size(); ++w)
+      for (uint64_t bits = words_[w]; bits; bits &= bits - 1)
+        out.push_back(static_cast<int>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits))));
+    return out;
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+// The kernel's bitmap list format (bitmap_parselist): comma-separated "a", "a-b" or
+// "a-b:used/group" (used of every group ids from a), whitespace around elements allowed. One
+// pass over the text; ids must be below limit.
+std::vector<int> parseIdList(const std::string& text, int limit, const char* kind) {
+  const size_t n = text.size();
+  detail::parseWork().steps += n;  // one pass
+  size_t i = 0;
+  auto skipSpace = [&] {
+    while (i < n && isSpace(text[i])) ++i;
+  };
+  // An id (below limit), or with saturate a group size: capped at kMaxCpus, which no range
+  // exceeds, so a larger "used/group" means the same.
+  auto number = [&](bool saturate = false) -> long {
+    if (i >= n || !isDigit(text[i])) badText(kind, "expected a number", text);
+    long v = 0;
+    for (; i < n && isDigit(text[i]); ++i) {
+      v = v * 10 + (text[i] - '0');
+      if (saturate) v = std::min<long>(v, kMaxCpus);
+      else if (v >= limit) badText(kind, "id too large", text);
+    }
+    return v;
+  };
+  skipSpace();
+  if (i == n) return {};
+  IdSet set(limit);
+  for (;;) {
+    skipSpace();
+    if (i == n || text[i] == ',') badText(kind, "empty element", text);
+    const long a = number();
+    long b = a, used = 1, group = 1;
+    if (i < n && text[i] == '-') {
+      ++i;
+      b = number();
+      if (b < a) badText(kind, "descending range", text);
+      if (i < n && text[i] == ':') {
+        // "a-b:n" is read as a stride (every n-th id), i.e. "a-b:1/n".
+        ++i;
+        used = number(true);
+        if (i < n && text[i] == '/') {
+          ++i;
+          group = number(true);
+        } else {
+          group = used;
+          used = 1;
+        }
+        if (used == 0 || group == 0 || used > group) badText(kind, "bad group", text);
+      }
+    }
+    skipSpace();
+    if (used == group) {
+      set.addRange(a, b);
+    } else {
+      for (long base = a; base <= b; base += group) set.addRange(base, std::min(base + used - 1, b));
+    }
+    if (i == n) break;
+    if (text[i] != ',') badText(kind, "unexpected character", text);
     ++i;
   }
-  return v;
+  return set.ids();
 }
 
 void sortUnique(std::vector<int>& v) {
@@ -72,26 +144,20 @@ std::vector<int> intersect(const std::vector<int>& a, const std::vector<int>& b)
   return out;
 }
 
-// A cpulist file, or nullopt when missing or unparsable (unknown, not empty).
-std::optional<std::vector<int>> readList(const std::string& path) {
+// A file of ids parsed by parse (a cpulist, node list or cpumask), or nullopt when missing or
+// unparsable (unknown, not empty).
+std::optional<std::vector<int>> readIds(const std::string& path, std::vector<int> (*parse)(const std::string&)) {
   std::string text;
   if (!detail::readTextFile(path, text)) return std::nullopt;
   try {
-    return parseCpuList(text);
+    return parse(text);
   } catch (const std::invalid_argument&) {
     return std::nullopt;
   }
 }
-
-std::optional<std::vector<int>> readMask(const std::string& path) {
-  std::string text;
-  if (!detail::readTextFile(path, text)) return std::nullopt;
-  try {
-    return parseCpuMask(text);
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;
-  }
-}
+std::optional<std::vector<int>> readList(const std::string& path) { return readIds(path, parseCpuList); }
+std::optional<std::vector<int>> readNodeList(const std::string& path) { return readIds(path, parseNodeList); }
+std::optional<std::vector<int>> readMask(const std::string& path) { return readIds(path, parseCpuMask); }
 
 // A list file, falling back to its hex-mask twin (older kernels only had the mask).
 std::optional<std::vector<int>> readListOrMask(const std::string& listPath,
@@ -113,22 +179,25 @@ int toIntOr(std::optional<long long> v, int fallback) {
   return static_cast<int>(*v);
 }
 
-// "cpu12" -> 12 for names made of the prefix and digits only ("cpufreq", "cpuidle" -> -1).
-long numberedEntry(const std::string& name, const std::string& prefix) {
+// "cpu12" -> 12 for names made of the prefix and digits only ("cpufreq", "cpuidle" -> -1);
+// -1 as well for numbers from limit on.
+long numberedEntry(const std::string& name, const std::string& prefix, int limit) {
   if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
   long v = 0;
   for (size_t i = prefix.size(); i < name.size(); ++i) {
     if (!isDigit(name[i])) return -1;
     v = v * 10 + (name[i] - '0');
-    if (v > kMaxCpuId) return -1;
+    if (v >= limit) return -1;
   }
   return v;
 }
 
-std::vector<int> numberedEntries(const std::string& dir, const std::string& prefix) {
+// Ids of the entries "<prefix><id>" of dir with id < limit (kMaxCpus for cpuN and cache
+// indexN, kMaxNodes for nodeN), sorted.
+std::vector<int> numberedEntries(const std::string& dir, const std::string& prefix, int limit) {
   std::vector<int> out;
   for (const auto& name : detail::listDir(dir)) {
-    long n = numberedEntry(name, prefix);
+    long n = numberedEntry(name, prefix, limit);
     if (n >= 0) out.push_back(static_cast<int>(n));
   }
   sortUnique(out);
@@ -193,7 +262,7 @@ std::optional<std::vector<int>> readDistanceRow(const std::string& path) {
     if (!detail::parseInt64(text.substr(i, j - i), v) || v <= 0 || v > 0xffff)
       return std::nullopt;
     row.push_back(static_cast<int>(v));
-    if (row.size() > static_cast<size_t>(kMaxCpuId)) return std::nullopt;
+    if (row.size() > static_cast<size_t>(kMaxNodes)) return std::nullopt;  // one entry per node
     i = j;
   }
   if (row.empty()) return std::nullopt;
@@ -233,7 +302,7 @@ int readLastLevelCache(const std::string& cpuPath) {
   int bestLevel = -1;
   bool bestUnified = false;
   int bestGroup = -1;
-  for (int idx : numberedEntries(cacheDir, "index")) {
+  for (int idx : numberedEntries(cacheDir, "index", kMaxCpus)) {
     const std::string dir = cacheDir + "/index" + std::to_string(idx);
     int level = toIntOr(readInt(dir + "/level"), -1);
     if (level < 0) continue;
@@ -257,7 +326,7 @@ int readLastLevelCache(const std::string& cpuPath) {
 std::vector<int> cpuinfoProcessors(const std::string& path) {
   std::vector<int> out;
   std::string text;
-  if (!detail::readTextFile(path, text)) return out;
+  if (!detail::readTextFile(path, text, detail::kTableFileBytes)) return out;
   const std::string key = "processor";
   for (const std::string& line : detail::splitLines(text)) {
     if (line.compare(0, key.size(), key) != 0) continue;
@@ -268,7 +337,7 @@ std::vector<int> cpuinfoProcessors(const std::string& path) {
     size_t j = i;
     while (j < line.size() && isDigit(line[j])) ++j;
     long long v = 0;
-    if (j > i && j - i < 8 && detail::parseInt64(line.substr(i, j - i), v) && v <= kMaxCpuId)
+    if (j > i && j - i < 8 && detail::parseInt64(line.substr(i, j - i), v) && v < kMaxCpus)
       out.push_back(static_cast<int>(v));
   }
   sortUnique(out);
@@ -369,10 +438,14 @@ bool isDirectory(const std::string& path) {
   return std::filesystem::is_directory(path, ec);
 }
 
-bool readTextFile(const std::string& path, std::string& out) {
+ParseWork& parseWork() {
+  static thread_local ParseWork work;
+  return work;
+}
+
+bool readTextFile(const std::string& path, std::string& out, size_t maxBytes) {
   out.clear();
-  // Bound the read: sysfs/procfs files are small; mountinfo on a busy host is the largest.
-  constexpr size_t kMaxBytes = 16u << 20;
+  ++parseWork().files;
   // Regular files only (following symlinks): a directory reads as garbage, and a FIFO or
   // device planted in a dump could block.
   std::error_code ec;
@@ -385,7 +458,7 @@ bool readTextFile(const std::string& path, std::string& out) {
     const std::streamsize got = in.gcount();
     if (got <= 0) break;
     out.append(buf, static_cast<size_t>(got));
-    if (out.size() > kMaxBytes) {
+    if (out.size() > maxBytes) {
       out.clear();
       return false;
     }
@@ -398,6 +471,7 @@ bool readTextFile(const std::string& path, std::string& out) {
 }
 
 std::vector<std::string> listDir(const std::string& path) {
+  ++parseWork().files;
   std::vector<std::string> names;
   std::error_code ec;
   std::filesystem::directory_iterator it(path, ec), end;
@@ -460,91 +534,52 @@ bool parseInt64(const std::string& s, long long& out) {
 
 }  // namespace detail
 
-std::vector<int> parseCpuList(const std::string& text) {
-  const std::string s = detail::trim(text);
-  std::vector<int> out;
-  if (s.empty()) return out;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = s.find(',', start);
-    const std::string tok =
-        detail::trim(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (tok.empty()) badList("empty element", text);
-    size_t i = 0;
-    const long a = parseListNumber(tok, i, text);
-    long b = a, used = 1, group = 1;
-    if (i < tok.size() && tok[i] == '-') {
-      ++i;
-      b = parseListNumber(tok, i, text);
-      if (b < a) badList("descending range", text);
-      if (i < tok.size() && tok[i] == ':') {
-        // Kernel bitmap_parselist group syntax "a-b:used/group"; "a-b:n" is read as a
-        // stride (every n-th CPU), i.e. "a-b:1/n".
-        ++i;
-        used = parseListNumber(tok, i, text);
-        if (i < tok.size() && tok[i] == '/') {
-          ++i;
-          group = parseListNumber(tok, i, text);
-        } else {
-          group = used;
-          used = 1;
-        }
-        if (used == 0 || group == 0 || used > group) badList("bad group", text);
-      }
-    }
-    if (i != tok.size()) badList("unexpected character", text);
-    for (long base = a; base <= b; base += group)
-      for (long k = 0; k < used && base + k <= b; ++k) out.push_back(static_cast<int>(base + k));
-    // Repeated huge ranges could otherwise grow without bound before deduplication.
-    if (out.size() > 2 * static_cast<size_t>(kMaxCpuId + 1)) sortUnique(out);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  sortUnique(out);
-  return out;
-}
+std::vector<int> parseCpuList(const std::string& text) { return parseIdList(text, kMaxCpus, "cpu list"); }
+
+std::vector<int> parseNodeList(const std::string& text) { return parseIdList(text, kMaxNodes, "node list"); }
 
 std::vector<int> parseCpuMask(const std::string& text) {
-  const std::string s = detail::trim(text);
-  std::vector<int> out;
-  if (s.empty()) return out;
   // Comma-separated 32-bit hex words, most significant first (bitmap_print_to_pagebuf).
-  std::vector<std::string> words;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = s.find(',', start);
-    words.push_back(
-        detail::trim(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  auto bad = [&](const char* what) -> void {
-    std::string shown = text.size() > 64 ? text.substr(0, 64) + "..." : text;
-    throw std::invalid_argument(std::string("invalid cpu mask (") + what + "): \"" + shown + "\"");
-  };
-  if (words.size() > static_cast<size_t>(kMaxCpuId / 32 + 1)) bad("too long");
-  for (size_t w = 0; w < words.size(); ++w) {
-    std::string word = words[words.size() - 1 - w];
-    if (word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X')) word = word.substr(2);
-    if (word.empty()) bad("empty word");
+  auto bad = [&](const char* what) { badText("cpu mask", what, text); };
+  detail::parseWork().steps += text.size();  // two passes at most
+  size_t b = 0, e = text.size();
+  while (b < e && isSpace(text[b])) ++b;
+  while (e > b && isSpace(text[e - 1])) --e;
+  if (b == e) return {};
+  // Word boundaries first: never more words than kMaxCpus ids need.
+  std::vector<size_t> commas;
+  for (size_t i = b; i < e; ++i)
+    if (text[i] == ',') {
+      if (commas.size() + 1 >= static_cast<size_t>(kMaxCpus / 32)) bad("too long");
+      commas.push_back(i);
+    }
+  const size_t nwords = commas.size() + 1;
+  std::vector<int> out;
+  for (size_t w = 0; w < nwords; ++w) {  // least significant word first: ids come out sorted
+    const size_t k = nwords - 1 - w;
+    size_t wb = k == 0 ? b : commas[k - 1] + 1;
+    size_t we = k == nwords - 1 ? e : commas[k];
+    while (wb < we && isSpace(text[wb])) ++wb;
+    while (we > wb && isSpace(text[we - 1])) --we;
+    if (we - wb > 2 && text[wb] == '0' && (text[wb + 1] == 'x' || text[wb + 1] == 'X')) wb += 2;
+    if (wb == we) bad("empty word");
     // Only a lone word may be wider than 32 bits (e.g. a hand-written "ffffffffff").
-    if (word.size() > 8 && words.size() > 1) bad("word wider than 32 bits");
-    for (size_t j = 0; j < word.size(); ++j) {
-      const char c = word[word.size() - 1 - j];
+    if (we - wb > 8 && nwords > 1) bad("word wider than 32 bits");
+    for (size_t j = 0; j < we - wb; ++j) {
+      const char c = text[we - 1 - j];
       int v;
       if (c >= '0' && c <= '9') v = c - '0';
       else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
       else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-      else { bad("not hex"); v = 0; }
+      else bad("not hex"), v = 0;
       for (int bit = 0; bit < 4; ++bit) {
         if (!(v & (1 << bit))) continue;
-        const long id = 32L * static_cast<long>(w) + 4L * static_cast<long>(j) + bit;
-        if (id > kMaxCpuId) bad("cpu id too large");
+        const size_t id = 32 * w + 4 * j + static_cast<size_t>(bit);
+        if (id >= static_cast<size_t>(kMaxCpus)) bad("cpu id too large");
         out.push_back(static_cast<int>(id));
       }
     }
   }
-  sortUnique(out);
   return out;
 }
 
@@ -590,20 +625,31 @@ Topology readTopology(const std::string& fsroot) {
 
   // --- Nodes present in sysfs (online list, else the nodeN directories). ---
   std::vector<int> nodeIds;
-  if (auto online = readList(nodeDir + "/online"); online && !online->empty()) nodeIds = *online;
-  if (nodeIds.empty()) nodeIds = numberedEntries(nodeDir, "node");
-  std::map<int, std::vector<int>> nodeCpuLists;  // raw cpulist per node (may hold offline CPUs)
-  for (int id : nodeIds) {
-    const std::string dir = nodeDir + "/node" + std::to_string(id);
-    auto list = readListOrMask(dir + "/cpulist", dir + "/cpumap");
-    nodeCpuLists[id] = list ? *list : std::vector<int>{};
+  if (auto online = readNodeList(nodeDir + "/online"); online && !online->empty()) nodeIds = *online;
+  if (nodeIds.empty()) nodeIds = numberedEntries(nodeDir, "node", kMaxNodes);
+  // Raw cpulist per node (may hold offline CPUs). A CPU listed by several nodes belongs to the
+  // lowest (a garbled dump could list every CPU in every node): each is kept once, so this holds
+  // at most kMaxCpus ids whatever the dump says.
+  std::map<int, std::vector<int>> nodeCpuLists;
+  {
+    std::vector<bool> claimed(kMaxCpus, false);
+    for (int id : nodeIds) {
+      const std::string dir = nodeDir + "/node" + std::to_string(id);
+      std::vector<int>& mine = nodeCpuLists[id];
+      if (auto list = readListOrMask(dir + "/cpulist", dir + "/cpumap"))
+        for (int cpu : *list)
+          if (!claimed[static_cast<size_t>(cpu)]) {
+            claimed[static_cast<size_t>(cpu)] = true;
+            mine.push_back(cpu);
+          }
+    }
   }
 
   // --- CPU ids: present, else possible, else cpuN directories; plus anything online. ---
   std::optional<std::vector<int>> present = readList(cpuDir + "/present");
   if (!present || present->empty()) present = readList(cpuDir + "/possible");
   std::vector<int> ids = present ? *present : std::vector<int>{};
-  if (ids.empty()) ids = numberedEntries(cpuDir, "cpu");
+  if (ids.empty()) ids = numberedEntries(cpuDir, "cpu", kMaxCpus);
   std::optional<std::vector<int>> onlineList = readList(cpuDir + "/online");
   if (onlineList && onlineList->empty()) onlineList.reset();  // some CPU always runs: garbled
   if (onlineList) ids.insert(ids.end(), onlineList->begin(), onlineList->end());
@@ -636,7 +682,7 @@ Topology readTopology(const std::string& fsroot) {
     auto sib = readList(t + "/thread_siblings_list");
     if (!sib) sib = readList(t + "/core_cpus_list");
     if (!sib) sib = readListOrMask(t + "/thread_siblings", t + "/core_cpus");
-    if (sib) c.siblings = *sib;
+    if (sib && sib->size() <= static_cast<size_t>(kMaxSiblings)) c.siblings = *sib;
     c.l3 = readLastLevelCache(dir);
     topo.cpus.push_back(std::move(c));
   }
@@ -678,24 +724,31 @@ Topology readTopology(const std::string& fsroot) {
         if (CpuInfo* c = cpuAt(cpu); c && c->node < 0) c->node = id;
     for (auto& c : topo.cpus) {
       if (c.node >= 0) continue;
-      auto links = numberedEntries(cpuDir + "/cpu" + std::to_string(c.id), "node");
+      auto links = numberedEntries(cpuDir + "/cpu" + std::to_string(c.id), "node", kMaxNodes);
       if (!links.empty()) c.node = links.front();
     }
     for (int id : nodeIds)
-      for (int cpu : numberedEntries(nodeDir + "/node" + std::to_string(id), "cpu"))
+      for (int cpu : numberedEntries(nodeDir + "/node" + std::to_string(id), "cpu", kMaxCpus))
         if (CpuInfo* c = cpuAt(cpu); c && c->node < 0) c->node = id;
     if (nodeIds.size() == 1)  // a single node unambiguously holds every CPU
       for (auto& c : topo.cpus)
         if (c.node < 0) c.node = nodeIds.front();
 
-    std::optional<std::vector<int>> hasMemory = readList(nodeDir + "/has_memory");
-    const std::optional<std::vector<int>> possibleNodes = readList(nodeDir + "/possible");
-    for (int id : nodeIds) {
+    std::optional<std::vector<int>> hasMemory = readNodeList(nodeDir + "/has_memory");
+    const std::optional<std::vector<int>> possibleNodes = readNodeList(nodeDir + "/possible");
+    // Online CPUs per node in one pass (nodeIds is sorted).
+    std::vector<std::vector<int>> cpusOfNode(nodeIds.size());
+    for (const auto& c : topo.cpus) {
+      if (!c.online || c.node < 0) continue;
+      auto it = std::lower_bound(nodeIds.begin(), nodeIds.end(), c.node);
+      if (it != nodeIds.end() && *it == c.node) cpusOfNode[static_cast<size_t>(it - nodeIds.begin())].push_back(c.id);
+    }
+    for (size_t ni = 0; ni < nodeIds.size(); ++ni) {
+      const int id = nodeIds[ni];
       const std::string dir = nodeDir + "/node" + std::to_string(id);
       NodeInfo n;
       n.id = id;
-      for (const auto& c : topo.cpus)
-        if (c.online && c.node == id) n.cpus.push_back(c.id);
+      n.cpus = std::move(cpusOfNode[ni]);
       const MemInfo m = readMemInfo(dir + "/meminfo");
       n.memoryBytes = m.total;
       n.freeBytes = m.free;

@@ -1,6 +1,7 @@
 // Machine topology read from sysfs/procfs (Linux) the way libnuma and hwloc do,
 // with a movable filesystem root so dumps of other machines can be parsed.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,10 +41,26 @@ struct Topology {
 // system the affinity mask comes from sched_getaffinity; otherwise from proc/self/status.
 Topology readTopology(const std::string& fsroot);
 
-// Parses a Linux cpulist ("0-3,8,10-11", empty or "\n" allowed). Throws std::invalid_argument.
+// Bounds on ids read from sysfs/procfs text (the live system or a dump). CPU ids stay below the
+// largest NR_CPUS any Linux configuration allows (8192: x86-64 with MAXSMP, powerpc; arm64 stops
+// at 4096) and node ids below MAX_NUMNODES (1 << NODES_SHIFT, at most 1024). A larger id can only
+// come from a garbled or hostile file: the list holding it is unparsable, which readTopology
+// treats as unknown, so no input can cost more than these bounds allow.
+constexpr int kMaxCpus = 8192;
+constexpr int kMaxNodes = 1024;
+// More SMT siblings than any core has: the siblings list is garbled (unknown).
+constexpr int kMaxSiblings = 256;
+
+// Parses a Linux cpulist ("0-3,8,10-11", the kernel's "a-b:used/group" syntax, empty or "\n"
+// allowed) into sorted, unique ids below kMaxCpus. Linear in the text (a group stride costs at
+// most kMaxCpus / 2 steps). Throws std::invalid_argument.
 std::vector<int> parseCpuList(const std::string& text);
-// Parses a hex cpumask ("ff,00000001"), as in /proc/self/status Cpus_allowed.
+// The same format for node ids (below kMaxNodes): node/online, node/possible, node/has_memory.
+std::vector<int> parseNodeList(const std::string& text);
+// Parses a hex cpumask ("ff,00000001": 32-bit words, most significant first), as in
+// /proc/self/status Cpus_allowed, into sorted ids below kMaxCpus. Linear; throws std::invalid_argument.
 std::vector<int> parseCpuMask(const std::string& text);
+// "0-3,8": the inverse of parseCpuList (negative ids ignored, duplicates merged).
 std::string formatCpuList(const std::vector<int>& cpus);
 
 // Environment override: HWSQ_FSROOT, or "" for the live system.
@@ -53,8 +70,13 @@ std::string defaultFsRoot();
 namespace detail {
 // fsroot without trailing slashes; "" for the live system ("" and "/" both mean live).
 std::string normalizeRoot(const std::string& fsroot);
-// Whole file into out; false when missing, a directory or unreadable (never throws).
-bool readTextFile(const std::string& path, std::string& out);
+// Read limits: a sysfs/cgroup attribute or a small procfs file (a cpulist of 8192 CPUs is ~20 KB;
+// the kernel's own are a page or two), and the big tables (mountinfo on a busy host, cpuinfo).
+constexpr size_t kAttrFileBytes = 64u << 10;
+constexpr size_t kTableFileBytes = 16u << 20;
+// Whole file into out; false when missing, a directory, unreadable or longer than maxBytes
+// (never throws).
+bool readTextFile(const std::string& path, std::string& out, size_t maxBytes = kAttrFileBytes);
 // Entry names of a directory (not followed); empty when missing (never throws).
 std::vector<std::string> listDir(const std::string& path);
 bool isDirectory(const std::string& path);
@@ -63,6 +85,14 @@ std::string trim(const std::string& s);
 std::vector<std::string> splitLines(const std::string& text);
 // "0, 1, 4": ids for error messages.
 std::string joinInts(const std::vector<int>& v);
+// What the parsers of this thread did so far: text characters and bitmap words they touched
+// (steps) and files and directories they opened (files). Tests bound the cost of hostile input
+// with these, not with clocks.
+struct ParseWork {
+  uint64_t steps = 0;
+  uint64_t files = 0;
+};
+ParseWork& parseWork();
 // Strict decimal integer (surrounding whitespace allowed); false on anything else.
 bool parseInt64(const std::string& s, long long& out);
 }  // namespace detail

@@ -297,7 +297,8 @@ void trampoline(void* arg) {
   if ((t->flags & kFlagRoot) && ep->activeRoots >= rt->rootLimit) {
     // At the concurrency limit: another P (or this one later) takes it from the shared queues.
     rt->deferred.fetch_add(1, std::memory_order_relaxed);
-    rt->core->submit(&t->task, SpawnHint::Shared);
+    // Refused only once destroy() began (spawns from tasks are refused then): nobody waits for it.
+    if (!rt->core->submit(&t->task, SpawnHint::Shared)) rt->freeTask(t);
     ep->stopRun = true;
     return;
   }

@@ -2,12 +2,16 @@
 #pragma once
 #include <stdlib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -50,6 +54,39 @@ struct TempDir {
     std::ofstream(p, std::ios::binary) << content;
   }
 };
+
+// Runs fn on this thread under a hang detector: if fn has not returned after `seconds` (minutes,
+// far beyond any loaded machine's slowness: not a timing assertion), the test binary reports
+// `what` and exits with a failure instead of hanging CI until ctest's timeout.
+template <class F>
+void withWatchdog(const char* what, int seconds, F&& fn) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread dog([&] {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!cv.wait_for(lk, std::chrono::seconds(seconds), [&] { return done; })) {
+      std::fprintf(stderr, "  HANG: %s did not return within %d s\n", what, seconds);
+      std::fflush(stderr);
+      std::_Exit(3);
+    }
+  });
+  struct Finish {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& done;
+    std::thread& dog;
+    ~Finish() {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        done = true;
+      }
+      cv.notify_all();
+      dog.join();
+    }
+  } finish{mu, cv, done, dog};
+  fn();
+}
 
 inline std::string readText(const std::string& path) {
   std::ifstream in(path);

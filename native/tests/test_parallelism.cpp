@@ -207,6 +207,77 @@ TEST_CASE("garbled cgroup files are ignored") {
   CHECK_STR(p.source, std::string("cpuset"));
 }
 
+TEST_CASE("a cgroup path of 20k components is garbled (PATH_MAX); one of 2000 is walked, linearly") {
+  TempDir d;
+  std::string deep;
+  for (int i = 0; i < 20000; ++i) deep += "/a";
+  d.write("proc/self/cgroup", "0::" + deep + "\n");
+  d.write("proc/self/mountinfo", kV2Mount);
+  d.write("sys/fs/cgroup/cpu.max", "200000 100000\n");
+  auto& work = hwsq::detail::parseWork();
+  uint64_t files = work.files;
+  CHECK(hwsq::detail::findCgroupHierarchies(d.path, "cpu").empty());  // no usable line
+  auto p = hwsq::readParallelism(d.path, 8);
+  CHECK_EQ(p.value, 8);
+  CHECK_STR(p.source, std::string("cpuset"));
+  CHECK(work.files - files < 50);
+  // Just below PATH_MAX: 2000 levels, one cpu.max lookup each.
+  std::string ok;
+  for (int i = 0; i < 2000; ++i) ok += "/a";
+  d.write("proc/self/cgroup", "0::" + ok + "\n");
+  files = work.files;
+  const auto h = hwsq::detail::findCgroupHierarchies(d.path, "cpu");
+  CHECK_EQ(h.size(), 1u);
+  if (h.size() == 1) {
+    CHECK_EQ(h[0].dirs.size(), 2001u);
+    CHECK_STR(h[0].dirs.front(), "/sys/fs/cgroup" + ok);
+    CHECK_STR(h[0].dirs.back(), std::string("/sys/fs/cgroup"));
+  }
+  p = hwsq::readParallelism(d.path, 8);
+  CHECK_EQ(p.value, 2);  // the root's 2 CPUs
+  CHECK_STR(p.cgroupPath, std::string("/sys/fs/cgroup"));
+  CHECK(work.files - files < 2 * 2001 + 50);
+}
+
+TEST_CASE("oversized cgroup files and mount lines are ignored") {
+  TempDir d;
+  d.write("proc/self/cgroup", "0::/a\n");
+  std::string longMount = "/" + std::string(5000, 'm');
+  d.write("proc/self/mountinfo", "26 23 0:24 / " + longMount + " rw - cgroup2 cgroup2 rw\n" + kV2Mount);
+  d.write("sys/fs/cgroup/a/cpu.max", "100000 100000 " + std::string(hwsq::detail::kAttrFileBytes, ' ') + "\n");
+  d.write("sys/fs/cgroup/cpu.max", "300000 100000\n");
+  const auto p = hwsq::readParallelism(d.path, 8);
+  CHECK_EQ(p.value, 3);  // the leaf's file is too big to be a cpu.max: unknown
+  CHECK_STR(p.cgroupPath, std::string("/sys/fs/cgroup"));
+}
+
+TEST_CASE("a dump's mount points and controller names cannot lead the lookup out of the dump") {
+  TempDir d;
+  d.write("outside/cpu.max", "100000 100000\n");  // 1 CPU, next to the dump, not in it
+  d.write("outside/q/cpu.cfs_quota_us", "100000\n");
+  d.write("outside/q/cpu.cfs_period_us", "100000\n");
+  const std::string dump = d.path + "/dump";
+  d.write("dump/proc/self/cgroup", "0::/\n");
+  d.write("dump/proc/self/mountinfo", "26 23 0:24 / /../outside rw - cgroup2 cgroup2 rw\n");
+  auto p = hwsq::readParallelism(dump, 8);
+  CHECK_EQ(p.value, 8);
+  CHECK_STR(p.source, std::string("cpuset"));
+  CHECK(hwsq::detail::findCgroupHierarchies(dump, "cpu").empty());
+  // No mount table: the conventional v1 mount point built from the controller names.
+  fs::remove(dump + "/proc/self/mountinfo");
+  // "/sys/fs/cgroup/cpu,../../../../../../outside/q" climbs from dump/sys/fs/cgroup/"cpu,.." to d.
+  d.write("dump/proc/self/cgroup", "3:cpu,../../../../../../outside/q:/\n");
+  d.write("dump/sys/fs/cgroup/cpu,../keep", "");
+  p = hwsq::readParallelism(dump, 8);
+  CHECK_EQ(p.value, 8);
+  for (const auto& h : hwsq::detail::findCgroupHierarchies(dump, "cpu"))
+    for (const auto& dir : h.dirs) CHECK(dir.find("..") == std::string::npos);
+  // Mount points with empty or "." components are not canonical either.
+  d.write("dump/proc/self/cgroup", "0::/a\n");
+  d.write("dump/proc/self/mountinfo", "26 23 0:24 / /sys//fs/./cgroup rw - cgroup2 cgroup2 rw\n");
+  CHECK(hwsq::detail::findCgroupHierarchies(dump, "cpu").empty());
+}
+
 TEST_CASE("live system parallelism") {
   const auto t = hwsq::readTopology("");
   const int n = static_cast<int>(t.allowedCpus.size());

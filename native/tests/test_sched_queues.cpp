@@ -1,4 +1,5 @@
-// Unit tests of the scheduler's building blocks: LRQ, HWSQ, GRQ, inbox, histogram, parker.
+// Unit tests of the scheduler's building blocks: LRQ, HWSQ (its MPMC ring, and the ring with
+// its spill list), GRQ, inbox, histogram, parker.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -9,9 +10,10 @@
 #include "check.h"
 #include "sched/global_queue.h"
 #include "sched/histogram.h"
+#include "sched/hwsq.h"
 #include "sched/inbox.h"
 #include "sched/local_queue.h"
-#include "sched/node_queue.h"
+#include "sched/mpmc_ring.h"
 #include "sched/parker.h"
 #include "sched/task_pool.h"
 
@@ -174,9 +176,9 @@ TEST_CASE("lrq: concurrent owner push/pop vs thieves, every task exactly once") 
 
 // ---------------------------------------------------------------- HWSQ
 
-TEST_CASE("hwsq: capacity, full, partial batch push, FIFO batch pop") {
-  CHECK_THROWS(NodeQueue(3));
-  NodeQueue q(16);
+TEST_CASE("hwsq ring: capacity, full, partial batch push, FIFO batch pop") {
+  CHECK_THROWS(MpmcRing(3));
+  MpmcRing q(16);
   auto ts = makeTasks(40);
   std::vector<Task*> p;
   for (auto& t : ts) p.push_back(&t);
@@ -193,8 +195,8 @@ TEST_CASE("hwsq: capacity, full, partial batch push, FIFO batch pop") {
   CHECK(q.pop() == nullptr);
 }
 
-TEST_CASE("hwsq: wrap-around over many laps") {
-  NodeQueue q(8);
+TEST_CASE("hwsq ring: wrap-around over many laps") {
+  MpmcRing q(8);
   auto ts = makeTasks(1000);
   size_t in = 0, outN = 0;
   Task* out[8];
@@ -210,31 +212,32 @@ TEST_CASE("hwsq: wrap-around over many laps") {
   CHECK_EQ(q.size(), 0u);
 }
 
-TEST_CASE("hwsq: MPMC stress with batches, every task exactly once") {
-  const size_t kPer = 200000;
+// kProducers threads push kPer tasks each in batches of 1..9 through push(batch, n) -> pushed
+// (retrying what was refused), kConsumers pop through pop(out, max, round) -> n; every task must
+// come out exactly once.
+template <class Push, class Pop>
+void exactlyOnceMpmc(size_t kPer, Push push, Pop pop) {
   const int kProducers = 2, kConsumers = 2;
   auto ts = makeTasks(kPer * kProducers);
   std::vector<std::atomic<uint32_t>> seen(ts.size());
-  NodeQueue q(256);
   std::atomic<size_t> consumed{0};
   std::vector<std::thread> th;
   for (int p = 0; p < kProducers; ++p)
     th.emplace_back([&, p] {
-      size_t i = p * kPer, end = (p + 1) * kPer;
-      Task* batch[7];
-      while (i < end) {
-        size_t n = std::min<size_t>(1 + i % 7, end - i);
+      Task* batch[9];
+      for (size_t i = p * kPer, end = (p + 1) * kPer; i < end;) {
+        size_t n = std::min<size_t>(1 + i % 9, end - i);
         for (size_t k = 0; k < n; ++k) batch[k] = &ts[i + k];
-        size_t k = q.pushBatch(batch, n);
+        size_t k = push(batch, n);
         i += k;
         if (k == 0) std::this_thread::yield();
       }
     });
   for (int c = 0; c < kConsumers; ++c)
     th.emplace_back([&, c] {
-      Task* out[16];
-      while (consumed.load(std::memory_order_relaxed) < ts.size()) {
-        size_t n = q.popBatch(out, 1 + (c * 5) % 16);
+      Task* out[32];
+      for (uint32_t round = 0; consumed.load(std::memory_order_relaxed) < ts.size(); ++round) {
+        size_t n = pop(out, 1 + (c * 7 + round) % 32, round);
         for (size_t k = 0; k < n; ++k) seen[id(out[k])].fetch_add(1, std::memory_order_relaxed);
         consumed.fetch_add(n, std::memory_order_relaxed);
         if (n == 0) std::this_thread::yield();
@@ -244,6 +247,56 @@ TEST_CASE("hwsq: MPMC stress with batches, every task exactly once") {
   size_t bad = 0;
   for (auto& s : seen) bad += s.load() != 1;
   CHECK_EQ(bad, 0u);
+}
+
+TEST_CASE("hwsq ring: MPMC stress with batches, every task exactly once") {
+  MpmcRing q(256);
+  exactlyOnceMpmc(
+      200000, [&](Task* const* b, size_t n) { return q.pushBatch(b, n); },
+      [&](Task** out, size_t max, uint32_t) { return q.popBatch(out, max); });
+  CHECK_EQ(q.size(), 0u);
+}
+
+TEST_CASE("hwsq: one queue: the ring, then the spill list; pop and drain take from both") {
+  Hwsq q(8);
+  auto ts = makeTasks(100);
+  std::vector<Task*> p;
+  for (auto& t : ts) p.push_back(&t);
+  q.push(p.data(), 30);                       // 8 in the ring, 22 spilled
+  for (size_t i = 30; i < 40; ++i) q.push(&p[i], 1);
+  CHECK_EQ(q.size(), 40u);
+  CHECK_EQ(q.ringCapacity(), 8u);
+  CHECK_EQ(q.ringRoom(), 0u);
+  CHECK_EQ(q.pushRing(&p[40], 1), 0u);       // the ring alone is full
+  Task* out[64];
+  CHECK_EQ(q.pop(out, 64), 8u);               // ring first: the 8 oldest
+  for (size_t i = 0; i < 8; ++i) CHECK_EQ(id(out[i]), i);
+  CHECK_EQ(q.pop(out, 5), 5u);                // then the spill list, FIFO
+  for (size_t i = 0; i < 5; ++i) CHECK_EQ(id(out[i]), 8 + i);
+  CHECK_EQ(q.pushRing(&p[40], 2), 2u);
+  CHECK_EQ(q.pop(out, 3, /*spillFirst=*/true), 3u);  // fairness: the spill list first
+  for (size_t i = 0; i < 3; ++i) CHECK_EQ(id(out[i]), 13 + i);
+  CHECK_EQ(q.size(), 40u - 16u + 2u);
+  std::vector<size_t> dropped;
+  CHECK_EQ(q.drain([&](Task* t) { dropped.push_back(id(t)); }), 26u);
+  CHECK_EQ(q.size(), 0u);
+  CHECK(q.empty());
+  std::sort(dropped.begin(), dropped.end());
+  for (size_t i = 0; i < 24; ++i) CHECK_EQ(dropped[i], 16 + i);  // the rest of 0..39
+  CHECK_EQ(dropped[24], 40u);
+  CHECK_EQ(dropped[25], 41u);
+  CHECK_EQ(q.pop(out, 64), 0u);
+}
+
+TEST_CASE("hwsq: producers past the ring and consumers, every task exactly once (ring + spill)") {
+  Hwsq q(64);
+  exactlyOnceMpmc(
+      100000,
+      [&](Task* const* b, size_t n) {
+        q.push(b, n);  // never refuses: what the ring cannot take is spilled
+        return n;
+      },
+      [&](Task** out, size_t max, uint32_t round) { return q.pop(out, max, round % 61 == 0); });
   CHECK_EQ(q.size(), 0u);
 }
 

@@ -134,6 +134,55 @@ TEST_CASE("parseCpuMask: 32-bit words, most significant first") {
   CHECK_THROWS(hwsq::parseCpuMask("1ffffffff,0"));
 }
 
+TEST_CASE("id bounds: CPUs below kMaxCpus (8192), nodes below kMaxNodes (1024)") {
+  CHECK_EQ(hwsq::kMaxCpus, 8192);
+  CHECK_EQ(hwsq::kMaxNodes, 1024);
+  CHECK_EQ(hwsq::parseCpuList("0-8191").size(), 8192u);
+  CHECK_STR(list(hwsq::parseCpuList("8191")), std::string("8191"));
+  CHECK_THROWS(hwsq::parseCpuList("8192"));
+  CHECK_THROWS(hwsq::parseCpuList("0-8192"));
+  CHECK_THROWS(hwsq::parseCpuList("0-1048575"));  // accepted (a million ids) before the bound
+  CHECK_STR(list(hwsq::parseNodeList("0-1023")), std::string("0-1023"));
+  CHECK_STR(list(hwsq::parseNodeList("0,8,252\n")), std::string("0,8,252"));
+  CHECK_THROWS(hwsq::parseNodeList("1024"));
+  CHECK_THROWS(hwsq::parseNodeList("0-20000"));
+  std::string top = "80000000";  // bit 8191 of a 256-word mask
+  for (int i = 1; i < 256; ++i) top += ",00000000";
+  CHECK_STR(list(hwsq::parseCpuMask(top)), std::string("8191"));
+  CHECK_THROWS(hwsq::parseCpuMask("1," + top));  // bit 8192
+}
+
+TEST_CASE("lists and masks: hostile input costs work linear in its length") {
+  auto& work = hwsq::detail::parseWork();
+  // 10 KB of the widest ranges (56 s and gigabytes before the bound): every id once.
+  std::string wide;
+  while (wide.size() < 10000) wide += "0-8191,";
+  wide += "1";
+  uint64_t before = work.steps;
+  CHECK_EQ(hwsq::parseCpuList(wide).size(), 8192u);
+  const uint64_t wideSteps = work.steps - before;
+  CHECK(wideSteps <= 200 * wide.size());  // text once, 129 bitmap words per range at most
+  // Strides: "a-b:1/2" costs at most kMaxCpus / 2 steps per element.
+  std::string strides;
+  while (strides.size() < 10000) strides += "0-8191:1/2,";
+  strides += "1";
+  before = work.steps;
+  CHECK_EQ(hwsq::parseCpuList(strides).size(), 4097u);
+  CHECK(work.steps - before <= 500 * strides.size());
+  // A mask: never more words than kMaxCpus ids need, each character looked at once.
+  std::string words = "1";
+  for (int i = 0; i < 300; ++i) words += ",00000000";
+  CHECK_THROWS(hwsq::parseCpuMask(words));  // 301 words: more than 8192 bits
+  std::string lone = "1" + std::string(100000, '0');
+  CHECK_THROWS(hwsq::parseCpuMask(lone));  // bit 400000
+  before = work.steps;
+  CHECK_STR(list(hwsq::parseCpuMask(std::string(100000, '0') + "1")), std::string("0"));
+  CHECK(work.steps - before <= 2 * 100001u);
+  std::string full = "ffffffff";
+  for (int i = 1; i < 256; ++i) full += ",ffffffff";
+  CHECK_EQ(hwsq::parseCpuMask(full).size(), 8192u);
+}
+
 TEST_CASE("formatCpuList") {
   CHECK_STR(hwsq::formatCpuList({0, 1, 2, 3, 8}), std::string("0-3,8"));
   CHECK_STR(hwsq::formatCpuList({}), std::string(""));
@@ -491,6 +540,60 @@ TEST_CASE("node list from nodeN directories when node/online is missing") {
   CHECK_EQ(node(t, 4).memoryBytes, 1024 * kB);
   CHECK_EQ(node(t, 4).freeBytes, 512 * kB);
   CHECK(node(t, 0).hasMemory);  // unknown: assumed
+}
+
+TEST_CASE("a 7-byte node/online of 0-20000: node ids past MAX_NUMNODES make the list unknown") {
+  TempDir d;
+  d.write("sys/devices/system/cpu/online", "0-1\n");
+  d.write("sys/devices/system/node/online", "0-20000");
+  d.write("sys/devices/system/node/node0/cpulist", "0-1\n");
+  auto& work = hwsq::detail::parseWork();
+  const uint64_t files = work.files;
+  const Topology t = hwsq::readTopology(d.path);
+  checkInvariants(t);
+  CHECK_STR(list(nodeIds(t)), std::string("0"));  // from the nodeN directories instead
+  CHECK_STR(list(node(t, 0).cpus), std::string("0-1"));
+  CHECK(work.files - files < 200);  // not one lookup per listed node
+  // At the bound: 1024 nodes are read, each costs a few lookups.
+  d.write("sys/devices/system/node/online", "0-1023");
+  const uint64_t files2 = work.files;
+  const Topology t2 = hwsq::readTopology(d.path);
+  checkInvariants(t2);
+  CHECK_EQ(t2.nodes.size(), 1024u);
+  CHECK(work.files - files2 < 1024u * 10u);
+}
+
+TEST_CASE("oversized sysfs text is unknown, never expensive") {
+  TempDir d;
+  d.write("sys/devices/system/cpu/online", "0-3\n");
+  d.write("sys/devices/system/cpu/present", "0-3\n");
+  d.write("sys/devices/system/node/node0/cpulist", "0-3\n");
+  std::string huge = "0";
+  while (huge.size() <= hwsq::detail::kAttrFileBytes) huge += ",0";
+  d.write("sys/devices/system/node/online", huge);  // past the attribute read limit
+  // Every CPU claims every CPU as its SMT sibling: more than any core has.
+  for (int c = 0; c < 4; ++c)
+    d.write("sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/thread_siblings_list", "0-8191\n");
+  d.write("sys/devices/system/cpu/cpu0/topology/core_id", "0\n");
+  // A distance row longer than there can be nodes.
+  std::string row;
+  for (int i = 0; i < 2000; ++i) row += "10 ";
+  d.write("sys/devices/system/node/node0/distance", row + "\n");
+  const Topology t = hwsq::readTopology(d.path);
+  checkInvariants(t);
+  CHECK_STR(list(nodeIds(t)), std::string("0"));  // online unreadable: the node directories
+  for (const auto& c : t.cpus) CHECK(c.siblings.empty());
+  CHECK(node(t, 0).distances == std::vector<int>{10});
+  // A node cpulist listing every CPU in every node: each CPU is kept once (the lowest node).
+  TempDir e;
+  e.write("sys/devices/system/cpu/online", "0-7\n");
+  e.write("sys/devices/system/node/online", "0-1\n");
+  e.write("sys/devices/system/node/node0/cpulist", "0-8191\n");
+  e.write("sys/devices/system/node/node1/cpulist", "0-8191\n");
+  const Topology u = hwsq::readTopology(e.path);
+  checkInvariants(u);
+  CHECK_STR(list(node(u, 0).cpus), std::string("0-7"));
+  CHECK(node(u, 1).cpus.empty());
 }
 
 // Every fixture with each file replaced by random bytes or near-valid text: never crash, and

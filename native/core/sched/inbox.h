@@ -5,7 +5,9 @@
 // and reverses it into a private FIFO list, so tasks run in submission order.
 #pragma once
 #include <atomic>
+#include <cstdint>
 
+#include "../invariant.h"
 #include "task.h"
 
 namespace hwsq::sched {
@@ -14,6 +16,9 @@ class Inbox {
  public:
   // Any thread. Returns true if the inbox was empty (the caller may want to wake the owner).
   bool push(Task* t) {
+#if HWSQ_ASSERTS_ENABLED
+    depth_.fetch_add(1, std::memory_order_relaxed);  // before the push: pop may see it at once
+#endif
     Task* old = head_.load(std::memory_order_relaxed);
     do {
       t->next = old;
@@ -39,6 +44,9 @@ class Inbox {
     Task* t = local_;
     local_ = t->next;
     t->next = nullptr;
+#if HWSQ_ASSERTS_ENABLED
+    HWSQ_ASSERT(depth_.fetch_sub(1, std::memory_order_relaxed) >= 1, "inbox: more pops than pushes");
+#endif
     return t;
   }
 
@@ -49,6 +57,9 @@ class Inbox {
  private:
   alignas(64) std::atomic<Task*> head_{nullptr};  // shared LIFO stack
   Task* local_ = nullptr;                          // owner-private FIFO remainder
+#if HWSQ_ASSERTS_ENABLED
+  std::atomic<int64_t> depth_{0};                  // pushed - popped (assert builds only)
+#endif
 };
 
 }  // namespace hwsq::sched

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../invariant.h"
 #include "task.h"
 
 namespace hwsq::sched {
@@ -43,6 +44,7 @@ class LocalQueue {
   bool pushBack(Task* t) {
     uint32_t h = head_.load(std::memory_order_acquire);  // sync with consumers' CAS: their reads of old slots are done
     uint32_t tl = tail_.load(std::memory_order_relaxed);  // own variable
+    HWSQ_ASSERT(tl - h <= kCapacity, "LRQ: more than capacity between head and tail");
     if (tl - h >= kCapacity) return false;
     slots_[tl & kMask].store(t, std::memory_order_relaxed);
     tail_.store(tl + 1, std::memory_order_release);       // publish the slot to consumers
@@ -53,6 +55,7 @@ class LocalQueue {
   uint32_t pushBackBatch(Task* const* ts, uint32_t n) {
     uint32_t h = head_.load(std::memory_order_acquire);
     uint32_t tl = tail_.load(std::memory_order_relaxed);
+    HWSQ_ASSERT(tl - h <= kCapacity, "LRQ: more than capacity between head and tail");
     uint32_t room = kCapacity - (tl - h);
     if (n > room) n = room;
     for (uint32_t i = 0; i < n; ++i) slots_[(tl + i) & kMask].store(ts[i], std::memory_order_relaxed);
@@ -109,9 +112,14 @@ class LocalQueue {
   // if nothing was stolen) and the number stolen in *count.
   Task* stealHalfFrom(LocalQueue& victim, bool stealRunnext, uint32_t* count) {
     uint32_t tl = tail_.load(std::memory_order_relaxed);
+    // Only into an empty ring: grabInto writes from our tail on without checking for room, and
+    // nobody else can take from an empty ring meanwhile (so head == tail stays true).
+    HWSQ_ASSERT(head_.load(std::memory_order_acquire) == tl, "LRQ: steal into a non-empty ring");
+    HWSQ_ASSERT(&victim != this, "LRQ: steal from itself");
     uint32_t n = victim.grabInto(slots_, tl, stealRunnext);
     *count = n;
     if (n == 0) return nullptr;
+    HWSQ_ASSERT(n <= kCapacity / 2, "LRQ: a steal took more than half a ring");
     --n;
     Task* t = slots_[(tl + n) & kMask].load(std::memory_order_relaxed);
     if (n != 0) tail_.store(tl + n, std::memory_order_release);

@@ -57,13 +57,14 @@
 
 #include "../affinity.h"
 #include "../errors.h"
+#include "../invariant.h"
 #include "clock.h"
 #include "fence.h"
 #include "global_queue.h"
 #include "histogram.h"
+#include "hwsq.h"
 #include "inbox.h"
 #include "local_queue.h"
-#include "node_queue.h"
 #include "parker.h"
 #include "sysmon.h"
 #include "task_pool.h"
@@ -188,10 +189,7 @@ struct Runtime::Impl {
   std::vector<int> nodeIndexById;              // OS id -> active index, -1
   std::vector<std::vector<int>> nodeWorkers;   // per active node: P indices
   std::vector<std::vector<int>> nodeOrder;     // per active node: active nodes by distance
-  std::vector<std::unique_ptr<NodeQueue>> hwsq;  // per active node (hierarchical only)
-  // Per active node: what did not fit in its HWSQ ring (unbounded, mutex). Affine tasks never
-  // fall back to the node-blind GRQ; whoever may take from HWSQ k may take from spill k.
-  std::vector<std::unique_ptr<GlobalQueue>> spill;
+  std::vector<std::unique_ptr<Hwsq>> hwsq;     // per active node (hierarchical only): ring + spill list
   GlobalQueue grq;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Sysmon> sysmon;
@@ -253,9 +251,18 @@ struct Runtime::Impl {
     st.erase(std::find(st.begin(), st.end(), w.index));
     w.idle = false;
     w.parkedFlag.store(false, std::memory_order_relaxed);
-    nodeIdle[w.nodeIdx].fetch_sub(1, std::memory_order_seq_cst);
-    nidle.fetch_sub(1, std::memory_order_seq_cst);
+    const int nodePrev = nodeIdle[w.nodeIdx].fetch_sub(1, std::memory_order_seq_cst);
+    const int prev = nidle.fetch_sub(1, std::memory_order_seq_cst);
+    HWSQ_ASSERT(nodePrev >= 1 && prev >= 1, "idle counts went negative");
+    (void)nodePrev, (void)prev;
   }
+
+  // Counts of Ps (idle, spinning) stay within [0, Ps counted]; prev: the value an increment saw.
+  void checkCountUp(int prev, int limit, const char* what) const {
+    HWSQ_ASSERT(prev >= 0 && prev < limit, what);
+    (void)prev, (void)limit, (void)what;
+  }
+  int nodeSize(int ni) const { return static_cast<int>(nodeWorkers[ni].size()); }
 
   // Go's wakep: wake one idle P as a spinner, only if nobody is spinning.
   void wakeP(int preferNode) {
@@ -290,11 +297,14 @@ struct Runtime::Impl {
       if (w) {
         removeIdleLocked(*w);
         w->wakeSpinning = true;
-        nodeSpinning[w->nodeIdx].fetch_add(1, std::memory_order_seq_cst);
+        checkCountUp(nodeSpinning[w->nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w->nodeIdx),
+                     "node spinning count above the node's Ps");
       }
     }
     if (!w) {
-      nspinning.fetch_sub(1, std::memory_order_seq_cst);
+      const int prev = nspinning.fetch_sub(1, std::memory_order_seq_cst);
+      HWSQ_ASSERT(prev >= 1, "spinning count went negative");
+      (void)prev;
       return false;
     }
     unparkWorker(*w);
@@ -319,11 +329,13 @@ struct Runtime::Impl {
         w = workers[idleStacks[ni].back()].get();
         removeIdleLocked(*w);
         w->wakeSpinning = true;
-        nspinning.fetch_add(1, std::memory_order_seq_cst);
+        checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs, "spinning count above nprocs");
       }
     }
     if (!w) {
-      nodeSpinning[ni].fetch_sub(1, std::memory_order_seq_cst);
+      const int prev = nodeSpinning[ni].fetch_sub(1, std::memory_order_seq_cst);
+      HWSQ_ASSERT(prev >= 1, "node spinning count went negative");
+      (void)prev;
       return false;
     }
     unparkWorker(*w);
@@ -360,8 +372,9 @@ struct Runtime::Impl {
   // ---------------------------------------------------------------- spinning
   void becomeSpinning(Worker& w) {
     w.spinning = true;
-    nspinning.fetch_add(1, std::memory_order_seq_cst);
-    nodeSpinning[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst);
+    checkCountUp(nspinning.fetch_add(1, std::memory_order_seq_cst), nprocs, "spinning count above nprocs");
+    checkCountUp(nodeSpinning[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w.nodeIdx),
+                 "node spinning count above the node's Ps");
     if (statsOn) w.spinStart = nowTicks();
   }
   // Returns {previous global count, previous node count}.
@@ -370,6 +383,7 @@ struct Runtime::Impl {
     if (statsOn) w.c.spinningTicks.add(nowTicks() - w.spinStart);
     int nodePrev = nodeSpinning[w.nodeIdx].fetch_sub(1, std::memory_order_seq_cst);
     int prev = nspinning.fetch_sub(1, std::memory_order_seq_cst);
+    HWSQ_ASSERT(nodePrev >= 1 && prev >= 1, "spinning counts went negative");
     return {prev, nodePrev};
   }
   // Go's resetspinning: a spinner found work; if it was the last one, wake a replacement.
@@ -438,7 +452,13 @@ struct Runtime::Impl {
     return n;
   }
 
-  // From a task running on P w of this runtime.
+  // Spawns from a task are refused once destroy() began (the caller gets false and keeps the
+  // task): a task that keeps spawning -- a fan-out of millions -- would otherwise make destroy()
+  // wait for all of it and then drop it all. A spawn that passed this check just before
+  // stopping was set is queued and dropped like any other. close() still accepts them.
+  bool refusesLocalSpawns() const { return stopping.load(std::memory_order_acquire); }
+
+  // From a task running on P w of this runtime (validated, not refused).
   void spawnLocal(Worker& w, Task* t, SpawnHint hint) {
     int ni = t->node >= 0 ? checkedNodeIndex(t->node) : -1;  // validate before counting
     w.c.spawned.add();
@@ -459,12 +479,9 @@ struct Runtime::Impl {
     sloppyWake(w);
   }
 
-  // Node ni's queue: its HWSQ ring, and what does not fit to its spill (S1 of a node submit).
-  void pushNode(int ni, Task* const* ts, size_t n) {
-    size_t k = hwsq[ni]->pushBatch(ts, n);
-    if (k < n) spill[ni]->pushBatch(ts + k, n - k);
-  }
-  size_t nodeDepth(int ni) const { return hwsq[ni]->size() + spill[ni]->size(); }
+  // S1 of a node submit: HWSQ ni takes them all (its ring, then its spill list).
+  void pushNode(int ni, Task* const* ts, size_t n) { hwsq[ni]->push(ts, n); }
+  size_t nodeDepth(int ni) const { return hwsq[ni]->size(); }
 
   // A spawn that must not stay on this P: node ni's HWSQ (hierarchical), else the GRQ; S2 + wake.
   void pushShared(Worker& w, Task* t, int ni) {
@@ -528,19 +545,15 @@ struct Runtime::Impl {
     return w.lrq.popFront();
   }
 
-  // Pops from node ni's queue (HWSQ ring, then its spill; spill first on fairness ticks so it
-  // cannot starve behind a ring that keeps refilling): a batch of about this P's share; the
-  // first is returned, the rest go to the LRQ (empty on this path, except max == 1).
-  // remote: counted as a remote steal.
+  // Pops from HWSQ ni (spill list first on fairness ticks, see hwsq.h): a batch of about this
+  // P's share; the first is returned, the rest go to the LRQ (empty on this path, except
+  // max == 1). remote: counted as a remote steal.
   Task* hwsqGet(Worker& w, int ni, size_t max, bool remote, bool spillFirst = false) {
-    NodeQueue& q = *hwsq[ni];
-    GlobalQueue& sq = *spill[ni];
-    size_t depth = q.size() + sq.size();
+    Hwsq& q = *hwsq[ni];
+    size_t depth = q.size();
     if (depth == 0) return nullptr;
     size_t want = std::min<size_t>(max, depth / nodeWorkers[ni].size() + 1);
-    size_t n = spillFirst ? sq.popBatch(w.buf, want) : 0;
-    if (n == 0) n = q.popBatch(w.buf, want);
-    if (n == 0 && !spillFirst) n = sq.popBatch(w.buf, want);
+    size_t n = q.pop(w.buf, want, spillFirst);
     if (n == 0) return nullptr;
     if (n > 1) {
       uint32_t k = w.lrq.pushBackBatch(w.buf + 1, static_cast<uint32_t>(n - 1));
@@ -579,16 +592,15 @@ struct Runtime::Impl {
 
   // An idle P of this node went to the GRQ: bring its siblings' share into the node's HWSQ.
   void prefetch(Worker& w) {
-    NodeQueue& q = *hwsq[w.nodeIdx];
+    Hwsq& q = *hwsq[w.nodeIdx];
     size_t siblings = nodeWorkers[w.nodeIdx].size() - 1;
     size_t share = (grq.size() / static_cast<size_t>(nprocs) + 1) * siblings;
-    size_t room = q.capacity() - std::min(q.capacity(), q.size());
-    size_t want = std::min({kPrefetchMax, share, room});
+    size_t want = std::min({kPrefetchMax, share, q.ringRoom()});
     if (want == 0) return;
     Task** out = w.buf + LocalQueue::kCapacity;
     size_t n = grq.popBatch(out, want);
     if (n == 0) return;
-    size_t k = q.pushBatch(out, n);
+    size_t k = q.pushRing(out, n);
     if (k < n) grq.pushBatch(out + k, n - k);
     if (statsOn && k) {
       w.c.prefetches.add();
@@ -713,8 +725,9 @@ struct Runtime::Impl {
       w.idle = true;
       w.parkedFlag.store(true, std::memory_order_relaxed);
       idleStacks[w.nodeIdx].push_back(w.index);
-      nodeIdle[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst);
-      nidle.fetch_add(1, std::memory_order_seq_cst);
+      checkCountUp(nodeIdle[w.nodeIdx].fetch_add(1, std::memory_order_seq_cst), nodeSize(w.nodeIdx),
+                   "node idle count above the node's Ps");
+      checkCountUp(nidle.fetch_add(1, std::memory_order_seq_cst), nprocs, "idle count above nprocs");
     }
     if (w.spinning) stopSpinning(w);                      // P2
     storeLoadFence();  // P3
@@ -801,7 +814,9 @@ struct Runtime::Impl {
         uint64_t now = nowNs();
         if (spinUntil == 0 && !w.idleSpinSlot) {
           const int limit = std::max(1, nprocs / 2);
-          if (idleSpinners.fetch_add(1, std::memory_order_relaxed) < limit) {
+          const int spinners = idleSpinners.fetch_add(1, std::memory_order_relaxed);
+          checkCountUp(spinners, nprocs, "idle spinners above nprocs");
+          if (spinners < limit) {
             w.idleSpinSlot = true;
             spinUntil = now + spinNs;
           } else {
@@ -826,7 +841,9 @@ struct Runtime::Impl {
   void releaseSpinSlot(Worker& w) {
     if (!w.idleSpinSlot) return;
     w.idleSpinSlot = false;
-    idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+    const int prev = idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+    HWSQ_ASSERT(prev >= 1, "idle spinners went negative");
+    (void)prev;
   }
 
   // External mode: the owner's side of a P leaving its thread (detach on it, or reclaim from
@@ -971,13 +988,20 @@ struct Runtime::Impl {
   }
 
   // ---------------------------------------------------------------- lifecycle
-  bool drained(uint64_t droppedCount = 0) const {
+  // {finished: executed + rejected + droppedCount, submitted: spawned + extSubmitted}.
+  std::pair<uint64_t, uint64_t> drainCounts(uint64_t droppedCount) const {
     uint64_t rej = rejected.load(std::memory_order_acquire);
     uint64_t e = 0, s = 0;
     for (auto& w : workers) e += w->c.executed.getAcquire();
     for (auto& w : workers) s += w->c.spawned.getAcquire();
     uint64_t x = extSubmitted.load(std::memory_order_acquire);
-    return e + rej + droppedCount >= s + x;
+    // Read in this order, no task can be counted as finished before its submission is.
+    HWSQ_ASSERT(e + rej + droppedCount <= s + x, "drain: more tasks finished than were submitted");
+    return {e + rej + droppedCount, s + x};
+  }
+  bool drained(uint64_t droppedCount = 0) const {
+    auto [finished, submitted] = drainCounts(droppedCount);
+    return finished >= submitted;
   }
 
   void waitQuiescent() {
@@ -996,15 +1020,23 @@ struct Runtime::Impl {
     const TaskFn cancel = t->cancel;
     void* const doneArg = t->doneArg;
     const uint32_t flags = t->flags;
-    if (cancel) cancel(doneArg);
+    if (cancel) {
+      try {
+        cancel(doneArg);
+      } catch (...) {  // a throwing callback must not cut destroy() short (tasks left queued)
+      }
+    }
     if (flags & kTaskPooled) freeTask(t);
     dropped.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // After the workers are joined: drop whatever is queued until every submission is accounted
-  // for (an outside submitter may still be between its count and its push).
+  // After the Ps are gone (joined; external mode: detached): drop every queued task -- inboxes,
+  // runnext slots, LRQs, every HWSQ (ring and spill list), the GRQ -- until every submission is
+  // accounted for. Only an outside submitter that counted itself before `closed` can still be
+  // between its count and its push (a few instructions); nothing else adds tasks any more: no P
+  // runs, cancel callbacks that submit are refused (closed), spawns from tasks ended with them.
   void dropRemaining() {
-    Task* tmp[256];
+    auto drop = [this](Task* t) { dropTask(t); };
     for (;;) {
       for (auto& wp : workers) {
         Worker& w = *wp;
@@ -1012,12 +1044,16 @@ struct Runtime::Impl {
         while (Task* t = w.lrq.popFront()) dropTask(t);
         while (Task* t = w.inbox.pop()) dropTask(t);
       }
-      for (auto& q : hwsq)
-        while (size_t n = q->popBatch(tmp, 256))
-          for (size_t i = 0; i < n; ++i) dropTask(tmp[i]);
+      for (auto& q : hwsq) q->drain(drop);
+      Task* tmp[256];
       while (size_t n = grq.popBatch(tmp, 256))
         for (size_t i = 0; i < n; ++i) dropTask(tmp[i]);
-      if (drained(dropped.load(std::memory_order_relaxed))) return;
+      auto [finished, submitted] = drainCounts(dropped.load(std::memory_order_relaxed));
+      if (finished >= submitted) {
+        // Every submission ran, was refused or was dropped, exactly once.
+        HWSQ_ASSERT(finished == submitted, "destroy: executed + rejected + dropped != spawned + submitted");
+        return;
+      }
       std::this_thread::yield();
     }
   }
@@ -1118,8 +1154,7 @@ Runtime::Runtime(RuntimeOptions options) : impl_(new Impl()) {
     });
     rt.nodeOrder[i] = order;
     if (rt.hier) {
-      rt.hwsq.emplace_back(new NodeQueue(o.hwsqCapacity));
-      rt.spill.emplace_back(new GlobalQueue());
+      rt.hwsq.emplace_back(new Hwsq(o.hwsqCapacity));
     }
   }
   for (size_t p = 0; p < o.workers.size(); ++p) {
@@ -1291,6 +1326,7 @@ Runtime::~Runtime() {
 bool Runtime::submit(Task* t, SpawnHint hint) {
   Impl& rt = *impl_;
   if (Worker* w = tlWorker; w && w->rt == &rt) {
+    if (rt.refusesLocalSpawns()) return false;
     rt.spawnLocal(*w, t, hint);
     return true;
   }
@@ -1302,6 +1338,7 @@ size_t Runtime::submitBatch(Task* const* tasks, size_t n, SpawnHint hint) {
   if (Worker* w = tlWorker; w && w->rt == &rt) {
     for (size_t i = 0; i < n; ++i)
       if (tasks[i]->node >= 0) rt.checkedNodeIndex(tasks[i]->node);
+    if (rt.refusesLocalSpawns()) return 0;  // all or nothing
     for (size_t i = 0; i < n; ++i) rt.spawnLocal(*w, tasks[i], hint);
     return n;
   }
@@ -1314,6 +1351,7 @@ bool Runtime::submitToWorker(int worker, Task* t) {
     throw HwsqRangeError("ERR_HWSQ_UNKNOWN_WORKER", "no worker " + std::to_string(worker));
   Worker& target = *rt.workers[worker];
   if (Worker* w = tlWorker; w && w->rt == &rt) {
+    if (rt.refusesLocalSpawns()) return false;
     w->c.spawned.add();
   } else {
     rt.extSubmitted.fetch_add(1, std::memory_order_seq_cst);
@@ -1448,7 +1486,7 @@ RuntimeStats Runtime::stats() const {
     ns.workers = static_cast<int>(rt.nodeWorkers[ni].size());
     if (rt.hier) {
       ns.hwsqDepth = rt.nodeDepth(static_cast<int>(ni));
-      ns.hwsqCapacity = rt.hwsq[ni]->capacity();
+      ns.hwsqCapacity = rt.hwsq[ni]->ringCapacity();
     }
     for (int p : rt.nodeWorkers[ni]) {
       ns.prefetches += rt.workers[p]->c.prefetches.get();

@@ -124,7 +124,8 @@ class Runtime {
   // Submits a caller-owned task (see task.h for ownership). From a worker of this runtime the
   // task goes to that P (hint) or its affinity node; from any other thread to the node's HWSQ
   // (affinity) or the GRQ. Returns false, without taking the task, once close()/destroy() began
-  // (spawns from this runtime's own tasks are still accepted while close() drains).
+  // (spawns from this runtime's own tasks are still accepted while close() drains, and refused
+  // once destroy() began).
   // Throws HwsqRangeError for an affinity node this runtime has no P on.
   bool submit(Task* t, SpawnHint hint = SpawnHint::Next);
   // Submits n tasks as one batch (one lock / one ring claim per destination). All or nothing:
@@ -143,9 +144,11 @@ class Runtime {
   // Refuses new outside submissions, waits until every submitted task (including tasks spawned
   // by tasks meanwhile) has completed, stops and joins every thread. Idempotent.
   void close();
-  // Stops now: workers finish the task they are running, queued tasks are dropped -- each
-  // dropped task's cancel(doneArg) is called on the calling thread and it is counted in
-  // stats().dropped -- and every thread is joined. Idempotent; also finishes a close().
+  // Stops now: workers finish the task they are running (spawns from it are refused), every
+  // queued task -- inboxes, runnext, LRQs, HWSQ rings and spill lists, the GRQ -- is dropped
+  // exactly once: its cancel(doneArg) is called on the calling thread (an exception from it is
+  // ignored) and it is counted in stats().dropped. Every thread is joined. Always returns
+  // (external mode: once every P is detached or reclaimed). Idempotent; also finishes a close().
   void destroy();
   bool isClosed() const;   // close() or destroy() began
   bool isStopped() const;  // threads are joined

@@ -1,5 +1,6 @@
-// HWSQ: the per-NUMA-node run queue. A bounded multi-producer multi-consumer ring of task
-// pointers with batch push and pop. It combines two known designs:
+// The bounded multi-producer multi-consumer ring of task pointers, with batch push and pop, that
+// holds a node's tasks in its HWSQ (hwsq.h; what does not fit goes to the HWSQ's spill list).
+// It combines two known designs:
 //  - ticketed range claims: a producer claims k consecutive positions with one CAS on tail,
 //    a consumer claims k positions with one CAS on head, so a batch costs one contended RMW;
 //  - Dmitry Vyukov's bounded MPMC queue's per-slot sequence numbers, which hand each slot from
@@ -28,6 +29,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "../invariant.h"
 #include "task.h"
 
 namespace hwsq::sched {
@@ -40,17 +42,17 @@ inline void cpuRelax() {
 #endif
 }
 
-class NodeQueue {
+class MpmcRing {
  public:
-  explicit NodeQueue(size_t capacity = 4096) {
-    if (capacity < 2 || (capacity & (capacity - 1)) != 0) throw std::invalid_argument("NodeQueue capacity must be a power of two >= 2");
+  explicit MpmcRing(size_t capacity = 4096) {
+    if (capacity < 2 || (capacity & (capacity - 1)) != 0) throw std::invalid_argument("MpmcRing capacity must be a power of two >= 2");
     cap_ = capacity;
     mask_ = capacity - 1;
     slots_.reset(new Slot[capacity]);
     for (size_t i = 0; i < capacity; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
   }
-  NodeQueue(const NodeQueue&) = delete;
-  NodeQueue& operator=(const NodeQueue&) = delete;
+  MpmcRing(const MpmcRing&) = delete;
+  MpmcRing& operator=(const MpmcRing&) = delete;
 
   size_t capacity() const { return cap_; }
 
@@ -58,9 +60,10 @@ class NodeQueue {
   size_t pushBatch(Task* const* ts, size_t n) {
     if (n == 0) return 0;
     uint64_t pos = tail_.load(std::memory_order_relaxed);
+    uint64_t h;
     size_t k;
     for (;;) {
-      uint64_t h = head_.load(std::memory_order_acquire);
+      h = head_.load(std::memory_order_acquire);
       if (static_cast<int64_t>(pos - h) < 0) {  // our tail is older than head: reload
         pos = tail_.load(std::memory_order_relaxed);
         continue;
@@ -77,9 +80,11 @@ class NodeQueue {
       // relaxed: the claim only needs atomicity; slot sequences carry the data ordering.
       if (tail_.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed, std::memory_order_relaxed)) break;
     }
+    // pos was the tail when we claimed, h a head from before (heads only grow).
+    HWSQ_ASSERT(pos + k - h <= cap_, "MPMC ring: a producer claimed beyond capacity");
     for (size_t i = 0; i < k; ++i) {
       Slot& s = slots_[(pos + i) & mask_];
-      waitFor(s.seq, pos + i);  // previous lap's consumer has finished reading
+      waitFor(s.seq, pos + i, pos + i);  // previous lap's consumer has finished reading
       s.task = ts[i];
       s.seq.store(pos + i + 1, std::memory_order_release);  // publish to this position's consumer
     }
@@ -91,9 +96,10 @@ class NodeQueue {
   size_t popBatch(Task** out, size_t max) {
     if (max == 0) return 0;
     uint64_t pos = head_.load(std::memory_order_relaxed);
+    uint64_t t;
     size_t k;
     for (;;) {
-      uint64_t t = tail_.load(std::memory_order_acquire);
+      t = tail_.load(std::memory_order_acquire);
       if (static_cast<int64_t>(t - pos) <= 0) {
         uint64_t fresh = head_.load(std::memory_order_relaxed);
         if (fresh == pos) return 0;  // empty
@@ -104,9 +110,12 @@ class NodeQueue {
       k = max < avail ? max : static_cast<size_t>(avail);
       if (head_.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed, std::memory_order_relaxed)) break;
     }
+    // pos was the head when we claimed, t a tail from before (tails only grow): tail - head never
+    // exceeds the capacity.
+    HWSQ_ASSERT(t - pos <= cap_, "MPMC ring: more than capacity between head and tail");
     for (size_t i = 0; i < k; ++i) {
       Slot& s = slots_[(pos + i) & mask_];
-      waitFor(s.seq, pos + i + 1);  // this position's producer has published
+      waitFor(s.seq, pos + i + 1, pos + i);  // this position's producer has published
       out[i] = s.task;
       s.seq.store(pos + i + cap_, std::memory_order_release);  // hand the slot to the next lap's producer
     }
@@ -130,8 +139,15 @@ class NodeQueue {
     Task* task = nullptr;  // guarded by seq (see the file comment)
   };
 
-  static void waitFor(const std::atomic<uint64_t>& seq, uint64_t want) {
-    for (int spin = 0; seq.load(std::memory_order_acquire) != want; ++spin) {
+  // Waits for a slot's sequence to reach `want`. pos: the position claimed. While waiting, the
+  // sequence can only lie in [pos - capacity, want] (the previous lap's producer or consumer is
+  // still at work, or this lap's producer): anything else means two owners of one position.
+  void waitFor(const std::atomic<uint64_t>& seq, uint64_t want, uint64_t pos) const {
+    for (int spin = 0;; ++spin) {
+      const uint64_t s = seq.load(std::memory_order_acquire);
+      if (s == want) return;
+      HWSQ_ASSERT(s - (pos - cap_) < want - (pos - cap_), "MPMC ring: slot sequence out of its lap");
+      (void)pos;
       if (spin < 64) cpuRelax();
       else std::this_thread::yield();
     }
