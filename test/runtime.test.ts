@@ -243,6 +243,23 @@ describe('Runtime: errors', () => {
     expect(rt.stats().tasks.workerExited).toBeGreaterThanOrEqual(1);
   });
 
+  it('tasks queued for a worker that dies from a timer run once elsewhere: none is reported exited without running', async () => {
+    // The worker's event loop still delivers the wake-up its pending spawns sent in the turn it
+    // dies in: a task handed to it then never starts, and must go back to the queues.
+    const rt = await start({ workers: 1 });
+    rt.on('workerError', () => {});
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const counts = new Int32Array(new SharedArrayBuffer(4 * 20));
+    expect(await rt.spawn('crashWhenGated', [gate])).toBe('scheduled');
+    while (Atomics.load(gate, 0) !== 1) await sleep(1);
+    const queued = Array.from({ length: 20 }, (_, i) => rt.spawn('countRun', [counts, i]));
+    Atomics.store(gate, 0, 2);
+    const settled = await Promise.allSettled(queued);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as { code?: string }).code))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect([...counts]).toEqual(Array(20).fill(1));
+    expect(rt.stats().tasks.workerExited).toBe(0);
+  });
+
   it('running out of heap under resourceLimits rejects with ERR_HWSQ_WORKER_EXITED and restarts', async () => {
     const rt = await start({ workers: 1, resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 } });
     rt.on('workerError', () => {});

@@ -156,6 +156,11 @@ struct Endpoint {
   size_t inCap = 0;
   uint8_t* io = nullptr;  // JS -> native: spawn arguments, results
   size_t ioCap = 0;
+  // Worker: one byte the dispatcher sets right before it calls the task's function; cleared
+  // before each dispatch. When the dispatch call fails (the thread is dying), 0 means the task
+  // never started.
+  uint8_t* started = nullptr;
+  Napi::ObjectReference startedRef;
   JsTask* inflight = nullptr;
   JsTask* dispatching = nullptr;          // the task whose function is running now (synchronously)
   std::unordered_set<JsTask*> awaiting;   // async tasks started here and not settled: complete() takes only these
@@ -289,6 +294,28 @@ void jsCallFailed(Endpoint* ep) {
   }
 }
 
+// A task dispatched to a worker that could not start it: back to Queued and into the shared
+// queues (its node's HWSQ or the GRQ, waking an idle P), as if it had never been taken. A
+// cancel that saw it Running meanwhile already settled its promise; the run's result is then
+// ignored, like that of any task aborted while it runs. Once destroy() began the core refuses
+// it: it is freed, and its origin rejects it as dropped before it started.
+void requeue(Endpoint* ep, JsTask* t) {
+  JsRuntime* rt = ep->rt;
+  ep->inflightRemove(t);
+  t->execWorker.store(-1, std::memory_order_relaxed);
+  if (t->flags & kFlagRoot) rt->queuedRoots.fetch_add(1, std::memory_order_relaxed);
+  t->state.store(kQueued, std::memory_order_release);
+  bool ok = false;
+  try {
+    ok = rt->core->submit(&t->task, SpawnHint::Shared);
+  } catch (...) {  // out of memory in the GRQ: refused like a closed runtime
+  }
+  if (!ok) {
+    if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
+    rt->freeTask(t);
+  }
+}
+
 // The Task fn of every JS task; runs inside runSome on a worker thread.
 void trampoline(void* arg) {
   JsTask* t = static_cast<JsTask*>(arg);
@@ -334,11 +361,17 @@ void trampoline(void* arg) {
   napi_get_undefined(env, &recv);
   napi_value dispatcher = refValue(env, ep->dispatcher);
   ep->dispatching = t;
+  if (ep->started) *ep->started = 0;
   napi_status st = dispatcher ? napi_call_function(env, recv, dispatcher, 6, argv, &result) : napi_generic_failure;
   ep->dispatching = nullptr;
   if (st != napi_ok) {
     napi_close_handle_scope(env, scope);
-    jsCallFailed(ep);  // t stays in flight: teardown reports it as exited
+    const bool started = ep->started && *ep->started != 0;
+    jsCallFailed(ep);
+    // Started: t stays in flight, teardown reports it as exited. Never started (this thread
+    // can no longer run JS: it dies from a timer's exception or a terminate() in the turn that
+    // handed it t): another P or this P's replacement runs it.
+    if (!started) requeue(ep, t);
     return;
   }
   double r = -1;
@@ -636,6 +669,8 @@ void closeEndpoint(Endpoint* ep) {
   ep->onCompletions.Reset();
   ep->onAbort.Reset();
   ep->dispatcher.Reset();
+  ep->started = nullptr;
+  ep->startedRef.Reset();
   ep->inRef.Reset();
   ep->ioRef.Reset();
   ep->resource.Reset();
@@ -1075,7 +1110,7 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
 
 // ---- worker side
 
-// attach(id, p, dispatcher, onCompletions, onAbort, in, io) -> { node, cpus }
+// attach(id, p, dispatcher, onCompletions, onAbort, in, io, started) -> { node, cpus }
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -1087,6 +1122,11 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
     ep->worker = p;
     ep->dispatcher = Napi::Persistent(info[2].As<Napi::Function>());
     ep->onAbort = Napi::Persistent(info[4].As<Napi::Function>());
+    if (!info[7].IsTypedArray()) throw std::invalid_argument("attach() needs the started flag");
+    auto started = info[7].As<Napi::Uint8Array>();
+    if (started.ByteLength() < 1) throw std::invalid_argument("attach() needs the started flag");
+    ep->started = started.Data();
+    ep->startedRef = Napi::Persistent(started.As<Napi::Object>());
     initEndpoint(env, ep, info[3].As<Napi::Function>(), info[5].As<Napi::Uint8Array>(), info[6].As<Napi::Uint8Array>(),
                  "hwsq.worker");
     try {
