@@ -230,6 +230,21 @@ describe('Runtime: errors', () => {
     expect(r.cpus).toContain(r.cpu);
   });
 
+  it('restartWorkers: false: once every worker exited, queued tasks reject with ERR_HWSQ_WORKER_EXITED and close() resolves', async () => {
+    const rt = await start({ workers: 1, restartWorkers: false });
+    const exits: unknown[] = [];
+    rt.on('workerExit', (e) => exits.push(e));
+    const dying = rt.spawn('exitProcess', [3]);
+    const queued = Array.from({ length: 5 }, (_, i) => rt.spawn('add', [i, 1]));
+    expect((await rejection(dying)).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    // Nothing can run them any more: they fail instead of waiting forever, and so does a close().
+    for (const q of queued) expect((await rejection(q)).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    await rt.close();
+    expect(rt.isClosed).toBe(true);
+    expect(exits).toEqual([{ worker: 0, exitCode: 3 }]);
+    expect((await rejection(rt.spawn('add', [1, 1]))).code).toBe('ERR_HWSQ_RUNTIME_CLOSED');
+  });
+
   it('an uncaught exception in a timer kills the worker: its running tasks reject, the runtime goes on', async () => {
     const rt = await start({ workers: 1 });
     const errors: unknown[] = [];

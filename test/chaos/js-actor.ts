@@ -44,6 +44,7 @@ export class JsActor implements Actor {
   private destroyCalled = false;
   private crashes = 0;
   private terminates = 0;
+  private exits = 0;
   private steps = 0;
   private readonly stopAt: number;
   private readonly ending: 'check' | 'close' | 'destroy' | 'both';
@@ -61,6 +62,12 @@ export class JsActor implements Actor {
     this.stopAt = rng.chance(0.35) ? rng.int(0, plannedOps) : -1;
     this.ending = rng.weighted({ check: 4, close: 3, destroy: 2, both: 1 });
     if (rng.chance(0.5)) rt.on('workerError', () => {});
+    rt.on('workerExit', () => this.exits++);
+  }
+
+  /** restartWorkers: false and every worker exited: the runtime stopped itself. */
+  private get allGone(): boolean {
+    return this.opts.restartWorkers === false && this.exits >= this.rt.workers.length;
   }
 
   static async start(round: Round, name: string, filename: string, plannedOps: number): Promise<JsActor> {
@@ -75,6 +82,7 @@ export class JsActor implements Actor {
       concurrentTasksPerWorker: rng.pick([1, 2, 16]),
     };
     if (rng.chance(0.3)) opts.maxQueue = rng.int(1, 48);
+    if (rng.chance(0.15)) opts.restartWorkers = false;
     const { filename: _, ...shown } = opts;
     round.log(`${name} Runtime.start ${JSON.stringify(shown)}`);
     const rt = await Runtime.start(opts);
@@ -104,7 +112,7 @@ export class JsActor implements Actor {
     }
     this.round.log(`${this.name} spawn #${id} ${how.label ?? task} ${JSON.stringify(options.node ?? null)}${how.signal ? ` signal${how.signal.pre ? '(pre-aborted)' : ''}${how.signal.terminate ? ' terminate' : ''}` : ''}`);
     const p = this.rt.spawn(task, args, options);
-    this.roots.push({ id, task, ids, expect, failing: !!how.failing, exits: !!how.exits, signal: how.signal, afterStop: this.stopped, t: track(`${this.name} #${id} ${how.label ?? task}`, p) });
+    this.roots.push({ id, task, ids, expect, failing: !!how.failing, exits: !!how.exits, signal: how.signal, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${how.label ?? task}`, p) });
   }
 
   async step(): Promise<void> {
@@ -152,7 +160,7 @@ export class JsActor implements Actor {
         round.check(ps.length === n, () => `${this.name} spawnMany of ${n} returned ${ps.length} promises`);
         ps.forEach((p, k) => {
           const id = first + k;
-          this.roots.push({ id, task: 'leaf', ids: [id], expect: id, failing: false, exits: false, afterStop: this.stopped, t: track(`${this.name} #${id} many`, p) });
+          this.roots.push({ id, task: 'leaf', ids: [id], expect: id, failing: false, exits: false, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} many`, p) });
         });
         return;
       }
@@ -265,11 +273,17 @@ export class JsActor implements Actor {
   private async checkQuiescent(): Promise<void> {
     const round = this.round;
     await Promise.all(this.tracked().map((t) => t.done));
-    let s = this.rt.stats();
     const balanced = (x: RuntimeStatsSnapshot) => x.executed + x.rejected + x.dropped === x.spawned + x.externalSubmitted;
-    for (let i = 0; i < 4000 && !(s.tasks.live === 0 && balanced(s)); i++) {
-      await new Promise((r) => setTimeout(r, 5));
+    let s: RuntimeStatsSnapshot | undefined;
+    for (let i = 0; i < 4000 && !this.rt.isClosed; i++) {
       s = this.rt.stats();
+      if (s.tasks.live === 0 && balanced(s)) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (!s || this.rt.isClosed) {
+      round.check(this.allGone, () => `${this.name} closed itself while its workers were restarted`);
+      round.log(`${this.name} stopped itself: every worker exited`);
+      return;
     }
     const t = s.tasks;
     round.log(`${this.name} quiescent: spawned ${s.spawned} external ${s.externalSubmitted} executed ${s.executed} rejected ${s.rejected} dropped ${s.dropped}; tasks ${JSON.stringify(t)}`);
@@ -331,6 +345,10 @@ export class JsActor implements Actor {
         if (!r.failing) fail(r, 'failed with a task error it does not throw');
         else if (runs !== 1) fail(r, 'failed without running once');
         else if (!message.includes(`chaos task ${r.id} failed`)) fail(r, 'failed with the error of another task');
+      } else if (code === ErrorCodes.WORKER_EXITED && message.includes('none is restarted')) {
+        // Queued when the last worker exited for good.
+        if (!this.allGone) fail(r, 'rejected for want of workers, but workers were left');
+        else if (runs !== 0) fail(r, 'rejected for want of workers, but it ran');
       } else if (code === ErrorCodes.WORKER_EXITED) {
         // Its worker died while it ran; terminate() may stop the worker before the task's first line.
         if (!killed) fail(r, 'worker exited, but no task killed a worker');
@@ -357,7 +375,7 @@ export class JsActor implements Actor {
     }
     // Exactly once: after a close() that no destroy() cut short, every nested task that was
     // queued ran once (fire-and-forget ones included), unless its parent aborted it.
-    if (!this.destroyCalled) {
+    if (!this.destroyCalled && !this.allGone) {
       for (const r of this.roots)
         for (const id of r.ids.slice(1))
           if (round.spawnedChild(id) && !round.abortedChild(id) && round.runs(id) !== 1) round.fail(`${this.name} nested task #${id} (of root #${r.id}) was queued and ran ${round.runs(id)} times before close() resolved`);
@@ -383,6 +401,7 @@ export class JsActor implements Actor {
       destroyCalled: this.destroyCalled,
       crashes: this.crashes,
       terminates: this.terminates,
+      workerExits: this.exits,
       pending: this.rt.pending,
       stats,
       unsettled: this.tracked().filter((t) => t.settled === 0).slice(0, 30).map((t) => t.label),
