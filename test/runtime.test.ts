@@ -325,6 +325,26 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
     expect(await rt.spawn('add', [2, 3])).toBe(5);
   });
 
+  it("abort: 'terminate' of a task that already finished leaves its worker alone", async () => {
+    const rt = await start({ workers: 1 });
+    const exits: unknown[] = [];
+    rt.on('workerExit', (e) => exits.push(e));
+    const other = rt.spawn('hang', [300]);  // async: running on the same worker meanwhile
+    const view = new Int32Array(new SharedArrayBuffer(4));
+    const ac = new AbortController();
+    const finished = rt.spawn('sabWrite', [view, 0, 1], { signal: ac.signal, abort: 'terminate' });
+    // This thread blocks until the task ran and a moment more: its result is on its way here,
+    // not delivered yet, when the abort comes.
+    const cap = Date.now() + 10_000;
+    while (Atomics.load(view, 0) === 0 && Date.now() < cap);
+    const until = Date.now() + 50;
+    while (Date.now() < until);
+    ac.abort();
+    expect((await rejection(finished)).name).toBe('AbortError');
+    expect(await other).toBe('done');
+    expect(exits).toEqual([]);
+  });
+
   it('maxQueue: spawn rejects with ERR_HWSQ_QUEUE_FULL; drain / waitForRoom say when there is room', async () => {
     const rt = await start({ workers: 1, maxQueue: 2 });
     const blocker = rt.spawn('busy', [100]);

@@ -62,7 +62,9 @@ napi_value refValue(napi_env env, napi_ref ref) {
   return napi_get_reference_value(env, ref, &v) == napi_ok ? v : nullptr;
 }
 
-enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2 };
+// JsTask::state: Queued -> Running (a P took it) -> Done (its result or exit is on its way to
+// the origin); Queued -> Cancelled (aborted before it ran); Running -> Queued (requeue).
+enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2, kDone = 3 };
 // Task flags (set by JS at spawn; the low byte reaches the dispatcher too).
 enum : uint32_t { kFlagRoot = 1, kFlagAbortable = 2, kDispLocal = 1u << 8, kDispBuffer = 1u << 9 };
 // Completion codes, as JS reads them.
@@ -108,6 +110,9 @@ struct JsRuntime;
 struct JsTask {
   Task task;
   uint32_t magic = kMagic;
+  // state decides the race between a P taking the task and an abort (cancelTask): acq_rel CAS
+  // on both sides. execWorker, the P running it, is written before the CAS to Running, so an
+  // abort whose CAS fails on Running sees it.
   std::atomic<uint32_t> state{kQueued};
   std::atomic<int32_t> execWorker{-1};
   uint32_t fnIndex = 0;
@@ -256,6 +261,7 @@ void deliver(JsTask* t) {
 }
 
 void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr, size_t cap = 0) {
+  t->state.store(kDone, std::memory_order_release);  // an abort from now on has no worker to signal
   if (!bytes) {
     bytes = ep->io;
     cap = ep->ioCap;
@@ -329,13 +335,13 @@ void trampoline(void* arg) {
     ep->stopRun = true;
     return;
   }
+  t->execWorker.store(ep->worker, std::memory_order_relaxed);
   uint32_t expect = kQueued;
   if (!t->state.compare_exchange_strong(expect, kRunning, std::memory_order_acq_rel)) {
     rt->freeTask(t);  // aborted while queued; its promise is already settled
     return;
   }
   if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
-  t->execWorker.store(ep->worker, std::memory_order_relaxed);
   ep->inflightAdd(t);
 
   napi_env env = ep->env;
@@ -384,6 +390,7 @@ void trampoline(void* arg) {
       ep->awaiting.insert(t);
     } catch (...) {  // out of memory: untracked, its complete() would be refused; report it as exited now
       ep->inflightRemove(t);
+      t->state.store(kDone, std::memory_order_release);
       t->code = kCodeExited;
       t->data.assign(nullptr, 0);
       rt->exited.fetch_add(1, std::memory_order_relaxed);
@@ -680,6 +687,7 @@ void closeEndpoint(Endpoint* ep) {
 void reportExited(Endpoint* ep) {
   while (JsTask* t = ep->inflight) {
     ep->inflightRemove(t);
+    t->state.store(kDone, std::memory_order_release);
     t->code = kCodeExited;
     t->data.assign(nullptr, 0);
     ep->rt->exited.fetch_add(1, std::memory_order_relaxed);
@@ -988,7 +996,10 @@ Napi::Value SubmitMany(const Napi::CallbackInfo& info) {
 }
 
 // Aborts a task: -2 when it was removed from its queue (it will never run); p >= 0 when it is
-// running on P p (that worker's onAbort(handle) runs); -1 when it already finished.
+// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); -1
+// when it already finished, its result (or its worker's exit) on the way: its worker, maybe
+// running other tasks or replaced by now, is left alone. (A task that finishes at the very
+// instant of the abort may still count as running.)
 int cancelTask(JsRuntime* rt, JsTask* t) {
   uint32_t expect = kQueued;
   if (t->state.compare_exchange_strong(expect, kCancelled, std::memory_order_acq_rel)) {
@@ -996,6 +1007,7 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
     rt->cancelled.fetch_add(1, std::memory_order_relaxed);
     return -2;
   }
+  if (expect != kRunning) return -1;
   const int p = t->execWorker.load(std::memory_order_relaxed);
   if (p < 0) return -1;
   if (auto ep = rt->endpointOf(p)) {
