@@ -345,6 +345,27 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
     expect(exits).toEqual([]);
   });
 
+  it('an abort that reaches the worker after its task finished never aborts a later task', async () => {
+    // The abort of a task that is running is delivered to its worker later; by then the task may
+    // have finished, its memory gone to the next task, which the worker spinning for work (100
+    // ms here) runs before it reads its aborts. Addresses are reused only now and then: 40 tries.
+    const rt = await start({ workers: 1, idleSpinMicros: 100_000 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const gate = new Int32Array(new SharedArrayBuffer(4));
+      const ac = new AbortController();
+      const aborted = rt.spawn('spinUntilGate', [gate], { signal: ac.signal });
+      while (Atomics.load(gate, 0) !== 1) await new Promise((r) => setImmediate(r));
+      const completed = rt.stats().tasks.completed;
+      ac.abort();
+      Atomics.store(gate, 0, 2);
+      expect((await rejection(aborted)).name).toBe('AbortError');
+      while (rt.stats().tasks.completed === completed) await new Promise((r) => setImmediate(r));
+      outcomes.push(await rt.spawn('waitForAbort', [250], { signal: new AbortController().signal }));
+    }
+    expect(outcomes).toEqual(Array(40).fill('timeout'));
+  });
+
   it('maxQueue: spawn rejects with ERR_HWSQ_QUEUE_FULL; drain / waitForRoom say when there is room', async () => {
     const rt = await start({ workers: 1, maxQueue: 2 });
     const blocker = rt.spawn('busy', [100]);

@@ -33,6 +33,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "args_js.h"
@@ -119,6 +120,7 @@ struct JsTask {
   uint32_t flags = 0;
   int32_t code = kCodeOk;
   double seq = 0;  // the origin's promise id
+  uint64_t serial = 0;  // unique in its runtime: tells it from a later task at the same address
   JsRuntime* rt = nullptr;
   std::shared_ptr<Endpoint> origin;
   JsTask* prev = nullptr;  // in-flight list of the executing P / completion queue (next only)
@@ -150,7 +152,7 @@ struct Endpoint {
   uv_async_t* async = nullptr;
   JsTask* doneHead = nullptr;
   JsTask* doneTail = nullptr;
-  std::vector<double> aborts;
+  std::vector<std::pair<JsTask*, uint64_t>> aborts;  // (task, its serial) aborted while running here
   bool polling = false;  // the owner polls its queue (uv_idle): deliveries need no uv_async_send
 
   // Owner thread only.
@@ -207,6 +209,7 @@ struct JsRuntime {
   bool destroyed = false;
   bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
+  std::atomic<uint64_t> nextSerial{1};
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
@@ -419,6 +422,7 @@ JsTask* newTask(JsRuntime* rt, const std::shared_ptr<Endpoint>& origin, uint32_t
   t->fnIndex = fnIndex;
   t->flags = flags & 0xff;
   t->seq = seq;
+  t->serial = rt->nextSerial.fetch_add(1, std::memory_order_relaxed);
   t->rt = rt;
   t->origin = origin;
   try {
@@ -513,16 +517,20 @@ bool drainCompletions(Endpoint* ep) {
   return ok;
 }
 
+// Aborts of tasks running here. Only a task still awaited here gets one: a task that finished
+// since (synchronously, or before this turn) may have been freed and its memory reused by a
+// later task, which its serial tells apart.
 bool drainAborts(Endpoint* ep) {
-  std::vector<double> aborts;
+  std::vector<std::pair<JsTask*, uint64_t>> aborts;
   {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->aborts.empty()) return true;
     aborts.swap(ep->aborts);
   }
-  for (double h : aborts) {
+  for (const auto& [t, serial] : aborts) {
+    if (ep->awaiting.count(t) == 0 || t->serial != serial) continue;
     napi_value argv[1];
-    napi_create_double(ep->env, h, &argv[0]);
+    napi_create_double(ep->env, handleOf(t), &argv[0]);
     if (!callJs(ep, ep->onAbort, 1, argv)) return false;
   }
   return true;
@@ -1013,7 +1021,7 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
   if (auto ep = rt->endpointOf(p)) {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->alive) {
-      ep->aborts.push_back(handleOf(t));
+      ep->aborts.emplace_back(t, t->serial);
       uv_async_send(ep->async);
     }
   }
