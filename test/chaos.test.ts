@@ -9,7 +9,7 @@
 // operation log (written through to a pipe as it happens), never a dead or stuck vitest. A child
 // reports a round stuck on a promise itself (its pending operations and the runtimes' stats);
 // one whose thread is blocked is killed by the watchdog here, which reports its threads' states.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -65,6 +65,13 @@ function threadStates(pid: number): string[] {
   return out;
 }
 
+/** Every thread's native stack, when gdb is installed (best effort: it may not be allowed to attach). */
+function nativeStacks(pid: number): string {
+  const r = spawnSync('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'thread apply all bt 30'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) return `(no native stacks: ${r.error.message})`;
+  return r.stdout.split('\n').filter((l) => /^(Thread|#)/.test(l)).join('\n') || `(gdb gave no stacks: ${r.stderr.trim().slice(0, 500)})`;
+}
+
 function runBatch(firstRound: number, sliceMs: number, maxRounds: number): Promise<Batch> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--expose-gc', bundle], {
@@ -110,7 +117,8 @@ function runBatch(firstRound: number, sliceMs: number, maxRounds: number): Promi
     });
     const timer = setInterval(() => {
       if (Date.now() - lastProgress < KILL_MS) return;
-      killedFor = `round ${batch.round}: no progress for ${KILL_MS / 1000} s (its thread is blocked); threads:\n  ${threadStates(child.pid!).join('\n  ')}`;
+      clearInterval(timer);
+      killedFor = `round ${batch.round}: no progress for ${KILL_MS / 1000} s (its thread is blocked); threads:\n  ${threadStates(child.pid!).join('\n  ')}\n${nativeStacks(child.pid!)}`;
       child.kill('SIGKILL');
     }, 1000);
     child.on('close', (code, signal) => {
@@ -133,14 +141,14 @@ function failureReport(b: Batch): string {
   return [
     `chaos soak: ${b.failure}`,
     `replay: HWSQ_CHAOS_SEED=${SEED} HWSQ_CHAOS_ROUND=${b.round} npx vitest run test/chaos.test.ts`,
-    b.report ? `report: ${JSON.stringify(b.report, null, 1)}` : 'no report from the child',
+    b.report ? `report: ${JSON.stringify(b.report)}` : 'no report from the child',
     `operation log of round ${b.round} (${b.log.length} lines, all in ${path.relative(root, file)}):`,
     ...tail,
   ].join('\n');
 }
 
 it(
-  `chaos soak (HWSQ_CHAOS_SEED=${SEED})`,
+  'chaos soak: random operations on both runtimes, exactly-once accounting',
   async () => {
     console.log(`chaos soak: HWSQ_CHAOS_SEED=${SEED} HWSQ_CHAOS_SECONDS=${SECONDS}${ONE_ROUND !== undefined ? ` HWSQ_CHAOS_ROUND=${ONE_ROUND}` : ''}`);
     const end = Date.now() + SECONDS * 1000;
