@@ -236,7 +236,8 @@ export class JsActor implements Actor {
     try {
       s = this.rt.stats();
     } catch (err) {
-      this.round.check(this.stopped && errCode(err) === ErrorCodes.RUNTIME_CLOSED, () => `${this.name} stats() threw ${errCode(err)} ${String(err)} (stopped: ${this.stopped})`);
+      const stopped = this.stopped || (this.allGone && this.rt.isClosed);
+      this.round.check(stopped && errCode(err) === ErrorCodes.RUNTIME_CLOSED, () => `${this.name} stats() threw ${errCode(err)} ${String(err)} (stopped: ${stopped})`);
       return;
     }
     const t = s.tasks;
