@@ -188,20 +188,76 @@ export class Round {
   }
 }
 
-/** What every actor (one runtime of a round) does. */
-export interface Actor {
-  readonly name: string;
-  readonly kind: 'Runtime' | 'NativeRuntime';
+export type Stop = 'close' | 'destroy' | 'both';
+
+/**
+ * One runtime of a round, driven at random. The part both kinds share: a stop (close(),
+ * destroy() or both, a moment apart) planned at a random operation or left for the end, and the
+ * promises of those calls, which must resolve.
+ */
+export abstract class Actor {
+  abstract readonly kind: 'Runtime' | 'NativeRuntime';
+  protected readonly lifecycle: Tracked[] = [];
+  protected closeCalled = false;
+  protected destroyCalled = false;
+  private steps = 0;
+  private readonly stopAt: number;
+
+  constructor(
+    protected readonly round: Round,
+    readonly name: string,
+    plannedOps: number,
+  ) {
+    this.stopAt = round.rng.chance(0.35) ? round.rng.int(0, plannedOps) : -1;
+  }
+
+  protected get stopped(): boolean {
+    return this.closeCalled || this.destroyCalled;
+  }
+
   /** One random operation. */
-  step(): Promise<void>;
+  async step(): Promise<void> {
+    if (this.steps++ === this.stopAt) await this.stop(this.round.rng.pick(['close', 'destroy', 'both'] as const));
+    else await this.operate();
+  }
+  protected abstract operate(): Promise<void>;
+
+  protected abstract close(): Promise<void>;
+  protected abstract destroy(): Promise<void> | void;
+  protected async stop(how: Stop): Promise<void> {
+    this.round.log(`${this.name} ${how === 'both' ? 'close + destroy' : how}()`);
+    if (how !== 'destroy') {
+      this.closeCalled = true;
+      this.lifecycle.push(track(`${this.name} close()`, this.close()));
+    }
+    if (how === 'both') await this.round.pause();
+    if (how !== 'close') {
+      this.destroyCalled = true;
+      let p: Promise<unknown>;
+      try {
+        p = Promise.resolve(this.destroy());
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      this.lifecycle.push(track(`${this.name} destroy()`, p));
+    }
+  }
+
+  /** Every promise of close(), destroy() and `others` resolved, once. */
+  protected verifyResolved(others: readonly Tracked[]): void {
+    for (const t of [...this.lifecycle, ...others]) {
+      if (t.settled !== 1 || t.outcome.state !== 'fulfilled') this.round.fail(`${t.label}: ${describe(t.outcome)} (settled ${t.settled} times)`);
+    }
+  }
+
   /** Ends the runtime (close, destroy, or both) unless it ended already; resolves when it did. */
-  finish(): Promise<void>;
+  abstract finish(): Promise<void>;
   /** Every promise this actor handed out, for the final wait and the hang report. */
-  tracked(): readonly Tracked[];
+  abstract tracked(): readonly Tracked[];
   /** After finish() and every tracked promise settled: the accounting checks. */
-  verify(): void;
+  abstract verify(): void;
   /** For a hang report: state and stats, never throwing. */
-  diagnose(): unknown;
+  abstract diagnose(): unknown;
 }
 
 /** Threads of this process now (/proc/self/status), and their names. */

@@ -4,7 +4,7 @@
 // throwing tasks, tasks that kill their worker, maxQueue backpressure, close() and destroy() at
 // random points -- and the accounting of every task afterwards.
 import { ErrorCodes, Runtime, type RuntimeOptions, type RuntimeStatsSnapshot } from '../../lib/index';
-import { type Actor, type Round, type Tracked, describe, errCode, errName, track } from './common';
+import { Actor, type Round, type Stop, type Tracked, describe, errCode, errName, track } from './common';
 
 interface Signal {
   ctl: AbortController;
@@ -35,31 +35,26 @@ type Mode = 'await' | 'many' | 'forget' | 'abort';
 const subtreeSize = (n: number, depth: number): number => (depth <= 0 ? 1 : 1 + n * subtreeSize(n, depth - 1));
 const MAX_NEST_CHILDREN = 4;
 
-export class JsActor implements Actor {
+export class JsActor extends Actor {
   readonly kind = 'Runtime';
   private readonly roots: Root[] = [];
-  private readonly lifecycle: Tracked[] = [];
   private readonly others: Tracked[] = [];
-  private closeCalled = false;
-  private destroyCalled = false;
   private crashes = 0;
   private terminates = 0;
   private exits = 0;
-  private steps = 0;
-  private readonly stopAt: number;
   private readonly ending: 'check' | 'close' | 'destroy' | 'both';
   private readonly nodes: number[];
 
   private constructor(
-    private readonly round: Round,
-    readonly name: string,
+    round: Round,
+    name: string,
     private readonly rt: Runtime,
     private readonly opts: RuntimeOptions,
     plannedOps: number,
   ) {
+    super(round, name, plannedOps);
     const rng = round.rng;
     this.nodes = [...new Set(rt.workers.map((w) => w.node))];
-    this.stopAt = rng.chance(0.35) ? rng.int(0, plannedOps) : -1;
     this.ending = rng.weighted({ check: 4, close: 3, destroy: 2, both: 1 });
     if (rng.chance(0.5)) rt.on('workerError', () => {});
     rt.on('workerExit', () => this.exits++);
@@ -90,10 +85,6 @@ export class JsActor implements Actor {
     return new JsActor(round, name, rt, opts, plannedOps);
   }
 
-  private get stopped(): boolean {
-    return this.closeCalled || this.destroyCalled;
-  }
-
   tracked(): readonly Tracked[] {
     return [...this.roots.map((r) => r.t), ...this.lifecycle, ...this.others];
   }
@@ -115,13 +106,9 @@ export class JsActor implements Actor {
     this.roots.push({ id, task, ids, expect, failing: !!how.failing, exits: !!how.exits, signal: how.signal, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${how.label ?? task}`, p) });
   }
 
-  async step(): Promise<void> {
+  protected async operate(): Promise<void> {
     const round = this.round;
     const rng = round.rng;
-    if (this.steps++ === this.stopAt) {
-      await this.stop(rng.pick(['close', 'destroy', 'both'] as const));
-      return;
-    }
     const op = rng.weighted({
       leaf: 20,
       leafAsync: 8,
@@ -246,23 +233,17 @@ export class JsActor implements Actor {
     this.round.check(s.workers.length === this.rt.workers.length, () => `${this.name} stats: ${s.workers.length} workers`);
   }
 
-  private async stop(how: 'close' | 'destroy' | 'both'): Promise<void> {
-    this.round.log(`${this.name} ${how === 'both' ? 'close + destroy' : how}()`);
-    if (how !== 'destroy') {
-      this.closeCalled = true;
-      this.lifecycle.push(track(`${this.name} close()`, this.rt.close()));
-    }
-    if (how === 'both') await this.round.pause();
-    if (how !== 'close') {
-      this.destroyCalled = true;
-      this.lifecycle.push(track(`${this.name} destroy()`, this.rt.destroy()));
-    }
+  protected close(): Promise<void> {
+    return this.rt.close();
+  }
+  protected destroy(): Promise<void> {
+    return this.rt.destroy();
   }
 
   async finish(): Promise<void> {
     if (!this.stopped) {
       if (this.ending === 'check') await this.checkQuiescent();
-      await this.stop(this.ending === 'check' ? 'close' : this.ending);
+      await this.stop(this.ending === 'check' ? 'close' : (this.ending as Stop));
     }
     await Promise.all(this.lifecycle.map((t) => t.done));
   }
@@ -381,9 +362,7 @@ export class JsActor implements Actor {
         for (const id of r.ids.slice(1))
           if (round.spawnedChild(id) && !round.abortedChild(id) && round.runs(id) !== 1) round.fail(`${this.name} nested task #${id} (of root #${r.id}) was queued and ran ${round.runs(id)} times before close() resolved`);
     }
-    for (const t of [...this.lifecycle, ...this.others]) {
-      if (t.settled !== 1 || t.outcome.state !== 'fulfilled') round.fail(`${t.label}: ${describe(t.outcome)} (settled ${t.settled} times)`);
-    }
+    this.verifyResolved(this.others);
   }
 
   diagnose(): unknown {

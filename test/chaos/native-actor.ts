@@ -4,7 +4,7 @@
 // SharedArrayBuffer: touch adds 1 to the line's first word, so a call whose tasks run one after
 // another (one P's inbox, or a single task) leaves exactly the number of tasks that ran there.
 import { ErrorCodes, createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions, type NativeTaskKind, type SchedulerStats, type SpawnNativeOptions } from '../../lib/index';
-import { type Actor, type Round, type Tracked, describe, errCode, errName, track } from './common';
+import { Actor, type Round, type Stop, type Tracked, describe, errCode, errName, track } from './common';
 
 interface Call {
   label: string;
@@ -19,28 +19,22 @@ interface Call {
   t: Tracked;
 }
 
-export class NativeActor implements Actor {
+export class NativeActor extends Actor {
   readonly kind = 'NativeRuntime';
   private readonly calls: Call[] = [];
-  private readonly lifecycle: Tracked[] = [];
   private readonly idles: Tracked[] = [];
-  private closeCalled = false;
-  private destroyCalled = false;
-  private steps = 0;
-  private readonly stopAt: number;
-  private readonly ending: 'close' | 'destroy' | 'both';
+  private readonly ending: Stop;
   private final: SchedulerStats | undefined;
 
   private constructor(
-    private readonly round: Round,
-    readonly name: string,
+    round: Round,
+    name: string,
     private readonly rt: NativeRuntime,
     private readonly opts: NativeRuntimeOptions,
     plannedOps: number,
   ) {
-    const rng = round.rng;
-    this.stopAt = rng.chance(0.35) ? rng.int(0, plannedOps) : -1;
-    this.ending = rng.weighted({ close: 5, destroy: 3, both: 2 });
+    super(round, name, plannedOps);
+    this.ending = round.rng.weighted({ close: 5, destroy: 3, both: 2 });
   }
 
   static create(round: Round, name: string, plannedOps: number): NativeActor {
@@ -55,21 +49,13 @@ export class NativeActor implements Actor {
     return new NativeActor(round, name, createNativeRuntime(opts), opts, plannedOps);
   }
 
-  private get stopped(): boolean {
-    return this.closeCalled || this.destroyCalled;
-  }
-
   tracked(): readonly Tracked[] {
     return [...this.calls.map((c) => c.t), ...this.lifecycle, ...this.idles];
   }
 
-  async step(): Promise<void> {
+  protected async operate(): Promise<void> {
     const round = this.round;
     const rng = round.rng;
-    if (this.steps++ === this.stopAt) {
-      await this.stop(rng.pick(['close', 'destroy', 'both'] as const));
-      return;
-    }
     switch (rng.weighted({ spawn: 14, touch: 10, idle: 3, locate: 1, stats: 2 })) {
       case 'spawn': {
         const kind = rng.pick(['noop', 'spin'] as const);
@@ -134,21 +120,11 @@ export class NativeActor implements Actor {
     this.calls.push({ label, kind, count: options.count ?? 1, inside: !!options.inside, line, exact, afterStop: this.stopped, t: track(label, p) });
   }
 
-  private async stop(how: 'close' | 'destroy' | 'both'): Promise<void> {
-    this.round.log(`${this.name} ${how === 'both' ? 'close + destroy' : how}()`);
-    if (how !== 'destroy') {
-      this.closeCalled = true;
-      this.lifecycle.push(track(`${this.name} close()`, this.rt.close()));
-    }
-    if (how === 'both') await this.round.pause();
-    if (how !== 'close') {
-      this.destroyCalled = true;
-      try {
-        this.rt.destroy();
-      } catch (err) {
-        this.round.fail(`${this.name} destroy() threw ${String(err)}`);
-      }
-    }
+  protected close(): Promise<void> {
+    return this.rt.close();
+  }
+  protected destroy(): void {
+    this.rt.destroy();  // synchronous: every thread joined, every spawn settled when it returns
   }
 
   async finish(): Promise<void> {
@@ -214,9 +190,7 @@ export class NativeActor implements Actor {
     // The core also counts each `inside` call's root task, which ran unless destroy() dropped it.
     round.check(s.executed >= ran + insideRootsMin && s.executed <= ran + insideRootsMax, () => `${this.name} the core executed ${s.executed} tasks, the calls ran ${ran} (+ ${insideRootsMin}..${insideRootsMax} inside roots)`);
     if (!this.destroyCalled) round.check(s.dropped === 0, () => `${this.name} dropped ${s.dropped} tasks without destroy()`);
-    for (const t of [...this.lifecycle, ...this.idles]) {
-      if (t.settled !== 1 || t.outcome.state !== 'fulfilled') round.fail(`${t.label}: ${describe(t.outcome)} (settled ${t.settled} times)`);
-    }
+    this.verifyResolved(this.idles);
   }
 
   diagnose(): unknown {
