@@ -20,8 +20,8 @@ interface Root {
   task: string;
   /** Ids of the subtree, the root's first (nest), or just [id]. */
   ids: number[];
-  /** The fulfilled value: a number, the SharedArrayBuffer view sent, or undefined (not checked). */
-  expect: number | Int32Array | undefined;
+  /** The fulfilled value: a number or string, the SharedArrayBuffer view sent, or undefined (not checked). */
+  expect: number | string | Int32Array | undefined;
   failing: boolean;
   /** The task kills its worker (exit): its rejection is ERR_HWSQ_WORKER_EXITED. */
   exits: boolean;
@@ -106,6 +106,11 @@ export class JsActor extends Actor {
     this.roots.push({ id, task, ids, expect, failing: !!how.failing, exits: !!how.exits, signal: how.signal, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${how.label ?? task}`, p) });
   }
 
+  /** A task of a spawnMany batch. */
+  private batchRoot(id: number, task: string, expect: number | string, p: Promise<unknown>): void {
+    this.roots.push({ id, task, ids: [id], expect, failing: false, exits: false, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${task} (batch)`, p) });
+  }
+
   protected async operate(): Promise<void> {
     const round = this.round;
     const rng = round.rng;
@@ -118,6 +123,7 @@ export class JsActor extends Actor {
       abortable: 8,
       abort: 6,
       sab: 3,
+      big: 2,
       exit: 1,
       crashLater: 1,
       room: 2,
@@ -145,10 +151,7 @@ export class JsActor extends Actor {
         const argsList = Array.from({ length: n }, (_, k) => [acct, first + k, rng.pick([0, 0, 50])]);
         const ps = this.rt.spawnMany('leaf', argsList, node === undefined ? {} : { node });
         round.check(ps.length === n, () => `${this.name} spawnMany of ${n} returned ${ps.length} promises`);
-        ps.forEach((p, k) => {
-          const id = first + k;
-          this.roots.push({ id, task: 'leaf', ids: [id], expect: id, failing: false, exits: false, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} many`, p) });
-        });
+        ps.forEach((p, k) => this.batchRoot(first + k, 'leaf', first + k, p));
         return;
       }
       case 'nest': {
@@ -193,6 +196,25 @@ export class JsActor extends Actor {
         if (id === undefined) return;
         const view = new Int32Array(new SharedArrayBuffer(64));
         this.spawnRoot('sabRoundTrip', [id], [acct, id, view], view, { node: this.node() });
+        return;
+      }
+      case 'big': {
+        // One payload beyond the scratch buffer, or a batch that outgrows it.
+        const many = rng.chance(0.5);
+        const n = many ? rng.int(2, 12) : 1;
+        const first = round.ids(n);
+        if (first === undefined) return;
+        const payload = (k: number) => `${first + k}:`.padEnd(many ? rng.int(30_000, 90_000) : rng.int(200_000, 400_000), String.fromCharCode(97 + (k % 26)));
+        if (!many) {
+          const text = payload(0);
+          this.spawnRoot('echo', [first], [acct, first, text], text, { node: this.node(), label: `echo(${text.length} chars)` });
+          return;
+        }
+        const texts = Array.from({ length: n }, (_, k) => payload(k));
+        round.log(`${this.name} spawnMany echo #${first}..#${first + n - 1} (${texts.reduce((a, t) => a + t.length, 0)} chars)`);
+        const ps = this.rt.spawnMany('echo', texts.map((t, k) => [acct, first + k, t]));
+        round.check(ps.length === n, () => `${this.name} spawnMany of ${n} returned ${ps.length} promises`);
+        ps.forEach((p, k) => this.batchRoot(first + k, 'echo', texts[k]!, p));
         return;
       }
       case 'exit':
@@ -312,7 +334,7 @@ export class JsActor extends Actor {
         else if (r.expect instanceof Int32Array) {
           const v = o.value as Int32Array;
           if (!(v instanceof Int32Array) || v.buffer !== r.expect.buffer) fail(r, 'did not return the same SharedArrayBuffer');
-        } else if (r.expect !== undefined && o.value !== r.expect) fail(r, `expected ${r.expect}`);
+        } else if (r.expect !== undefined && o.value !== r.expect) fail(r, `expected ${String(r.expect).slice(0, 40)}`);
         if (runs !== 1) fail(r, 'fulfilled without running once');
         if (r.task === 'nest' && o.value === r.expect && r.ids.length > 1 && r.expect !== r.id) {
           for (const id of r.ids) if (round.runs(id) !== 1) fail(r, `awaited subtree task #${id} ran ${round.runs(id)} times`);
