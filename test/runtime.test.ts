@@ -347,11 +347,12 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
 
   it('an abort that reaches the worker after its task finished never aborts a later task', async () => {
     // The abort of a task that is running is delivered to its worker later; by then the task may
-    // have finished, its memory gone to the next task, which the worker spinning for work (100
-    // ms here) runs before it reads its aborts. Addresses are reused only now and then: 40 tries.
+    // have finished, its memory gone to a next task, which the worker spinning for work (100 ms
+    // here) runs before it reads its aborts. Addresses are reused only now and then: 25 tries of
+    // 8 next tasks.
     const rt = await start({ workers: 1, idleSpinMicros: 100_000 });
     const outcomes: string[] = [];
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 25; i++) {
       const gate = new Int32Array(new SharedArrayBuffer(4));
       const ac = new AbortController();
       const aborted = rt.spawn('spinUntilGate', [gate], { signal: ac.signal });
@@ -361,9 +362,10 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
       Atomics.store(gate, 0, 2);
       expect((await rejection(aborted)).name).toBe('AbortError');
       while (rt.stats().tasks.completed === completed) await new Promise((r) => setImmediate(r));
-      outcomes.push(await rt.spawn('waitForAbort', [250], { signal: new AbortController().signal }));
+      const next = Array.from({ length: 8 }, () => rt.spawn<string>('waitForAbort', [250], { signal: new AbortController().signal }));
+      outcomes.push(...(await Promise.all(next)));
     }
-    expect(outcomes).toEqual(Array(40).fill('timeout'));
+    expect(outcomes).toEqual(Array(200).fill('timeout'));
   });
 
   it('maxQueue: spawn rejects with ERR_HWSQ_QUEUE_FULL; drain / waitForRoom say when there is room', async () => {
