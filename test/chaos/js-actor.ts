@@ -106,7 +106,7 @@ export class JsActor extends Actor {
     this.roots.push({ id, task, ids, expect, failing: !!how.failing, exits: !!how.exits, signal: how.signal, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${how.label ?? task}`, p) });
   }
 
-  /** A task of a spawnMany batch. */
+  /** A task of a batch (spawnMany, or a burst of spawn()). */
   private batchRoot(id: number, task: string, expect: number | string, p: Promise<unknown>): void {
     this.roots.push({ id, task, ids: [id], expect, failing: false, exits: false, afterStop: this.stopped || this.rt.isClosed, t: track(`${this.name} #${id} ${task} (batch)`, p) });
   }
@@ -119,6 +119,7 @@ export class JsActor extends Actor {
       leafAsync: 8,
       fail: 5,
       many: 8,
+      burst: 2,
       nest: 10,
       abortable: 8,
       abort: 6,
@@ -152,6 +153,16 @@ export class JsActor extends Actor {
         const ps = this.rt.spawnMany('leaf', argsList, node === undefined ? {} : { node });
         round.check(ps.length === n, () => `${this.name} spawnMany of ${n} returned ${ps.length} promises`);
         ps.forEach((p, k) => this.batchRoot(first + k, 'leaf', first + k, p));
+        return;
+      }
+      case 'burst': {
+        // One spawn() per task, back to back: beyond a node queue's ring (4096) with `node`.
+        const n = rng.pick([200, 1000, 5000]);
+        const first = round.ids(n);
+        if (first === undefined) return;
+        const node = rng.chance(0.5) ? rng.pick(this.nodes) : undefined;
+        round.log(`${this.name} burst of spawn() #${first}..#${first + n - 1} node ${node ?? '-'}`);
+        for (let k = 0; k < n; k++) this.batchRoot(first + k, 'leaf', first + k, this.rt.spawn('leaf', [acct, first + k, 0], node === undefined ? {} : { node }));
         return;
       }
       case 'nest': {
