@@ -23,18 +23,21 @@ export class NativeActor extends Actor {
   readonly kind = 'NativeRuntime';
   private readonly calls: Call[] = [];
   private readonly idles: Tracked[] = [];
-  private readonly ending: Stop;
+  /** 'abandon': never closed; once its spawns settled it is let go, and garbage collection must destroy it. */
+  private readonly ending: Stop | 'abandon';
   private final: SchedulerStats | undefined;
+  private held: NativeRuntime | undefined;
 
   private constructor(
     round: Round,
     name: string,
-    private readonly rt: NativeRuntime,
+    rt: NativeRuntime,
     private readonly opts: NativeRuntimeOptions,
     plannedOps: number,
   ) {
     super(round, name, plannedOps);
-    this.ending = round.rng.weighted({ close: 5, destroy: 3, both: 2 });
+    this.held = rt;
+    this.ending = round.rng.weighted({ close: 5, destroy: 3, both: 2, abandon: 1 });
   }
 
   static create(round: Round, name: string, plannedOps: number): NativeActor {
@@ -120,6 +123,11 @@ export class NativeActor extends Actor {
     this.calls.push({ label, kind, count: options.count ?? 1, inside: !!options.inside, line, exact, afterStop: this.stopped, t: track(label, p) });
   }
 
+  private get rt(): NativeRuntime {
+    if (!this.held) throw new Error(`${this.name} was let go`);
+    return this.held;
+  }
+
   protected close(): Promise<void> {
     return this.rt.close();
   }
@@ -128,7 +136,13 @@ export class NativeActor extends Actor {
   }
 
   async finish(): Promise<void> {
-    if (!this.stopped) await this.stop(this.ending);
+    if (!this.stopped && this.ending === 'abandon') {
+      await Promise.all(this.tracked().map((t) => t.done));
+      this.round.log(`${this.name} let go without close() (its threads must go with garbage collection)`);
+      this.held = undefined;
+      return;
+    }
+    if (!this.stopped) await this.stop(this.ending as Stop);
     await Promise.all(this.lifecycle.map((t) => t.done));
     // Stopped: every promise settles now, and idle() resolves at once.
     this.idles.push(track(`${this.name} idle() after stop`, this.rt.idle()));
@@ -185,7 +199,7 @@ export class NativeActor extends Actor {
       }
     }
     const s = this.final;
-    if (!s) return;
+    if (!s) return;  // let go: the process's thread count says whether it was destroyed
     round.check(s.executed + s.rejected + s.dropped === s.spawned + s.externalSubmitted, () => `${this.name} executed ${s.executed} + rejected ${s.rejected} + dropped ${s.dropped} != spawned ${s.spawned} + external ${s.externalSubmitted}`);
     // The core also counts each `inside` call's root task, which ran unless destroy() dropped it.
     round.check(s.executed >= ran + insideRootsMin && s.executed <= ran + insideRootsMax, () => `${this.name} the core executed ${s.executed} tasks, the calls ran ${ran} (+ ${insideRootsMin}..${insideRootsMax} inside roots)`);
@@ -196,7 +210,7 @@ export class NativeActor extends Actor {
   diagnose(): unknown {
     let stats: unknown;
     try {
-      const s = this.rt.stats();
+      const s = this.rt.stats();  // throws once let go
       stats = { spawned: s.spawned, external: s.externalSubmitted, executed: s.executed, rejected: s.rejected, dropped: s.dropped, grq: s.globalQueueDepth, idle: s.idle, spinning: s.spinning, workers: s.workers.map((w) => ({ p: w.worker, parked: w.parked, lrq: w.queueDepth, running: w.runningForNs })), nodes: s.nodes.map((n) => ({ node: n.node, depth: n.queueDepth })) };
     } catch (err) {
       stats = `stats() threw ${String(err)}`;

@@ -59,11 +59,16 @@ async function warmUp(): Promise<number> {
   return settleThreads(Infinity);
 }
 
-/** Waits until the thread count is at most `limit` (or stops changing, for the baseline); returns it. */
+/**
+ * Waits until the thread count is at most `limit` (or stops changing, for the baseline); returns
+ * it. Collects garbage meanwhile: a NativeRuntime let go without close() is destroyed by its
+ * finalizer.
+ */
 async function settleThreads(limit: number): Promise<number> {
   const end = Date.now() + THREADS_SETTLE_MS;
   let last = threads().count;
   for (;;) {
+    (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 20));
     const now = threads().count;
     if (now <= limit || (limit === Infinity && now === last) || Date.now() > end) return now;
