@@ -209,7 +209,7 @@ struct JsRuntime {
   bool destroyed = false;
   bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
-  std::atomic<uint64_t> nextSerial{1};
+  std::atomic<uint64_t> nextSerial{1};  // JsTask::serial (relaxed: only uniqueness matters)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
