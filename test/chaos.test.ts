@@ -160,7 +160,7 @@ it(
       if (b.failure) expect.fail(failureReport(b));
       round += b.rounds;
     } while (ONE_ROUND === undefined && Date.now() < end);
-    console.log(`chaos soak: ${rounds} rounds passed (seed ${SEED})`);
+    console.log(`chaos soak: ${rounds} round${rounds === 1 ? '' : 's'} passed (seed ${SEED})`);
     expect(rounds).toBeGreaterThan(0);
   },
   SECONDS * 1000 + KILL_MS + 120_000,
