@@ -1,8 +1,10 @@
 // The chaos soak's Runtime actor: JS tasks (test/fixtures/tasks/chaos.mjs) on worker isolates,
-// driven at random -- spawn and spawnMany with and without `node`, nested spawns (awaited, fire
-// and forget, aborted), signal aborts before and while running ('signal' and 'terminate'),
-// throwing tasks, tasks that kill their worker, maxQueue backpressure, close() and destroy() at
-// random points -- and the accounting of every task afterwards.
+// driven at random -- spawn (one at a time and in bursts) and spawnMany with and without `node`,
+// nested spawns (awaited, fire and forget, aborted), signal aborts before and while running
+// ('signal' and 'terminate'), throwing tasks, tasks that kill their worker (with and without
+// restartWorkers), arguments and results beyond the scratch buffers, SharedArrayBuffers in and out,
+// maxQueue backpressure, close() and destroy() at random points -- and the accounting of every
+// task afterwards.
 import { ErrorCodes, Runtime, type RuntimeOptions, type RuntimeStatsSnapshot } from '../../lib/index';
 import { Actor, type Round, type Stop, type Tracked, describe, errCode, errName, track } from './common';
 
