@@ -2,7 +2,7 @@
 // spawnMany, nested spawns, aborts, worker crashes, close() and destroy() over both runtimes,
 // with exactly-once accounting through SharedArrayBuffers (test/chaos/). Seeded and
 // reproducible: the seed is printed, HWSQ_CHAOS_SEED replays it, HWSQ_CHAOS_SECONDS sets the
-// length (default 75), HWSQ_CHAOS_ROUND=<r> runs just round r of the seed.
+// length (default 70: about 80 s in all), HWSQ_CHAOS_ROUND=<r> runs just round r of the seed.
 //
 // The rounds run in child processes, one per batch of rounds, so that a crash (SIGSEGV,
 // SIGABRT) or a hang is a failed test that names the seed and round and shows the round's
@@ -17,7 +17,7 @@ import { buildSync } from 'esbuild';
 import { beforeAll, expect, it } from 'vitest';
 import { ensureDist, root } from './helpers';
 
-const SECONDS = Number(process.env.HWSQ_CHAOS_SECONDS ?? 75);
+const SECONDS = Number(process.env.HWSQ_CHAOS_SECONDS ?? 70);
 const SEED = process.env.HWSQ_CHAOS_SEED ? Number(process.env.HWSQ_CHAOS_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const ONE_ROUND = process.env.HWSQ_CHAOS_ROUND;
 /** Rounds per child process: about this long each. */
