@@ -22,6 +22,7 @@ export interface JsRuntimeBinding {
     onAbort: (handle: number) => void,
     inBuf: Uint8Array,
     io: Uint8Array,
+    started: Uint8Array,
   ): { node: number; cpus: number[] };
   spawn(fn: number, seq: number, len: number, flags: number, node: number, big?: Uint8Array): number;
   spawnMany(count: number): number;

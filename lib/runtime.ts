@@ -13,7 +13,7 @@ import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, codedError, rangeError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, type BatchEntry, type SpawnOptions } from './origin';
+import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
 import { numaNodeFromEnv } from './per-node/env';
 import { sabRegistry } from './sab';
 import type { SchedulerStats, WorkerStats } from './stats';
@@ -75,7 +75,11 @@ export interface RuntimeOptions {
   workerData?: unknown;
   /** Node options of the workers. */
   execArgv?: string[];
-  /** Restart a worker that exits (default true). Its queued tasks are kept; its running ones reject with ERR_HWSQ_WORKER_EXITED. */
+  /**
+   * Restart a worker that exits (default true). Its queued tasks are kept; its running ones reject
+   * with ERR_HWSQ_WORKER_EXITED. false: the other Ps take its queued tasks; once no P has a worker,
+   * the queued tasks reject with ERR_HWSQ_WORKER_EXITED and the runtime stops.
+   */
   restartWorkers?: boolean;
   /** Task run time above which sysmon counts a hog (default 10 ms). */
   hogThresholdMs?: number;
@@ -93,6 +97,8 @@ export interface WorkerInfo {
 interface Slot {
   worker: Worker | undefined;
   ready: boolean;
+  /** No worker, and none will start (restartWorkers: false, or its replacement failed MAX_RESTARTS_IN_A_ROW times). */
+  gone: boolean;
   restarts: number;
   node: number;
   cpus: number[];
@@ -110,6 +116,10 @@ type WorkerMessage =
   | { kind: 'hwsq:load-error'; message: string; stack?: string; code?: string };
 
 const MAX_RESTARTS_IN_A_ROW = 5;
+
+// How destroy() rejects the tasks it stops.
+const stoppedWhileRunning = () => abortError(undefined, 'destroy() stopped this task while it ran');
+const droppedBeforeStart = () => abortError(undefined, 'destroy() dropped this task before it started');
 
 function workerEntry(): string {
   return path.join(packageRoot, 'dist', 'worker.js');
@@ -142,7 +152,7 @@ export class Runtime extends EventEmitter {
     private readonly moduleUrl: string,
   ) {
     super();
-    this.slots = placement.map((p) => ({ worker: undefined, ready: false, restarts: 0, node: p.node, cpus: p.cpus }));
+    this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
     const mq = opts.maxQueue ?? Infinity;
     this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
@@ -261,7 +271,10 @@ export class Runtime extends EventEmitter {
     if (this.destroyed) return;
     this.b.workerExited(this.rt, p);
     this.emit('workerExit', { worker: p, exitCode });
-    if (this.opts.restartWorkers === false) return;
+    if (this.opts.restartWorkers === false) {
+      this.workerGone(p);
+      return;
+    }
     slot.restarts++;
     const attempt = (tries: number): void => {
       if (this.destroyed) return;
@@ -269,11 +282,26 @@ export class Runtime extends EventEmitter {
         () => this.emit('workerRestart', { worker: p, restarts: slot.restarts }),
         (err) => {
           if (tries + 1 < MAX_RESTARTS_IN_A_ROW && !this.destroyed) setTimeout(() => attempt(tries + 1), 10 * 2 ** tries).unref();
-          else if (this.listenerCount('workerError') > 0) this.emit('workerError', { worker: p, error: err });
+          else {
+            if (this.listenerCount('workerError') > 0) this.emit('workerError', { worker: p, error: err });
+            this.workerGone(p);
+          }
         },
       );
     };
     if (wasReady) attempt(0);
+  }
+
+  // P p will not get a worker again. Other Ps still take what is queued (they steal from its
+  // queues); once no P has a worker, nothing can run the queued tasks: they reject and the
+  // runtime stops, instead of close() and their promises waiting forever.
+  private workerGone(p: number): void {
+    this.slots[p]!.gone = true;
+    if (this.destroyed || !this.slots.every((s) => s.gone)) return;
+    this.closed = true;
+    const noWorker = () =>
+      codedError(ErrorCodes.WORKER_EXITED, 'every worker of this runtime exited and none is restarted (restartWorkers: false, or replacements failed to start): nothing can run this task');
+    void this.stop(workerExitedError, noWorker);
   }
 
   private terminateWorker(p: number): void {
@@ -429,7 +457,7 @@ export class Runtime extends EventEmitter {
       if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       // Fire-and-forget tasks spawned inside tasks have no promise here: wait for the addon's count.
       while (!this.destroyed && this.b.live(this.rt) > 0) await new Promise((r) => setTimeout(r, 2));
-      await this.stop();
+      await this.stop(stoppedWhileRunning, droppedBeforeStart);  // nothing is pending by now
     })();
     return this.closing;
   }
@@ -440,16 +468,16 @@ export class Runtime extends EventEmitter {
    */
   destroy(): Promise<void> {
     this.closed = true;
-    return this.stop();
+    return this.stop(stoppedWhileRunning, droppedBeforeStart);
   }
 
   // Terminates every worker, then has the addon drop what is still queued and deliver the
   // completions already queued for this thread (tasks that were running come back as exited:
-  // AbortError here); what is still pending then never started. Idempotent.
-  private stop(): Promise<void> {
+  // they reject with exited()); what is still pending then never started: dropped(). Idempotent.
+  private stop(exited: () => Error, dropped: () => Error): Promise<void> {
     this.stopping ??= (async () => {
       this.destroyed = true;
-      this.origin.exitedError = () => abortError(undefined, 'destroy() stopped this task while it ran');
+      this.origin.exitedError = exited;
       await Promise.all(
         this.slots.map(async (s) => {
           const w = s.worker;
@@ -465,7 +493,7 @@ export class Runtime extends EventEmitter {
         this.origin.pending.clear();
         for (const e of pending) {
           e.dispose?.();
-          e.reject(abortError(undefined, 'destroy() dropped this task before it started'));
+          e.reject(dropped());
         }
         const waiters = this.idleWaiters.concat(this.roomWaiters);
         this.idleWaiters = [];

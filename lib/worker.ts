@@ -14,7 +14,7 @@ import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeVa
 import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
 import { ErrorCodes, typeError } from './errors';
-import { SafeAbortController, SafeError, SafeMap, SafePromise, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
+import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
 import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from './validation';
 
@@ -104,6 +104,10 @@ async function boot(init: Init): Promise<void> {
   let place = { node: -1, cpus: [] as number[] };
   let current: { handle: number; ctx: TaskContext | undefined } | undefined;
   const neverAborted = new SafeAbortController().signal;
+  // Set right before a task's function is called; the addon clears it before each dispatch. When
+  // the dispatch fails because this thread is dying, it tells a task that never started (the
+  // addon queues it again for another P) from one that did (it reports it exited).
+  const started = new SafeUint8Array(1);
 
   // Encodes a result into io; returns the dispatcher code (len, or -2-len for an error). A result
   // too big for io is completed here with its own buffer (-4: already completed). Never throws.
@@ -159,6 +163,7 @@ async function boot(init: Init): Promise<void> {
       if (typeof fn !== 'function') throw typeError(ErrorCodes.TASK_NOT_FUNCTION, `no task ${fnIndex} in the task module of this worker`);
       if (flags & Flags.ABORTABLE) aborts.set(handle, new SafeAbortController());
       current = { handle, ctx: undefined };
+      started[0] = 1;  // from here on, a call that fails (this thread dying) ran the task
       result = fn(...args);
     } catch (err) {
       current = prev;
@@ -266,7 +271,7 @@ async function boot(init: Init): Promise<void> {
   (globalThis as { [WORKER_HOOKS]?: WorkerHooks })[WORKER_HOOKS] = hooks;
 
   try {
-    place = b.attach(init.runtimeId, init.worker, safeDispatch, origin.onCompletions, onAbort, origin.inBuf, origin.io);
+    place = b.attach(init.runtimeId, init.worker, safeDispatch, origin.onCompletions, onAbort, origin.inBuf, origin.io, started);
   } catch (err) {
     parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;

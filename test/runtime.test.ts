@@ -254,6 +254,21 @@ describe('Runtime: errors', () => {
     expect(r.cpus).toContain(r.cpu);
   });
 
+  it('restartWorkers: false: once every worker exited, queued tasks reject with ERR_HWSQ_WORKER_EXITED and close() resolves', async () => {
+    const rt = await start({ workers: 1, restartWorkers: false });
+    const exits: unknown[] = [];
+    rt.on('workerExit', (e) => exits.push(e));
+    const dying = rt.spawn('exitProcess', [3]);
+    const queued = Array.from({ length: 5 }, (_, i) => rt.spawn('add', [i, 1]));
+    expect((await rejection(dying)).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    // Nothing can run them any more: they fail instead of waiting forever, and so does a close().
+    for (const q of queued) expect((await rejection(q)).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    await rt.close();
+    expect(rt.isClosed).toBe(true);
+    expect(exits).toEqual([{ worker: 0, exitCode: 3 }]);
+    expect((await rejection(rt.spawn('add', [1, 1]))).code).toBe('ERR_HWSQ_RUNTIME_CLOSED');
+  });
+
   it('an uncaught exception in a timer kills the worker: its running tasks reject, the runtime goes on', async () => {
     const rt = await start({ workers: 1 });
     const errors: unknown[] = [];
@@ -266,6 +281,23 @@ describe('Runtime: errors', () => {
     expect(await rt.spawn('add', [2, 2])).toBe(4);
     expect(errors.length).toBe(1);
     expect(rt.stats().tasks.workerExited).toBeGreaterThanOrEqual(1);
+  });
+
+  it('tasks queued for a worker that dies from a timer run once elsewhere: none is reported exited without running', async () => {
+    // The worker's event loop still delivers the wake-up its pending spawns sent in the turn it
+    // dies in: a task handed to it then never starts, and must go back to the queues.
+    const rt = await start({ workers: 1 });
+    rt.on('workerError', () => {});
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const counts = new Int32Array(new SharedArrayBuffer(4 * 20));
+    expect(await rt.spawn('crashWhenGated', [gate])).toBe('scheduled');
+    while (Atomics.load(gate, 0) !== 1) await sleep(1);
+    const queued = Array.from({ length: 20 }, (_, i) => rt.spawn('countRun', [counts, i]));
+    Atomics.store(gate, 0, 2);
+    const settled = await Promise.allSettled(queued);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as { code?: string }).code))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect([...counts]).toEqual(Array(20).fill(1));
+    expect(rt.stats().tasks.workerExited).toBe(0);
   });
 
   it('running out of heap under resourceLimits rejects with ERR_HWSQ_WORKER_EXITED and restarts', async () => {
@@ -320,6 +352,49 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
     expect((await rejection(q)).name).toBe('AbortError');
     await restarted;
     expect(await rt.spawn('add', [2, 3])).toBe(5);
+  });
+
+  it("abort: 'terminate' of a task that already finished leaves its worker alone", async () => {
+    const rt = await start({ workers: 1 });
+    const exits: unknown[] = [];
+    rt.on('workerExit', (e) => exits.push(e));
+    const other = rt.spawn('hang', [300]);  // async: running on the same worker meanwhile
+    const view = new Int32Array(new SharedArrayBuffer(4));
+    const ac = new AbortController();
+    const finished = rt.spawn('sabWrite', [view, 0, 1], { signal: ac.signal, abort: 'terminate' });
+    // This thread blocks until the task ran and a moment more: its result is on its way here,
+    // not delivered yet, when the abort comes.
+    const cap = Date.now() + 10_000;
+    while (Atomics.load(view, 0) === 0 && Date.now() < cap);
+    const until = Date.now() + 50;
+    while (Date.now() < until);
+    ac.abort();
+    expect((await rejection(finished)).name).toBe('AbortError');
+    expect(await other).toBe('done');
+    expect(exits).toEqual([]);
+  });
+
+  it('an abort that reaches the worker after its task finished never aborts a later task', async () => {
+    // The abort of a task that is running is delivered to its worker later; by then the task may
+    // have finished, its memory gone to a next task, which the worker spinning for work (100 ms
+    // here) runs before it reads its aborts. Addresses are reused only now and then: 25 tries of
+    // 8 next tasks.
+    const rt = await start({ workers: 1, idleSpinMicros: 100_000 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const gate = new Int32Array(new SharedArrayBuffer(4));
+      const ac = new AbortController();
+      const aborted = rt.spawn('spinUntilGate', [gate], { signal: ac.signal });
+      while (Atomics.load(gate, 0) !== 1) await new Promise((r) => setImmediate(r));
+      const completed = rt.stats().tasks.completed;
+      ac.abort();
+      Atomics.store(gate, 0, 2);
+      expect((await rejection(aborted)).name).toBe('AbortError');
+      while (rt.stats().tasks.completed === completed) await new Promise((r) => setImmediate(r));
+      const next = Array.from({ length: 8 }, () => rt.spawn<string>('waitForAbort', [250], { signal: new AbortController().signal }));
+      outcomes.push(...(await Promise.all(next)));
+    }
+    expect(outcomes).toEqual(Array(200).fill('timeout'));
   });
 
   it('maxQueue: spawn rejects with ERR_HWSQ_QUEUE_FULL; drain / waitForRoom say when there is room', async () => {

@@ -7,9 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureDist } from './helpers';
+import { ensureDist, root } from './helpers';
 
-const root = path.resolve(__dirname, '..');
 const script = path.join(root, 'test', 'fixtures', 'shutdown', 'scenario.cjs');
 const WATCHDOG_MS = 120_000;
 // vitest's own timeout cannot fire while spawnSync blocks: let the watchdog speak first.

@@ -33,6 +33,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "args_js.h"
@@ -62,7 +63,9 @@ napi_value refValue(napi_env env, napi_ref ref) {
   return napi_get_reference_value(env, ref, &v) == napi_ok ? v : nullptr;
 }
 
-enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2 };
+// JsTask::state: Queued -> Running (a P took it) -> Done (its result or exit is on its way to
+// the origin); Queued -> Cancelled (aborted before it ran); Running -> Queued (requeue).
+enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2, kDone = 3 };
 // Task flags (set by JS at spawn; the low byte reaches the dispatcher too).
 enum : uint32_t { kFlagRoot = 1, kFlagAbortable = 2, kDispLocal = 1u << 8, kDispBuffer = 1u << 9 };
 // Completion codes, as JS reads them.
@@ -108,12 +111,16 @@ struct JsRuntime;
 struct JsTask {
   Task task;
   uint32_t magic = kMagic;
+  // state decides the race between a P taking the task and an abort (cancelTask): acq_rel CAS
+  // on both sides. execWorker, the P running it, is written before the CAS to Running, so an
+  // abort whose CAS fails on Running sees it.
   std::atomic<uint32_t> state{kQueued};
   std::atomic<int32_t> execWorker{-1};
   uint32_t fnIndex = 0;
   uint32_t flags = 0;
   int32_t code = kCodeOk;
   double seq = 0;  // the origin's promise id
+  uint64_t serial = 0;  // unique in its runtime: tells it from a later task at the same address
   JsRuntime* rt = nullptr;
   std::shared_ptr<Endpoint> origin;
   JsTask* prev = nullptr;  // in-flight list of the executing P / completion queue (next only)
@@ -145,7 +152,7 @@ struct Endpoint {
   uv_async_t* async = nullptr;
   JsTask* doneHead = nullptr;
   JsTask* doneTail = nullptr;
-  std::vector<double> aborts;
+  std::vector<std::pair<JsTask*, uint64_t>> aborts;  // (task, its serial) aborted while running here
   bool polling = false;  // the owner polls its queue (uv_idle): deliveries need no uv_async_send
 
   // Owner thread only.
@@ -156,6 +163,11 @@ struct Endpoint {
   size_t inCap = 0;
   uint8_t* io = nullptr;  // JS -> native: spawn arguments, results
   size_t ioCap = 0;
+  // Worker: one byte the dispatcher sets right before it calls the task's function; cleared
+  // before each dispatch. When the dispatch call fails (the thread is dying), 0 means the task
+  // never started.
+  uint8_t* started = nullptr;
+  Napi::ObjectReference startedRef;
   JsTask* inflight = nullptr;
   JsTask* dispatching = nullptr;          // the task whose function is running now (synchronously)
   std::unordered_set<JsTask*> awaiting;   // async tasks started here and not settled: complete() takes only these
@@ -197,6 +209,7 @@ struct JsRuntime {
   bool destroyed = false;
   bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
+  std::atomic<uint64_t> nextSerial{1};  // JsTask::serial (relaxed: only uniqueness matters)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
@@ -251,6 +264,7 @@ void deliver(JsTask* t) {
 }
 
 void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr, size_t cap = 0) {
+  t->state.store(kDone, std::memory_order_release);  // an abort from now on has no worker to signal
   if (!bytes) {
     bytes = ep->io;
     cap = ep->ioCap;
@@ -289,6 +303,28 @@ void jsCallFailed(Endpoint* ep) {
   }
 }
 
+// A task dispatched to a worker that could not start it: back to Queued and into the shared
+// queues (its node's HWSQ or the GRQ, waking an idle P), as if it had never been taken. A
+// cancel that saw it Running meanwhile already settled its promise; the run's result is then
+// ignored, like that of any task aborted while it runs. Once destroy() began the core refuses
+// it: it is freed, and its origin rejects it as dropped before it started.
+void requeue(Endpoint* ep, JsTask* t) {
+  JsRuntime* rt = ep->rt;
+  ep->inflightRemove(t);
+  t->execWorker.store(-1, std::memory_order_relaxed);
+  if (t->flags & kFlagRoot) rt->queuedRoots.fetch_add(1, std::memory_order_relaxed);
+  t->state.store(kQueued, std::memory_order_release);
+  bool ok = false;
+  try {
+    ok = rt->core->submit(&t->task, SpawnHint::Shared);
+  } catch (...) {  // out of memory in the GRQ: refused like a closed runtime
+  }
+  if (!ok) {
+    if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
+    rt->freeTask(t);
+  }
+}
+
 // The Task fn of every JS task; runs inside runSome on a worker thread.
 void trampoline(void* arg) {
   JsTask* t = static_cast<JsTask*>(arg);
@@ -302,13 +338,13 @@ void trampoline(void* arg) {
     ep->stopRun = true;
     return;
   }
+  t->execWorker.store(ep->worker, std::memory_order_relaxed);
   uint32_t expect = kQueued;
   if (!t->state.compare_exchange_strong(expect, kRunning, std::memory_order_acq_rel)) {
     rt->freeTask(t);  // aborted while queued; its promise is already settled
     return;
   }
   if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
-  t->execWorker.store(ep->worker, std::memory_order_relaxed);
   ep->inflightAdd(t);
 
   napi_env env = ep->env;
@@ -334,11 +370,17 @@ void trampoline(void* arg) {
   napi_get_undefined(env, &recv);
   napi_value dispatcher = refValue(env, ep->dispatcher);
   ep->dispatching = t;
+  if (ep->started) *ep->started = 0;
   napi_status st = dispatcher ? napi_call_function(env, recv, dispatcher, 6, argv, &result) : napi_generic_failure;
   ep->dispatching = nullptr;
   if (st != napi_ok) {
     napi_close_handle_scope(env, scope);
-    jsCallFailed(ep);  // t stays in flight: teardown reports it as exited
+    const bool started = ep->started && *ep->started != 0;
+    jsCallFailed(ep);
+    // Started: t stays in flight, teardown reports it as exited. Never started (this thread
+    // can no longer run JS: it dies from a timer's exception or a terminate() in the turn that
+    // handed it t): another P or this P's replacement runs it.
+    if (!started) requeue(ep, t);
     return;
   }
   double r = -1;
@@ -351,6 +393,7 @@ void trampoline(void* arg) {
       ep->awaiting.insert(t);
     } catch (...) {  // out of memory: untracked, its complete() would be refused; report it as exited now
       ep->inflightRemove(t);
+      t->state.store(kDone, std::memory_order_release);
       t->code = kCodeExited;
       t->data.assign(nullptr, 0);
       rt->exited.fetch_add(1, std::memory_order_relaxed);
@@ -379,6 +422,7 @@ JsTask* newTask(JsRuntime* rt, const std::shared_ptr<Endpoint>& origin, uint32_t
   t->fnIndex = fnIndex;
   t->flags = flags & 0xff;
   t->seq = seq;
+  t->serial = rt->nextSerial.fetch_add(1, std::memory_order_relaxed);
   t->rt = rt;
   t->origin = origin;
   try {
@@ -473,16 +517,20 @@ bool drainCompletions(Endpoint* ep) {
   return ok;
 }
 
+// Aborts of tasks running here. Only a task still awaited here gets one: a task that finished
+// since (synchronously, or before this turn) may have been freed and its memory reused by a
+// later task, which its serial tells apart.
 bool drainAborts(Endpoint* ep) {
-  std::vector<double> aborts;
+  std::vector<std::pair<JsTask*, uint64_t>> aborts;
   {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->aborts.empty()) return true;
     aborts.swap(ep->aborts);
   }
-  for (double h : aborts) {
+  for (const auto& [t, serial] : aborts) {
+    if (ep->awaiting.count(t) == 0 || t->serial != serial) continue;
     napi_value argv[1];
-    napi_create_double(ep->env, h, &argv[0]);
+    napi_create_double(ep->env, handleOf(t), &argv[0]);
     if (!callJs(ep, ep->onAbort, 1, argv)) return false;
   }
   return true;
@@ -636,6 +684,8 @@ void closeEndpoint(Endpoint* ep) {
   ep->onCompletions.Reset();
   ep->onAbort.Reset();
   ep->dispatcher.Reset();
+  ep->started = nullptr;
+  ep->startedRef.Reset();
   ep->inRef.Reset();
   ep->ioRef.Reset();
   ep->resource.Reset();
@@ -645,6 +695,7 @@ void closeEndpoint(Endpoint* ep) {
 void reportExited(Endpoint* ep) {
   while (JsTask* t = ep->inflight) {
     ep->inflightRemove(t);
+    t->state.store(kDone, std::memory_order_release);
     t->code = kCodeExited;
     t->data.assign(nullptr, 0);
     ep->rt->exited.fetch_add(1, std::memory_order_relaxed);
@@ -955,7 +1006,10 @@ Napi::Value SubmitMany(const Napi::CallbackInfo& info) {
 }
 
 // Aborts a task: -2 when it was removed from its queue (it will never run); p >= 0 when it is
-// running on P p (that worker's onAbort(handle) runs); -1 when it already finished.
+// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); -1
+// when it already finished, its result (or its worker's exit) on the way: its worker, maybe
+// running other tasks or replaced by now, is left alone. (A task that finishes at the very
+// instant of the abort may still count as running.)
 int cancelTask(JsRuntime* rt, JsTask* t) {
   uint32_t expect = kQueued;
   if (t->state.compare_exchange_strong(expect, kCancelled, std::memory_order_acq_rel)) {
@@ -963,12 +1017,13 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
     rt->cancelled.fetch_add(1, std::memory_order_relaxed);
     return -2;
   }
+  if (expect != kRunning) return -1;
   const int p = t->execWorker.load(std::memory_order_relaxed);
   if (p < 0) return -1;
   if (auto ep = rt->endpointOf(p)) {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->alive) {
-      ep->aborts.push_back(handleOf(t));
+      ep->aborts.emplace_back(t, t->serial);
       uv_async_send(ep->async);
     }
   }
@@ -1077,7 +1132,7 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
 
 // ---- worker side
 
-// attach(id, p, dispatcher, onCompletions, onAbort, in, io) -> { node, cpus }
+// attach(id, p, dispatcher, onCompletions, onAbort, in, io, started) -> { node, cpus }
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -1089,6 +1144,11 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
     ep->worker = p;
     ep->dispatcher = Napi::Persistent(info[2].As<Napi::Function>());
     ep->onAbort = Napi::Persistent(info[4].As<Napi::Function>());
+    if (!info[7].IsTypedArray()) throw std::invalid_argument("attach() needs the started flag");
+    auto started = info[7].As<Napi::Uint8Array>();
+    if (started.ByteLength() < 1) throw std::invalid_argument("attach() needs the started flag");
+    ep->started = started.Data();
+    ep->startedRef = Napi::Persistent(started.As<Napi::Object>());
     initEndpoint(env, ep, info[3].As<Napi::Function>(), info[5].As<Napi::Uint8Array>(), info[6].As<Napi::Uint8Array>(),
                  "hwsq.worker");
     try {
