@@ -5,6 +5,7 @@ import { repsArg, tasksArg, workersArg } from './cli-args';
 import { formatSpawnBench, runSpawnBench } from './bench/spawn';
 import { addObservabilityCommands } from './metrics/cli';
 import { addRunCommand } from './per-node/run';
+import { addShmCommands } from './shm/cli';
 import { topology } from './topology';
 import { formatTopology } from './topology-report';
 import { version } from './version';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   addBenchCommands(bench);
   addReportCommand(program);
   addObservabilityCommands(program);
+  addShmCommands(program);
   addRunCommand(program);
 
   return program;

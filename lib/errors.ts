@@ -37,6 +37,15 @@ export const ErrorCodes = {
   INVALID_ENV: 'ERR_HWSQ_INVALID_ENV',
   // Observability (registerMetrics / serveMetrics)
   MISSING_PEER_DEPENDENCY: 'ERR_HWSQ_MISSING_PEER_DEPENDENCY',
+  // The shared-memory stats file of a process (hwsq ps | stats --pid | top --pid | metrics serve --pid)
+  NO_SUCH_PROCESS: 'ERR_HWSQ_NO_SUCH_PROCESS',
+  SHM_NOT_PUBLISHED: 'ERR_HWSQ_SHM_NOT_PUBLISHED',
+  SHM_PERMISSION: 'ERR_HWSQ_SHM_PERMISSION',
+  SHM_STALE: 'ERR_HWSQ_SHM_STALE',
+  SHM_FOREIGN: 'ERR_HWSQ_SHM_FOREIGN',
+  SHM_CORRUPT: 'ERR_HWSQ_SHM_CORRUPT',
+  SHM_VERSION: 'ERR_HWSQ_SHM_VERSION',
+  SHM_IO: 'ERR_HWSQ_SHM_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -8,8 +8,9 @@ import type { BufferLike } from './memory';
 import { native } from './native';
 import { abortError } from './origin';
 import { numaNodeFromEnv } from './per-node/env';
+import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from './shm/config';
 import type { SchedulerStats } from './stats';
-import { integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
+import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
 export type StealPolicy = 'hierarchical' | 'flat';
@@ -51,6 +52,12 @@ export interface NativeRuntimeOptions {
    * 0..nodes-1 at distances 10 + 10*|i-j|. Excludes `workers`, `placement`, `pin` and `confineToCaller`.
    */
   virtualTopology?: { nodes: number; workersPerNode: number };
+  /**
+   * Publish this runtime's stats in the process's shared-memory stats file, read by pid with
+   * `hwsq ps | stats --pid | top --pid | metrics serve --pid` (default true; HWSQ_SHM=0 turns
+   * it off for every runtime). Written by a native thread of the process, not the JS thread.
+   */
+  shm?: boolean;
 }
 
 export interface NativeTaskParams {
@@ -119,7 +126,12 @@ export interface NativeRuntimeConfig {
   virtualNodes: number; // 0 = the machine's topology
   virtualWorkersPerNode: number;
   numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
+  /** The checked `shm` option (the addon publishes only with a ShmPublishConfig). */
+  shm?: boolean;
 }
+
+/** The config as the addon takes it: `shm` resolved to where and how often to publish (anything else: not published). */
+export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm'> & { shm?: ShmPublishConfig | boolean | null };
 
 interface RawSpawnResult {
   count: number;
@@ -151,9 +163,9 @@ export interface CppSpawnFigure {
 }
 
 export interface NativeRuntimeBinding {
-  NativeRuntime: new (config: NativeRuntimeConfig) => NativeRuntimeHandle;
+  NativeRuntime: new (config: NativeRuntimeAddonConfig) => NativeRuntimeHandle;
   prepareChase(view: Uint8Array, seed: number): void;
-  benchSpawn(config: NativeRuntimeConfig, mode: 'external' | 'inside', tasks: number, reps: number): CppSpawnFigure;
+  benchSpawn(config: NativeRuntimeAddonConfig, mode: 'external' | 'inside', tasks: number, reps: number): CppSpawnFigure;
 }
 
 export function nativeRuntimeBinding(): NativeRuntimeBinding {
@@ -191,7 +203,8 @@ export class NativeRuntime {
 
   constructor(options: NativeRuntimeOptions = {}) {
     const config = normalizeNativeRuntimeOptions(options);
-    this.#handle = new (nativeRuntimeBinding().NativeRuntime)(config);
+    this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm) });
+    warnIfNotPublished();
     const topo = this.#handle.topology();
     this.size = topo.workers.length;
     this.nodes = Object.freeze(topo.nodes.map((n) => n.node));

@@ -16,6 +16,7 @@ import { packageRoot } from './native';
 import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
 import { numaNodeFromEnv } from './per-node/env';
 import { sabRegistry } from './sab';
+import { publishConfig, warnIfNotPublished } from './shm/config';
 import type { SchedulerStats, WorkerStats } from './stats';
 import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from './validation';
 
@@ -83,6 +84,13 @@ export interface RuntimeOptions {
   restartWorkers?: boolean;
   /** Task run time above which sysmon counts a hog (default 10 ms). */
   hogThresholdMs?: number;
+  /**
+   * Publish this runtime's stats in the process's shared-memory stats file, read by pid with
+   * `hwsq ps | stats --pid | top --pid | metrics serve --pid` (default true; HWSQ_SHM=0 turns
+   * it off for every runtime). Written by a native thread, so it shows progress while this
+   * thread's event loop is blocked.
+   */
+  shm?: boolean;
 }
 
 export interface WorkerInfo {
@@ -170,7 +178,9 @@ export class Runtime extends EventEmitter {
       throw codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${mod.file} does not exist`);
     }
     sabRegistry().listen();  // SharedArrayBuffers announced by workers reach this thread
-    const created = jsBinding().create({ ...config.native });
+    const shm = publishConfig(config.options.shm);
+    const created = jsBinding().create({ ...config.native, ...(shm ? { shm } : {}) });
+    warnIfNotPublished();
     const rt = new Runtime(created.runtime, created.id, created.workers, config.options, mod.url);
     try {
       await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));

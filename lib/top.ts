@@ -1,15 +1,22 @@
-// `hwsq top --url http://host:port`: a live view of a runtime from its /metrics/scheduler JSON.
+// `hwsq top --url http://host:port`: a live view of a runtime from its /metrics/scheduler JSON;
+// `hwsq top --pid <pid>`: the same document read from the process's shared-memory stats file.
 // Rates (utilization, steals/s, tasks/s) are differences between two polls over the server's
-// clock (uptime_seconds); latency quantiles are the server's, since the runtime started.
+// clock (uptime_seconds; for --pid, the process's uptime when it published: a poll that finds
+// the same publish again keeps the earlier base); latency quantiles are since the runtime started.
 // On a terminal: the alternate screen redrawn in place, `q` or Ctrl-C quits and restores the
 // terminal. Otherwise (a pipe, a file): one plain block of lines per poll, no escape codes.
 import { ErrorCodes, rangeError } from './errors';
 import type { SchedulerJson } from './metrics/scheduler-json';
+import { shmDocumentReader } from './shm/reader';
 import { LIMITS, integer, readOptions, string } from './validation';
 
 export interface TopOptions {
   /** Base URL of a metrics server (http://host:port) or the full /metrics/scheduler URL. */
-  url: string;
+  url?: string;
+  /** Or a process whose shared-memory stats file to read ('auto': the one process that publishes). */
+  pid?: number | 'auto';
+  /** With `pid`: which of its runtimes (default: its first running one). */
+  runtime?: number;
   /** Poll period (default 1000 ms). */
   intervalMs?: number;
   /** Stop after this many polls (default: until q / Ctrl-C / SIGTERM). */
@@ -130,26 +137,39 @@ const LEAVE = `${ESC}?25h${ESC}?1049l`;
 
 /** Runs until q / Ctrl-C / SIGTERM (or `count` polls); resolves with the exit code. */
 export function runTop(options: TopOptions): Promise<number> {
-  const o = readOptions(options, 'options', ['url', 'intervalMs', 'count', 'stdout', 'stdin', 'stderr']);
-  let url: string;
-  try {
-    url = schedulerUrl(string(o.url, 'url', LIMITS.pathLength));
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_HWSQ_')) throw err;
-    throw rangeError(ErrorCodes.INVALID_OPTION, `url is not a URL: ${(err as Error).message}`, { cause: err });
-  }
-  if (!/^https?:$/.test(new URL(url).protocol)) throw rangeError(ErrorCodes.INVALID_OPTION, `url must be an http: or https: URL, got ${new URL(url).protocol}`);
+  const o = readOptions(options, 'options', ['url', 'pid', 'runtime', 'intervalMs', 'count', 'stdout', 'stdin', 'stderr']);
   const intervalMs = o.intervalMs === undefined ? 1000 : integer(o.intervalMs, 'intervalMs', 1, LIMITS.timeoutMs);
+  let read: () => Promise<SchedulerJson>;
+  let source: string;
+  if (o.pid !== undefined || o.runtime !== undefined) {
+    if (o.url !== undefined) throw rangeError(ErrorCodes.INVALID_OPTION, 'url and pid exclude each other');
+    if (o.pid === undefined) throw rangeError(ErrorCodes.INVALID_OPTION, 'runtime needs pid');
+    const pid = o.pid === 'auto' ? 'auto' : integer(o.pid, 'pid', 1, LIMITS.pid);
+    const reader = shmDocumentReader(pid, o.runtime === undefined ? undefined : integer(o.runtime, 'runtime', 1, Number.MAX_SAFE_INTEGER));
+    read = async () => reader();
+    source = `pid ${pid}`;
+  } else {
+    let url: string;
+    try {
+      url = schedulerUrl(string(o.url, 'url', LIMITS.pathLength));
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('ERR_HWSQ_')) throw err;
+      throw rangeError(ErrorCodes.INVALID_OPTION, `url is not a URL: ${(err as Error).message}`, { cause: err });
+    }
+    if (!/^https?:$/.test(new URL(url).protocol)) throw rangeError(ErrorCodes.INVALID_OPTION, `url must be an http: or https: URL, got ${new URL(url).protocol}`);
+    read = () => fetchJson(url, Math.max(1000, Math.min(5000, intervalMs * 2)));
+    source = new URL(url).host;
+  }
   const count = o.count === undefined ? undefined : integer(o.count, 'count', 1, 2 ** 31);
   const stdout = (o.stdout as NodeJS.WriteStream | undefined) ?? process.stdout;
   const stdin = (o.stdin as NodeJS.ReadStream | undefined) ?? process.stdin;
   const stderr = (o.stderr as NodeJS.WritableStream | undefined) ?? process.stderr;
   const tty = stdout.isTTY === true;
   const keys = tty && stdin.isTTY === true;
-  const source = new URL(url).host;
 
   return new Promise<number>((resolve) => {
     let prev: SchedulerJson | undefined;
+    let base: SchedulerJson | undefined;  // the poll before prev: the rates' base when a poll repeats prev's snapshot
     let polls = 0;
     let lastError: string | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -200,11 +220,16 @@ export function runTop(options: TopOptions): Promise<number> {
 
     const poll = async () => {
       try {
-        const cur = await fetchJson(url, Math.max(1000, Math.min(5000, intervalMs * 2)));
+        const cur = await read();
         if (done) return;
         lastError = undefined;
-        draw(renderTop(cur, prev, source));
-        prev = cur;
+        if (prev && cur.uptime_seconds <= prev.uptime_seconds) {
+          draw(renderTop(cur, base, source));  // the same snapshot again (a stats file not yet republished)
+        } else {
+          draw(renderTop(cur, prev, source));
+          base = prev;
+          prev = cur;
+        }
       } catch (err) {
         if (done) return;
         lastError = (err as Error).message;

@@ -16,6 +16,7 @@ import { ErrorCodes, assertIndex, rangeError, show, typeError, type ErrorCode } 
 import type { PromRegistry } from './metrics/prometheus';
 import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from './native-runtime';
 import type { RuntimeOptions } from './runtime';
+import type { ShmPublishConfig } from './shm/config';
 import { numaNodeFromEnv } from './per-node/env';
 
 /** Upper bounds of counts, ids and durations (the README's option tables state them). */
@@ -59,6 +60,10 @@ export const LIMITS = Object.freeze({
   /** worker_threads resourceLimits, in MiB. */
   heapMb: 1 << 20,
   stackMb: 1024,
+  /** HWSQ_SHM_INTERVAL_MS: how often the shared-memory stats file is rewritten. */
+  shmIntervalMs: [10, 60_000] as const,
+  /** Linux's PID_MAX_LIMIT (2^22): `--pid` above it names no process. */
+  pid: 4_194_304,
 });
 
 /** Every default, stated once (the README's option tables state them too). */
@@ -86,6 +91,9 @@ export const DEFAULTS = Object.freeze({
   headersTimeoutMs: 5000,
   idleTimeoutMs: 10_000,
   maxConnections: 64,
+  /** Publish the runtime's stats in the process's shared-memory stats file (option `shm`, HWSQ_SHM). */
+  shm: true,
+  shmIntervalMs: 250,
 });
 
 const { INVALID_ARG_TYPE, INVALID_ARG, INVALID_OPTION } = ErrorCodes;
@@ -260,7 +268,7 @@ export function hogThresholdNs(value: unknown): number {
   return Math.round(ms * 1e6);
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm'] as const;
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -298,7 +306,13 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     virtualNodes,
     virtualWorkersPerNode,
     numaNode: placement || virtualNodes ? -1 : (numaNodeFromEnv() ?? -1),
+    shm: shmOption(o.shm),
   };
+}
+
+/** The `shm` option of both runtimes: publish its stats in the process's shared-memory stats file. */
+export function shmOption(value: unknown): boolean {
+  return value === undefined ? DEFAULTS.shm : boolean(value, 'shm');
 }
 
 // ------------------------------------------------------------------ Runtime.start
@@ -318,6 +332,8 @@ export interface JsRuntimeCreateOptions {
   numaNode?: number;
   /** The Ps over the creating thread's CPUs only (default: the process's). */
   confineToCaller?: boolean;
+  /** Where and how often to publish its stats (lib/shm/config.ts); absent: not published. */
+  shm?: ShmPublishConfig;
 }
 
 export interface RuntimeConfig {
@@ -325,7 +341,7 @@ export interface RuntimeConfig {
   module: { url: string; file: string };
   native: JsRuntimeCreateOptions;
   /** The options as checked, each read once, defaults filled in (maxQueue a number). */
-  options: RuntimeOptions & { maxQueue: number | 'auto'; restartWorkers: boolean };
+  options: RuntimeOptions & { maxQueue: number | 'auto'; restartWorkers: boolean; shm: boolean };
 }
 
 const RUNTIME_KEYS = [
@@ -344,6 +360,7 @@ const RUNTIME_KEYS = [
   'restartWorkers',
   'hogThresholdMs',
   'confineToCaller',
+  'shm',
 ] as const;
 
 /** The task module: a path or a file: URL (string or URL) -> its file: URL and path. */
@@ -452,6 +469,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     idleSpinMicros: native.spinNs / 1000,
     tasksPerTurn: native.budget,
     hogThresholdMs: native.hogThresholdNs / 1e6,
+    shm: shmOption(o.shm),
     restartWorkers: o.restartWorkers === undefined ? DEFAULTS.restartWorkers : boolean(o.restartWorkers, 'restartWorkers'),
     resourceLimits: resourceLimits(o.resourceLimits),
     env: workerEnv(o.env),

@@ -100,6 +100,19 @@ export interface SchedulerJson extends PodIdentity {
   workers: SchedulerJsonWorker[];
 }
 
+/**
+ * Where a snapshot was taken when it is not this process's own: another process's
+ * shared-memory stats file (lib/shm/), read by pid. The document then names that process.
+ */
+export interface SnapshotOrigin {
+  pid: number;
+  /** When it published the snapshot (ISO 8601), and its uptime then. */
+  timestamp: string;
+  uptimeSeconds: number;
+  runtimeVersion: string;
+  identity: PodIdentity;
+}
+
 /** The pod identity from the downward-API env vars (see POD_ENV). */
 export function podIdentity(env: NodeJS.ProcessEnv = process.env): PodIdentity {
   return {
@@ -123,8 +136,11 @@ export function totalSpawned(s: SchedulerStatsLike): number {
   return s.externalSubmitted + s.spawned;
 }
 
-/** Builds the document from one snapshot (`placement`: the Ps' CPUs, read once by the caller). */
-export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly WorkerPlacement[], identity: PodIdentity = podIdentity()): SchedulerJson {
+/**
+ * Builds the document from one snapshot (`placement`: the Ps' CPUs, read once by the caller).
+ * `origin`: the snapshot is another process's (its pid, time and version; default: this process, now).
+ */
+export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly WorkerPlacement[], identity: PodIdentity = podIdentity(), origin?: SnapshotOrigin): SchedulerJson {
   const cpusOf = new Map(placement.map((p) => [p.worker, [...p.cpus]]));
   const workers = s.workers.map((w): SchedulerJsonWorker => {
     const cpus = cpusOf.get(w.worker) ?? [];
@@ -169,10 +185,10 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
   const remote = sum((w) => w.stealsRemote);
   return {
     ...identity,
-    runtime_version: version,
-    pid: process.pid,
-    timestamp: new Date().toISOString(),
-    uptime_seconds: process.uptime(),
+    runtime_version: origin ? origin.runtimeVersion : version,
+    pid: origin ? origin.pid : process.pid,
+    timestamp: origin ? origin.timestamp : new Date().toISOString(),
+    uptime_seconds: origin ? origin.uptimeSeconds : process.uptime(),
     stats_enabled: s.statsEnabled ?? true,
     workers_total: s.workers.length,
     tasks: { spawned: totalSpawned(s), submitted_external: s.externalSubmitted, completed: s.executed, failed: s.tasks?.failed ?? 0, dropped: s.dropped },
@@ -197,5 +213,7 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
 /** One snapshot of `runtime` as the /metrics/scheduler document. */
 export function schedulerJson(runtime: MetricsSource, identity?: PodIdentity): SchedulerJson {
   metricsSource(runtime);
-  return schedulerJsonFrom(runtime.stats(), workerPlacement(runtime), identity);
+  const stats = runtime.stats();
+  const origin = runtime.snapshotOrigin?.();
+  return schedulerJsonFrom(stats, workerPlacement(runtime), identity ?? origin?.identity, origin);
 }

@@ -163,7 +163,9 @@ export async function serveMetrics(runtime: MetricsSource, options: ServeMetrics
       if (path === '/metrics') {
         send(res, req, 200, registry.contentType, await registry.metrics());
       } else {
-        send(res, req, 200, 'application/json; charset=utf-8', JSON.stringify(schedulerJsonFrom(runtime.stats(), placement, identity)) + '\n');
+        const stats = runtime.stats();
+        const origin = runtime.snapshotOrigin?.();
+        send(res, req, 200, 'application/json; charset=utf-8', JSON.stringify(schedulerJsonFrom(stats, placement, origin?.identity ?? identity, origin)) + '\n');
       }
     } catch (err) {
       // e.g. a destroyed JS-task runtime (RUNTIME_CLOSED): the server outlives it.

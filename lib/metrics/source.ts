@@ -2,6 +2,7 @@
 // Both NativeRuntime (stats(): SchedulerStats, topology()) and the JS-task Runtime
 // (stats(): RuntimeStatsSnapshot extends SchedulerStats, workers) satisfy it structurally.
 import type { HistogramStats, NodeStats, SchedulerStats, WorkerStats } from '../stats';
+import type { SnapshotOrigin } from './scheduler-json';
 import { formatCpuList } from '../topology-report';
 
 /** The snapshot fields the exporters read (both runtimes' stats() have all of them). */
@@ -28,6 +29,8 @@ export interface MetricsSource {
   stats(): SchedulerStatsLike;
   topology?(): { workers: readonly WorkerPlacement[] };
   readonly workers?: readonly WorkerPlacement[];
+  /** Sources that read another process's stats (by pid): where the last stats() came from. */
+  snapshotOrigin?(): SnapshotOrigin | undefined;
 }
 
 /** The Ps' placement, or [] when the source tells none. */

@@ -18,6 +18,7 @@
 #include "parallelism.h"
 #include "pinning.h"
 #include "runtime_binding.h"
+#include "shm_js.h"
 #include "topology.h"
 
 namespace hwsq::js {
@@ -271,6 +272,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hwsq::napi::initNativeRuntime(env, exports);
   hwsq::js::registerJsRuntime(env, exports);
   hwsq::js::registerProbes(env, exports);
+  hwsq::napi::registerShm(env, exports);
   exports.Set("platform", Napi::String::New(env,
 #ifdef __linux__
                                             "linux"

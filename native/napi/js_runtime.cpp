@@ -44,6 +44,7 @@
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
+#include "shm_js.h"
 #include "stats_js.h"
 #include "topology.h"
 
@@ -219,6 +220,7 @@ struct JsRuntime {
   std::mutex epMu;
   std::vector<std::shared_ptr<Endpoint>> workerEps;  // current endpoint of each P
   std::shared_ptr<Endpoint> mainEp;
+  hwsq::shm::Registration shm;  // last: unregistered before the counters and core it reads go
 
   void freeTask(JsTask* t) {
     t->magic = 0;
@@ -852,6 +854,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
     rt->core.reset(new Runtime(std::move(ro)));
+    rt->shm = hwsq::napi::publishIfEnabled(o, *rt->core, hwsq::shm::RuntimeKind::Js, [raw] {
+      auto count = [](const std::atomic<int64_t>& a) { return static_cast<uint64_t>(std::max<int64_t>(0, a.load(std::memory_order_relaxed))); };
+      return hwsq::shm::JsTaskCounts{count(raw->live), count(raw->queuedRoots), raw->settledOk.load(std::memory_order_relaxed),
+                                     raw->settledError.load(std::memory_order_relaxed), raw->exited.load(std::memory_order_relaxed),
+                                     raw->cancelled.load(std::memory_order_relaxed), raw->deferred.load(std::memory_order_relaxed)};
+    });
     {
       std::lock_guard<std::mutex> lk(gRegMu);
       rt->id = gNextId++;

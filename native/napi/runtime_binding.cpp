@@ -45,6 +45,7 @@
 #include "sched/task_pool.h"
 #include "args_js.h"
 #include "bytes_js.h"
+#include "shm_js.h"
 #include "stats_js.h"
 #include "topology.h"
 
@@ -142,6 +143,7 @@ class NativeRuntimeWrap;
 
 struct State {
   std::unique_ptr<Runtime> rt;
+  hwsq::shm::Registration shm;      // declared after rt: unregistered before rt is destroyed
   std::vector<int> nodeIds;         // nodes with Ps (OS ids), in the core's order
   Tsfn tsfn;
 
@@ -487,6 +489,7 @@ NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::Obj
   guarded(env, [&] {
     if (!info[0].IsObject()) throw std::invalid_argument("NativeRuntime needs a config object");
     s->rt = std::make_unique<Runtime>(buildOptions(info[0].As<Napi::Object>()));
+    s->shm = publishIfEnabled(info[0].As<Napi::Object>(), *s->rt, hwsq::shm::RuntimeKind::Native);
     return 0;
   });
   for (int p = 0; p < s->rt->workerCount(); ++p) {
@@ -794,6 +797,8 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
     const int reps = intIn(info[3], "reps", 1, 1 << 20, "ERR_HWSQ_INVALID_COUNT");
     if (mode != "external" && mode != "inside") throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "mode must be 'external' or 'inside'");
     Runtime rt(std::move(opts));
+    // `shm` in config: published like any runtime (bench spawn measures the cost against off).
+    hwsq::shm::Registration published = publishIfEnabled(info[0].As<Napi::Object>(), rt, hwsq::shm::RuntimeKind::Native);
     auto body = [&](uint64_t n) {
       if (mode == "external") {
         uint64_t sent = 0;
