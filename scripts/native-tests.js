@@ -4,8 +4,8 @@
 // HWSQ_NATIVE_VARIANTS=plain,asan,tsan selects variants (default: all three).
 'use strict';
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
 const path = require('node:path');
+const { nodeHeadersEnv } = require('./node-headers');
 
 const root = path.resolve(__dirname, '..');
 const variants = {
@@ -16,11 +16,8 @@ const variants = {
   },
   tsan: { sanitize: 'thread', env: { TSAN_OPTIONS: 'halt_on_error=1:second_deadlock_stack=1' } },
 };
-// cmake-js wants Node headers even though the core never includes them; point it at the headers
-// that ship with this Node (prefix/include/node) so no download from nodejs.org is needed.
-const nodePrefix = path.resolve(path.dirname(process.execPath), '..');
-const localHeaders = fs.existsSync(path.join(nodePrefix, 'include', 'node', 'node.h'));
-const baseEnv = !process.env.npm_config_nodedir && localHeaders ? { npm_config_nodedir: nodePrefix } : {};
+// cmake-js wants Node headers even though the core never includes them.
+const baseEnv = nodeHeadersEnv();
 const selected = (process.env.HWSQ_NATIVE_VARIANTS || 'plain,asan,tsan').split(',').filter(Boolean);
 
 function run(cmd, args, env) {
