@@ -23,7 +23,7 @@ const root = path.resolve(__dirname, '..');
 /** What the tarball ships to rebuild the addon from source. */
 const SOURCES = ['binding.gyp', 'native/core', 'native/napi'];
 /** Newest symbol version a prebuild may need from each system library (README: Prebuilds). */
-const FLOOR = { GLIBC: '2.32', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '4.2.0' };
+const FLOOR = { GLIBC: '2.32', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '3.0' };
 const ELF_MACHINE = { x64: 62, arm64: 183 };
 
 const ARCHES = {

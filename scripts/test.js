@@ -10,7 +10,8 @@
 // A stage or suite whose system tool is absent is skipped, never silently: the summary names
 // each skip with its reason and the apt-get line that enables it (scripts/requirements.js).
 // With CI=true or HWSQ_REQUIRE_ALL=1 a missing tool is a failure instead.
-// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN).
+// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN); arguments
+// (npm test -- test/top.test.ts) go to each vitest stage as its file filters.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -26,6 +27,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const supportedMajors = [...pkg.engines.node.matchAll(/\^(\d+)/g)].map((m) => m[1]);
 const thisMajor = process.versions.node.split('.')[0];
 const requireAll = req.requireAll();
+const filters = process.argv.slice(2);
 
 async function vmCheck() {
   const { vmToolsAvailable, APT_PACKAGES } = await import('../test/vm/vm.mjs');
@@ -45,16 +47,16 @@ const stages = [
       return [process.execPath, ['scripts/prebuild.js', '--arch', cross && !requireAll ? 'x64' : 'x64,arm64']];
     },
   },
-  { name: 'unit', run: () => [bin('vitest'), ['run']] },
-  { name: 'arm64', check: () => req.checkTools(['qemu-user', 'arm64-cross']), run: () => [process.execPath, ['scripts/arm64-tests.js']] },
-  { name: 'vm', check: vmCheck, run: () => [bin('vitest'), ['run', '--config', 'vitest.vm.config.ts']] },
+  { name: 'unit', run: () => [bin('vitest'), ['run', ...filters]] },
+  { name: 'arm64', check: () => req.checkTools(['qemu-user', 'arm64-cross']), run: () => [process.execPath, ['scripts/arm64-tests.js', ...filters]] },
+  { name: 'vm', check: vmCheck, run: () => [bin('vitest'), ['run', '--config', 'vitest.vm.config.ts', ...filters]] },
   ...supportedMajors.map((major) => ({
     name: `compat-${major}`,
     // The unit stage already ran under this major.
     redundant: major === thisMajor,
     run: () => {
       const node = nodeBinary('x64', major);
-      return [node, [bin('vitest'), 'run'], { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }];
+      return [node, [bin('vitest'), 'run', ...filters], { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }];
     },
   })),
 ];
