@@ -5,7 +5,7 @@
 // shape checked by @arethetypeswrong/cli and publint, and an install into an empty project with
 // no compiler on PATH where node-gyp-build must pick the prebuild: require, import, `npx hwsq
 // topology` and a Runtime running nested JS tasks.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Prebuild from '../scripts/prebuild';
+import { exec, type Exit } from './helpers';
 import { requirements } from './requirements';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -32,11 +33,6 @@ describe('package entry points', () => {
     const [keys] = cjs.stdout.split(' ');
     expect(JSON.parse(keys!)).toEqual(expect.arrayContaining(['topology', 'numaNodeCount', 'availableParallelism', 'pinToNumaNode', 'allocOnNode', 'pageNodes']));
   });
-
-  it('states the supported Node majors in engines', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
-    expect(pkg.engines.node).toBe('^22 || ^24 || ^26');
-  });
 });
 
 // ------------------------------------------------------------------ the tarball
@@ -51,25 +47,6 @@ function npmScript(name: 'npm-cli.js' | 'npx-cli.js'): string {
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
   return { ...env, ...extra };
-}
-
-interface Exit {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking this worker's event loop (vitest talks to it meanwhile). */
-function exec(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 async function ok(r: Promise<Exit>, what: string): Promise<string> {
