@@ -22,8 +22,6 @@ export const SKIP_LOG_ENV: string;
 export const SKIP_STAGE_ENV: string;
 export function aptLine(packages: string[]): string;
 export function checkTools(ids: ToolId[]): { reason: string; enable: string } | null;
-export function findTool(id: ToolId): string | null;
-export function missingParts(id: ToolId): string[];
 export function onPath(name: string, envPath?: string): string | null;
 export function readSkips(file: string): Skip[];
 export function reportSkip(skip: Skip): void;

@@ -48,11 +48,7 @@ function toolDef(id) {
   return def;
 }
 
-/** Path of the tool's first executable, or null when any part of it is missing. */
-function findTool(id) {
-  return missingParts(id).length ? null : toolPath(id);
-}
-
+/** Path of the tool's first executable (HWSQ_CHROMIUM for chromium), or null. */
 function toolPath(id) {
   const def = toolDef(id);
   if (def.envOverride && process.env[def.envOverride]) return process.env[def.envOverride];
@@ -146,8 +142,6 @@ module.exports = {
   SKIP_STAGE_ENV,
   aptLine,
   checkTools,
-  findTool,
-  missingParts,
   onPath,
   readSkips,
   reportSkip,
