@@ -7,6 +7,9 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+/** The arm64 glibc root, for qemu-aarch64 -L. */
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
+
 /**
  * The system tools, by id: the executables looked up on PATH (HWSQ_CHROMIUM names another
  * Chromium), files that must exist, and the Debian packages that provide them.
@@ -16,17 +19,14 @@ const TOOLS = {
   tmux: { binaries: ['tmux'], apt: ['tmux'] },
   chromium: { binaries: ['chromium'], envOverride: 'HWSQ_CHROMIUM', apt: ['chromium'] },
   // Cross compiler for the linux-arm64 prebuild; it brings the arm64 glibc and libstdc++
-  // (/usr/aarch64-linux-gnu) that qemu-aarch64 -L loads arm64 Node with.
+  // (ARM64_SYSROOT) that qemu-aarch64 -L loads arm64 Node with.
   'arm64-cross': {
     binaries: ['aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip'],
-    files: ['/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1'],
+    files: [`${ARM64_SYSROOT}/lib/ld-linux-aarch64.so.1`],
     apt: ['g++-aarch64-linux-gnu'],
   },
   'qemu-user': { binaries: ['qemu-aarch64'], apt: ['qemu-user'] },
 };
-
-/** The arm64 glibc root, for qemu-aarch64 -L. */
-const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 
 function onPath(name, envPath = process.env.PATH) {
   for (const dir of (envPath ?? '').split(path.delimiter)) {
@@ -94,7 +94,7 @@ function requireAll(env = process.env) {
 
 /** File the runner collects skips in (one JSON object a line); unset outside scripts/test.js. */
 const SKIP_LOG_ENV = 'HWSQ_SKIP_LOG';
-/** The stage a skip was seen in ('unit', 'compat 24', ...), set by the runner for each stage. */
+/** The stage a skip was seen in ('unit', 'compat-24', ...), set by the runner for each stage. */
 const SKIP_STAGE_ENV = 'HWSQ_SKIP_STAGE';
 
 /**
