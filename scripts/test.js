@@ -93,7 +93,7 @@ async function main() {
     let status;
     try {
       const [cmd, args, env = {}] = stage.run();
-      console.log(`\n=== ${stage.name}: ${path.relative(root, cmd) || cmd} ${args.join(' ')}`);
+      console.log(`\n=== ${stage.name}: ${cmd.startsWith(root + path.sep) ? path.relative(root, cmd) : cmd} ${args.join(' ')}`);
       const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env, [req.SKIP_STAGE_ENV]: stage.name } });
       status = r.status === 0 ? 'pass' : 'FAIL';
     } catch (err) {
