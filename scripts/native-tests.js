@@ -10,6 +10,8 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { nodeHeadersEnv } = require('./node-headers');
+const req = require('./requirements');
 
 const root = path.resolve(__dirname, '..');
 const variants = {
@@ -21,11 +23,8 @@ const variants = {
   tsan: { sanitize: 'thread', env: { TSAN_OPTIONS: 'halt_on_error=1:second_deadlock_stack=1' } },
   fuzz: { fuzz: true },
 };
-// cmake-js wants Node headers even though the core never includes them; point it at the headers
-// that ship with this Node (prefix/include/node) so no download from nodejs.org is needed.
-const nodePrefix = path.resolve(path.dirname(process.execPath), '..');
-const localHeaders = fs.existsSync(path.join(nodePrefix, 'include', 'node', 'node.h'));
-const baseEnv = !process.env.npm_config_nodedir && localHeaders ? { npm_config_nodedir: nodePrefix } : {};
+// cmake-js wants Node headers even though the core never includes them.
+const baseEnv = nodeHeadersEnv();
 const selected = (process.env.HWSQ_NATIVE_VARIANTS || 'plain,asan,tsan,fuzz').split(',').filter(Boolean);
 
 function run(cmd, args, env, cwd = root) {
@@ -56,13 +55,12 @@ function fuzzToolchainMissing() {
 function runFuzz() {
   const missing = fuzzToolchainMissing();
   if (missing) {
-    const line = 'apt-get install -y clang libclang-rt-14-dev';
-    const banner = '!'.repeat(100);
-    console.error(`\n${banner}\n!! fuzz variant SKIPPED: ${missing}\n!! install the toolchain: ${line}\n${banner}\n`);
-    if (process.env.CI === 'true') {
-      console.error('CI=true: the fuzz variant is required in CI');
+    const enable = req.aptLine(['clang', 'libclang-rt-14-dev']);
+    if (req.requireAll()) {
+      console.error(`fuzz variant: ${missing} (CI=true / HWSQ_REQUIRE_ALL=1 require it: ${enable})`);
       return 1;
     }
+    req.reportSkip({ kind: 'stage', name: 'native fuzz', reason: missing, enable });
     return 'skipped';
   }
   const out = path.join(root, 'build-native-fuzz');

@@ -1,37 +1,123 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, native core tests (plain, ASAN+UBSAN, TSAN, fuzzing), vitest unit tests, and the
-// multi-NUMA QEMU harness. Every stage runs; the exit code says whether all passed.
+// `npm test`: every stage runs and the exit code says whether all that ran passed.
+//   typecheck  tsc over lib, test and bench
+//   native     the C++ core's ctest suites: plain, ASAN+UBSAN, TSAN, and the libFuzzer runs (needs cmake, clang)
+//   prebuild   N-API prebuilds: linux-x64, and linux-arm64 with the cross compiler
+//   unit       vitest: test/**/*.test.ts (the pack test installs the tarball with its prebuild)
+//   arm64      a named subset of the unit suite on arm64 Node under qemu-user (scripts/arm64-tests.js)
+//   vm         vitest: test/**/*.vm.test.ts, multi-NUMA kernels in QEMU
+//   compat-NN  the unit suite again under each other supported Node major (from the npm registry)
+// A stage or suite whose system tool is absent is skipped, never silently: the summary names
+// each skip with its reason and the apt-get line that enables it (scripts/requirements.js).
+// With CI=true or HWSQ_REQUIRE_ALL=1 a missing tool is a failure instead.
+// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN); arguments
+// (npm test -- test/top.test.ts) go to each vitest stage as its file filters.
 'use strict';
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
+const { nodeBinary } = require('./node-dist');
+const req = require('./requirements');
 
 const root = path.resolve(__dirname, '..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
-const stages = [
-  ['typecheck', bin('tsc'), ['-p', 'tsconfig.json']],
-  ['native', process.execPath, ['scripts/native-tests.js']],
-  ['unit', bin('vitest'), ['run']],
-  ['vm', bin('vitest'), ['run', '--config', 'vitest.vm.config.ts']],
-];
-// The unit tests again under a second Node major (the addon is N-API, so the same binary must
-// load): HWSQ_COMPAT_NODE=/path/to/node. .ci/run installs Node 22 for this.
-if (process.env.HWSQ_COMPAT_NODE) {
-  stages.push(['compat', process.env.HWSQ_COMPAT_NODE, [bin('vitest'), 'run']]);
-} else {
-  console.log('note: HWSQ_COMPAT_NODE is not set: the unit tests run under this Node only (' + process.version + ')');
-}
-const only = process.env.HWSQ_TEST_STAGES ? process.env.HWSQ_TEST_STAGES.split(',') : null;
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+/** The supported Node majors, read from engines ("^22 || ^24 || ^26"). */
+const supportedMajors = [...pkg.engines.node.matchAll(/\^(\d+)/g)].map((m) => m[1]);
+const thisMajor = process.versions.node.split('.')[0];
+const requireAll = req.requireAll();
+const filters = process.argv.slice(2);
 
-const results = [];
-for (const [name, cmd, args] of stages) {
-  if (only && !only.includes(name)) continue;
-  console.log(`\n=== ${name}: ${path.basename(cmd)} ${args.join(' ')}`);
-  const started = Date.now();
-  // A compat run puts its node first on PATH so that the tests' child processes use it too.
-  const env = name === 'compat' ? { ...process.env, PATH: `${path.dirname(cmd)}${path.delimiter}${process.env.PATH}` } : process.env;
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
-  results.push({ name, ok: r.status === 0, seconds: ((Date.now() - started) / 1000).toFixed(1) });
+async function vmCheck() {
+  const { vmToolsAvailable, APT_PACKAGES } = await import('../test/vm/vm.mjs');
+  const { missing } = vmToolsAvailable();
+  return missing.length ? { reason: `missing ${missing.join(', ')}`, enable: req.aptLine(APT_PACKAGES) } : null;
 }
-console.log('\n=== summary');
-for (const r of results) console.log(`${r.ok ? 'pass' : 'FAIL'}  ${r.name} (${r.seconds}s)`);
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+
+/** Each stage: name, an optional check (null, or why it cannot run and how to enable it), command. */
+const stages = [
+  { name: 'typecheck', run: () => [bin('tsc'), ['-p', 'tsconfig.json']] },
+  { name: 'native', check: () => req.checkTools(['cmake']), run: () => [process.execPath, ['scripts/native-tests.js']] },
+  {
+    name: 'prebuild',
+    run: () => {
+      const cross = req.checkTools(['arm64-cross']);
+      if (cross && !requireAll) req.reportSkip({ kind: 'stage', name: 'prebuild linux-arm64', ...cross });
+      return [process.execPath, ['scripts/prebuild.js', '--arch', cross && !requireAll ? 'x64' : 'x64,arm64']];
+    },
+  },
+  { name: 'unit', run: () => [bin('vitest'), ['run', ...filters]] },
+  { name: 'arm64', check: () => req.checkTools(['qemu-user', 'arm64-cross']), run: () => [process.execPath, ['scripts/arm64-tests.js', ...filters]] },
+  { name: 'vm', check: vmCheck, run: () => [bin('vitest'), ['run', '--config', 'vitest.vm.config.ts', ...filters]] },
+  ...supportedMajors.map((major) => ({
+    name: `compat-${major}`,
+    // The unit stage already ran under this major.
+    redundant: major === thisMajor,
+    run: () => {
+      const node = nodeBinary('x64', major);
+      return [node, [bin('vitest'), 'run', ...filters], { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }];
+    },
+  })),
+];
+
+const only = process.env.HWSQ_TEST_STAGES ? process.env.HWSQ_TEST_STAGES.split(',').map((s) => s.trim()) : null;
+const selected = (name) => !only || only.includes(name) || (name.startsWith('compat-') && only.includes('compat'));
+
+async function main() {
+  if (!supportedMajors.includes(thisMajor)) {
+    console.log(`note: Node ${process.version} is not a supported major (${supportedMajors.join(', ')}); the stages run under it, the compat stages under each supported one`);
+  }
+  const skipLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-test-')), 'skips.jsonl');
+  process.env[req.SKIP_LOG_ENV] = skipLog;
+  const results = [];
+  for (const stage of stages) {
+    if (!selected(stage.name)) continue;
+    if (stage.redundant) {
+      console.log(`\n=== ${stage.name}: the unit stage ran under this Node (${process.version})`);
+      continue;
+    }
+    const started = Date.now();
+    const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+    const missing = stage.check ? await stage.check() : null;
+    if (missing) {
+      if (requireAll) {
+        console.log(`\n=== ${stage.name}: FAIL, ${missing.reason} (CI=true / HWSQ_REQUIRE_ALL=1 require it: ${missing.enable})`);
+        results.push({ name: stage.name, status: 'FAIL', seconds: seconds(), note: missing.reason });
+      } else {
+        req.reportSkip({ kind: 'stage', name: stage.name, ...missing });
+        results.push({ name: stage.name, status: 'SKIP', seconds: seconds() });
+      }
+      continue;
+    }
+    let status;
+    try {
+      const [cmd, args, env = {}] = stage.run();
+      console.log(`\n=== ${stage.name}: ${cmd.startsWith(root + path.sep) ? path.relative(root, cmd) : cmd} ${args.join(' ')}`);
+      const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env, [req.SKIP_STAGE_ENV]: stage.name } });
+      status = r.status === 0 ? 'pass' : 'FAIL';
+    } catch (err) {
+      console.error(`${stage.name}: ${err.message}`);
+      status = 'FAIL';
+    }
+    results.push({ name: stage.name, status, seconds: seconds() });
+  }
+
+  const skips = req.readSkips(skipLog);
+  fs.rmSync(path.dirname(skipLog), { recursive: true, force: true });
+  console.log('\n=== summary');
+  for (const r of results) console.log(`${r.status.padEnd(4)}  ${r.name} (${r.seconds}s)${r.note ? `: ${r.note}` : ''}`);
+  if (skips.length) {
+    console.log(`\n=== skipped: ${new Set(skips.map((s) => s.name)).size} (they pass here only because they did not run; CI=true or HWSQ_REQUIRE_ALL=1 fails instead)`);
+    for (const line of req.skipSummary(skips)) console.log(line);
+  }
+  return results.every((r) => r.status !== 'FAIL') ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

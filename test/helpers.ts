@@ -1,5 +1,5 @@
 // Shared test helpers.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -61,4 +61,27 @@ export function numactlView(): { nodes: { id: number; cpus: number[] }[]; allowe
   const nodes = [...hardware.matchAll(/^node (\d+) cpus:(.*)$/gm)].map((m) => ({ id: Number(m[1]), cpus: m[2]!.trim().split(/\s+/).filter(Boolean).map(Number) }));
   const list = (key: string) => (new RegExp(`^${key}:(.*)$`, 'm').exec(show)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   return { nodes, allowedCpus: list('physcpubind'), cpuNodes: list('nodebind'), memNodes: list('membind') };
+}
+
+export interface Exit {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end without blocking the event loop (a long spawnSync starves vitest's
+ * worker RPC); colour codes are stripped from the output.
+ */
+export function exec(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+    child.on('close', (status) => resolve({ status, stdout: plain(stdout), stderr: plain(stderr) }));
+  });
 }

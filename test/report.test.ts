@@ -9,8 +9,9 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readResultFile, renderReport, resultKind } from '../lib/report/html';
 import { artifactDir, assertBuilt, hwsq } from './bench-helpers';
+import { describeWith, requirements } from './requirements';
 
-const CHROMIUM = process.env.HWSQ_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM = requirements.toolPath('chromium') ?? 'chromium';
 let dir = '';
 const files: Record<string, string> = {};
 
@@ -70,11 +71,10 @@ describe('hwsq report', () => {
     expect((JSON.parse(block) as { inputs: { data: { options: { note: string } } }[] }).inputs[0]!.data.options.note).toBe('</script><script>alert(1)</script>');
   });
 
-  describe('in headless Chromium', () => {
+  describeWith('chromium')('in headless Chromium', () => {
     let browser: Browser;
 
     beforeAll(async () => {
-      expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)`).toBe(true);
       browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
     }, 60_000);
     afterAll(async () => {

@@ -12,6 +12,7 @@ import type { SchedulerJson } from '../lib/metrics/scheduler-json';
 import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
 import { renderTop, schedulerUrl } from '../lib/top';
 import type { SchedulerJsonNode, SchedulerJsonWorker } from '../lib/metrics/scheduler-json';
+import { describeWith } from './requirements';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'bin', 'hwsq.js');
@@ -153,12 +154,7 @@ describe('hwsq top: frames', () => {
 
 // ------------------------------------------------------------------ a real terminal
 
-function hasTmux(): boolean {
-  return spawnSync('tmux', ['-V']).status === 0;
-}
-
-// CI installs tmux (.ci/run); elsewhere the terminal test needs it on PATH.
-describe.skipIf(!hasTmux() && !process.env.CI)('hwsq top in a terminal (tmux)', () => {
+describeWith('tmux')('hwsq top in a terminal (tmux)', () => {
   const socket = `hwsq-top-test-${process.pid}`;
   const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm-256color' } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-top-'));
