@@ -731,6 +731,7 @@ void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
   try {
     for (int p = 0; p < rt->core->workerCount(); ++p) rt->core->reclaim(p);
     rt->core->destroy();
+    rt->shm.reset();  // unpublished now: the last runtime's publisher thread is joined
   } catch (...) {  // nothing of it can fail for a runtime whose threads are gone; never throw from teardown
   }
   if (Endpoint* ep = rt->mainEp.get()) {

@@ -328,6 +328,9 @@ Napi::Object locationsToJs(Napi::Env env, const Op& op, Runtime& rt) {
 void State::settle(Napi::Env e, Op* op) {
   if (op->thread.joinable()) op->thread.join();
   threaded.erase(std::remove(threaded.begin(), threaded.end(), op), threaded.end());
+  // A closed runtime is unpublished before close() resolves: the last one's publisher thread is
+  // joined, so a service that closed its runtimes has no hwsq thread left.
+  if (op->kind == Op::Kind::Close) shm.reset();
   if (!op->orphan) {
     Napi::HandleScope scope(e);
     switch (op->kind) {
@@ -390,6 +393,7 @@ void State::teardown() {
     }
   }
   joinThreads();
+  shm.reset();
   std::vector<Op*> ops;
   {
     std::lock_guard<std::mutex> lk(mu);
@@ -692,6 +696,7 @@ Napi::Value NativeRuntimeWrap::Destroy(const Napi::CallbackInfo& info) {
     return 0;
   });
   s.joinThreads();
+  s.shm.reset();
   s.drain(env);
   return env.Undefined();
 }
