@@ -6,9 +6,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, createNativeRuntime, type NativeRuntimeOptions, type RuntimeOptions } from '../lib/index';
-import { getAffinity } from '../lib/affinity';
-import { allocOnNode } from '../lib/memory';
-import { native } from '../lib/native';
+import { getAffinity } from '../lib/numa/affinity';
+import { allocOnNode } from '../lib/numa/memory';
+import { native } from '../lib/core/native';
 import { ensureDist, root } from './helpers';
 
 const fixture = (name: string) => path.join(root, 'test', 'fixtures', 'tasks', name);

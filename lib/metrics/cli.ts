@@ -1,12 +1,12 @@
 // CLI commands of the observability layer: `hwsq metrics serve` and `hwsq top` (their --pid
 // modes read another process's shared-memory stats file: lib/shm/cli.ts).
 import { InvalidArgumentError, type Command } from 'commander';
-import { httpUrlArg, intArg, virtualTopologyArg, workersArg } from '../cli-args';
-import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../native-runtime';
-import { LIMITS } from '../validation';
+import { httpUrlArg, intArg, virtualTopologyArg, workersArg } from '../cli/cli-args';
+import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../native-runtime/native-runtime';
+import { LIMITS } from '../core/validation';
 import { pidArg, runtimeIdArg, serveShmMetrics } from '../shm/cli';
 import type { PidSpec } from '../shm/reader';
-import { runTop } from '../top';
+import { runTop } from '../cli/top';
 import { serveMetrics } from './server';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

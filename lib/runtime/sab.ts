@@ -19,7 +19,7 @@
 // Identity: announcements carry the id the SAB's creator gave it, and a thread maps that to the
 // one object it has for the SAB, so a SAB that comes back resolves to the same object.
 import { BroadcastChannel, receiveMessageOnPort, threadId } from 'node:worker_threads';
-import { SafeFinalizationRegistry, SafeMap, SafeSet, SafeWeakMap, SafeWeakRef } from './intrinsics';
+import { SafeFinalizationRegistry, SafeMap, SafeSet, SafeWeakMap, SafeWeakRef } from '../core/intrinsics';
 
 /** One announced SAB: its id, the SAB, and the id its creator gave it. */
 export interface SabEntry {

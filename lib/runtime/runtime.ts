@@ -10,17 +10,17 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
-import { ErrorCodes, codedError, rangeError } from './errors';
-import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
-import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
-import { numaNodeFromEnv } from './per-node/env';
+import { ErrorCodes, codedError, rangeError } from '../core/errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
+import { packageRoot } from '../core/native';
+import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './endpoint';
+import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
-import { publishConfig, warnIfNotPublished } from './shm/config';
-import type { SchedulerStats, WorkerStats } from './stats';
-import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from './validation';
+import { publishConfig, warnIfNotPublished } from '../shm/config';
+import type { SchedulerStats, WorkerStats } from '../core/stats';
+import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from '../core/validation';
 
-export type { SpawnOptions } from './origin';
+export type { SpawnOptions } from './endpoint';
 
 export interface WorkerPlacementSpec {
   /** NUMA node (OS id) of the P. */

@@ -5,14 +5,14 @@
 //
 // The addon calls onCompletions from its uv callback: it never throws (an exception there would
 // stop this thread's deliveries); what a listener of ours throws is rethrown on the next tick.
-import { decodeError, decodeValue, encodeValue, Writer } from './codec';
-import { ErrorCodes, codedError, rangeError, typeError } from './errors';
-import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from './intrinsics';
-import { jsBinding, type CompletionsFn } from './js-binding';
+import { decodeError, decodeValue, encodeValue, Writer } from '../core/codec';
+import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
+import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from '../core/intrinsics';
+import { jsBinding, type CompletionsFn } from '../core/js-binding';
 import { sabRegistry } from './sab';
 
-export { jsBinding } from './js-binding';
-export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from './js-binding';
+export { jsBinding } from '../core/js-binding';
+export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from '../core/js-binding';
 
 export const IO_BYTES = 256 * 1024;
 export const IN_BYTES = 256 * 1024;

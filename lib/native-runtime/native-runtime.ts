@@ -2,15 +2,15 @@
 // task kinds -- noop, spin(ns), touch(buffer), chase(buffer, steps) -- for probes, benchmarks
 // and placement experiments. Thin: options and arguments are checked by validation.ts, the rest
 // (placement on real nodes and CPUs) by the core; see native/napi/runtime_binding.cpp.
-import { ErrorCodes, codedError } from './errors';
-import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
-import type { BufferLike } from './memory';
-import { native } from './native';
-import { abortError } from './origin';
-import { numaNodeFromEnv } from './per-node/env';
-import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from './shm/config';
-import type { SchedulerStats } from './stats';
-import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
+import { ErrorCodes, codedError } from '../core/errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
+import type { BufferLike } from '../numa/memory';
+import { native } from '../core/native';
+import { abortError } from '../runtime/endpoint';
+import { numaNodeFromEnv } from '../per-node/env';
+import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from '../shm/config';
+import type { SchedulerStats } from '../core/stats';
+import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from '../core/validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
 export type StealPolicy = 'hierarchical' | 'flat';

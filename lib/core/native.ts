@@ -1,7 +1,8 @@
 // Loads the compiled addon (a prebuild when one fits, else build/Release) and types its surface.
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Cpu, NumaNode, Parallelism } from './topology';
+import type { Cpu, NumaNode, Parallelism } from '../numa/topology';
 
 // The addon returns the public shapes directly; only the fields added in JS differ.
 export interface NativeTopology {
@@ -35,8 +36,15 @@ export interface NativeBinding {
   addressOf(view: Uint8Array): bigint;
 }
 
-/** Package root: dist/ sits one level below it in both the ESM and the CJS build. */
-export const packageRoot: string = path.resolve(__dirname, '..');
+/** Package root: the nearest folder above this file with a package.json (dist/ in the builds, lib/core/ under vitest). */
+export const packageRoot: string = findPackageRoot(__dirname);
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..');
+  }
+}
 
 let cached: NativeBinding | undefined;
 

@@ -10,13 +10,13 @@
 // with ERR_HWSQ_WORKER_EXITED). A task that exits the thread (process.exit()), runs out of heap
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
 import { parentPort } from 'node:worker_threads';
-import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from './codec';
-import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
+import { Flags, jsBinding, Origin, type SpawnOptions } from './endpoint';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
-import { ErrorCodes, typeError } from './errors';
-import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
+import { ErrorCodes, typeError } from '../core/errors';
+import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from '../core/intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
-import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from './validation';
+import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from '../core/validation';
 
 interface Init {
   kind: 'hwsq:init';

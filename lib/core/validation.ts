@@ -13,11 +13,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { ErrorCodes, assertIndex, rangeError, show, typeError, type ErrorCode } from './errors';
-import type { PromRegistry } from './metrics/prometheus';
-import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from './native-runtime';
-import type { RuntimeOptions } from './runtime';
-import type { ShmPublishConfig } from './shm/config';
-import { numaNodeFromEnv } from './per-node/env';
+import type { PromRegistry } from '../metrics/prometheus';
+import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from '../native-runtime/native-runtime';
+import type { RuntimeOptions } from '../runtime/runtime';
+import type { ShmPublishConfig } from '../shm/config';
+import { numaNodeFromEnv } from '../per-node/env';
 
 /** Upper bounds of counts, ids and durations (the README's option tables state them). */
 export const LIMITS = Object.freeze({
