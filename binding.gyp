@@ -31,6 +31,7 @@
         "native/core/shm/segment.cpp",
         "native/napi/bytes_js.cpp",
         "native/napi/js_runtime.cpp",
+        "native/napi/wire.cpp",
         "native/napi/node_memory.cpp",
         "native/napi/probes.cpp",
         "native/napi/runtime_binding.cpp",

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Cpu, NumaNode, Parallelism } from '../numa/topology';
+import type { WireConstants } from './wire';
 
 // The addon returns the public shapes directly; only the fields added in JS differ.
 export interface NativeTopology {
@@ -34,6 +35,8 @@ export interface NativeBinding {
   movePages(view: Uint8Array, node: number): number;
   /** Start address of the view's bytes (tests cross-check with /proc/self/numa_maps). */
   addressOf(view: Uint8Array): bigint;
+  /** The JS-task wire protocol's constants (native/napi/wire.h; equal to lib/core/wire.ts). */
+  wire: WireConstants;
 }
 
 /** Package root: the nearest folder above this file with a package.json (dist/ in the builds, lib/core/ under vitest). */

@@ -11,7 +11,8 @@
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
 import { parentPort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
-import { Flags, jsBinding, Origin, type SpawnOptions } from './endpoint';
+import { jsBinding, Origin, type SpawnOptions } from './endpoint';
+import { Flags, Result, errorResult } from '../core/wire';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
 import { ErrorCodes, typeError } from '../core/errors';
 import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from '../core/intrinsics';
@@ -109,8 +110,8 @@ async function boot(init: Init): Promise<void> {
   // addon queues it again for another P) from one that did (it reports it exited).
   const started = new SafeUint8Array(1);
 
-  // Encodes a result into io; returns the dispatcher code (len, or -2-len for an error). A result
-  // too big for io is completed here with its own buffer (-4: already completed). Never throws.
+  // Encodes a result into io; returns the dispatcher code (len, or errorResult(len)). A result too
+  // big for io is completed here with its own buffer (Result.COMPLETED_BY_JS). Never throws.
   const encodeResult = (handle: number, ok: boolean, value: unknown, pending: boolean): number => {
     io.reset();
     if (ok) {
@@ -127,12 +128,12 @@ async function boot(init: Init): Promise<void> {
     if (!ok) encodeError(io, value);
     if (io.sabs.length) io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
     const len = io.pos;
-    const code = ok ? len : -2 - len;
+    const code = ok ? len : errorResult(len);
     if (io.spilled) {
       try {
         b.complete(handle, code, pending, io.buf.subarray(0, len));
       } catch {}
-      return -4;
+      return Result.COMPLETED_BY_JS;
     }
     return code;
   };
@@ -142,7 +143,7 @@ async function boot(init: Init): Promise<void> {
     aborts.delete(handle);
     if (flags & Flags.LOCAL) {
       origin.settleLocal(seq, ok, ok ? (asMoved(value)?.value ?? value) : value);
-      return -3;
+      return Result.SETTLED_LOCALLY;
     }
     return encodeResult(handle, ok, value, pending);
   };
@@ -150,7 +151,7 @@ async function boot(init: Init): Promise<void> {
   const finishAsync = (handle: number, seq: number, flags: number, ok: boolean, value: unknown): void => {
     try {
       const code = outcome(handle, seq, flags, ok, value, true);
-      if (code !== -4) b.complete(handle, code, true);
+      if (code !== Result.COMPLETED_BY_JS) b.complete(handle, code, true);
     } catch {}  // the addon refused (the worker is going away): its teardown reports the task
   };
 
@@ -186,7 +187,7 @@ async function boot(init: Init): Promise<void> {
         (v: unknown) => finishAsync(handle, seq, flags, true, v),
         (e: unknown) => finishAsync(handle, seq, flags, false, e),
       );
-      return -1;
+      return Result.PENDING;
     }
     return outcome(handle, seq, flags, true, result, false);
   };

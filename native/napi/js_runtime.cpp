@@ -47,6 +47,7 @@
 #include "shm_js.h"
 #include "stats_js.h"
 #include "topology.h"
+#include "wire.h"
 
 namespace hwsq::js {
 
@@ -67,13 +68,8 @@ napi_value refValue(napi_env env, napi_ref ref) {
 // JsTask::state: Queued -> Running (a P took it) -> Done (its result or exit is on its way to
 // the origin); Queued -> Cancelled (aborted before it ran); Running -> Queued (requeue).
 enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2, kDone = 3 };
-// Task flags (set by JS at spawn; the low byte reaches the dispatcher too).
-enum : uint32_t { kFlagRoot = 1, kFlagAbortable = 2, kDispLocal = 1u << 8, kDispBuffer = 1u << 9 };
-// Completion codes, as JS reads them.
-enum : int32_t { kCodeOk = 0, kCodeError = 1, kCodeExited = 2 };
-// Dispatcher / complete() return convention: r >= 0 ok with r result bytes in io scratch;
-// -1 pending (async); r <= -2 error with (-r - 2) bytes; -3 settled by JS (origin is the same thread).
-constexpr int kPending = -1, kSettledLocally = -3, kCompletedByJs = -4;  // -4: JS called complete() itself (big result)
+// The wire protocol (flags, codes, record layouts): wire.h.
+using namespace hwsq::wire;
 constexpr uint32_t kMagic = 0x68777371;  // "hwsq"
 
 // Bytes with a small inline buffer: most payloads (a few numbers / short strings) need no malloc.
@@ -274,7 +270,7 @@ void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr
   ep->inflightRemove(t);
   ep->awaiting.erase(t);
   JsRuntime* rt = ep->rt;
-  if (r == kSettledLocally) {
+  if (r == kResultSettledLocally) {
     rt->settledOk.fetch_add(1, std::memory_order_relaxed);
     rt->freeTask(t);
     return;
@@ -284,7 +280,7 @@ void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr
     t->data.assign(bytes, std::min<size_t>(static_cast<size_t>(r), cap));
     rt->settledOk.fetch_add(1, std::memory_order_relaxed);
   } else {
-    size_t n = static_cast<size_t>(-static_cast<int64_t>(r) - 2);
+    size_t n = static_cast<size_t>(static_cast<int64_t>(kErrorBase) - r);
     t->code = kCodeError;
     t->data.assign(bytes, std::min(n, cap));
     rt->settledError.fetch_add(1, std::memory_order_relaxed);
@@ -352,8 +348,8 @@ void trampoline(void* arg) {
   napi_env env = ep->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  uint32_t flags = t->flags & 0xff;
-  if (t->origin.get() == ep) flags |= kDispLocal;
+  uint32_t flags = t->flags & kFlagStoredMask;
+  if (t->origin.get() == ep) flags |= kDispatchLocal;
   napi_value argv[6];
   napi_create_double(env, handleOf(t), &argv[0]);
   napi_create_uint32(env, t->fnIndex, &argv[1]);
@@ -363,7 +359,7 @@ void trampoline(void* arg) {
     if (t->data.size()) std::memcpy(ep->in, t->data.data(), t->data.size());
     napi_get_undefined(env, &argv[5]);
   } else {
-    flags |= kDispBuffer;
+    flags |= kDispatchBuffer;
     void* copy;
     napi_create_buffer_copy(env, t->data.size(), t->data.data(), &copy, &argv[5]);
   }
@@ -385,12 +381,12 @@ void trampoline(void* arg) {
     if (!started) requeue(ep, t);
     return;
   }
-  double r = -1;
+  double r = kResultPending;
   napi_get_value_double(env, result, &r);
   napi_close_handle_scope(env, scope);
   const int code = static_cast<int>(r);
-  if (code == kCompletedByJs) return;
-  if (code == kPending) {
+  if (code == kResultCompletedByJs) return;
+  if (code == kResultPending) {
     try {
       ep->awaiting.insert(t);
     } catch (...) {  // out of memory: untracked, its complete() would be refused; report it as exited now
@@ -422,7 +418,7 @@ JsTask* newTask(JsRuntime* rt, const std::shared_ptr<Endpoint>& origin, uint32_t
   t->task.doneArg = t;
   t->task.node = node;
   t->fnIndex = fnIndex;
-  t->flags = flags & 0xff;
+  t->flags = flags & kFlagStoredMask;
   t->seq = seq;
   t->serial = rt->nextSerial.fetch_add(1, std::memory_order_relaxed);
   t->rt = rt;
@@ -490,14 +486,14 @@ bool drainCompletions(Endpoint* ep) {
   while (list) {
     JsTask* t = list;
     list = t->next;
-    const size_t need = 16 + t->data.size();
+    const size_t need = kCompletionHeader + t->data.size();
     if (ok && off + need > ep->inCap) ok = flush();
     if (ok && need > ep->inCap) {  // too big for the scratch: a Buffer of its own
       napi_handle_scope scope;
       napi_open_handle_scope(env, &scope);
       napi_value argv[4];
       void* copy;
-      napi_create_int32(env, -1, &argv[0]);
+      napi_create_int32(env, kCompletionsBig, &argv[0]);
       napi_create_double(env, t->seq, &argv[1]);
       napi_create_int32(env, t->code, &argv[2]);
       napi_create_buffer_copy(env, t->data.size(), t->data.data(), &copy, &argv[3]);
@@ -506,10 +502,10 @@ bool drainCompletions(Endpoint* ep) {
     } else if (ok) {
       uint8_t* p = ep->in + off;
       const uint32_t len = static_cast<uint32_t>(t->data.size());
-      std::memcpy(p, &t->seq, 8);
-      std::memcpy(p + 8, &t->code, 4);
-      std::memcpy(p + 12, &len, 4);
-      if (len) std::memcpy(p + 16, t->data.data(), len);
+      std::memcpy(p + kCompletionSeq, &t->seq, 8);
+      std::memcpy(p + kCompletionCode, &t->code, 4);
+      std::memcpy(p + kCompletionLen, &len, 4);
+      if (len) std::memcpy(p + kCompletionHeader, t->data.data(), len);
       off += need;
       ++count;
     }
@@ -957,19 +953,19 @@ std::vector<JsTask*> readBatch(JsRuntime* rt, const std::shared_ptr<Endpoint>& o
   const uint8_t* end = origin->io + origin->ioCap;
   try {
     for (uint32_t i = 0; i < count; ++i) {
-      if (end - p < 24) throw std::invalid_argument("batch overruns the scratch buffer");
+      if (static_cast<size_t>(end - p) < kBatchHeader) throw std::invalid_argument("batch overruns the scratch buffer");
       uint32_t fn, flags, len;
       int32_t node;
       double seq;
-      std::memcpy(&fn, p, 4);
-      std::memcpy(&flags, p + 4, 4);
-      std::memcpy(&node, p + 8, 4);
-      std::memcpy(&len, p + 12, 4);
-      std::memcpy(&seq, p + 16, 8);
-      if (len > static_cast<size_t>(end - p) - 24) throw std::invalid_argument("batch overruns the scratch buffer");
+      std::memcpy(&fn, p + kBatchFn, 4);
+      std::memcpy(&flags, p + kBatchFlags, 4);
+      std::memcpy(&node, p + kBatchNode, 4);
+      std::memcpy(&len, p + kBatchLen, 4);
+      std::memcpy(&seq, p + kBatchSeq, 8);
+      if (len > static_cast<size_t>(end - p) - kBatchHeader) throw std::invalid_argument("batch overruns the scratch buffer");
       if (node < -1) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "node " + std::to_string(node) + " is not a node id");
-      tasks.push_back(newTask(rt, origin, fn, seq, flags | extraFlags, node, p + 24, len));
-      p += 24 + len;
+      tasks.push_back(newTask(rt, origin, fn, seq, flags | extraFlags, node, p + kBatchHeader, len));
+      p += kBatchHeader + len;
     }
   } catch (...) {
     for (JsTask* t : tasks) {
@@ -1013,8 +1009,8 @@ Napi::Value SubmitMany(const Napi::CallbackInfo& info) {
   });
 }
 
-// Aborts a task: -2 when it was removed from its queue (it will never run); p >= 0 when it is
-// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); -1
+// Aborts a task: kCancelRemoved when it was removed from its queue (it will never run); p >= 0 when it is
+// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); kCancelFinished
 // when it already finished, its result (or its worker's exit) on the way: its worker, maybe
 // running other tasks or replaced by now, is left alone. (A task that finishes at the very
 // instant of the abort may still count as running.)
@@ -1023,11 +1019,11 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
   if (t->state.compare_exchange_strong(expect, kCancelled, std::memory_order_acq_rel)) {
     if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
     rt->cancelled.fetch_add(1, std::memory_order_relaxed);
-    return -2;
+    return kCancelRemoved;
   }
-  if (expect != kRunning) return -1;
+  if (expect != kRunning) return kCancelFinished;
   const int p = t->execWorker.load(std::memory_order_relaxed);
-  if (p < 0) return -1;
+  if (p < 0) return kCancelFinished;
   if (auto ep = rt->endpointOf(p)) {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->alive) {
@@ -1242,7 +1238,7 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
     }
     if (!t) throw std::invalid_argument("complete(): not a task running on this worker, or completed already");
     const int code = static_cast<int>(integerIn(info[1], "completion code", INT32_MIN, INT32_MAX, "ERR_HWSQ_INVALID_ARG"));
-    if (code == kPending || code == kCompletedByJs) throw std::invalid_argument("complete(): not a completion code");
+    if (code == kResultPending || code == kResultCompletedByJs) throw std::invalid_argument("complete(): not a completion code");
     if (wasPending && (t->flags & kFlagRoot)) {
       if (ep->activeRoots-- == ep->rt->rootLimit) ep->signal();  // room again: take roots
     }
@@ -1290,6 +1286,7 @@ void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   o.Set("complete", Napi::Function::New(env, Complete));
   o.Set("cancelChild", Napi::Function::New(env, WorkerCancel));
   exports.Set("jsRuntime", o);
+  exports.Set("wire", hwsq::wire::wireToJs(env));
 }
 
 }  // namespace hwsq::js
