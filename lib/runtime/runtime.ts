@@ -18,16 +18,13 @@ import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from '../shm/config';
 import type { SchedulerStats, WorkerStats } from '../core/stats';
+import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
 import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from '../core/validation';
 
 export type { SpawnOptions } from './endpoint';
 
-export interface WorkerPlacementSpec {
-  /** NUMA node (OS id) of the P. */
-  node: number;
-  /** CPUs its worker thread is pinned to (omitted or empty: all allowed CPUs of the node). */
-  cpus?: readonly number[];
-}
+/** @deprecated The same as PlacementEntry (one name for both runtimes). */
+export type WorkerPlacementSpec = PlacementEntry;
 
 export interface RuntimeOptions {
   /** Module (ESM or CJS; a path or file: URL) whose named exports are the task functions ('default' for the default export). */
@@ -37,11 +34,12 @@ export interface RuntimeOptions {
   /**
    * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
    * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
-   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus }
-   * (one per P; `workers` is then ignored). With HWSQ_NUMA_NODE=k set (as `hwsq run --per-node`
-   * and forkPerNode do), the first three use node k only.
+   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus? }
+   * (one per P; `workers`, if given, must equal its length; `cpus` omitted: the node's allowed
+   * CPUs, `[]`: ERR_HWSQ_EMPTY_CPUS). With HWSQ_NUMA_NODE=k set (as `hwsq run --per-node` and
+   * forkPerNode do), the first three use node k only. The same option as NativeRuntime's.
    */
-  placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
+  placement?: PlacementMode | readonly PlacementEntry[];
   /**
    * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
    * the thread calling start (default false). true: only over the CPUs that thread may run on
@@ -141,7 +139,7 @@ export class Runtime extends EventEmitter {
   private readonly origin = new Origin();
   private readonly slots: Slot[];
   private readonly maxQueue: number;
-  private closed = false;
+  private refusing = false;  // spawns are refused (close(), destroy(), or every worker gone)
   private destroyed = false;  // stop() began: no native call but destroy, no restart
   private closing: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -211,6 +209,11 @@ export class Runtime extends EventEmitter {
   get queueSize(): number {
     return this.destroyed ? 0 : this.b.queued(this.rt);
   }
+  /** True once close() or destroy() was called, or every worker is gone (the same name as NativeRuntime's). */
+  get closed(): boolean {
+    return this.refusing;
+  }
+  /** @deprecated Use `closed` (kept for compatibility). */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -308,7 +311,7 @@ export class Runtime extends EventEmitter {
   private workerGone(p: number): void {
     this.slots[p]!.gone = true;
     if (this.destroyed || !this.slots.every((s) => s.gone)) return;
-    this.closed = true;
+    this.refusing = true;
     const noWorker = () =>
       codedError(ErrorCodes.WORKER_EXITED, 'every worker of this runtime exited and none is restarted (restartWorkers: false, or replacements failed to start): nothing can run this task');
     void this.stop(workerExitedError, noWorker);
@@ -367,7 +370,7 @@ export class Runtime extends EventEmitter {
       // Everything checked (each option read once) before anything is queued.
       const o = spawnOptions(options, this.nodes);
       const list = argsOf(args);
-      if (this.closed) return this.rejectClosed();
+      if (this.refusing) return this.rejectClosed();
       ({ node, signal, abort } = o);
       fn = this.origin.lookup(name);
       if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -411,7 +414,7 @@ export class Runtime extends EventEmitter {
       // Every list checked to be an array up front: a bad one cannot leave the ones before it queued.
       lists = argsListOf(argsList);
       node = spawnManyOptions(options, this.nodes);
-      if (this.closed) return lists.map(() => this.rejectClosed<T>());
+      if (this.refusing) return lists.map(() => this.rejectClosed<T>());
       fn = this.origin.lookup(name);
       if (this.b.queued(this.rt) + lists.length > this.maxQueue) {
         this.full = true;
@@ -462,7 +465,7 @@ export class Runtime extends EventEmitter {
   /** Refuses new spawns, waits for every queued and running task (nested ones too), then stops the workers. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    this.closed = true;
+    this.refusing = true;
     this.closing = (async () => {
       if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       // Fire-and-forget tasks spawned inside tasks have no promise here: wait for the addon's count.
@@ -477,7 +480,7 @@ export class Runtime extends EventEmitter {
    * settles with its result; one that was running, or never started, rejects with an AbortError.
    */
   destroy(): Promise<void> {
-    this.closed = true;
+    this.refusing = true;
     return this.stop(stoppedWhileRunning, droppedBeforeStart);
   }
 

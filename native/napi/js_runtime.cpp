@@ -40,9 +40,8 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "node_memory.h"
-#include "parallelism.h"
+#include "options_js.h"
 #include "sched/clock.h"
-#include "sched/placement.h"
 #include "sched/scheduler.h"
 #include "shm_js.h"
 #include "stats_js.h"
@@ -210,7 +209,7 @@ struct JsRuntime {
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
-  size_t budget = 64;
+  size_t budget = 1;  // tasksPerTurn, set by create()
   uint64_t spinNs = 0;
   uint64_t startNs = 0;
   std::mutex epMu;
@@ -801,42 +800,14 @@ double numberField(const Napi::Object& o, const char* key, double dflt) {
   return v.IsUndefined() ? dflt : hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION");
 }
 
-// create({ workers (0: auto), placement?: [{node, cpus}], policy, pin, confineToCaller,
-//          concurrency, budget, spinNs, hogThresholdNs, fsroot, numaNode })
+// create({ the scheduler config of options_js.h, concurrency, budget, spinNs, shm? })
 //   -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto o = info[0].As<Napi::Object>();
   return guarded(env, [&]() -> Napi::Value {
-    auto placement = o.Get("placement");
-    const std::string fsroot = o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "";
-    Topology topo = readTopology(fsroot);
-    if (o.Get("confineToCaller").IsBoolean() && o.Get("confineToCaller").As<Napi::Boolean>().Value()) confineToCallingThread(topo);
-    RuntimeOptions ro;
-    if (placement.IsArray()) {
-      // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).
-      auto arr = placement.As<Napi::Array>();
-      std::vector<PlacementRequest> requests;
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        auto w = arr.Get(i).As<Napi::Object>();
-        PlacementRequest r{indexArg(w.Get("node"), "placement node", "ERR_HWSQ_UNKNOWN_NODE"), {}};
-        if (w.Get("cpus").IsArray()) r.cpus = hwsq::napi::indexList(w.Get("cpus"), "placement cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
-        requests.push_back(std::move(r));
-      }
-      ro = optionsFromPlacement(topo, requests, PinMode::Node);
-    } else {
-      std::string pin = o.Get("pinMode").IsString() ? o.Get("pinMode").As<Napi::String>().Utf8Value() : "node";
-      PinMode mode = pin == "cpu" ? PinMode::Cpu : pin == "none" ? PinMode::None : PinMode::Node;
-      // HWSQ_NUMA_NODE, read and checked by lib/: the default placement uses only that node.
-      const int numaNode = static_cast<int>(hwsq::napi::integerField(o, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE"));
-      if (numaNode >= 0) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
-      int workers = static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS"));
-      if (workers <= 0) workers = readParallelism(fsroot, static_cast<int>(topo.allowedCpus.size())).value;  // cgroup-aware parallelism of what is allowed
-      ro = optionsFromTopology(topo, workers, mode);
-    }
-    if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
-    ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();
-    ro.hogThresholdNs = static_cast<uint64_t>(numberField(o, "hogThresholdNs", 10e6));
+    if (!info[0].IsObject()) throw std::invalid_argument("create() needs a config object");
+    auto o = info[0].As<Napi::Object>();
+    RuntimeOptions ro = hwsq::napi::schedulerOptionsFromJs(o);  // the same builder as NativeRuntime's
     ro.externalWorkers = true;
     auto rt = std::make_shared<JsRuntime>();
     JsRuntime* raw = rt.get();
@@ -845,7 +816,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     };
     const double conc = numberField(o, "concurrency", 0);  // a limit: beyond INT_MAX is no limit
     rt->rootLimit = conc >= 1 && conc < INT_MAX ? static_cast<int>(conc) : INT_MAX;
-    rt->budget = static_cast<size_t>(std::max(1.0, numberField(o, "budget", 64)));
+    rt->budget = static_cast<size_t>(std::max(1.0, numberField(o, "budget", 0)));  // lib/ passes it (DEFAULTS.tasksPerTurn)
     rt->spinNs = static_cast<uint64_t>(numberField(o, "spinNs", 0));
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
