@@ -147,6 +147,7 @@ export class Runtime extends EventEmitter {
   private refd = false;  // the main endpoint's uv handle keeps the process alive (tasks pending)
   private unrefQueued = false;
   private idleWaiters: (() => void)[] = [];
+  private quiesceWaiters: (() => void)[] = [];  // close(): until the addon's live count is 0
   private roomWaiters: (() => void)[] = [];
   private readonly nodes: Set<number>;
 
@@ -325,7 +326,7 @@ export class Runtime extends EventEmitter {
     if (this.origin.pending.size === 0) {
       // Unref after the microtasks that just got their results ran: a caller that spawns again
       // right away (one task at a time) keeps the handle ref'd without two native calls per task.
-      if (this.refd && !this.unrefQueued) {
+      if (this.refd && !this.unrefQueued && this.quiesceWaiters.length === 0) {
         this.unrefQueued = true;
         queueMicrotask(() => {
           this.unrefQueued = false;
@@ -337,6 +338,11 @@ export class Runtime extends EventEmitter {
       }
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (this.quiesceWaiters.length && !this.destroyed && this.b.live(this.rt) === 0) {
+      const waiters = this.quiesceWaiters;
+      this.quiesceWaiters = [];
       for (const w of waiters) w();
     }
     if ((this.full || this.roomWaiters.length) && !this.destroyed && this.b.queued(this.rt) < this.maxQueue) {
@@ -468,8 +474,12 @@ export class Runtime extends EventEmitter {
     this.refusing = true;
     this.closing = (async () => {
       if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      // Fire-and-forget tasks spawned inside tasks have no promise here: wait for the addon's count.
-      while (!this.destroyed && this.b.live(this.rt) > 0) await new Promise((r) => setTimeout(r, 2));
+      // Fire-and-forget tasks spawned inside tasks have no promise here: the addon tells this
+      // thread when its live count reaches 0 (an empty completion batch).
+      if (!this.destroyed && this.b.notifyIdle(this.rt) > 0) {
+        this.keepAlive();  // the wait keeps the process up, as pending spawns do
+        await new Promise<void>((resolve) => this.quiesceWaiters.push(resolve));
+      }
       await this.stop(stoppedWhileRunning, droppedBeforeStart);  // nothing is pending by now
     })();
     return this.closing;
@@ -508,8 +518,9 @@ export class Runtime extends EventEmitter {
           e.dispose?.();
           e.reject(dropped());
         }
-        const waiters = this.idleWaiters.concat(this.roomWaiters);
+        const waiters = this.idleWaiters.concat(this.roomWaiters, this.quiesceWaiters);
         this.idleWaiters = [];
+        this.quiesceWaiters = [];
         this.roomWaiters = [];
         for (const w of waiters) w();
       }

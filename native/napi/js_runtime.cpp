@@ -205,6 +205,11 @@ struct JsRuntime {
   bool destroyed = false;
   bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
+  // Quiescence notification for close(): set by the owner (notifyIdle) while it waits for live
+  // to reach 0. Both sides use seq_cst (the owner stores idleWanted then loads live; freeTask
+  // decrements live then loads idleWanted), so at least one of them sees the other: either the
+  // owner reads 0 itself or the freer of the last task signals the main endpoint.
+  std::atomic<bool> idleWanted{false};
   std::atomic<uint64_t> nextSerial{1};  // JsTask::serial (relaxed: only uniqueness matters)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
@@ -220,13 +225,20 @@ struct JsRuntime {
   void freeTask(JsTask* t) {
     t->magic = 0;
     delete t;
-    live.fetch_sub(1, std::memory_order_release);
+    if (live.fetch_sub(1, std::memory_order_seq_cst) == 1 && idleWanted.load(std::memory_order_seq_cst)) signalMainIdle();
   }
+  void signalMainIdle();
   std::shared_ptr<Endpoint> endpointOf(int p) {
     std::lock_guard<std::mutex> lk(epMu);
     return p >= 0 && static_cast<size_t>(p) < workerEps.size() ? workerEps[p] : nullptr;
   }
 };
+
+// The last task is gone while the owner waits for quiescence: wake its endpoint (processEndpoint
+// tells JS). mainEp is set by setMain() before any task exists and never reset.
+void JsRuntime::signalMainIdle() {
+  if (Endpoint* ep = mainEp.get()) ep->signal();
+}
 
 // Runtimes by id: workers find theirs from the id in their bootstrap data. Leaked on purpose
 // (no static destructor may block on workers at process exit).
@@ -567,6 +579,17 @@ void drive(Endpoint* ep) {
   ep->signal();
 }
 
+// Main endpoint: close() waits for quiescence (notifyIdle) and the last task is gone: an empty
+// batch, onCompletions(0), lets JS see it.
+void notifyIfIdle(Endpoint* ep) {
+  JsRuntime* rt = ep->rt;
+  if (!rt->idleWanted.load(std::memory_order_seq_cst) || rt->live.load(std::memory_order_seq_cst) != 0) return;
+  rt->idleWanted.store(false, std::memory_order_relaxed);
+  napi_value argv[1];
+  napi_create_uint32(ep->env, 0, &argv[0]);
+  callJs(ep, ep->onCompletions, 1, argv);
+}
+
 void processEndpoint(Endpoint* ep) {
   if (ep->dying) return;
   napi_env env = ep->env;
@@ -575,7 +598,10 @@ void processEndpoint(Endpoint* ep) {
   napi_value resource = refValue(env, ep->resource);
   napi_callback_scope cs;  // microtasks run when it closes
   if (resource && napi_open_callback_scope(env, resource, ep->asyncCtx, &cs) == napi_ok) {
-    if (drainAborts(ep) && drainCompletions(ep) && ep->worker >= 0 && ep->attached && !ep->dying) drive(ep);
+    if (drainAborts(ep) && drainCompletions(ep)) {
+      if (ep->worker >= 0 && ep->attached && !ep->dying) drive(ep);
+      else if (ep->worker < 0) notifyIfIdle(ep);
+    }
     napi_close_callback_scope(env, cs);
   }
   napi_close_handle_scope(env, hs);
@@ -1048,6 +1074,16 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
   });
 }
 
+// notifyIdle(rt): from now until it happens, the main endpoint's onCompletions(0) runs once the
+// runtime's live task count is 0 (close() waits on it instead of polling). -> live now.
+Napi::Value NotifyIdle(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    JsRuntime* rt = unwrap(info[0]);
+    rt->idleWanted.store(true, std::memory_order_seq_cst);
+    return Napi::Number::New(info.Env(), static_cast<double>(rt->live.load(std::memory_order_seq_cst)));
+  });
+}
+
 Napi::Value Queued(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     return Napi::Number::New(info.Env(), static_cast<double>(unwrap(info[0])->queuedRoots.load(std::memory_order_relaxed)));
@@ -1248,6 +1284,7 @@ void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   o.Set("workerExited", Napi::Function::New(env, WorkerExited));
   o.Set("queued", Napi::Function::New(env, Queued));
   o.Set("live", Napi::Function::New(env, Live));
+  o.Set("notifyIdle", Napi::Function::New(env, NotifyIdle));
   o.Set("counts", Napi::Function::New(env, Counts));
   o.Set("stats", Napi::Function::New(env, Stats));
   o.Set("destroy", Napi::Function::New(env, Destroy));
