@@ -13,13 +13,14 @@ import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, codedError, rangeError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import { packageRoot } from '../core/native';
-import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './endpoint';
+import { abortError, jsBinding, Endpoint, workerExitedError, type SpawnOptions } from './endpoint';
+import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
 import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from '../shm/config';
 import type { SchedulerStats, WorkerStats } from '../core/stats';
 import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
-import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from '../core/validation';
+import { runtimeConfig } from '../core/validation';
 
 export type { SpawnOptions } from './endpoint';
 
@@ -136,7 +137,7 @@ const WORKER_OPTION_ERRORS = new Set(['ERR_WORKER_INVALID_EXEC_ARGV', 'ERR_INVAL
 
 export class Runtime extends EventEmitter {
   private readonly b = jsBinding();
-  private readonly origin = new Origin();
+  private readonly endpoint = new Endpoint();
   private readonly slots: Slot[];
   private readonly maxQueue: number;
   private refusing = false;  // spawns are refused (close(), destroy(), or every worker gone)
@@ -163,8 +164,25 @@ export class Runtime extends EventEmitter {
     this.nodes = new Set(placement.map((p) => p.node));
     const mq = opts.maxQueue ?? Infinity;
     this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
-    this.b.setMain(rt, this.origin.onCompletions, this.origin.inBuf, this.origin.io);
-    this.origin.afterCompletions = () => this.afterCompletions();
+    this.b.setMain(rt, this.endpoint.onCompletions, this.endpoint.inBuf, this.endpoint.io);
+    this.endpoint.afterCompletions = () => this.afterCompletions();
+    this.target = {
+      endpoint: this.endpoint,
+      nodes: this.nodes,
+      closed: () => this.refusing,
+      admit: (count) => {
+        if (this.maxQueue !== Infinity && this.b.queued(this.rt) + count > this.maxQueue) {
+          this.full = true;
+          throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
+        }
+      },
+      submit: (fn, seq, len, flags, node, big) =>
+        big ? this.b.submitBig(this.rt, fn, seq, big, flags, node) : this.b.submit(this.rt, fn, seq, len, flags, node),
+      submitMany: (count) => this.b.submitMany(this.rt, count),
+      cancel: (handle) => this.b.cancel(this.rt, handle),
+      terminate: (p) => this.terminateWorker(p),
+      tracked: () => this.keepAlive(),
+    };
   }
 
   /** Starts the workers (each loads `filename` and pins itself) and resolves when all are ready. */
@@ -200,11 +218,11 @@ export class Runtime extends EventEmitter {
   }
   /** Task names (exports that are functions). */
   get tasks(): readonly string[] {
-    return this.origin.taskNames;
+    return this.endpoint.taskNames;
   }
   /** Promises of this thread's spawns not yet settled. */
   get pending(): number {
-    return this.origin.pending.size;
+    return this.endpoint.pending.size;
   }
   /** Root tasks queued and not started. */
   get queueSize(): number {
@@ -240,7 +258,7 @@ export class Runtime extends EventEmitter {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
           worker.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
         } else if (msg?.kind === 'hwsq:ready') {
-          if (p === 0 || this.origin.taskNames.length === 0) this.origin.setNames(msg.names, msg.nonFunctions);
+          if (p === 0 || this.endpoint.taskNames.length === 0) this.endpoint.setNames(msg.names, msg.nonFunctions);
           slot.ready = true;
           settled = true;
           // Once ready (a 'message' listener refs the port, and start must keep the process up):
@@ -323,14 +341,14 @@ export class Runtime extends EventEmitter {
   }
 
   private afterCompletions(): void {
-    if (this.origin.pending.size === 0) {
+    if (this.endpoint.pending.size === 0) {
       // Unref after the microtasks that just got their results ran: a caller that spawns again
       // right away (one task at a time) keeps the handle ref'd without two native calls per task.
       if (this.refd && !this.unrefQueued && this.quiesceWaiters.length === 0) {
         this.unrefQueued = true;
         queueMicrotask(() => {
           this.unrefQueued = false;
-          if (this.refd && this.origin.pending.size === 0 && !this.destroyed) {
+          if (this.refd && this.endpoint.pending.size === 0 && !this.destroyed) {
             this.refd = false;
             this.b.ref(this.rt, false);
           }
@@ -361,9 +379,9 @@ export class Runtime extends EventEmitter {
     }
   }
 
-  private rejectClosed<T>(): Promise<T> {
-    return Promise.reject(codedError(ErrorCodes.RUNTIME_CLOSED, 'the runtime is closed'));
-  }
+  // The main thread's submit step of the one spawn path (spawn.ts): root tasks into the shared queues.
+  private readonly target: SpawnTarget;
+
 
   /**
    * Runs task `name` (an export of the task module) with `args` on some P and resolves with its
@@ -371,43 +389,7 @@ export class Runtime extends EventEmitter {
    * SharedArrayBuffers shared; `transfer` moves ArrayBuffers).
    */
   spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
-    let fn: number, node: number, len: number, signal: AbortSignal | undefined, abort: 'signal' | 'terminate';
-    try {
-      // Everything checked (each option read once) before anything is queued.
-      const o = spawnOptions(options, this.nodes);
-      const list = argsOf(args);
-      if (this.refusing) return this.rejectClosed();
-      ({ node, signal, abort } = o);
-      fn = this.origin.lookup(name);
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (this.maxQueue !== Infinity && this.b.queued(this.rt) >= this.maxQueue) {
-        this.full = true;
-        return Promise.reject(codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`));
-      }
-      len = this.origin.encodeArgs(list, o.transfer);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const keep = this.origin.takeSabs();
-    const seq = ++this.origin.seq;
-    const flags = signal ? Flags.ABORTABLE : 0;
-    const w = this.origin.w;
-    let handle: number;
-    try {
-      handle = w.spilled
-        ? this.b.submitBig(this.rt, fn, seq, w.buf.subarray(0, len), flags, node)
-        : this.b.submit(this.rt, fn, seq, len, flags, node);
-    } catch (err) {
-      return Promise.reject(err);  // refused by the addon: nothing queued
-    }
-    if (handle === 0) return this.rejectClosed();
-    const { promise, entry } = this.origin.track(seq, handle, keep);
-    this.keepAlive();
-    if (signal) {
-      const terminate = abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
-      this.origin.wireAbort(seq, entry, signal, (h) => this.b.cancel(this.rt, h), terminate);
-    }
-    return promise as Promise<T>;
+    return spawnOne(this.target, name, args, options) as Promise<T>;
   }
 
   /**
@@ -415,38 +397,7 @@ export class Runtime extends EventEmitter {
    * per batch instead of per task). Returns one promise per task, in order.
    */
   spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
-    let fn: number, node: number, lists: unknown[][];
-    try {
-      // Every list checked to be an array up front: a bad one cannot leave the ones before it queued.
-      lists = argsListOf(argsList);
-      node = spawnManyOptions(options, this.nodes);
-      if (this.refusing) return lists.map(() => this.rejectClosed<T>());
-      fn = this.origin.lookup(name);
-      if (this.b.queued(this.rt) + lists.length > this.maxQueue) {
-        this.full = true;
-        throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
-      }
-    } catch (err) {
-      return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
-    }
-    let entries: BatchEntry[];
-    try {
-      entries = this.origin.encodeBatch(
-        fn,
-        lists,
-        0,
-        node,
-        (count) => this.b.submitMany(this.rt, count),
-        (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
-      );
-    } catch (err) {
-      return lists.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
-    }
-    const out = entries.map((e) =>
-      e.error !== undefined ? Promise.reject(e.error) : e.seq === 0 ? this.rejectClosed<T>() : (this.origin.track(e.seq, 0, e.keep).promise as Promise<T>),
-    );
-    if (this.origin.pending.size > 0) this.keepAlive();
-    return out;
+    return spawnBatch(this.target, name, argsList, options) as Promise<T>[];
   }
 
   /** Resolves when the queue has room again (immediately if it has). */
@@ -464,7 +415,7 @@ export class Runtime extends EventEmitter {
       w.threadId = this.slots[i]?.worker?.threadId ?? -1;
       w.restarts = this.slots[i]?.restarts ?? 0;
     });
-    s.pending = this.origin.pending.size;
+    s.pending = this.endpoint.pending.size;
     return s;
   }
 
@@ -473,7 +424,7 @@ export class Runtime extends EventEmitter {
     if (this.closing) return this.closing;
     this.refusing = true;
     this.closing = (async () => {
-      if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (this.endpoint.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       // Fire-and-forget tasks spawned inside tasks have no promise here: the addon tells this
       // thread when its live count reaches 0 (an empty completion batch).
       if (!this.destroyed && this.b.notifyIdle(this.rt) > 0) {
@@ -500,7 +451,7 @@ export class Runtime extends EventEmitter {
   private stop(exited: () => Error, dropped: () => Error): Promise<void> {
     this.stopping ??= (async () => {
       this.destroyed = true;
-      this.origin.exitedError = exited;
+      this.endpoint.exitedError = exited;
       await Promise.all(
         this.slots.map(async (s) => {
           const w = s.worker;
@@ -511,9 +462,9 @@ export class Runtime extends EventEmitter {
       try {
         this.b.destroy(this.rt);
       } finally {
-        sabRegistry().unwatch(this.origin);
-        const pending = [...this.origin.pending.values()];
-        this.origin.pending.clear();
+        sabRegistry().unwatch(this.endpoint);
+        const pending = [...this.endpoint.pending.values()];
+        this.endpoint.pending.clear();
         for (const e of pending) {
           e.dispose?.();
           e.reject(dropped());
