@@ -33,6 +33,7 @@
         "native/napi/js_runtime.cpp",
         "native/napi/wire.cpp",
         "native/napi/node_memory.cpp",
+        "native/napi/numa_js.cpp",
         "native/napi/options_js.cpp",
         "native/napi/probes.cpp",
         "native/napi/runtime_binding.cpp",

@@ -814,12 +814,6 @@ size_t lenArg(const Napi::Value& v, size_t cap) {
   return static_cast<size_t>(integerIn(v, "payload length", 0, static_cast<int64_t>(cap), "ERR_HWSQ_INVALID_ARG"));
 }
 
-Napi::Array intArray(Napi::Env env, const std::vector<int>& v) {
-  auto a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
-  return a;
-}
-
 // An optional non-negative number option (dflt when absent).
 double numberField(const Napi::Object& o, const char* key, double dflt) {
   auto v = o.Get(key);
@@ -866,12 +860,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     out.Set("id", rt->id);
     const auto& opts = rt->core->options();
     auto workers = Napi::Array::New(env, opts.workers.size());
-    for (size_t i = 0; i < opts.workers.size(); ++i) {
-      auto w = Napi::Object::New(env);
-      w.Set("node", opts.workers[i].node);
-      w.Set("cpus", intArray(env, opts.pin ? opts.workers[i].cpus : std::vector<int>{}));
-      workers.Set(i, w);
-    }
+    for (size_t i = 0; i < opts.workers.size(); ++i) workers.Set(i, hwsq::napi::workerPlacementToJs(env, opts, i));
     out.Set("workers", workers);
     return out;
   });
@@ -1175,10 +1164,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
       rt->workerEps[p] = ep;
     }
     ep->signal();  // first run: whatever was queued for this P meanwhile
-    auto out = Napi::Object::New(env);
-    out.Set("node", rt->core->workerNode(p));
-    out.Set("cpus", intArray(env, rt->core->options().pin ? rt->core->options().workers[p].cpus : std::vector<int>{}));
-    return out;
+    return hwsq::napi::workerPlacementToJs(env, rt->core->options(), static_cast<size_t>(p));
   });
 }
 

@@ -94,4 +94,15 @@ RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c) {
 }
 
 
+Napi::Object workerPlacementToJs(Napi::Env env, const RuntimeOptions& o, size_t p) {
+  auto w = Napi::Object::New(env);
+  w.Set("worker", static_cast<double>(p));
+  w.Set("node", o.workers[p].node);
+  const std::vector<int>& cpus = o.pin ? o.workers[p].cpus : std::vector<int>();
+  auto arr = Napi::Array::New(env, cpus.size());
+  for (size_t i = 0; i < cpus.size(); ++i) arr.Set(static_cast<uint32_t>(i), cpus[i]);
+  w.Set("cpus", arr);
+  return w;
+}
+
 }  // namespace hwsq::napi

@@ -653,16 +653,7 @@ Napi::Value NativeRuntimeWrap::Topology(const Napi::CallbackInfo& info) {
     return o.distances[indexOf(a)][indexOf(b)];
   };
   auto workers = Napi::Array::New(env, o.workers.size());
-  for (size_t p = 0; p < o.workers.size(); ++p) {
-    auto w = Napi::Object::New(env);
-    w.Set("worker", static_cast<double>(p));
-    w.Set("node", o.workers[p].node);
-    const std::vector<int>& cpus = o.pin ? o.workers[p].cpus : std::vector<int>();
-    auto arr = Napi::Array::New(env, cpus.size());
-    for (size_t i = 0; i < cpus.size(); ++i) arr.Set(static_cast<uint32_t>(i), cpus[i]);
-    w.Set("cpus", arr);
-    workers.Set(static_cast<uint32_t>(p), w);
-  }
+  for (size_t p = 0; p < o.workers.size(); ++p) workers.Set(static_cast<uint32_t>(p), workerPlacementToJs(env, o, p));
   auto nodes = Napi::Array::New(env, s.nodeIds.size());
   for (size_t i = 0; i < s.nodeIds.size(); ++i) {
     const int id = s.nodeIds[i];
