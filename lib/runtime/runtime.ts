@@ -20,7 +20,7 @@ import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from '../shm/config';
 import type { SchedulerStats, WorkerStats } from '../core/stats';
 import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
-import { runtimeConfig } from '../core/validation';
+import { DEFAULTS, runtimeConfig } from '../core/validation';
 
 export type { SpawnOptions } from './endpoint';
 
@@ -163,7 +163,7 @@ export class Runtime extends EventEmitter {
     this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
     const mq = opts.maxQueue ?? Infinity;
-    this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
+    this.maxQueue = mq === 'auto' ? DEFAULTS.maxQueuePerWorker * placement.length : mq;
     this.b.setMain(rt, this.endpoint.onCompletions, this.endpoint.inBuf, this.endpoint.io);
     this.endpoint.afterCompletions = () => this.afterCompletions();
     this.target = {

@@ -1,4 +1,4 @@
-// N-API glue of the JS task runtime (Runtime.start / spawn, lib/runtime.ts + lib/worker.ts).
+// N-API glue of the JS task runtime (Runtime.start / spawn, lib/runtime/runtime.ts, spawn.ts, endpoint.ts + lib/runtime/worker.ts).
 //
 // A JS runtime is a core Runtime in external-worker mode (scheduler.h): its Ps are
 // worker_threads Workers. Each Worker thread attaches to its P (pinning itself), and its event

@@ -1,6 +1,6 @@
 // NativeRuntime: a hwsq::sched::Runtime driven from JS with the built-in native task kinds
 // (noop, spin, touch, chase). Marshalling only: option types are checked in
-// lib/native-runtime.ts, semantics (nodes, policies, kinds) in the core, errors mapped by
+// lib/native-runtime/native-runtime.ts, semantics (nodes, policies, kinds) in the core, errors mapped by
 // errors_js.h.
 //
 // Operations. Each JS call that completes later (spawn, locate, idle, close) is an Op with one
