@@ -73,7 +73,7 @@ export const DEFAULTS = Object.freeze({
   stealPolicy: 'hierarchical' as StealPolicy,
   pin: 'node' as PinMode,
   stats: true,
-  timingSampleShift: 0,
+  timingSampleShift: 3,
   sysmon: true,
   hogThresholdMs: 10,
   maxQueue: Infinity,
