@@ -43,7 +43,7 @@ export interface NativeRuntimeOptions {
   stats?: boolean;
   /**
    * Time 1 task in 2^shift, picked at random, for the latency and run-time histograms (0..20,
-   * default 3: 1 in 8; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
+   * default 7: 1 in 128; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
    * estimates); `executed` and every other counter stay exact.
    */
   timingSampleShift?: number;

@@ -73,7 +73,7 @@ export const DEFAULTS = Object.freeze({
   stealPolicy: 'hierarchical' as StealPolicy,
   pin: 'node' as PinMode,
   stats: true,
-  timingSampleShift: 3,
+  timingSampleShift: 7,
   sysmon: true,
   hogThresholdMs: 10,
   maxQueue: Infinity,

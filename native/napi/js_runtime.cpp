@@ -843,7 +843,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     ro.hogThresholdNs = static_cast<uint64_t>(numberField(o, "hogThresholdNs", 10e6));
     ro.externalWorkers = true;
     // JS tasks cost microseconds each: timing every one is cheap here, and keeps their
-    // histograms' counts exact (the native default samples 1 in 8, for sub-microsecond tasks).
+    // histograms' counts exact (the native default times 1 in 128, for sub-microsecond tasks).
     ro.timingSampleShift = 0;
     auto rt = std::make_shared<JsRuntime>();
     JsRuntime* raw = rt.get();

@@ -39,9 +39,11 @@ struct alignas(64) PCounters {
 };
 
 // Picks the tasks whose latency and run time are timed (RuntimeOptions::timingSampleShift):
-// 1 in 2^shift on average, at random gaps uniform in [1, 2^(shift+1) - 1] (mean 2^shift), not
-// every 2^shift-th task, so that a periodic workload cannot alias with the sampling (Go times
-// one goroutine in gTrackingPeriod = 8, also picked at random). Whether a task is picked does
+// 1 in 2^shift on average, at random gaps uniform in [2^(shift-1), 3 * 2^(shift-1)] (mean
+// 2^shift), not every 2^shift-th task, so that a periodic workload cannot alias with the
+// sampling (Go picks its tracked goroutines at random too, gTrackingPeriod); gaps no shorter
+// than half the mean keep the count's variance low (a twelfth of the mean's square per gap,
+// against a third with gaps from 1). Whether a task is picked does
 // not depend on its latency, so the sampled histograms have the same distribution as the full
 // ones, and their counts times 2^shift are unbiased estimates of the full counts (stats.cpp
 // scales them). One owner thread per sampler (a P's spawns, or one outside thread's submits).
@@ -56,8 +58,8 @@ class TimingSampler {
     rng_ ^= rng_ << 25;
     rng_ ^= rng_ >> 27;
     const uint64_t r = (rng_ * 0x2545F4914F6CDD1Dull) >> 32;  // 32 random bits
-    const uint64_t span = (uint64_t{2} << shift) - 1;         // gaps 1..span, mean 2^shift
-    left_ = static_cast<uint32_t>(1 + ((r * span) >> 32));
+    const uint64_t half = uint64_t{1} << (shift - 1);
+    left_ = static_cast<uint32_t>(half + ((r * (2 * half + 1)) >> 32));  // half..3*half
     return true;
   }
 
