@@ -316,7 +316,7 @@ describe('hwsq bench spawn', () => {
     if (rep.goal.ratio !== null) expect(rep.goal.met).toBe(rep.goal.ratio >= 4);
     if (rep.benchSpawnBinary.available) {
       // bench_spawn's own sections: the stats cost with 10 us tasks, and the fidelity check.
-      expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_external_batch256', 'spin10us_inside']);
+      expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_inside_1worker', 'noop_inside_1worker_cpu', 'noop_external_batch256', 'spin10us_inside']);
       const f = rep.benchSpawnBinary.fidelity as Record<string, number>;
       expect(f.shift).toBe(7);
       expect(f.tasks).toBe(20_000);

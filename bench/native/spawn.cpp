@@ -1,10 +1,12 @@
 // Spawn+complete of N native no-op tasks (default 10^6), in ns/task, side by side with oneTBB
 // task_group (when built with TBB: HWSQ_HAVE_TBB) and Go goroutines (when `go` is on PATH:
 // runs bench/go/spawn.go), all in one run on the same machine. Then what stats cost:
-//   stats_* rows   default options (stats on, 1 task in 2^timingSampleShift timed) against
+//   stats cost     default options (stats on, 1 task in 2^timingSampleShift timed) against
 //                  `stats: false` and full timing (shift 0), in interleaved rounds (each round
 //                  runs every setting once, in a rotating order), on the no-op spawn path
-//                  (inside, external batches of 256) and on 10 us tasks; median and spread
+//                  (inside; inside on one P, by wall clock and by that P's thread CPU time;
+//                  external batches of 256) and on 10 us tasks; best/best ratio (the goal),
+//                  per-round ratios' median and spread
 //   fidelity_*     the latency histogram's p50/p99 with sampling against full timing on the
 //                  very same tasks (bursts of 1000 no-op tasks): every task's latency is kept,
 //                  the default's sampler then picks its subset, as the runtime would
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <string>
@@ -204,10 +207,14 @@ Spread spreadOf(std::vector<double> xs) {
 
 void spin10us(void*) { spinFor(10'000); }
 
+// A body runs n tasks on a runtime and returns the nanoseconds it measured itself, or a negative
+// number: then the round's wall-clock time is taken.
+using Body = std::function<double(Runtime&, uint64_t)>;
+
 // One shape: every setting's runtime built and warmed, then `reps` rounds, each timing every
 // setting once (the first setting of round r is r mod 3: no setting always goes first).
 // Returns ns/task per setting per round.
-std::vector<std::vector<double>> interleaved(const Args& a, uint64_t tasks, const std::function<void(Runtime&, uint64_t)>& body) {
+std::vector<std::vector<double>> interleaved(const Args& a, uint64_t tasks, const Body& body) {
   std::vector<std::unique_ptr<Runtime>> rts;
   for (const Setting& st : kSettings) {
     RuntimeOptions o = opts(a.workers, st.stats);
@@ -220,8 +227,9 @@ std::vector<std::vector<double>> interleaved(const Args& a, uint64_t tasks, cons
     for (size_t k = 0; k < kNumSettings; ++k) {
       size_t i = (k + static_cast<size_t>(r)) % kNumSettings;
       auto t0 = Clock::now();
-      body(*rts[i], tasks);
-      ns[i].push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(tasks));
+      double own = body(*rts[i], tasks);
+      double total = own >= 0 ? own : std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      ns[i].push_back(total / static_cast<double>(tasks));
     }
   }
   for (auto& rt : rts) rt->close();
@@ -242,7 +250,7 @@ struct StatsCost {
   double goal = 0;  // bestRatio at most this
 };
 
-StatsCost statsCost(const Args& a, const std::string& shape, uint64_t tasks, double goal, const std::function<void(Runtime&, uint64_t)>& body) {
+StatsCost statsCost(const Args& a, const std::string& shape, uint64_t tasks, double goal, const Body& body) {
   auto ns = interleaved(a, tasks, body);
   StatsCost c;
   c.shape = shape;
@@ -256,7 +264,7 @@ StatsCost statsCost(const Args& a, const std::string& shape, uint64_t tasks, dou
   return c;
 }
 
-void insideBody(Runtime& rt, uint64_t n, TaskFn fn) {
+double insideBody(Runtime& rt, uint64_t n, TaskFn fn) {
   struct Ctx {
     Runtime* rt;
     uint64_t n;
@@ -268,9 +276,36 @@ void insideBody(Runtime& rt, uint64_t n, TaskFn fn) {
   }, &c);
   rt.submit(&root);
   rt.waitIdle();
+  return -1;
 }
 
-void externalBatchBody(Runtime& rt, uint64_t n) {
+// One P only: the CPU time of its thread (CLOCK_THREAD_CPUTIME_ID) from the root task's start to
+// the end of the last task, which counts them. Time the thread spent descheduled -- other
+// processes on a shared machine -- is not in it, unlike wall-clock time.
+struct CpuCtx {
+  Runtime* rt;
+  uint64_t n, ran;
+  timespec start, end;
+};
+CpuCtx* gCpu = nullptr;  // the one in flight (the body waits for it)
+void countedNoop(void*) {
+  if (++gCpu->ran == gCpu->n) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &gCpu->end);
+}
+double insideCpuBody(Runtime& rt, uint64_t n) {
+  CpuCtx c{&rt, n, 0, {}, {}};
+  gCpu = &c;
+  Task root([](void* p) {
+    auto* c = static_cast<CpuCtx*>(p);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->start);
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(countedNoop, nullptr);
+  }, &c);
+  rt.submit(&root);
+  rt.waitIdle();
+  gCpu = nullptr;
+  return static_cast<double>(c.end.tv_sec - c.start.tv_sec) * 1e9 + static_cast<double>(c.end.tv_nsec - c.start.tv_nsec);
+}
+
+double externalBatchBody(Runtime& rt, uint64_t n) {
   Task* buf[256];
   for (uint64_t i = 0; i < n; i += 256) {
     size_t k = static_cast<size_t>(std::min<uint64_t>(256, n - i));
@@ -281,6 +316,7 @@ void externalBatchBody(Runtime& rt, uint64_t n) {
     rt.submitBatch(buf, k);
   }
   rt.waitIdle();
+  return -1;
 }
 
 // ---- Fidelity: sampled against full timing on the same tasks.
@@ -468,9 +504,17 @@ int main(int argc, char** argv) {
   // What stats cost: default options against stats off (and full timing), interleaved rounds.
   const uint64_t spinTasks = std::max<uint64_t>(1000, a.tasks / 50);
   std::vector<StatsCost> costs;
-  costs.push_back(statsCost(a, "noop_inside", a.tasks, 1.03, [](Runtime& rt, uint64_t n) { insideBody(rt, n, noop); }));
+  costs.push_back(statsCost(a, "noop_inside", a.tasks, 1.03, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, noop); }));
+  // One P: spawn and run on one thread, no steals or spinning: the per-task cost of stats alone,
+  // and the figure least moved by other load (a preempted round is slow, never fast).
+  {
+    Args one = a;
+    one.workers = 1;
+    costs.push_back(statsCost(one, "noop_inside_1worker", a.tasks, 1.03, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, noop); }));
+    costs.push_back(statsCost(one, "noop_inside_1worker_cpu", a.tasks, 1.03, insideCpuBody));
+  }
   costs.push_back(statsCost(a, "noop_external_batch256", a.tasks, 1.03, externalBatchBody));
-  costs.push_back(statsCost(a, "spin10us_inside", spinTasks, 1.01, [](Runtime& rt, uint64_t n) { insideBody(rt, n, spin10us); }));
+  costs.push_back(statsCost(a, "spin10us_inside", spinTasks, 1.01, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, spin10us); }));
   const Fidelity fid = fidelity(a, a.tasks);  // at 1 in 128, 10^6 tasks time ~7,800
   if (!a.json) {
     std::printf("stats cost: default options (timing 1 task in %d) vs stats: false vs full timing, %d interleaved rounds, ns/task median (min..max)\n",
