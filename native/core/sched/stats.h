@@ -43,10 +43,10 @@ struct alignas(64) PCounters {
 // 2^shift), not every 2^shift-th task, so that a periodic workload cannot alias with the
 // sampling (Go picks its tracked goroutines at random too, gTrackingPeriod); gaps no shorter
 // than half the mean keep the count's variance low (a twelfth of the mean's square per gap,
-// against a third with gaps from 1). Whether a task is picked does
-// not depend on its latency, so the sampled histograms have the same distribution as the full
-// ones, and their counts times 2^shift are unbiased estimates of the full counts (stats.cpp
-// scales them). One owner thread per sampler (a P's spawns, or one outside thread's submits).
+// against a third with gaps from 1). Whether a task is picked does not depend on its latency,
+// so the sampled histograms have the same distribution as the full ones, and their counts
+// times 2^shift are unbiased estimates of the full counts (stats.cpp scales them). One owner
+// thread per sampler (a P's spawns, or one outside thread's submits): plain fields, no atomics.
 class TimingSampler {
  public:
   explicit TimingSampler(uint64_t seed = 0x9E3779B97F4A7C15ull) : rng_(seed | 1) {}

@@ -92,7 +92,6 @@ bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, 
 
 // ------------------------------------------------------------------------------- Impl
 
-
 // [owner of sampler] Submit timestamp for the latency histogram (0: not timed, see TimingSampler).
 void Runtime::Impl::stamp(Task* t, TimingSampler& sampler) {
   t->submitTicks = statsOn && sampler.next(shift) ? nowTicks() : 0;
@@ -108,11 +107,19 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     rejected.fetch_add(n, std::memory_order_release);
     return 0;
   }
-  // One clock read per call, for the tasks the caller's sampler picks.
+  // The tasks the caller's sampler picks share one clock read, taken only if one is picked (a
+  // submit of a single task must not pay a clock read 127 times in 128).
   if (statsOn) {
-    const uint64_t now = nowTicks();
     TimingSampler& sampler = callerSampler();
-    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = sampler.next(shift) ? now : 0;
+    uint64_t now = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (sampler.next(shift)) {
+        if (now == 0) now = nowTicks();
+        ts[i]->submitTicks = now;
+      } else {
+        ts[i]->submitTicks = 0;
+      }
+    }
   } else {
     for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = 0;
   }
