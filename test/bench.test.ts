@@ -400,6 +400,10 @@ describe('hwsq bench pools', () => {
     expect(e.results.latency.length + e.results.throughput.length).toBeGreaterThanOrEqual(1);
     expect(e.results.throughput.length).toBeLessThanOrEqual(4);
     for (const t of e.results.throughput) expect(t.reps).toBeLessThan(50);
-    for (const l of e.results.latency) expect(l.samples).toBeGreaterThan(0);
+    for (const l of e.results.latency) {
+      expect(l.samples).toBe(2000);
+      expect(l.reps).toBeGreaterThanOrEqual(1);
+      expect(l.p99UsRuns).toHaveLength(l.reps); // complete repetitions only
+    }
   }, 60_000);
 });

@@ -207,8 +207,8 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
   const report: PoolsReport = { workers, throughput: [], latency: [], recursive: [], ratios: {}, ratioSpreads: {} };
   const stopped = () => options.interrupt?.aborted ?? false;
   const pools = options.pools ?? ['piscina', 'tinypool'];
-  // Stages: round trips (hwsq and the pools, interleaved), hwsq spawn, spawnMany, fib, fib on 1
-  // worker; per pool: throughput, fib.
+  // Stages: hwsq spawn, spawnMany, fib, round trips (hwsq and the pools, interleaved), hwsq fib
+  // on 1 worker; per pool: throughput, fib.
   const progress = startProgress('pools', 5 + 2 * pools.length, { enabled: options.progress });
   const st = new Stages(stopped, progress);
   const push = <T>(list: T[], r: T | undefined) => r !== undefined && list.push(r);
@@ -218,10 +218,6 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
   try {
     const rt = await Runtime.start({ filename: pathToFileURL(file), workers });
     try {
-      loaded = st.stop ? [] : await loadPools(file, workers, pools);
-      const sides: RoundTripper[] = [{ name: 'hwsq', one: (i) => rt.spawn('noop', [i]) }, ...loaded.map((p) => ({ name: p.name, one: (i: number) => p.run(i, 'noop') }))];
-      const lats = await st.run('round trips', () => roundTrips(sides, rounds, reps, stopped));
-      if (lats) report.latency.push(...lats);
       push(report.throughput, await st.run('hwsq spawn', () => throughput('hwsq spawn', n, reps, stopped, (k) => Promise.all(Array.from({ length: k }, (_, i) => rt.spawn('noop', [i]))))));
       push(
         report.throughput,
@@ -238,6 +234,11 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
         r.perWorker = after.workers.map((w, i) => Math.round((w.executed - before.workers[i]!.executed) / (r.reps + 1)));
         report.recursive.push(r);
       });
+      // Round trips last of hwsq's stages: they need the pools too (interleaved repetitions).
+      loaded = st.stop ? [] : await loadPools(file, workers, pools);
+      const sides: RoundTripper[] = [{ name: 'hwsq', one: (i) => rt.spawn('noop', [i]) }, ...loaded.map((p) => ({ name: p.name, one: (i: number) => p.run(i, 'noop') }))];
+      const lats = await st.run('round trips', () => roundTrips(sides, rounds, reps, stopped));
+      if (lats) report.latency.push(...lats);
     } finally {
       await rt.close();
     }
