@@ -64,7 +64,8 @@ afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((rt) => rt.close()));
 });
 
-function runtime(options: NativeRuntimeOptions = { virtualTopology: { nodes: 2, workersPerNode: 2 } }): NativeRuntime {
+// Every task timed (timingSampleShift 0), so that histogram counts equal task counts exactly.
+function runtime(options: NativeRuntimeOptions = { virtualTopology: { nodes: 2, workersPerNode: 2 }, timingSampleShift: 0 }): NativeRuntime {
   const rt = createNativeRuntime(options);
   runtimes.push(rt);
   return rt;

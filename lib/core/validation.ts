@@ -72,7 +72,7 @@ export const DEFAULTS = Object.freeze({
   placement: 'spread' as PlacementMode,
   stealPolicy: 'hierarchical' as StealPolicy,
   stats: true,
-  timingSampleShift: 0,
+  timingSampleShift: 7,
   sysmon: true,
   hogThresholdMs: 10,
   maxQueue: Infinity,

@@ -57,7 +57,11 @@ export interface NativeRuntimeOptions {
   stealPolicy?: StealPolicy;
   /** Counters beyond spawned/executed, clocks and histograms (default true). */
   stats?: boolean;
-  /** Time 1 task in 2^shift for the histograms (0..20, default 0: every task). */
+  /**
+   * Time 1 task in 2^shift, picked at random, for the latency and run-time histograms (0..20,
+   * default 7: 1 in 128; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
+   * estimates); `executed` and every other counter stay exact.
+   */
   timingSampleShift?: number;
   /** Run the monitor thread (hog detection; default true). */
   sysmon?: boolean;

@@ -86,7 +86,7 @@ RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c) {
   }
   o.policy = parseStealPolicy(stringField(c, "policy", "hierarchical"));
   o.stats = boolField(c, "stats", true);
-  o.timingSampleShift = intField(c, "timingSampleShift", 0, 0, 20, "ERR_HWSQ_INVALID_OPTION");
+  o.timingSampleShift = intField(c, "timingSampleShift", RuntimeOptions{}.timingSampleShift, 0, 20, "ERR_HWSQ_INVALID_OPTION");
   o.sysmon = boolField(c, "sysmon", true);
   Napi::Value hog = c.Get("hogThresholdNs");
   if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(numberIn(hog, "hogThresholdNs", 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION"));
