@@ -19,6 +19,8 @@ export type {
   SpawnNativeResult,
   NativeRuntimeTopology,
   PlacementEntry,
+  PlacementMode,
+  PinMode,
   WorkerLocation,
 } from './native-runtime/native-runtime';
 export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats } from './core/stats';
