@@ -1,7 +1,25 @@
-// The suites StrykerJS runs against each mutant of lib/ (stryker.config.json): the ones that
+// The suites StrykerJS runs against each mutant of lib/ (stryker.config.json): those that
 // exercise the behaviour modules in this process (codec, validation, runtime, metrics). Suites
 // that only drive child processes or guests cannot see an in-process mutant.
+import fs from 'node:fs';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// Stryker runs this in its sandbox copy (build-stryker/sandbox-*/), which cannot hold the sysfs
+// and cgroup fixture trees (they contain directory symlinks, as sysfs does, and Stryker's copy
+// refuses those): link the checkout's. dist/ was built from the unmutated lib/ and is what the
+// workers run; keep it newer than the instrumented lib/ so that test/helpers' ensureDist does
+// not rebuild it from mutated code.
+const here = __dirname;
+if (path.basename(path.dirname(here)) === 'build-stryker') {
+  const checkout = path.resolve(here, '../..');
+  for (const tree of ['sysfs', 'cgroup']) {
+    const at = path.join(here, 'test', 'fixtures', tree);
+    if (!fs.existsSync(at)) fs.symlinkSync(path.join(checkout, 'test', 'fixtures', tree), at);
+  }
+  const now = new Date();
+  for (const f of fs.readdirSync(path.join(here, 'dist'))) fs.utimesSync(path.join(here, 'dist', f), now, now);
+}
 
 export default defineConfig({
   test: {

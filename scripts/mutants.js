@@ -13,7 +13,8 @@
 // tests that pass without it. Mutants with a `guest` list (what only several NUMA nodes show)
 // keep a copy of their binaries; all of them, plus the baseline, then run in ONE two-node QEMU
 // guest boot (test/vm/), skipped loudly without QEMU (a failure under CI=true / HWSQ_REQUIRE_ALL).
-// HWSQ_MUTANT_TIMEOUT=<s> bounds one test binary run (default 240: a hang is a kill).
+// HWSQ_MUTANT_TIMEOUT=<s> bounds one test binary run (default 90, where the baseline takes
+// seconds: a hang is a kill).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -26,7 +27,7 @@ const src = path.join(work, 'src');
 const build = path.join(work, 'build');
 const guestDir = path.join(work, 'guest');
 const spec = JSON.parse(fs.readFileSync(path.join(root, 'native', 'mutants', 'mutants.json'), 'utf8'));
-const timeoutS = Number(process.env.HWSQ_MUTANT_TIMEOUT || 240);
+const timeoutS = Number(process.env.HWSQ_MUTANT_TIMEOUT || 90);
 
 const args = process.argv.slice(2);
 const flags = new Set(args.filter((a) => a.startsWith('--')));
