@@ -145,7 +145,21 @@ async function guestPhase(guestMutants, baselineTests) {
   const plan = path.join(guestDir, 'plan.json');
   fs.writeFileSync(plan, JSON.stringify({ nodes: topo.nodes.length, timeoutS, runs }));
   console.log(`\n=== guest (${topo.nodes.length} nodes, one boot): baseline + ${guestMutants.length} mutant(s)`);
-  const vm = await runInVm(topo, `node native/mutants/guest.cjs ${plan}`, { timeoutMs: 240_000 + 60_000 * runs.length, separateStderr: true });
+  // no_timer_check: on a loaded host TCG can miss the kernel's early IO-APIC timer check, which
+  // panics the boot ("IO-APIC + timer doesn't work"); a boot that fails anyway is tried once more.
+  const boot = () => runInVm(topo, `node native/mutants/guest.cjs ${plan}`, { timeoutMs: 240_000 + 60_000 * runs.length, separateStderr: true, kernelArgs: ['no_timer_check'] });
+  let vm;
+  try {
+    vm = await boot();
+  } catch (err) {
+    console.error(`guest boot failed, once more: ${String(err.message).split('\n')[0]}`);
+    try {
+      vm = await boot();
+    } catch (again) {
+      console.error(String(again.message));
+      return { error: true };
+    }
+  }
   if (vm.exitCode !== 0) {
     console.error(`guest exited ${vm.exitCode}:\n${vm.stdout}\n${vm.stderr ?? ''}\n${vm.console.slice(-2000)}`);
     return { error: true };
