@@ -245,7 +245,10 @@ async function main() {
         if (run.name === 'baseline') {
           for (const t of run.tests) console.log(`  guest baseline ${t.pass ? 'pass' : 'FAIL'} ${t.label}${t.pass ? '' : `: ${t.why}`}`);
           if (bad.length) guestError = true;
-        } else if (bad.length) guestKilled.set(run.name, `guest ${bad[0].label}: ${bad[0].why}`);
+        } else {
+          if (bad.length) guestKilled.set(run.name, `guest ${bad[0].label}: ${bad[0].why}`);
+          console.log(`  guest ${bad.length ? 'killed  ' : 'SURVIVED'} ${run.name}${bad.length ? ` by ${bad[0].label}: ${bad[0].why}` : ''}`);
+        }
       }
     }
   }
