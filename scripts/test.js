@@ -6,11 +6,14 @@
 //   unit       vitest: test/**/*.test.ts (the pack test installs the tarball with its prebuild)
 //   arm64      a named subset of the unit suite on arm64 Node under qemu-user (scripts/arm64-tests.js)
 //   vm         vitest: test/**/*.vm.test.ts, multi-NUMA kernels in QEMU
+//   mutation-native  the C++ core's named mutants (scripts/mutants.js): each must be killed
+//   mutation-ts      StrykerJS over lib/metrics (stryker.config.json): the score floor
 //   compat-NN  the unit suite again under each other supported Node major (from the npm registry)
 // A stage or suite whose system tool is absent is skipped, never silently: the summary names
 // each skip with its reason and the apt-get line that enables it (scripts/requirements.js).
 // With CI=true or HWSQ_REQUIRE_ALL=1 a missing tool is a failure instead.
-// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN); arguments
+// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN, 'mutation' both
+// mutation stages); arguments
 // (npm test -- test/top.test.ts) go to each vitest stage as its file filters.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -51,6 +54,9 @@ const stages = [
   { name: 'unit', run: () => [bin('vitest'), ['run', ...filters]] },
   { name: 'arm64', check: () => req.checkTools(['qemu-user', 'arm64-cross']), run: () => [process.execPath, ['scripts/arm64-tests.js', ...filters]] },
   { name: 'vm', check: vmCheck, run: () => [bin('vitest'), ['run', '--config', 'vitest.vm.config.ts', ...filters]] },
+  // Its guest mutants need QEMU: without it scripts/mutants.js reports that skip itself.
+  { name: 'mutation-native', check: () => req.checkTools(['cmake']), run: () => [process.execPath, ['scripts/mutants.js']] },
+  { name: 'mutation-ts', run: () => [bin('stryker'), ['run']] },
   ...supportedMajors.map((major) => ({
     name: `compat-${major}`,
     // The unit stage already ran under this major.
@@ -68,7 +74,8 @@ const stages = [
 ];
 
 const only = process.env.HWSQ_TEST_STAGES ? process.env.HWSQ_TEST_STAGES.split(',').map((s) => s.trim()) : null;
-const selected = (name) => !only || only.includes(name) || (name.startsWith('compat-') && only.includes('compat'));
+const selected = (name) =>
+  !only || only.includes(name) || (name.startsWith('compat-') && only.includes('compat')) || (name.startsWith('mutation-') && only.includes('mutation'));
 
 async function main() {
   if (!supportedMajors.includes(thisMajor)) {
