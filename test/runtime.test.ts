@@ -499,9 +499,10 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
 
 describe('Runtime: stats', () => {
   it('counts JS tasks like native ones: latency and run-time histograms, per P and node, hogs, utilization', async () => {
-    const rt = await start({ stealPolicy: 'flat' });
+    // A hog threshold of 1 s: on a loaded host a descheduled 'add' can outlast the default 10 ms.
+    const rt = await start({ stealPolicy: 'flat', hogThresholdMs: 1000 });
     await Promise.all(rt.spawnMany('add', Array.from({ length: 200 }, (_, i) => [i, i])));
-    // One task held inside its worker until sysmon has reported it as a hog (default 10 ms).
+    // One task held inside its worker until sysmon has reported it as a hog.
     const sync = newSync();
     const hog = rt.spawn('holdUntilReleased', [sync]);
     await started(sync);
