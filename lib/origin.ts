@@ -9,6 +9,7 @@ import { decodeError, decodeValue, encodeValue, Writer } from './codec';
 import { ErrorCodes, codedError, rangeError, typeError } from './errors';
 import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from './intrinsics';
 import { jsBinding, type CompletionsFn } from './js-binding';
+import type { MemoryTally } from './memory-affinity';
 import { sabRegistry } from './sab';
 
 export { jsBinding } from './js-binding';
@@ -18,7 +19,13 @@ export const IO_BYTES = 256 * 1024;
 export const IN_BYTES = 256 * 1024;
 
 /** Task flags shared with the addon. */
-export const Flags = { ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9 } as const;
+export const Flags = { ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9, AFFINE_MEMORY: 1 << 16, AFFINE_FALLBACK: 1 << 17 } as const;
+
+/** A node: 'auto' spawn's node and flags: the node the tally chose, or none (-1) and the fallback flag. */
+export function autoPlacement(tally: MemoryTally): { node: number; flags: number } {
+  const node = tally.choose();
+  return node >= 0 ? { node, flags: Flags.AFFINE_MEMORY } : { node: -1, flags: Flags.AFFINE_FALLBACK };
+}
 /** Completion codes. */
 export const Codes = { OK: 0, ERROR: 1, EXITED: 2 } as const;
 
@@ -40,8 +47,12 @@ export interface BatchEntry {
 
 /** Options of one spawn. */
 export interface SpawnOptions {
-  /** Run on a P of this NUMA node (OS id); default: wherever there is room. */
-  node?: number;
+  /**
+   * Run on a P of this NUMA node (OS id); 'auto': on the node that holds the memory the task
+   * uses in place (its SharedArrayBuffers, allocOnNode memory in `transfer`), else as without a
+   * node. Default: the runtime's `memoryAffinity` ('auto' when true), else wherever there is room.
+   */
+  node?: number | 'auto';
   /** ArrayBuffers to transfer: detached here after their bytes went into the task (node-local memory moves without a copy). */
   transfer?: readonly unknown[];
   /** Aborts the task: a queued one is removed, a running one sees `currentTask().signal` abort. The promise rejects with an AbortError at once. */
@@ -106,9 +117,13 @@ export class Origin {
    * Encodes an argument list into io (from 0). Returns the byte length; w.spilled says it is in
    * w.buf instead, and w.sabs lists the SharedArrayBuffers the task's entry must hold.
    */
-  encodeArgs(args: readonly unknown[], transfer?: readonly unknown[]): number {
+  encodeArgs(args: readonly unknown[], transfer?: readonly unknown[], tally?: MemoryTally): number {
     if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
     this.w.reset();
+    if (tally) {
+      tally.reset();
+      this.w.memory = tally;  // encodeValue tells it of the memory used in place, then unsets it
+    }
     encodeValue(this.w, args, transfer);
     return this.w.pos;
   }
@@ -123,7 +138,8 @@ export class Origin {
    * Batch submission, all or nothing: encodes one record per argument list (first all of them,
    * so that a list that does not clone refuses the whole batch with nothing queued), then copies
    * them into io and calls flush(count) whenever io is full (and at the end); a record too big for
-   * io goes alone through single(). Returns each task's seq (0: refused by flush/single, i.e.
+   * io goes alone through single(). With a tally (node: 'auto'), each record gets the node of its
+   * own arguments' memory (or none) and its AFFINE_* flag. Returns each task's seq (0: refused by flush/single, i.e.
    * closed), or, when a list was not an array or did not clone, that error for every entry.
    */
   encodeBatch(
@@ -132,7 +148,8 @@ export class Origin {
     flags: number,
     node: number,
     flush: (count: number) => number,
-    single: (seq: number, buf: Buffer) => number,
+    single: (seq: number, buf: Buffer, node: number, flags: number) => number,
+    tally?: MemoryTally,
   ): BatchEntry[] {
     if (node > 0x7fffffff) throw rangeError(ErrorCodes.UNKNOWN_NODE, `no node ${node}`);
     const w = this.w;
@@ -145,6 +162,10 @@ export class Origin {
         if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
         w.ensure(24);
         w.pos += 24;
+        if (tally) {
+          tally.reset();
+          w.memory = tally;
+        }
         encodeValue(w, args);
       } catch (err) {
         w.reset();
@@ -153,9 +174,10 @@ export class Origin {
       }
       keeps.push(this.takeSabs());
       const buf = w.buf;
+      const place = tally ? autoPlacement(tally) : undefined;
       buf.writeUInt32LE(fn, at);
-      buf.writeUInt32LE(flags, at + 4);
-      buf.writeInt32LE(node, at + 8);
+      buf.writeUInt32LE(place ? flags | place.flags : flags, at + 4);
+      buf.writeInt32LE(place ? place.node : node, at + 8);
       buf.writeUInt32LE(w.pos - at - 24, at + 12);
       starts.push(at);
     }
@@ -183,7 +205,7 @@ export class Origin {
         const len = next - at;
         if (len > io.length) {
           doFlush();
-          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + 24, next))) === 0 ? 0 : seq);
+          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + 24, next)), src.readInt32LE(at + 8), src.readUInt32LE(at + 4)) === 0 ? 0 : seq);
           first = seqs.length;
           continue;
         }

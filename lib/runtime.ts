@@ -13,7 +13,8 @@ import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, codedError, rangeError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
+import { MemoryTally, nearestNodes } from './memory-affinity';
+import { abortError, autoPlacement, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
 import { numaNodeFromEnv } from './per-node/env';
 import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from './shm/config';
@@ -91,6 +92,13 @@ export interface RuntimeOptions {
    * thread's event loop is blocked.
    */
   shm?: boolean;
+  /**
+   * Spawns (root and nested, spawn and spawnMany) default to node: 'auto': a task runs on the
+   * node that holds the memory it uses in place (its SharedArrayBuffers, allocOnNode memory in
+   * `transfer`); without such memory it is placed as usual. An explicit node wins. Default false.
+   * `stats().memoryAffinity` counts the choices.
+   */
+  memoryAffinity?: boolean;
 }
 
 export interface WorkerInfo {
@@ -117,6 +125,9 @@ interface InitMessage {
   runtimeId: number;
   worker: number;
   url: string;
+  /** The runtime's memoryAffinity option, and memory node -> node with Ps for node: 'auto'. */
+  memoryAffinity: boolean;
+  nearest: [number, number][];
 }
 type WorkerMessage =
   | { kind: 'hwsq:ready'; names: string[]; nonFunctions: string[] }
@@ -151,6 +162,10 @@ export class Runtime extends EventEmitter {
   private idleWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
   private readonly nodes: Set<number>;
+  private readonly memoryAffinity: boolean;
+  /** Memory node -> node with Ps (node: 'auto'), and the tally the codec reports to. */
+  private readonly nearest: Map<number, number>;
+  private readonly tally: MemoryTally;
 
   private constructor(
     private readonly rt: object,
@@ -162,6 +177,9 @@ export class Runtime extends EventEmitter {
     super();
     this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
+    this.memoryAffinity = opts.memoryAffinity === true;
+    this.nearest = nearestNodes([...this.nodes]);
+    this.tally = new MemoryTally(this.nearest);
     const mq = opts.maxQueue ?? Infinity;
     this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
     this.b.setMain(rt, this.origin.onCompletions, this.origin.inBuf, this.origin.io);
@@ -227,7 +245,7 @@ export class Runtime extends EventEmitter {
     } as ConstructorParameters<typeof Worker>[1]);
     slot.worker = worker;
     slot.ready = false;
-    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl };
+    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl, memoryAffinity: this.memoryAffinity, nearest: [...this.nearest] };
     worker.postMessage(init);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -363,25 +381,29 @@ export class Runtime extends EventEmitter {
    */
   spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
     let fn: number, node: number, len: number, signal: AbortSignal | undefined, abort: 'signal' | 'terminate';
+    let flags = 0;
     try {
       // Everything checked (each option read once) before anything is queued.
-      const o = spawnOptions(options, this.nodes);
+      const o = spawnOptions(options, this.nodes, this.memoryAffinity);
       const list = argsOf(args);
       if (this.closed) return this.rejectClosed();
-      ({ node, signal, abort } = o);
+      ({ signal, abort } = o);
       fn = this.origin.lookup(name);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       if (this.maxQueue !== Infinity && this.b.queued(this.rt) >= this.maxQueue) {
         this.full = true;
         return Promise.reject(codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`));
       }
-      len = this.origin.encodeArgs(list, o.transfer);
+      const auto = o.node === 'auto';
+      len = this.origin.encodeArgs(list, o.transfer, auto ? this.tally : undefined);
+      if (auto) ({ node, flags } = autoPlacement(this.tally));
+      else node = o.node as number;
     } catch (err) {
       return Promise.reject(err);
     }
     const keep = this.origin.takeSabs();
     const seq = ++this.origin.seq;
-    const flags = signal ? Flags.ABORTABLE : 0;
+    if (signal) flags |= Flags.ABORTABLE;
     const w = this.origin.w;
     let handle: number;
     try {
@@ -405,12 +427,12 @@ export class Runtime extends EventEmitter {
    * Spawns `name` once per argument list as one batch (one native call and one queue operation
    * per batch instead of per task). Returns one promise per task, in order.
    */
-  spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
-    let fn: number, node: number, lists: unknown[][];
+  spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number | 'auto' } = {}): Promise<T>[] {
+    let fn: number, node: number | 'auto', lists: unknown[][];
     try {
       // Every list checked to be an array up front: a bad one cannot leave the ones before it queued.
       lists = argsListOf(argsList);
-      node = spawnManyOptions(options, this.nodes);
+      node = spawnManyOptions(options, this.nodes, this.memoryAffinity);
       if (this.closed) return lists.map(() => this.rejectClosed<T>());
       fn = this.origin.lookup(name);
       if (this.b.queued(this.rt) + lists.length > this.maxQueue) {
@@ -426,9 +448,10 @@ export class Runtime extends EventEmitter {
         fn,
         lists,
         0,
-        node,
+        node === 'auto' ? -1 : node,
         (count) => this.b.submitMany(this.rt, count),
-        (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
+        (seq, buf, n, f) => this.b.submitBig(this.rt, fn, seq, buf, f, n),
+        node === 'auto' ? this.tally : undefined,
       );
     } catch (err) {
       return lists.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued

@@ -11,7 +11,8 @@
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
 import { parentPort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from './codec';
-import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { MemoryTally } from './memory-affinity';
+import { autoPlacement, Flags, jsBinding, Origin, type SpawnOptions } from './origin';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
 import { ErrorCodes, typeError } from './errors';
 import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
@@ -23,6 +24,9 @@ interface Init {
   runtimeId: number;
   worker: number;
   url: string;
+  /** The runtime's memoryAffinity option, and memory node -> node with Ps (node: 'auto'). */
+  memoryAffinity: boolean;
+  nearest: [number, number][];
 }
 
 type TaskFn = (...args: unknown[]) => unknown;
@@ -101,6 +105,7 @@ async function boot(init: Init): Promise<void> {
   await catchUpOnSharedBuffers();
   const io = origin.w;
   const aborts = new SafeMap<number, AbortController>();
+  const tally = new MemoryTally(new SafeMap(init.nearest));
   let place = { node: -1, cpus: [] as number[] };
   let current: { handle: number; ctx: TaskContext | undefined } | undefined;
   const neverAborted = new SafeAbortController().signal;
@@ -219,18 +224,22 @@ async function boot(init: Init): Promise<void> {
   const hooks: WorkerHooks = {
     spawn(name, args, options: SpawnOptions) {
       let fn: number, node: number, len: number, signal: AbortSignal | undefined;
+      let flags = 0;
       try {
         // Checked before anything is queued (validation.ts); the addon refuses a node without Ps.
-        const o = spawnOptions(options);
-        ({ node, signal } = o);
+        const o = spawnOptions(options, undefined, init.memoryAffinity);
+        signal = o.signal;
         fn = origin.lookup(name);
-        len = origin.encodeArgs(argsOf(args), o.transfer);
+        const auto = o.node === 'auto';
+        len = origin.encodeArgs(argsOf(args), o.transfer, auto ? tally : undefined);
+        if (auto) ({ node, flags } = autoPlacement(tally));
+        else node = o.node as number;
       } catch (err) {
         return rejected(err);
       }
       const keep = origin.takeSabs();
       const seq = ++origin.seq;
-      const flags = signal ? Flags.ABORTABLE : 0;
+      if (signal) flags |= Flags.ABORTABLE;
       let handle: number;
       try {
         handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
@@ -242,17 +251,18 @@ async function boot(init: Init): Promise<void> {
       return promise;
     },
     spawnMany(name, argsList, options) {
-      let fn: number, node: number, lists: unknown[][];
+      let fn: number, node: number | 'auto', lists: unknown[][];
       try {
         lists = argsListOf(argsList);
-        node = spawnManyOptions(options);
+        node = spawnManyOptions(options, undefined, init.memoryAffinity);
         fn = origin.lookup(name);
       } catch (err) {
         return Array.from({ length: rejectionCount(argsList) }, () => rejected(err));
       }
       let entries;
       try {
-        entries = origin.encodeBatch(fn, lists, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
+        const auto = node === 'auto';
+        entries = origin.encodeBatch(fn, lists, 0, auto ? -1 : (node as number), (count) => b.spawnMany(count), (seq, buf, n, f) => b.spawn(fn, seq, buf.length, f, n, buf), auto ? tally : undefined);
       } catch (err) {
         return lists.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
       }
