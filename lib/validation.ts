@@ -546,7 +546,7 @@ export function abortSignal(value: unknown, name = 'signal'): AbortSignal | unde
 export function spawnNode(value: unknown, nodes: ReadonlySet<number> | readonly number[] | undefined, memoryAffinity: boolean): number | 'auto' {
   if (value === undefined) return memoryAffinity ? 'auto' : -1;
   if (value === 'auto') return 'auto';
-  if (typeof value === 'string') throw rangeError(ErrorCodes.INVALID_ARG, `node must be a NUMA node id or 'auto', got ${show(value)}`);
+  if (typeof value === 'string') throw typeError(INVALID_ARG_TYPE, `node must be a NUMA node id or 'auto', got ${show(value)}`);
   return nodes ? runtimeNode(value, nodes) : nodeId(value);
 }
 

@@ -125,13 +125,13 @@ describe("node: 'auto' on Runtime", () => {
     const rt = await start();
     for (const node of ['Auto', 'any', ''] as unknown as number[]) {
       const err = await rejection(rt.spawn('whereWith', [], { node }));
-      expect(err).toBeInstanceOf(RangeError);
-      expect(err.code).toBe('ERR_HWSQ_INVALID_ARG');
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     }
     const many = rt.spawnMany('whereWith', [[1]], { node: 'near' as unknown as number });
-    expect((await rejection(many[0]!)).code).toBe('ERR_HWSQ_INVALID_ARG');
+    expect((await rejection(many[0]!)).code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     const inTask = await rejection(rt.spawn('nested', [[], { node: 'nearest' }]));
-    expect(inTask.code).toBe('ERR_HWSQ_INVALID_ARG');
+    expect(inTask.code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     expect(rt.stats().memoryAffinity).toEqual({ affineByMemory: 0, affineFallback: 0 });
     expect(rt.queueSize).toBe(0);
     for (const memoryAffinity of ['yes', 1, null]) {
@@ -278,7 +278,7 @@ describe("node: 'auto' on NativeRuntime.spawnNative", () => {
     expect(s.memoryAffinity).toEqual({ affineByMemory: 8, affineFallback: 2 });
     expectCode(() => createNativeRuntime({ memoryAffinity: 'on' as unknown as boolean }), TypeError, 'ERR_HWSQ_INVALID_ARG_TYPE');
     await expect(rt.spawnNative('touch', { buffer: buf }, { node: 'auto', worker: 0 })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_ARG' });
-    await expect(rt.spawnNative('touch', { buffer: buf }, { node: 'near' as unknown as number })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_ARG' });
+    await expect(rt.spawnNative('touch', { buffer: buf }, { node: 'near' as unknown as number })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_ARG_TYPE' });
     const byDefault = createNativeRuntime({ virtualTopology: { nodes: 2, workersPerNode: 1 }, memoryAffinity: true });
     natives.push(byDefault);
     await byDefault.spawnNative('chase', { buffer: buf, steps: 4 });
