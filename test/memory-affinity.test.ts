@@ -2,7 +2,7 @@
 // sample and its cache, the node choice, the fallback, the counters (stats, Prometheus,
 // /metrics/scheduler) and the checks of the new option values. On this one-node machine every
 // affine choice is node 0; the multi-node behaviour (a task given memory on node k runs on node
-// k) is in test/affinity.vm.test.ts, and the choice among nodes is tested here through the tally
+// k) is in test/memory-affinity.vm.test.ts, and the choice among nodes is tested here through the tally
 // with recorded allocations.
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
