@@ -13,7 +13,7 @@ import { native } from '../lib/native';
 import { registerMetrics } from '../lib/metrics/prometheus';
 import { schedulerJson } from '../lib/metrics/scheduler-json';
 import { topology } from '../lib/topology';
-import { ensureDist, expectCode, root } from './helpers';
+import { ensureDist, expectCode, rejectionOf, root } from './helpers';
 
 const AFFINE = path.join(root, 'test', 'fixtures', 'tasks', 'affine.mjs');
 const sysfs = (name: string) => topology({ fsroot: path.join(root, 'test', 'fixtures', 'sysfs', name) }).nodes;
@@ -37,15 +37,6 @@ function touchedSab(bytes = 1 << 20): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(bytes);
   new Uint8Array(sab).fill(1);
   return sab;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe("node: 'auto' on Runtime", () => {
@@ -124,13 +115,13 @@ describe("node: 'auto' on Runtime", () => {
   it('refuses bad values with typed errors and nothing queued', async () => {
     const rt = await start();
     for (const node of ['Auto', 'any', ''] as unknown as number[]) {
-      const err = await rejection(rt.spawn('whereWith', [], { node }));
+      const err = await rejectionOf(rt.spawn('whereWith', [], { node }));
       expect(err).toBeInstanceOf(TypeError);
       expect(err.code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     }
     const many = rt.spawnMany('whereWith', [[1]], { node: 'near' as unknown as number });
-    expect((await rejection(many[0]!)).code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
-    const inTask = await rejection(rt.spawn('nested', [[], { node: 'nearest' }]));
+    expect((await rejectionOf(many[0]!)).code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
+    const inTask = await rejectionOf(rt.spawn('nested', [[], { node: 'nearest' }]));
     expect(inTask.code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
     expect(rt.stats().memoryAffinity).toEqual({ affineByMemory: 0, affineFallback: 0 });
     expect(rt.queueSize).toBe(0);
