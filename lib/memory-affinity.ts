@@ -17,7 +17,7 @@
 // never touched) is not cached: such memory has no node yet (fallback), and the next spawn looks
 // again.
 //
-// Several buffers: the node holding the most bytes wins (a buffer's bytes are shared out over
+// Several buffers: the node holding the most bytes wins (of the first MAX_BUFFERS distinct ones) (a buffer's bytes are shared out over
 // its sampled nodes in proportion; ties go to the node seen first). A node without Ps in this
 // runtime (CPU-less memory node, or a runtime confined by HWSQ_NUMA_NODE / placement): the
 // nearest node with Ps by SLIT distance (ties: the lower id). No memory, or none resident:
@@ -29,6 +29,8 @@ import { topology, type NumaNode } from './topology';
 export const SAMPLE_PAGES = 16;
 /** Lookups of a cached placement before it is sampled again. */
 export const RESAMPLE_AFTER = 1024;
+/** Distinct backing stores looked up per spawn (the first ones met); more are ignored, so a spawn's cost stays bounded. */
+export const MAX_BUFFERS = 64;
 
 interface Where {
   /** Memory node ids, and the share (0..1) of the sampled pages on each. */
@@ -153,7 +155,7 @@ export class MemoryTally {
 
   /** A backing store the task uses in place (counted once however often it appears). */
   add(buffer: ArrayBufferLike): void {
-    if (this.seen.includes(buffer)) return;
+    if (this.seen.length >= MAX_BUFFERS || this.seen.includes(buffer)) return;
     this.seen.push(buffer);
     const size = buffer.byteLength;
     if (size === 0) return;

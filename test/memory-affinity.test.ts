@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, createNativeRuntime, type NativeRuntime, type RuntimeOptions } from '../lib/index';
 import { allocOnNode, movePages } from '../lib/memory';
-import { MemoryTally, RESAMPLE_AFTER, SAMPLE_PAGES, nearestNodes, placementSamples, recordAllocation } from '../lib/memory-affinity';
+import { MAX_BUFFERS, MemoryTally, RESAMPLE_AFTER, SAMPLE_PAGES, nearestNodes, placementSamples, recordAllocation } from '../lib/memory-affinity';
 import { native } from '../lib/native';
 import { registerMetrics } from '../lib/metrics/prometheus';
 import { schedulerJson } from '../lib/metrics/scheduler-json';
@@ -232,6 +232,11 @@ describe('the node choice', () => {
     expect(tally.choose()).toBe(-1);
     tally.add(new ArrayBuffer(0));
     expect(tally.choose()).toBe(-1);
+    // Only the first MAX_BUFFERS distinct backing stores are looked at.
+    tally.reset();
+    for (let i = 0; i < MAX_BUFFERS; i++) tally.add(on(10, 1));
+    tally.add(on(1 << 20, 2));
+    expect(tally.choose()).toBe(1);
   });
 
   it('a node without Ps maps to the nearest node with Ps by SLIT distance, else nothing', () => {

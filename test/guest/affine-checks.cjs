@@ -17,6 +17,16 @@ const cli = path.join(root, 'bin', 'hwsq.js');
 const TASKS = path.join(root, 'test/fixtures/tasks/affine.mjs');
 const TRIALS = 6;  // spawns per case, one at a time: the node's P is never saturated, so none is stolen
 
+// The node with Ps nearest a memory node, as the README states the rule (an oracle written
+// apart from lib/memory-affinity.ts): itself, else the smallest SLIT distance, ties to the lower id.
+function expectedNode(topo, k) {
+  const withPs = topo.nodes.filter((n) => n.cpus.length > 0).map((n) => n.id);
+  if (withPs.includes(k)) return k;
+  const from = topo.nodes.find((n) => n.id === k);
+  const dist = (id) => from.distances[topo.nodes.findIndex((n) => n.id === id)];
+  return [...withPs].sort((a, b) => dist(a) - dist(b) || a - b)[0];
+}
+
 function sabOn(node, bytes = 1 << 20) {
   const sab = new SharedArrayBuffer(bytes);
   new Uint8Array(sab).fill(1);
@@ -32,13 +42,24 @@ async function runtimeChecks(topo) {
     for (const k of memNodes) {
       const sab = sabOn(k);
       const sabPages = hwsq.pageNodes(sab).byNode;
-      const c = { memoryNode: k, sabPages, sab: [], transfer: [], nested: [], nestedTransfer: [], many: [], native: null };
-      for (let i = 0; i < TRIALS; i++) {
-        c.sab.push((await rt.spawn('whereWith', [new Int32Array(sab)], { node: 'auto' })).node);
-        const buf = hwsq.allocOnNode(1 << 20, k);
-        c.transfer.push((await rt.spawn('whereWith', [new Uint8Array(buf)], { node: 'auto', transfer: [buf] })).node);
-        c.nested.push((await rt.spawn('nested', [[sab], { node: 'auto' }])).node);
-        c.nestedTransfer.push((await rt.spawn('allocAndSpawn', [1 << 16, k, { node: 'auto' }])).node);
+      // The parents of nested spawns run on another node than the child's: a node whose only P
+      // runs the parent is saturated, and its queue may then be raided (the scheduler's spill rule).
+      const parentNode = out.runtimeNodes.find((n) => n !== expectedNode(topo, k));
+      const c = { memoryNode: k, sabPages, sab: [], transfer: [], nested: [], nestedTransfer: [], many: [], native: null, fallbacks: {} };
+      const fallbacks = () => rt.stats().memoryAffinity.affineFallback;
+      const kinds = {
+        sab: async () => (await rt.spawn('whereWith', [new Int32Array(sab)], { node: 'auto' })).node,
+        transfer: async () => {
+          const buf = hwsq.allocOnNode(1 << 20, k);
+          return (await rt.spawn('whereWith', [new Uint8Array(buf)], { node: 'auto', transfer: [buf] })).node;
+        },
+        nested: async () => (await rt.spawn('nested', [[sab], { node: 'auto' }], { node: parentNode })).node,
+        nestedTransfer: async () => (await rt.spawn('allocAndSpawn', [1 << 16, k, { node: 'auto' }], { node: parentNode })).node,
+      };
+      for (const [kind, run] of Object.entries(kinds)) {
+        const before = fallbacks();
+        for (let i = 0; i < TRIALS; i++) c[kind].push(await run());
+        c.fallbacks[kind] = fallbacks() - before;
       }
       c.many = (await Promise.all(rt.spawnMany('whereWith', [[sab], [new Uint8Array(sab, 64, 64)]], { node: 'auto' }))).map((r) => r.node);
       out.cases.push(c);
