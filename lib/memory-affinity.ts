@@ -15,7 +15,9 @@
 // after RESAMPLE_AFTER lookups (cheap staleness rule for migrations this thread cannot see: the
 // kernel's NUMA balancing, movePages in another thread). A sample with no resident page (memory
 // never touched) is not cached: such memory has no node yet (fallback), and the next spawn looks
-// again.
+// again. (Nor can move_pages see the node of a page that NUMA balancing (numa_balancing=1) has
+// made inaccessible for a hinting fault, until its next access: a first sample at that moment
+// falls back; a later one keeps the cached placement.)
 //
 // Several buffers: the node holding the most bytes wins (of the first MAX_BUFFERS distinct ones) (a buffer's bytes are shared out over
 // its sampled nodes in proportion; ties go to the node seen first). A node without Ps in this
@@ -87,11 +89,17 @@ function sample(buffer: ArrayBufferLike): Where | undefined {
 export function whereIs(buffer: ArrayBufferLike): Where | undefined {
   const node = allocated.get(buffer);
   if (node !== undefined) return { nodes: [node], shares: [1], uses: 0 };
-  let w = sampled.get(buffer);
-  if (w && ++w.uses <= RESAMPLE_AFTER) return w;
-  w = sample(buffer);
+  const cached = sampled.get(buffer);
+  if (cached && ++cached.uses <= RESAMPLE_AFTER) return cached;
+  const w = sample(buffer);
   if (w) sampled.set(buffer, w);
-  else sampled.delete(buffer);
+  else if (cached) {
+    // A sample with no node for memory that had one: move_pages cannot see the node of a page
+    // the kernel's NUMA balancing has just made inaccessible (until its next access). Keep what
+    // was known, and look again later.
+    cached.uses = 0;
+    return cached;
+  }
   return w;
 }
 

@@ -31,7 +31,7 @@ interface Counts {
 }
 interface GuestResult {
   topology: { nodes: { id: number; cpus: number[]; hasMemory: boolean; distances: number[] }[] };
-  runtime: { runtimeNodes: number[]; cases: Case[]; stats: Counts; nativeStats: Counts };
+  runtime: { runtimeNodes: number[]; workersPerNode: Record<string, number>; cases: Case[]; stats: Counts; nativeStats: Counts };
   confined: { node: number; ran: number[]; stats: Counts };
   compare?: { json: BenchEnvelope<'compare', CompareResults>; text: string };
   perNode?: Record<string, CompareResults | null>;
@@ -40,7 +40,10 @@ interface GuestResult {
 const TRIALS = 6;  // as test/guest/affine-checks.cjs
 
 async function guest(topo: VmTopology, bench: boolean): Promise<GuestResult> {
-  const r = await runInVm(topo, `node test/guest/affine-checks.cjs${bench ? ' --bench' : ''}`, { timeoutMs: 420_000, separateStderr: true });
+  // numa_balancing=disable: the placement checks are exact, and move_pages cannot see the node of
+  // a page NUMA balancing has just made inaccessible for a hinting fault (a first sample then
+  // falls back, as lib/memory-affinity.ts documents; seen in these guests).
+  const r = await runInVm(topo, `node test/guest/affine-checks.cjs${bench ? ' --bench' : ''}`, { timeoutMs: 420_000, separateStderr: true, kernelArgs: ['numa_balancing=disable'] });
   if (r.exitCode !== 0) throw new Error(`guest exited ${r.exitCode}:\n${r.stdout}\n${r.stderr ?? ''}\n--- console ---\n${r.console.slice(-3000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as GuestResult;
 }
@@ -76,14 +79,18 @@ describe("memory-affine spawn (node: 'auto') on multi-node kernels", () => {
           const k = expectedNode(g, c.memoryNode);
           expect(c.sabPages, 'the SAB was moved to its node').toEqual({ [c.memoryNode]: Object.values(c.sabPages)[0] });
           const all = new Array(TRIALS).fill(k);
-          expect({ memory: c.memoryNode, sab: c.sab, transfer: c.transfer, nested: c.nested, nestedTransfer: c.nestedTransfer, many: c.many }).toEqual({
+          expect({ memory: c.memoryNode, sab: c.sab, transfer: c.transfer, nested: c.nested, nestedTransfer: c.nestedTransfer, fallbacks: c.fallbacks }).toEqual({
             memory: c.memoryNode,
             sab: all,
             transfer: all,
             nested: all,
             nestedTransfer: all,
-            many: [k, k],
+            fallbacks: { sab: 0, transfer: 0, nested: 0, nestedTransfer: 0, many: 0 },
           });
+          // spawnMany queues both tasks on node k at once: with one P there, the first makes the
+          // node saturated and a neighbour may take the second (the spill rule), so where they
+          // ran is exact only on nodes with two Ps; the choice (no fallback) is checked above.
+          if (g.runtime.workersPerNode[String(k)]! >= 2) expect(c.many).toEqual([k, k]);
           const native = Object.fromEntries(g.runtime.runtimeNodes.map((n) => [String(n), n === k ? TRIALS : 0]));
           expect(c.native).toEqual(native);
         }

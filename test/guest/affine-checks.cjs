@@ -37,7 +37,8 @@ function sabOn(node, bytes = 1 << 20) {
 async function runtimeChecks(topo) {
   const memNodes = topo.nodes.filter((n) => n.hasMemory).map((n) => n.id);
   const rt = await hwsq.Runtime.start({ filename: TASKS });
-  const out = { runtimeNodes: [...new Set(rt.workers.map((w) => w.node))], cases: [] };
+  const out = { runtimeNodes: [...new Set(rt.workers.map((w) => w.node))], workersPerNode: {}, cases: [] };
+  for (const w of rt.workers) out.workersPerNode[w.node] = (out.workersPerNode[w.node] ?? 0) + 1;
   try {
     for (const k of memNodes) {
       const sab = sabOn(k);
@@ -61,7 +62,9 @@ async function runtimeChecks(topo) {
         for (let i = 0; i < TRIALS; i++) c[kind].push(await run());
         c.fallbacks[kind] = fallbacks() - before;
       }
+      const beforeMany = fallbacks();
       c.many = (await Promise.all(rt.spawnMany('whereWith', [[sab], [new Uint8Array(sab, 64, 64)]], { node: 'auto' }))).map((r) => r.node);
+      c.fallbacks.many = fallbacks() - beforeMany;
       out.cases.push(c);
     }
     // No buffer: placed as usual (fallback).
