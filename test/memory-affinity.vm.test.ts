@@ -8,9 +8,12 @@
 // by intended node does not, and the same workload as one process per node has none by
 // construction (the README's trade-off table quotes these runs). TCG timings mean nothing:
 // placement and cross-NUMA ratios are what is checked. Needs dist/ and build/Release built first.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CompareResults } from '../lib/bench/compare';
 import type { BenchEnvelope } from '../lib/bench/common';
+import { root } from './helpers';
 import { runInVm, TOPOLOGIES, vmToolsAvailable, type VmTopology } from './vm/harness';
 
 interface Case {
@@ -45,7 +48,11 @@ async function guest(topo: VmTopology, bench: boolean): Promise<GuestResult> {
   // falls back, as lib/memory-affinity.ts documents; seen in these guests).
   const r = await runInVm(topo, `node test/guest/affine-checks.cjs${bench ? ' --bench' : ''}`, { timeoutMs: 420_000, separateStderr: true, kernelArgs: ['numa_balancing=disable'] });
   if (r.exitCode !== 0) throw new Error(`guest exited ${r.exitCode}:\n${r.stdout}\n${r.stderr ?? ''}\n--- console ---\n${r.console.slice(-3000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as GuestResult;
+  const line = r.stdout.trim().split('\n').pop()!;
+  // Kept for reading (the README's trade-off figures come from these runs).
+  fs.mkdirSync(path.join(root, 'test-artifacts'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'test-artifacts', `memory-affinity-${topo.name}.json`), line);
+  return JSON.parse(line) as GuestResult;
 }
 
 /** The node with Ps a memory node's tasks should run on: itself, else the nearest by SLIT (ties: lower id). */
