@@ -22,7 +22,7 @@ import { defaultMemorySize, type MemoryResults } from '../lib/bench/memory';
 import type { LatencyResults } from '../lib/bench/latency';
 import type { CompareResults, CompareRun } from '../lib/bench/compare';
 import type { PoolsReport } from '../lib/bench/pools';
-import type { HistogramStats } from '../lib/stats';
+import type { HistogramStats } from '../lib/core/stats';
 import { availableParallelism } from '../lib/index';
 import { artifactDir, assertBuilt, hwsq, hwsqChild } from './bench-helpers';
 import { numactlView } from './helpers';

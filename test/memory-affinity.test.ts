@@ -7,12 +7,12 @@
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, createNativeRuntime, type NativeRuntime, type RuntimeOptions } from '../lib/index';
-import { allocOnNode, movePages } from '../lib/memory';
-import { MAX_BUFFERS, MemoryTally, RESAMPLE_AFTER, SAMPLE_PAGES, nearestNodes, placementSamples, recordAllocation } from '../lib/memory-affinity';
-import { native } from '../lib/native';
+import { allocOnNode, movePages } from '../lib/numa/memory';
+import { MAX_BUFFERS, MemoryTally, RESAMPLE_AFTER, SAMPLE_PAGES, nearestNodes, placementSamples, recordAllocation } from '../lib/numa/memory-affinity';
+import { native } from '../lib/core/native';
 import { registerMetrics } from '../lib/metrics/prometheus';
 import { schedulerJson } from '../lib/metrics/scheduler-json';
-import { topology } from '../lib/topology';
+import { topology } from '../lib/numa/topology';
 import { ensureDist, expectCode, rejectionOf, root } from './helpers';
 
 const AFFINE = path.join(root, 'test', 'fixtures', 'tasks', 'affine.mjs');

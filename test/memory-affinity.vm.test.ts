@@ -45,7 +45,7 @@ const TRIALS = 6;  // as test/guest/affine-checks.cjs
 async function guest(topo: VmTopology, bench: boolean): Promise<GuestResult> {
   // numa_balancing=disable: the placement checks are exact, and move_pages cannot see the node of
   // a page NUMA balancing has just made inaccessible for a hinting fault (a first sample then
-  // falls back, as lib/memory-affinity.ts documents; seen in these guests).
+  // falls back, as lib/numa/memory-affinity.ts documents; seen in these guests).
   const r = await runInVm(topo, `node test/guest/affine-checks.cjs${bench ? ' --bench' : ''}`, { timeoutMs: 420_000, separateStderr: true, kernelArgs: ['numa_balancing=disable'] });
   if (r.exitCode !== 0) throw new Error(`guest exited ${r.exitCode}:\n${r.stdout}\n${r.stderr ?? ''}\n--- console ---\n${r.console.slice(-3000)}`);
   const line = r.stdout.trim().split('\n').pop()!;

@@ -1,6 +1,6 @@
 // NativeRuntime: the scheduler core driven from JS with native task kinds. Real behaviour is
 // asserted on the scheduler's counters (tasks ran, where, how they were found), never on timing.
-// Child processes load lib/native-runtime.ts bundled by esbuild into build-test/ (git-ignored),
+// Child processes load lib/native-runtime/native-runtime.ts bundled by esbuild into build-test/ (git-ignored),
 // so these tests do not depend on dist/ being current.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ let bundle = '';
 
 beforeAll(() => {
   bundle = path.join(root, 'build-test', `native-runtime-${process.pid}.cjs`);
-  buildSync({ entryPoints: [path.join(root, 'lib', 'native-runtime.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: bundle, logLevel: 'error' });
+  buildSync({ entryPoints: [path.join(root, 'lib', 'native-runtime', 'native-runtime.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: bundle, logLevel: 'error' });
   return () => fs.rmSync(bundle, { force: true });
 });
 

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createNativeRuntime, type NativeRuntime } from '../lib/native-runtime';
+import { createNativeRuntime, type NativeRuntime } from '../lib/native-runtime/native-runtime';
 import type { SchedulerJson } from '../lib/metrics/scheduler-json';
 import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
-import { renderTop, schedulerUrl } from '../lib/top';
+import { renderTop, schedulerUrl } from '../lib/cli/top';
 import type { SchedulerJsonNode, SchedulerJsonWorker } from '../lib/metrics/scheduler-json';
 import { describeWith } from './requirements';
 

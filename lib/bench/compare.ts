@@ -11,13 +11,13 @@
 // tasks queued (the hierarchical policy should not: it goes remote when its node ran out).
 //
 // Variant --auto: a third configuration, 'auto': the hierarchical policy, with each buffer's
-// tasks spawned with node: 'auto' (memory-affinity.ts: the node holding the buffer) instead of
-// the node the bench meant the buffer for. With --rotate-memory the caller places buffer i on
+// tasks spawned with node: 'auto' (numa/memory-affinity.ts: the node holding the buffer) instead
+// of the node the bench meant the buffer for. With --rotate-memory the caller places buffer i on
 // the next node (i+1), so a spawn by intent ('flat', 'hierarchical') runs every task away from
 // its memory, and 'auto' should keep cross-NUMA traffic near zero.
-import { allocOnNode, pageNodes } from '../memory';
-import { nearestNodes, nodeOfBuffer } from '../memory-affinity';
-import { topology } from '../topology';
+import { allocOnNode, pageNodes } from '../numa/memory';
+import { nearestNodes, nodeOfBuffer } from '../numa/memory-affinity';
+import { topology } from '../numa/topology';
 import {
   checkBufferFits,
   formatBytes,

@@ -8,9 +8,9 @@
 //   round trip: one task at a time on an idle runtime (Ps parked: a pause before each),
 //               spawn -> promise settled, as the caller sees it.
 import path from 'node:path';
-import { packageRoot } from '../native';
-import { createNativeRuntime, type NativeRuntime } from '../native-runtime';
-import { Runtime } from '../runtime';
+import { packageRoot } from '../core/native';
+import { createNativeRuntime, type NativeRuntime } from '../native-runtime/native-runtime';
+import { Runtime } from '../runtime/runtime';
 import {
   bucketize,
   formatNs,

@@ -8,9 +8,9 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { Runtime } from '../runtime';
-import { packageRoot } from '../native';
-import { availableParallelism } from '../topology';
+import { Runtime } from '../runtime/runtime';
+import { packageRoot } from '../core/native';
+import { availableParallelism } from '../numa/topology';
 import { startProgress, summarize, type Interrupt } from './common';
 
 export interface PoolsBenchOptions {

@@ -13,10 +13,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../native';
-import { createNativeRuntime, nativeRuntimeBinding, type NativeRuntime } from '../native-runtime';
-import { benchDir, normalizeNativeRuntimeOptions } from '../validation';
-import { version } from '../version';
+import { packageRoot } from '../core/native';
+import { createNativeRuntime, nativeRuntimeBinding, type NativeRuntime } from '../native-runtime/native-runtime';
+import { benchDir, normalizeNativeRuntimeOptions } from '../core/validation';
+import { version } from '../core/version';
 
 export interface SpawnBenchOptions {
   /** Tasks per measurement (default 10^6; 10^5 with quick). */

@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCodes, codedError, rangeError } from '../errors';
+import { ErrorCodes, codedError, rangeError } from '../core/errors';
 import { schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../metrics/scheduler-json';
 import type { SchedulerStatsLike, WorkerPlacement } from '../metrics/source';
-import { native } from '../native';
-import type { JsTaskCounts } from '../runtime';
+import { native } from '../core/native';
+import type { JsTaskCounts } from '../runtime/runtime';
 import { shmDirectory } from './config';
 
 /** One runtime of a process, as its publisher last wrote it. */

@@ -18,7 +18,7 @@ const TASKS = path.join(root, 'test/fixtures/tasks/affine.mjs');
 const TRIALS = 6;  // spawns per case, one at a time: the node's P is never saturated, so none is stolen
 
 // The node with Ps nearest a memory node, as the README states the rule (an oracle written
-// apart from lib/memory-affinity.ts): itself, else the smallest SLIT distance, ties to the lower id.
+// apart from lib/numa/memory-affinity.ts): itself, else the smallest SLIT distance, ties to the lower id.
 function expectedNode(topo, k) {
   const withPs = topo.nodes.filter((n) => n.cpus.length > 0).map((n) => n.id);
   if (withPs.includes(k)) return k;

@@ -1,7 +1,9 @@
 // Loads the compiled addon (a prebuild when one fits, else build/Release) and types its surface.
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Cpu, NumaNode, Parallelism } from './topology';
+import type { Cpu, NumaNode, Parallelism } from '../numa/topology';
+import type { WireConstants } from './wire';
 
 // The addon returns the public shapes directly; only the fields added in JS differ.
 export interface NativeTopology {
@@ -30,15 +32,24 @@ export interface NativeBinding {
   pageSize(): number;
   allocOnNodes(bytes: number, policy: NativeMemPolicy, nodes: number[]): ArrayBuffer;
   pageNodes(view: Uint8Array): Int32Array;
-  /** Nodes of at most maxPages pages spread over the view (memory-affinity.ts). */
+  /** Nodes of at most maxPages pages spread over the view (numa/memory-affinity.ts). */
   samplePageNodes(view: Uint8Array, maxPages: number): Int32Array;
   movePages(view: Uint8Array, node: number): number;
   /** Start address of the view's bytes (tests cross-check with /proc/self/numa_maps). */
   addressOf(view: Uint8Array): bigint;
+  /** The JS-task wire protocol's constants (native/napi/wire.h; equal to lib/core/wire.ts). */
+  wire: WireConstants;
 }
 
-/** Package root: dist/ sits one level below it in both the ESM and the CJS build. */
-export const packageRoot: string = path.resolve(__dirname, '..');
+/** Package root: the nearest folder above this file with a package.json (dist/ in the builds, lib/core/ under vitest). */
+export const packageRoot: string = findPackageRoot(__dirname);
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..');
+  }
+}
 
 let cached: NativeBinding | undefined;
 

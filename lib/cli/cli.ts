@@ -1,14 +1,14 @@
 // The `hwsq` command line.
 import { Command } from 'commander';
-import { addBenchCommands, addReportCommand } from './bench/commands';
+import { addBenchCommands, addReportCommand } from '../bench/commands';
 import { repsArg, tasksArg, workersArg } from './cli-args';
-import { formatSpawnBench, runSpawnBench } from './bench/spawn';
-import { addObservabilityCommands } from './metrics/cli';
-import { addRunCommand } from './per-node/run';
-import { addShmCommands } from './shm/cli';
-import { topology } from './topology';
-import { formatTopology } from './topology-report';
-import { version } from './version';
+import { formatSpawnBench, runSpawnBench } from '../bench/spawn';
+import { addObservabilityCommands } from '../metrics/cli';
+import { addRunCommand } from '../per-node/run';
+import { addShmCommands } from '../shm/cli';
+import { topology } from '../numa/topology';
+import { formatTopology } from '../numa/topology-report';
+import { version } from '../core/version';
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -24,7 +24,7 @@
 // runtime (CPU-less memory node, or a runtime confined by HWSQ_NUMA_NODE / placement): the
 // nearest node with Ps by SLIT distance (ties: the lower id). No memory, or none resident:
 // fallback, the task is placed as without a node.
-import { native } from './native';
+import { native } from '../core/native';
 import { topology, type NumaNode } from './topology';
 
 /** Pages sampled per backing store (one move_pages call). */

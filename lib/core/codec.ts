@@ -43,8 +43,8 @@ import {
   safeStructuredClone as hostStructuredClone,
 } from './intrinsics';
 import { jsBinding } from './js-binding';
-import type { MemoryTally } from './memory-affinity';
-import { sabRegistry } from './sab';
+import type { MemoryTally } from '../numa/memory-affinity';
+import { sabRegistry } from '../runtime/sab';
 
 const { DefaultSerializer, DefaultDeserializer } = v8;
 
@@ -100,7 +100,7 @@ export class Writer {
   /** The current value's transfer list, and where the tickets of node-local buffers in it go. */
   transfer: Set<unknown> | undefined;
   tickets = new SafeMap<ArrayBuffer, number[]>();
-  /** Set for one value by a spawn with node: 'auto': told of the memory the task will use in place (memory-affinity.ts). */
+  /** Set for one value by a spawn with node: 'auto': told of the memory the task will use in place (numa/memory-affinity.ts). */
   memory: MemoryTally | undefined;
   constructor(readonly scratch: Buffer) {
     this.buf = scratch;
