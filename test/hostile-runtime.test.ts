@@ -135,6 +135,14 @@ describe('hostile task modules', () => {
     expect(await rt.spawn('shape', [3, 4])).toEqual({ sum: 7, list: [3, 4], bytes: new Int8Array([3, 4]) });
     expect(await rt.spawn('sabAdd', [view])).toBe(0);
     expect(view[0]).toBe(1);
+    // Fresh buffers, so that their announcements reach the worker as channel messages (Node 22+
+    // built each message's event from code loaded on first use, after the module had replaced
+    // the globals that code needs: the worker died on the first).
+    for (let i = 0; i < 10; i++) {
+      const fresh = flag();
+      expect(await rt.spawn('sabAdd', [fresh])).toBe(0);
+      expect(fresh[0]).toBe(1);
+    }
     expect(await outcome(rt.spawn('fail', ['own']))).toEqual({ error: 'Error', code: 'E_OWN' });
     expect(rt.workers[0]!.restarts).toBe(0);
   });

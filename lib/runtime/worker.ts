@@ -94,6 +94,10 @@ function catchUpOnSharedBuffers(): Promise<void> {
 async function boot(init: InitMessage): Promise<void> {
   const b = jsBinding();
   sabRegistry().listen();  // first: announcements from now on reach this thread (sab.ts)
+  // Node 22+ builds the BroadcastChannel's MessageEvent from undici, loaded on the first message:
+  // load it now, before the task module can replace the globals undici's start-up code uses
+  // (JSON, Map, String, ...); loaded later, that code throws and takes this thread down.
+  void globalThis.MessageEvent;
   const endpoint = new Endpoint();
   let mod: Record<string, unknown>;
   try {
