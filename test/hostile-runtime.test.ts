@@ -120,6 +120,22 @@ describe('a task that throws, returns or rejects an exotic value fails alone', (
   });
 });
 
+describe('construction', () => {
+  it('new Runtime() from JS (private only in TypeScript) is a TypeError with a code, not a half-made runtime', () => {
+    const Ctor = Runtime as unknown as new (...args: unknown[]) => unknown;
+    for (const args of [[], [{ filename: HOSTILE, workers: 1 }], [{}, 0, [{ node: 0, cpus: [0] }], {}, 'file:///x.mjs']]) {
+      let caught: unknown;
+      try {
+        new Ctor(...args);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(TypeError);
+      expect((caught as { code?: string }).code).toBe('ERR_HWSQ_INVALID_ARG_TYPE');
+    }
+  });
+});
+
 describe('hostile task modules', () => {
   it('exports whose getters throw are not tasks; the other exports run', async () => {
     const rt = await start({ filename: fixture('hostile-getters.cjs') });

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
-import { ErrorCodes, codedError, rangeError } from '../core/errors';
+import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import { packageRoot } from '../core/native';
 import { abortError, jsBinding, Endpoint, workerExitedError, type SpawnOptions } from './endpoint';
@@ -23,6 +23,9 @@ import { publishConfig, warnIfNotPublished } from '../shm/config';
 import type { SchedulerStats, WorkerStats } from '../core/stats';
 import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
 import { DEFAULTS, runtimeConfig } from '../core/validation';
+
+/** Runtime.start's key to the constructor. */
+const startToken: unique symbol = Symbol('Runtime.start');
 
 export type { SpawnOptions } from './endpoint';
 
@@ -159,6 +162,7 @@ export class Runtime extends EventEmitter {
   private readonly nearest: Map<number, number>;
 
   private constructor(
+    token: typeof startToken,
     private readonly rt: object,
     private readonly id: number,
     placement: { node: number; cpus: number[] }[],
@@ -166,6 +170,9 @@ export class Runtime extends EventEmitter {
     private readonly moduleUrl: string,
   ) {
     super();
+    // `new Runtime()` from JS (TypeScript's `private` does not stop it) would leave a runtime
+    // with no native half.
+    if (token !== startToken) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'a Runtime is created with Runtime.start(options), not new Runtime()');
     this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
     this.memoryAffinity = opts.memoryAffinity === true;
@@ -208,7 +215,7 @@ export class Runtime extends EventEmitter {
     const shm = publishConfig(config.options.shm);
     const created = jsBinding().create({ ...config.native, ...(shm ? { shm } : {}) });
     warnIfNotPublished();
-    const rt = new Runtime(created.runtime, created.id, created.workers, config.options, mod.url);
+    const rt = new Runtime(startToken, created.runtime, created.id, created.workers, config.options, mod.url);
     try {
       await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));
     } catch (err) {
