@@ -265,6 +265,7 @@ bool Runtime::Impl::anyWorkVisible(P& p) {
 bool Runtime::Impl::parkPrepare(P& p) {
   {
     std::lock_guard<std::mutex> lk(idleMu);
+    if (p.limited.load(std::memory_order_relaxed)) return false;  // never idle while limited (limit.cpp)
     enterIdleLocked(p);                                 // P1
   }
   if (p.spinning) stopSpinning(p);                      // P2

@@ -1,0 +1,95 @@
+// The cgroup watch (cgroup_watch.h): one reading, the thread, and the runtime's use of both
+// (Impl::startWatch / pollWatch).
+#include "cgroup_watch.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "../parallelism.h"
+#include "../topology.h"
+#include "runtime_impl.h"
+
+namespace hwsq::sched {
+
+CgroupReading readCgroupLimit(const std::string& fsroot, const std::vector<int>& runtimeCpus, int workers) {
+  int allowed = workers;
+  if (!runtimeCpus.empty()) {
+    const std::vector<int> now = processCpus();  // sorted
+    allowed = static_cast<int>(std::count_if(runtimeCpus.begin(), runtimeCpus.end(),
+                                             [&](int c) { return std::binary_search(now.begin(), now.end(), c); }));
+  }
+  const Parallelism p = readParallelism(fsroot, std::max(1, allowed));
+  CgroupReading r;
+  r.limit = std::max(1, std::min(p.value, workers));
+  r.source = p.source == "cgroup2" ? ParallelismSource::Cgroup2 : p.source == "cgroup1" ? ParallelismSource::Cgroup1 : ParallelismSource::Cpuset;
+  return r;
+}
+
+CgroupWatch::CgroupWatch(uint32_t periodMs, std::function<void()> poll) : periodMs_(periodMs), poll_(std::move(poll)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+CgroupWatch::~CgroupWatch() { stop(); }
+
+void CgroupWatch::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void CgroupWatch::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (cv_.wait_for(lk, std::chrono::milliseconds(periodMs_), [this] { return stop_; })) return;
+    lk.unlock();
+    try {
+      poll_();
+    } catch (...) {  // a file that vanished mid-read: keep the limit, try again next period
+    }
+    lk.lock();
+  }
+}
+
+// ------------------------------------------------------------------------------- the runtime's
+
+namespace {
+// The CPUs a runtime's Ps may run on: their own, else unpinnedCpus; empty when none (virtual).
+std::vector<int> runtimeCpusOf(const RuntimeOptions& o) {
+  std::vector<int> cpus = o.unpinnedCpus;
+  if (o.pin)
+    for (const auto& w : o.workers) cpus.insert(cpus.end(), w.cpus.begin(), w.cpus.end());
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  return cpus;
+}
+}  // namespace
+
+// [ctor] The first reading sets the limit before the constructor returns (no event for it).
+void Runtime::Impl::startWatch() {
+  if (opts.cgroupPollMs == 0) return;
+  watchCpus = runtimeCpusOf(opts);
+  pollWatch(false);
+  watch.reset(new CgroupWatch(opts.cgroupPollMs, [this] { pollWatch(true); }));
+}
+
+// [watch] (or the constructor, notify false): one reading; a change moves the limit, then the
+// event.
+void Runtime::Impl::pollWatch(bool notify) {
+  const CgroupReading r = readCgroupLimit(opts.cgroupFsroot, watchCpus, nprocs);
+  ParallelismChange change;
+  {
+    std::lock_guard<std::mutex> lk(limitMu);
+    change.previous = limit.load(std::memory_order_relaxed);
+    const auto prevSource = static_cast<ParallelismSource>(limitSource.load(std::memory_order_relaxed));
+    if (r.limit == change.previous && r.source == prevSource) return;
+    applyLimit(r.limit, r.source);
+    change.current = limit.load(std::memory_order_relaxed);
+    change.source = r.source;
+  }
+  if (notify && opts.onParallelism) opts.onParallelism(change);
+}
+
+}  // namespace hwsq::sched
