@@ -34,6 +34,7 @@
         "native/napi/bytes_js.cpp",
         "native/napi/js_runtime.cpp",
         "native/napi/node_memory.cpp",
+        "native/napi/parallelism_js.cpp",
         "native/napi/probes.cpp",
         "native/napi/runtime_binding.cpp",
         "native/napi/shm_js.cpp",

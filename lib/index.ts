@@ -21,7 +21,7 @@ export type {
   PlacementEntry,
   WorkerLocation,
 } from './native-runtime';
-export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats } from './stats';
+export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats, ParallelismEvent, ParallelismSource } from './stats';
 export { registerMetrics, DEFAULT_LATENCY_BUCKETS } from './metrics/prometheus';
 export type { RegisterMetricsOptions, MetricsRegistration, PromRegistry } from './metrics/prometheus';
 export { serveMetrics } from './metrics/server';

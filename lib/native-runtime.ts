@@ -2,6 +2,7 @@
 // task kinds -- noop, spin(ns), touch(buffer), chase(buffer, steps) -- for probes, benchmarks
 // and placement experiments. Thin: options and arguments are checked by validation.ts, the rest
 // (placement on real nodes and CPUs) by the core; see native/napi/runtime_binding.cpp.
+import { EventEmitter } from 'node:events';
 import { ErrorCodes, codedError } from './errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
 import type { BufferLike } from './memory';
@@ -9,7 +10,7 @@ import { native } from './native';
 import { abortError } from './origin';
 import { numaNodeFromEnv } from './per-node/env';
 import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from './shm/config';
-import type { SchedulerStats } from './stats';
+import type { ParallelismEvent, SchedulerStats } from './stats';
 import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
@@ -45,6 +46,13 @@ export interface NativeRuntimeOptions {
   timingSampleShift?: number;
   /** Run the monitor thread (hog detection; default true). */
   sysmon?: boolean;
+  /**
+   * workers 'auto' with the default placement follow the cgroup: a P per allowed CPU is started
+   * once, and every cgroupPollMs (default 1000; 10..3600000, 0: off) the CPU limit is re-read and
+   * the Ps above it park (README "Following the cgroup"). Ignored with a number of workers, a
+   * placement or a virtual topology (fixed).
+   */
+  cgroupPollMs?: number;
   /** A task running longer than this is a hog (default 10 ms). */
   hogThresholdMs?: number;
   /**
@@ -128,10 +136,14 @@ export interface NativeRuntimeConfig {
   numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
   /** The checked `shm` option (the addon publishes only with a ShmPublishConfig). */
   shm?: boolean;
+  /** workers 'auto' with the default placement: follow the cgroup CPU limit, re-read this often (0: off, fixed). */
+  cgroupPollMs?: number;
+  /** Where the cgroup files are read (HWSQ_FSROOT; '' the live system). */
+  cgroupFsroot?: string;
 }
 
 /** The config as the addon takes it: `shm` resolved to where and how often to publish (anything else: not published). */
-export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm'> & { shm?: ShmPublishConfig | boolean | null };
+export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm'> & { shm?: ShmPublishConfig | boolean | null; onParallelism?: (event: ParallelismEvent) => void };
 
 interface RawSpawnResult {
   count: number;
@@ -191,7 +203,16 @@ function droppedError(dropped: number, count: number): Error {
  * Idle workers hold no reference on the event loop: a process that never closes its runtime
  * still exits, and a runtime that is garbage-collected without close() is destroyed.
  */
-export class NativeRuntime {
+export interface NativeRuntime {
+  /** The parallelism limit moved (workers 'auto' following the cgroup; README "Following the cgroup"). */
+  on(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  once(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  off(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  off(event: string | symbol, listener: (...args: never[]) => void): this;
+}
+export class NativeRuntime extends EventEmitter {
   /** Number of Ps (worker threads). */
   readonly size: number;
   /** OS ids of the NUMA nodes that have Ps. */
@@ -202,8 +223,11 @@ export class NativeRuntime {
   #destroyed = false;
 
   constructor(options: NativeRuntimeOptions = {}) {
+    super();
     const config = normalizeNativeRuntimeOptions(options);
-    this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm) });
+    // The event comes from the core's watch thread through an unref'd thread-safe function.
+    const onParallelism = (event: ParallelismEvent) => this.emit('parallelism', event);
+    this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm), onParallelism });
     warnIfNotPublished();
     const topo = this.#handle.topology();
     this.size = topo.workers.length;

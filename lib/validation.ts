@@ -62,6 +62,8 @@ export const LIMITS = Object.freeze({
   stackMb: 1024,
   /** HWSQ_SHM_INTERVAL_MS: how often the shared-memory stats file is rewritten. */
   shmIntervalMs: [10, 60_000] as const,
+  /** cgroupPollMs: how often workers 'auto' re-read the CPU limit (0 turns following off). */
+  cgroupPollMs: [10, 3_600_000] as const,
   /** Linux's PID_MAX_LIMIT (2^22): `--pid` above it names no process. */
   pid: 4_194_304,
 });
@@ -94,6 +96,8 @@ export const DEFAULTS = Object.freeze({
   /** Publish the runtime's stats in the process's shared-memory stats file (option `shm`, HWSQ_SHM). */
   shm: true,
   shmIntervalMs: 250,
+  /** workers 'auto': re-read the cgroup CPU limit (cpu.max, cfs quota, cpuset) this often and follow it. */
+  cgroupPollMs: 1000,
 });
 
 const { INVALID_ARG_TYPE, INVALID_ARG, INVALID_OPTION } = ErrorCodes;
@@ -268,7 +272,17 @@ export function hogThresholdNs(value: unknown): number {
   return Math.round(ms * 1e6);
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs'] as const;
+
+/**
+ * cgroupPollMs of both runtimes: 0 (off) or LIMITS.cgroupPollMs, default DEFAULTS.cgroupPollMs.
+ * Only workers 'auto' with the default placement follow the cgroup: with a number of workers or
+ * an explicit placement (`fixed`) the option is checked and 0 goes to the addon.
+ */
+export function cgroupPollMs(value: unknown, follows: boolean): number {
+  const ms = value === undefined ? DEFAULTS.cgroupPollMs : value === 0 ? 0 : integer(value, 'cgroupPollMs', LIMITS.cgroupPollMs[0], LIMITS.cgroupPollMs[1]);
+  return follows ? ms : 0;
+}
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -307,6 +321,8 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     virtualWorkersPerNode,
     numaNode: placement || virtualNodes ? -1 : (numaNodeFromEnv() ?? -1),
     shm: shmOption(o.shm),
+    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, workers === 0 && !placement && !virtualNodes),
+    cgroupFsroot: fsroot({}),
   };
 }
 
@@ -334,6 +350,10 @@ export interface JsRuntimeCreateOptions {
   confineToCaller?: boolean;
   /** Where and how often to publish its stats (lib/shm/config.ts); absent: not published. */
   shm?: ShmPublishConfig;
+  /** workers 'auto': follow the cgroup CPU limit, re-read this often (0: off). */
+  cgroupPollMs: number;
+  /** Where the cgroup files are read (HWSQ_FSROOT; '' the live system). */
+  cgroupFsroot: string;
 }
 
 export interface RuntimeConfig {
@@ -361,6 +381,7 @@ const RUNTIME_KEYS = [
   'hogThresholdMs',
   'confineToCaller',
   'shm',
+  'cgroupPollMs',
 ] as const;
 
 /** The task module: a path or a file: URL (string or URL) -> its file: URL and path. */
@@ -438,6 +459,8 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     budget: o.tasksPerTurn === undefined ? DEFAULTS.tasksPerTurn : integer(o.tasksPerTurn, 'tasksPerTurn', 1, LIMITS.tasksPerTurn),
     spinNs: (o.idleSpinMicros === undefined ? DEFAULTS.idleSpinMicros : integer(o.idleSpinMicros, 'idleSpinMicros', 0, LIMITS.idleSpinMicros)) * 1000,
     hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
+    cgroupPollMs: 0,
+    cgroupFsroot: fsroot({}),
   };
   const workers = workerCount(o.workers);
   if (o.placement !== undefined && typeof o.placement !== 'string') {
@@ -447,6 +470,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
   } else {
     const mode = o.placement === undefined ? DEFAULTS.placement : choice(o.placement, 'placement', ['spread', 'cpu', 'none'] as const);
     native.workers = workers;  // 0: 'auto'
+    native.cgroupPollMs = cgroupPollMs(o.cgroupPollMs, workers === 0);
     native.pinMode = mode === 'spread' ? 'node' : mode;
     if (numaNode !== undefined) native.numaNode = numaNode;
     if (mode === 'none') native.pin = false;
@@ -469,6 +493,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     idleSpinMicros: native.spinNs / 1000,
     tasksPerTurn: native.budget,
     hogThresholdMs: native.hogThresholdNs / 1e6,
+    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, true),
     shm: shmOption(o.shm),
     restartWorkers: o.restartWorkers === undefined ? DEFAULTS.restartWorkers : boolean(o.restartWorkers, 'restartWorkers'),
     resourceLimits: resourceLimits(o.resourceLimits),

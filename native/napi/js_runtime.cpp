@@ -41,6 +41,7 @@
 #include "errors_js.h"
 #include "node_memory.h"
 #include "parallelism.h"
+#include "parallelism_js.h"
 #include "sched/clock.h"
 #include "sched/placement.h"
 #include "sched/scheduler.h"
@@ -220,6 +221,7 @@ struct JsRuntime {
   std::mutex epMu;
   std::vector<std::shared_ptr<Endpoint>> workerEps;  // current endpoint of each P
   std::shared_ptr<Endpoint> mainEp;
+  std::shared_ptr<hwsq::napi::ParallelismEvents> events;  // the 'parallelism' event (null: none wanted)
   hwsq::shm::Registration shm;  // last: unregistered before the counters and core it reads go
 
   void freeTask(JsTask* t) {
@@ -733,6 +735,7 @@ void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
     rt->core->destroy();
   } catch (...) {  // nothing of it can fail for a runtime whose threads are gone; never throw from teardown
   }
+  if (rt->events) rt->events->release();  // the core (its watch first) has stopped: nothing posts now
   if (Endpoint* ep = rt->mainEp.get()) {
     if (deliverCompletions && !ep->dying) drainCompletions(ep);
     closeEndpoint(ep);
@@ -817,6 +820,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     Topology topo = readTopology(fsroot);
     if (o.Get("confineToCaller").IsBoolean() && o.Get("confineToCaller").As<Napi::Boolean>().Value()) confineToCallingThread(topo);
     RuntimeOptions ro;
+    std::shared_ptr<hwsq::napi::ParallelismEvents> events;
     if (placement.IsArray()) {
       // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).
       auto arr = placement.As<Napi::Array>();
@@ -835,14 +839,23 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       const int numaNode = static_cast<int>(hwsq::napi::integerField(o, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE"));
       if (numaNode >= 0) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
       int workers = static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS"));
-      if (workers <= 0) workers = readParallelism(fsroot, static_cast<int>(topo.allowedCpus.size())).value;  // cgroup-aware parallelism of what is allowed
+      // 'auto' following the cgroup: a worker per allowed CPU, started once; the watch's first
+      // reading parks those above the CPU limit. Not following: the limit's count, fixed.
+      const bool follow = workers <= 0 && hwsq::napi::integerField(o, "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0;
+      const int allowed = static_cast<int>(topo.allowedCpus.size());
+      if (workers <= 0) workers = follow ? allowed : readParallelism(fsroot, allowed).value;  // cgroup-aware parallelism of what is allowed
       ro = optionsFromTopology(topo, workers, mode);
+      if (follow) {
+        events = hwsq::napi::ParallelismEvents::create(env, o.Get("onParallelism"));
+        hwsq::napi::followCgroup(o, ro, events);
+      }
     }
     if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
     ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();
     ro.hogThresholdNs = static_cast<uint64_t>(numberField(o, "hogThresholdNs", 10e6));
     ro.externalWorkers = true;
     auto rt = std::make_shared<JsRuntime>();
+    rt->events = events;
     JsRuntime* raw = rt.get();
     ro.wakeExternal = [raw](int p) {
       if (auto ep = raw->endpointOf(p)) ep->signal();
@@ -853,7 +866,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     rt->spinNs = static_cast<uint64_t>(numberField(o, "spinNs", 0));
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
-    rt->core.reset(new Runtime(std::move(ro)));
+    try {
+      rt->core.reset(new Runtime(std::move(ro)));
+    } catch (...) {
+      if (events) events->release();
+      throw;
+    }
     rt->shm = hwsq::napi::publishIfEnabled(o, *rt->core, hwsq::shm::RuntimeKind::Js, [raw] {
       auto count = [](const std::atomic<int64_t>& a) { return static_cast<uint64_t>(std::max<int64_t>(0, a.load(std::memory_order_relaxed))); };
       return hwsq::shm::JsTaskCounts{count(raw->live), count(raw->queuedRoots), raw->settledOk.load(std::memory_order_relaxed),

@@ -38,6 +38,7 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "parallelism.h"
+#include "parallelism_js.h"
 #include "sched/clock.h"
 #include "sched/native_tasks.h"
 #include "sched/placement.h"
@@ -146,6 +147,7 @@ struct State {
   hwsq::shm::Registration shm;      // declared after rt: unregistered before rt is destroyed
   std::vector<int> nodeIds;         // nodes with Ps (OS ids), in the core's order
   Tsfn tsfn;
+  std::shared_ptr<ParallelismEvents> events;  // the 'parallelism' event (null: no listener wanted)
 
   std::mutex mu;
   std::vector<Op*> finished;        // guarded by mu
@@ -365,6 +367,7 @@ void State::joinThreads() {
 // Once stopped and settled, nothing can call the TSFN any more: let it go.
 void State::maybeRelease() {
   if (!tsfnLive || pending != 0 || !threaded.empty() || !rt || !rt->isStopped()) return;
+  if (events) events->release();
   tsfn.Release();
   tsfnLive = false;
   removeHook();
@@ -397,6 +400,7 @@ void State::teardown() {
   }
   for (Op* op : ops) delete op;
   pending = 0;
+  if (events) events->release();
   if (tsfnLive) {
     tsfn.Release();
     tsfnLive = false;
@@ -447,7 +451,7 @@ std::vector<PlacementRequest> placementRequests(const Napi::Array& entries) {
 }
 
 // The normalized config of lib/native-runtime.ts -> RuntimeOptions (throws core errors).
-RuntimeOptions buildOptions(const Napi::Object& c) {
+RuntimeOptions buildOptions(const Napi::Object& c, const std::shared_ptr<ParallelismEvents>& events) {
   const PinMode pin = parsePin(stringField(c, "pin", "node"));
   const int virtualNodes = intField(c, "virtualNodes", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
   const int workers = intField(c, "workers", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
@@ -468,8 +472,13 @@ RuntimeOptions buildOptions(const Napi::Object& c) {
     } else if (placement.IsArray()) {
       o = optionsFromPlacement(topo, placementRequests(placement.As<Napi::Array>()), pin);
     } else {
-      const int n = workers > 0 ? workers : readParallelism("", static_cast<int>(topo.allowedCpus.size())).value;
+      // 'auto' following the cgroup: a P per allowed CPU, started once; the watch's first reading
+      // (in the constructor) parks those above the CPU limit. Not following: the limit's count, fixed.
+      const bool follow = workers <= 0 && integerField(c, "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0;
+      const int allowed = static_cast<int>(topo.allowedCpus.size());
+      const int n = workers > 0 ? workers : follow ? allowed : readParallelism("", allowed).value;
       o = optionsFromTopology(topo, n, pin);
+      if (follow) followCgroup(c, o, events);
     }
   }
   o.policy = parseStealPolicy(stringField(c, "policy", "hierarchical"));
@@ -488,7 +497,8 @@ NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::Obj
   auto s = std::make_shared<State>();
   guarded(env, [&] {
     if (!info[0].IsObject()) throw std::invalid_argument("NativeRuntime needs a config object");
-    s->rt = std::make_unique<Runtime>(buildOptions(info[0].As<Napi::Object>()));
+    s->events = ParallelismEvents::create(env, info[0].As<Napi::Object>().Get("onParallelism"));
+    s->rt = std::make_unique<Runtime>(buildOptions(info[0].As<Napi::Object>(), s->events));
     s->shm = publishIfEnabled(info[0].As<Napi::Object>(), *s->rt, hwsq::shm::RuntimeKind::Native);
     return 0;
   });
@@ -791,7 +801,7 @@ void benchRootFn(void* p) {
 Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    RuntimeOptions opts = buildOptions(info[0].As<Napi::Object>());
+    RuntimeOptions opts = buildOptions(info[0].As<Napi::Object>(), nullptr);
     const std::string mode = info[1].As<Napi::String>().Utf8Value();
     const uint64_t tasks = static_cast<uint64_t>(integerIn(info[2], "tasks", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"));
     const int reps = intIn(info[3], "reps", 1, 1 << 20, "ERR_HWSQ_INVALID_COUNT");

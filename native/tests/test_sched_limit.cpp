@@ -74,7 +74,7 @@ TEST_CASE("limit: active Ps are spread over nodes in proportion, deterministical
   rt.setParallelism(100);  // clamped to the Ps
   CHECK_EQ(rt.parallelism(), 6);
   CHECK_EQ(rt.stats().activeWorkers, 6);
-  CHECK_EQ(rt.stats().parallelismSource, std::string("fixed"));
+  CHECK(rt.stats().parallelismSource == "fixed");
   rt.close();
 
   RuntimeOptions s = RuntimeOptions::virtualTopology(3, 1);
@@ -293,7 +293,7 @@ TEST_CASE("cgroup watch: a runtime follows cpu.max rewritten during a run, tasks
   o.onParallelism = [&](const ParallelismChange& c) { ev.push(c); };
   Runtime rt(o);
   CHECK_EQ(rt.parallelism(), 2);  // the first reading, before the constructor returned
-  CHECK_EQ(rt.stats().parallelismSource, std::string("cgroup2"));
+  CHECK(rt.stats().parallelismSource == "cgroup2");
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> submitted{0};
   std::vector<std::unique_ptr<Run>> all;
@@ -324,7 +324,7 @@ TEST_CASE("cgroup watch: a runtime follows cpu.max rewritten during a run, tasks
   CHECK_EQ(c.current, 4);
   CHECK(c.source == ParallelismSource::Cpuset);
   CHECK_EQ(rt.stats().activeWorkers, 4);
-  CHECK_EQ(rt.stats().parallelismSource, std::string("cpuset"));
+  CHECK(rt.stats().parallelismSource == "cpuset");
   stop.store(true);
   feeder.join();
   rt.waitIdle();
@@ -350,7 +350,7 @@ TEST_CASE("cgroup watch: off by default, a fixed limit stays") {
   o.cgroupFsroot = tree.dir.path;  // no cgroupPollMs: not read
   Runtime rt(o);
   CHECK_EQ(rt.parallelism(), 2);
-  CHECK_EQ(rt.stats().parallelismSource, std::string("fixed"));
+  CHECK(rt.stats().parallelismSource == "fixed");
   rt.close();
 }
 
