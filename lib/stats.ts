@@ -150,6 +150,8 @@ export interface SchedulerStats {
   activeWorkers: number;
   /** What set the limit (README "Following the cgroup"). */
   parallelismSource: ParallelismSource;
+  /** Times the limit changed since the runtime started. */
+  parallelismChanges: number;
   /** Submit -> start of each task, all Ps merged. */
   latency: HistogramStats;
   /** Start -> end of each task's function, all Ps merged. */

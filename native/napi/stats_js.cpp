@@ -139,6 +139,7 @@ Napi::Object statsToJs(Napi::Env env, const RuntimeStats& s) {
   o.Set("activeWorkers", s.activeWorkers);
   o.Set("parallelism", s.parallelism);
   o.Set("parallelismSource", s.parallelismSource);
+  o.Set("parallelismChanges", num(env, s.parallelismChanges));
   o.Set("latency", histogramToJs(env, s.latency));
   o.Set("runTime", histogramToJs(env, s.runTime));
   o.Set("sysmon", sys);

@@ -98,7 +98,7 @@ void Runtime::Impl::applyLimit(int lim, ParallelismSource source) {
       changed.push_back(&p);
     }
     nactive.store(count, std::memory_order_seq_cst);
-    limit.store(lim, std::memory_order_seq_cst);
+    if (limit.exchange(lim, std::memory_order_seq_cst) != lim) limitChanges.fetch_add(1, std::memory_order_relaxed);
   }
   // A newly limited P must notice (and shed); a newly active one must look for work.
   for (P* p : changed) unpark(*p);

@@ -192,6 +192,7 @@ struct Runtime::Impl {
   std::atomic<int> limit{0};                  // Ps allowed to take work (1..nprocs), seq_cst store under limitMu
   std::atomic<int> nactive{0};                // Ps not limited (== min(limit, nprocs)); relaxed readers
   std::atomic<int> limitSource{0};            // ParallelismSource of the current limit (relaxed, for stats)
+  std::atomic<uint64_t> limitChanges{0};      // times the limit's value changed (relaxed, for stats)
   std::unique_ptr<CgroupWatch> watch;         // re-reads the cgroup limit (RuntimeOptions::cgroupPollMs)
 
   // Lifecycle (lifecycle.cpp).

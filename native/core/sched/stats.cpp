@@ -78,6 +78,7 @@ RuntimeStats Runtime::stats() const {
   if (rt.sysmon) s.sysmon = rt.sysmon->stats();
   s.parallelism = rt.limit.load(std::memory_order_relaxed);
   s.activeWorkers = rt.nactive.load(std::memory_order_relaxed);
+  s.parallelismChanges = rt.limitChanges.load(std::memory_order_relaxed);
   s.parallelismSource = parallelismSourceName(static_cast<ParallelismSource>(rt.limitSource.load(std::memory_order_relaxed)));
   return s;
 }

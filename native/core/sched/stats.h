@@ -97,6 +97,7 @@ struct RuntimeStats {
   int parallelism = 0;             // the parallelism limit (limit.cpp)
   int activeWorkers = 0;           // Ps not parked by it
   std::string parallelismSource;   // what set it: parallelismSourceName() of scheduler.h
+  uint64_t parallelismChanges = 0; // times the limit changed after the start
   HistogramSnapshot latency;       // submit -> start, all Ps merged (stats on only)
   HistogramSnapshot runTime;       // start -> end of fn, all Ps merged (stats on only)
   SysmonStats sysmon;
