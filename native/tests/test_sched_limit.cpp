@@ -4,6 +4,7 @@
 // rewritten during the run (HWSQ_FSROOT-style fixture root). Asserted on counters and events.
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -76,6 +77,20 @@ TEST_CASE("limit: active Ps are spread over nodes in proportion, deterministical
   CHECK_EQ(rt.stats().activeWorkers, 6);
   CHECK(rt.stats().parallelismSource == "fixed");
   rt.close();
+
+  // Node weights (the cgroup watch: CPUs each node still has) instead of P counts.
+  RuntimeOptions w = RuntimeOptions::virtualTopology(2, 2);
+  w.sysmon = false;
+  Runtime rw(w);
+  rw.setParallelism(2, ParallelismSource::Cpuset, {0, 4});  // node 0 lost its CPUs
+  CHECK(!rw.isWorkerActive(0) && !rw.isWorkerActive(1) && rw.isWorkerActive(2) && rw.isWorkerActive(3));
+  rw.setParallelism(3, ParallelismSource::Cpuset, {1, 4});  // 3 * 1/5 -> 0 (+1 largest remainder), 3 * 4/5 -> 2
+  CHECK(rw.isWorkerActive(0) && !rw.isWorkerActive(1) && rw.isWorkerActive(2) && rw.isWorkerActive(3));
+  rw.setParallelism(3, ParallelismSource::Cpuset, {0, 8});  // node 1 gets 3 but has 2 Ps: the excess goes to node 0
+  CHECK_EQ(rw.activeWorkers(), 3);
+  CHECK(rw.isWorkerActive(0) && rw.isWorkerActive(2) && rw.isWorkerActive(3));
+  CHECK(hwsq_test::rangeCode([&] { rw.setParallelism(2, ParallelismSource::Fixed, {1}); }) == "ERR_HWSQ_INVALID_OPTION");
+  rw.close();
 
   RuntimeOptions s = RuntimeOptions::virtualTopology(3, 1);
   s.parallelism = 2;  // at start
@@ -247,7 +262,12 @@ struct CgroupTree {
     dir.write("proc/self/cgroup", "0::/kubepods/pod1\n");
     setCpuMax("max 100000\n");
   }
-  void setCpuMax(const std::string& v) const { dir.write("sys/fs/cgroup/kubepods/pod1/cpu.max", v); }
+  // Written aside and renamed over: the watch polls concurrently and must never read a
+  // half-written file (the kernel's cgroupfs writes are atomic).
+  void setCpuMax(const std::string& v) const {
+    dir.write("sys/fs/cgroup/kubepods/pod1/cpu.max.tmp", v);
+    std::filesystem::rename(dir.path + "/sys/fs/cgroup/kubepods/pod1/cpu.max.tmp", dir.path + "/sys/fs/cgroup/kubepods/pod1/cpu.max");
+  }
 };
 
 struct Events {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 
 #include "../parallelism.h"
 #include "../topology.h"
@@ -12,14 +13,14 @@
 namespace hwsq::sched {
 
 CgroupReading readCgroupLimit(const std::string& fsroot, const std::vector<int>& runtimeCpus, int workers) {
+  CgroupReading r;
   int allowed = workers;
   if (!runtimeCpus.empty()) {
     const std::vector<int> now = processCpus();  // sorted
-    allowed = static_cast<int>(std::count_if(runtimeCpus.begin(), runtimeCpus.end(),
-                                             [&](int c) { return std::binary_search(now.begin(), now.end(), c); }));
+    std::set_intersection(runtimeCpus.begin(), runtimeCpus.end(), now.begin(), now.end(), std::back_inserter(r.allowed));
+    allowed = static_cast<int>(r.allowed.size());
   }
   const Parallelism p = readParallelism(fsroot, std::max(1, allowed));
-  CgroupReading r;
   r.limit = std::max(1, std::min(p.value, workers));
   r.source = p.source == "cgroup2" ? ParallelismSource::Cgroup2 : p.source == "cgroup1" ? ParallelismSource::Cgroup1 : ParallelismSource::Cpuset;
   return r;
@@ -79,13 +80,29 @@ void Runtime::Impl::startWatch() {
 // event.
 void Runtime::Impl::pollWatch(bool notify) {
   const CgroupReading r = readCgroupLimit(opts.cgroupFsroot, watchCpus, nprocs);
+  // Node weights: the CPUs of each node's Ps still allowed (a cpuset shrunk to one node keeps
+  // that node's Ps active); none (P counts) unless every P is pinned to CPUs of its own.
+  std::vector<int> weights;
+  const bool pinned = opts.pin && std::all_of(ps.begin(), ps.end(), [](const std::unique_ptr<P>& p) { return !p->cpus.empty(); });
+  if (pinned) {
+    weights.assign(nodes.size(), 0);
+    for (size_t ni = 0; ni < nodes.size(); ++ni) {
+      std::vector<int> mine;
+      for (int v : nodes[ni].ps) {
+        mine.insert(mine.end(), ps[v]->cpus.begin(), ps[v]->cpus.end());
+      }
+      std::sort(mine.begin(), mine.end());
+      mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+      for (int c : mine) weights[ni] += std::binary_search(r.allowed.begin(), r.allowed.end(), c) ? 1 : 0;
+    }
+  }
   ParallelismChange change;
   {
     std::lock_guard<std::mutex> lk(limitMu);
     change.previous = limit.load(std::memory_order_relaxed);
     const auto prevSource = static_cast<ParallelismSource>(limitSource.load(std::memory_order_relaxed));
-    if (r.limit == change.previous && r.source == prevSource) return;
-    applyLimit(r.limit, r.source);
+    if (r.limit == change.previous && r.source == prevSource && weights == limitWeights) return;
+    applyLimit(r.limit, r.source, weights);
     change.current = limit.load(std::memory_order_relaxed);
     change.source = r.source;
   }

@@ -27,6 +27,7 @@ namespace hwsq::sched {
 struct CgroupReading {
   int limit = 1;
   ParallelismSource source = ParallelismSource::Cpuset;
+  std::vector<int> allowed;  // the runtime's CPUs the process may still use (empty: tied to none)
 };
 // fsroot: where cgroup files are read ("" the live system). runtimeCpus: empty when the runtime
 // is tied to no CPU. workers: its Ps (the cap).

@@ -2,10 +2,13 @@
 // the cgroup CPU limit). A runtime starts all its Ps once; setParallelism(L) leaves L of them
 // active and parks the others, with no thread started or stopped.
 //
-// Which Ps stay active under L: L is spread over the nodes in proportion to their P counts
-// (placement.h's spreadWorkers: largest remainder, ties to the earlier node, every node keeps a
-// P while L >= the node count), and on each node its lowest-indexed Ps stay. Deterministic: the
-// same L always gives the same set, so a limit that falls and rises again moves no one else.
+// Which Ps stay active under L: L is spread over the nodes in proportion to their weights
+// (placement.h's spreadWorkers: largest remainder, ties to the earlier node, every node with
+// weight keeps a P while L >= such nodes), at most a node's Ps each (the excess goes to the next
+// nodes with room, in node order), and on each node its lowest-indexed Ps stay. The weights are
+// the nodes' P counts, or (the cgroup watch) the CPUs of each node's Ps the cpuset still allows,
+// so that a cpuset shrunk to one node's CPUs keeps that node's Ps. Deterministic: the same L and
+// weights always give the same set, so a limit that falls and rises again moves no one else.
 //
 // A limited P (P::limited):
 //  - finishes the task it is running (nothing can preempt it); at the top of its next
@@ -32,6 +35,7 @@
 // the Parker is a token (external: wakeExternal), and the P re-reads the flag after each wake.
 #include <algorithm>
 
+#include "../errors.h"
 #include "../invariant.h"
 #include "fence.h"
 #include "idle.h"
@@ -51,10 +55,12 @@ const char* parallelismSourceName(ParallelismSource s) {
   return "fixed";
 }
 
-void Runtime::setParallelism(int limit, ParallelismSource source) {
+void Runtime::setParallelism(int limit, ParallelismSource source, const std::vector<int>& nodeWeights) {
   Impl& rt = *impl_;
+  if (!nodeWeights.empty() && nodeWeights.size() != rt.nodes.size())
+    throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "nodeWeights needs one weight per node of the runtime");
   std::lock_guard<std::mutex> lk(rt.limitMu);
-  rt.applyLimit(limit, source);
+  rt.applyLimit(limit, source, nodeWeights);
 }
 
 int Runtime::parallelism() const { return impl_->limit.load(std::memory_order_acquire); }
@@ -67,10 +73,24 @@ bool Runtime::isWorkerActive(int worker) const {
 // ------------------------------------------------------------------------------- Impl
 
 // [any] Active Ps under limit (1..nprocs): see the file comment.
-std::vector<bool> Runtime::Impl::activeSet(int lim) const {
+std::vector<bool> Runtime::Impl::activeSet(int lim, const std::vector<int>& weights) const {
   std::vector<int> sizes;
   for (size_t ni = 0; ni < nodes.size(); ++ni) sizes.push_back(nodeSize(static_cast<int>(ni)));
-  const std::vector<int> perNode = spreadWorkers(sizes, lim);
+  const bool weighted = weights.size() == sizes.size() && std::any_of(weights.begin(), weights.end(), [](int w) { return w > 0; });
+  std::vector<int> perNode = spreadWorkers(weighted ? weights : sizes, lim);
+  int excess = 0;
+  for (size_t ni = 0; ni < perNode.size(); ++ni)
+    if (perNode[ni] > sizes[ni]) {
+      excess += perNode[ni] - sizes[ni];
+      perNode[ni] = sizes[ni];
+    }
+  for (int pass = 0; pass < 2 && excess > 0; ++pass)  // nodes with weight first, then any
+    for (size_t ni = 0; ni < perNode.size() && excess > 0; ++ni) {
+      if (pass == 0 && weighted && weights[ni] <= 0) continue;
+      const int add = std::min(excess, sizes[ni] - perNode[ni]);
+      perNode[ni] += add;
+      excess -= add;
+    }
   std::vector<bool> out(static_cast<size_t>(nprocs), false);
   for (size_t ni = 0; ni < nodes.size(); ++ni)
     for (int k = 0; k < perNode[ni] && k < nodeSize(static_cast<int>(ni)); ++k) out[nodes[ni].ps[k]] = true;
@@ -78,10 +98,11 @@ std::vector<bool> Runtime::Impl::activeSet(int lim) const {
 }
 
 // [any] under limitMu. Clamps to 1..nprocs.
-void Runtime::Impl::applyLimit(int lim, ParallelismSource source) {
+void Runtime::Impl::applyLimit(int lim, ParallelismSource source, const std::vector<int>& weights) {
   limitSource.store(static_cast<int>(source), std::memory_order_relaxed);
   lim = std::max(1, std::min(lim, nprocs));
-  const std::vector<bool> act = activeSet(lim);
+  limitWeights = weights;
+  const std::vector<bool> act = activeSet(lim, weights);
   const int count = static_cast<int>(std::count(act.begin(), act.end(), true));
   std::vector<P*> changed;
   {

@@ -280,8 +280,9 @@ struct Runtime::Impl {
   void parkThread(P& p);                            // [owner] thread-backed: P1..P5
 
   // ---- limit.cpp
-  std::vector<bool> activeSet(int limit) const;     // [any] which Ps stay active under limit
-  void applyLimit(int limit, ParallelismSource source);  // [any] under limitMu
+  std::vector<int> limitWeights;                    // under limitMu: the node weights of the current limit
+  std::vector<bool> activeSet(int limit, const std::vector<int>& weights) const;  // [any] which Ps stay active
+  void applyLimit(int limit, ParallelismSource source, const std::vector<int>& weights = {});  // [any] under limitMu
   void shedForLimit(P& p);                          // [owner] a limited P gives its queued work away
   void parkLimited(P& p);                           // [owner] thread-backed: sleep while limited
 

@@ -199,7 +199,9 @@ class Runtime {
   // inbox until it rises again. Clamped to 1..workerCount(); which Ps stay active is spread
   // over the nodes in proportion to their Ps, deterministically. Any thread, any time (a no-op
   // once stopped, apart from the value read back).
-  void setParallelism(int limit, ParallelismSource source = ParallelismSource::Fixed);
+  // nodeWeights (one per node of the runtime, in nodeCount() order; empty: the nodes' P counts)
+  // spread the active Ps over the nodes (limit.cpp); else ERR_HWSQ_INVALID_OPTION.
+  void setParallelism(int limit, ParallelismSource source = ParallelismSource::Fixed, const std::vector<int>& nodeWeights = {});
   int parallelism() const;     // the current limit
   int activeWorkers() const;   // Ps not parked by the limit (== parallelism())
   bool isWorkerActive(int worker) const;
