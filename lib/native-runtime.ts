@@ -225,8 +225,10 @@ export class NativeRuntime extends EventEmitter {
   constructor(options: NativeRuntimeOptions = {}) {
     super();
     const config = normalizeNativeRuntimeOptions(options);
-    // The event comes from the core's watch thread through an unref'd thread-safe function.
-    const onParallelism = (event: ParallelismEvent) => this.emit('parallelism', event);
+    // The event comes from the core's watch thread through an unref'd thread-safe function,
+    // which holds this callback: a weak reference, so that the runtime can still be collected.
+    const self = new WeakRef(this);
+    const onParallelism = (event: ParallelismEvent) => self.deref()?.emit('parallelism', event);
     this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm), onParallelism });
     warnIfNotPublished();
     const topo = this.#handle.topology();

@@ -195,13 +195,14 @@ export class Runtime extends EventEmitter {
     }
     sabRegistry().listen();  // SharedArrayBuffers announced by workers reach this thread
     const shm = publishConfig(config.options.shm);
-    // The event comes from the core's watch thread through an unref'd thread-safe function.
-    let target: Runtime | undefined;
-    const onParallelism = (event: ParallelismEvent) => target?.emit('parallelism', event);
+    // The event comes from the core's watch thread through an unref'd thread-safe function,
+    // which holds this callback: a weak reference, so that the runtime can still be collected.
+    let target: WeakRef<Runtime> | undefined;
+    const onParallelism = (event: ParallelismEvent) => target?.deref()?.emit('parallelism', event);
     const created = jsBinding().create({ ...config.native, ...(shm ? { shm } : {}), onParallelism });
     warnIfNotPublished();
     const rt = new Runtime(created.runtime, created.id, created.workers, config.options, mod.url);
-    target = rt;
+    target = new WeakRef(rt);
     try {
       await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));
     } catch (err) {

@@ -497,7 +497,8 @@ NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::Obj
   auto s = std::make_shared<State>();
   guarded(env, [&] {
     if (!info[0].IsObject()) throw std::invalid_argument("NativeRuntime needs a config object");
-    s->events = ParallelismEvents::create(env, info[0].As<Napi::Object>().Get("onParallelism"));
+    if (integerField(info[0].As<Napi::Object>(), "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0)  // following: events
+      s->events = ParallelismEvents::create(env, info[0].As<Napi::Object>().Get("onParallelism"));
     s->rt = std::make_unique<Runtime>(buildOptions(info[0].As<Napi::Object>(), s->events));
     s->shm = publishIfEnabled(info[0].As<Napi::Object>(), *s->rt, hwsq::shm::RuntimeKind::Native);
     return 0;
