@@ -3,6 +3,7 @@
 // HWSQ_FSROOT, here a temp tree rewritten during the run: cpu.max from "max" to one CPU and back.
 // Asserted on the 'parallelism' event (waited for, never timed), the stats fields and the tasks
 // (each runs exactly once); an explicit worker count stays fixed.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,5 +148,32 @@ describe.runIf(allowed >= 2)('following the cgroup (a machine with 2+ CPUs)', ()
     const sums = await Promise.all(Array.from({ length: 200 }, (_, i) => rt.spawn('add', [i, 1]) as Promise<number>));
     expect(sums).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     await rt.close();
+  });
+
+  it('a following runtime dropped without close() is still collected and destroyed (the event callback holds it weakly)', () => {
+    // HWSQ_SHM=0: the process's stats publisher thread would outlive the runtime.
+    const script = `
+      const fs = require('node:fs');
+      const { createNativeRuntime } = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+      const threads = () => fs.readdirSync('/proc/self/task').length;
+      const base = threads();
+      (async () => {
+        await (async () => {
+          const rt = createNativeRuntime({ cgroupPollMs: 10, pin: 'none' });
+          rt.on('parallelism', () => {});
+          await rt.spawnNative('noop', {}, { count: 1000 });
+        })();
+        const started = threads();
+        for (let i = 0; i < 200 && threads() > base; i++) {
+          globalThis.gc();
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        console.log(JSON.stringify({ base, started, after: threads() }));
+      })();`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HWSQ_SHM: '0' } });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { base: number; started: number; after: number };
+    expect(out.started).toBeGreaterThanOrEqual(out.base + allowed + 1);  // the Ps and the watch
+    expect(out.after).toBe(out.base);
   });
 });
