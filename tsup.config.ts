@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'lib/index.ts', cli: 'lib/cli.ts', worker: 'lib/worker.ts', 'bench-pools': 'lib/bench/pools.ts', 'bench-spawn': 'lib/bench/spawn.ts', 'bench-latency-task': 'lib/bench/latency-task.ts' },
+  entry: { index: 'lib/index.ts', cli: 'lib/cli/cli.ts', worker: 'lib/runtime/worker.ts', 'bench-pools': 'lib/bench/pools.ts', 'bench-spawn': 'lib/bench/spawn.ts', 'bench-latency-task': 'lib/bench/latency-task.ts' },
   format: ['cjs', 'esm'],
   outDir: 'dist',
   dts: true,

@@ -1,16 +1,16 @@
-export { topology, numaNodeCount, availableParallelism } from './topology';
-export type { Topology, TopologyOptions, NumaNode, Cpu, Parallelism } from './topology';
-export { pinToNumaNode, pinToCpus, unpin, getAffinity, currentCpu, currentNode } from './affinity';
-export type { PinOptions, Pinning } from './affinity';
-export { allocOnNode, allocInterleaved, pageNodes, isMemoryLocal, movePages } from './memory';
-export type { AllocOptions, MemoryPolicy, BufferLike, PagePlacement } from './memory';
-export { ErrorCodes } from './errors';
-export type { ErrorCode, HwsqError } from './errors';
-export { Runtime } from './runtime';
-export type { RuntimeOptions, WorkerPlacementSpec, WorkerInfo, RuntimeStatsSnapshot, WorkerStatsSnapshot, JsTaskCounts, SpawnOptions } from './runtime';
-export { spawn, spawnMany, currentTask, isTaskWorker, move } from './task';
-export type { TaskContext } from './task';
-export { NativeRuntime, createNativeRuntime, prepareChaseBuffer } from './native-runtime';
+export { topology, numaNodeCount, availableParallelism } from './numa/topology';
+export type { Topology, TopologyOptions, NumaNode, Cpu, Parallelism } from './numa/topology';
+export { pinToNumaNode, pinToCpus, unpin, getAffinity, currentCpu, currentNode } from './numa/affinity';
+export type { PinOptions, Pinning } from './numa/affinity';
+export { allocOnNode, allocInterleaved, pageNodes, isMemoryLocal, movePages } from './numa/memory';
+export type { AllocOptions, MemoryPolicy, BufferLike, PagePlacement } from './numa/memory';
+export { ErrorCodes } from './core/errors';
+export type { ErrorCode, HwsqError } from './core/errors';
+export { Runtime } from './runtime/runtime';
+export type { RuntimeOptions, WorkerPlacementSpec, WorkerInfo, RuntimeStatsSnapshot, WorkerStatsSnapshot, JsTaskCounts, SpawnOptions } from './runtime/runtime';
+export { spawn, spawnMany, currentTask, isTaskWorker, move } from './runtime/task';
+export type { TaskContext } from './runtime/task';
+export { NativeRuntime, createNativeRuntime, prepareChaseBuffer } from './native-runtime/native-runtime';
 export type {
   NativeRuntimeOptions,
   NativeTaskKind,
@@ -19,9 +19,11 @@ export type {
   SpawnNativeResult,
   NativeRuntimeTopology,
   PlacementEntry,
+  PlacementMode,
+  PinMode,
   WorkerLocation,
-} from './native-runtime';
-export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats, ParallelismEvent, ParallelismSource } from './stats';
+} from './native-runtime/native-runtime';
+export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats, ParallelismEvent, ParallelismSource } from './core/stats';
 export { registerMetrics, DEFAULT_LATENCY_BUCKETS } from './metrics/prometheus';
 export type { RegisterMetricsOptions, MetricsRegistration, PromRegistry } from './metrics/prometheus';
 export { serveMetrics } from './metrics/server';

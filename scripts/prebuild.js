@@ -2,7 +2,7 @@
 // `npm run prebuild`: N-API prebuilds for linux-x64 and linux-arm64 (glibc) made with prebuildify,
 // as prebuilds/linux-<arch>/hwsq.glibc.node: the binaries the npm tarball ships and that
 // node-gyp-build loads where the package has no build/. arm64 is cross-compiled with Debian's
-// g++-aarch64-linux-gnu. Built with Debian 12's GCC 12, they need glibc 2.32 and GCC 12's
+// g++-aarch64-linux-gnu. Built with Debian 12's GCC 12, they need glibc 2.34 and GCC 12's
 // libstdc++ (FLOOR): where those are older, the prebuild fails node-gyp-build's load test at
 // npm install and the addon is built from source. (Linking libstdc++ statically would not lower
 // the floor: Debian 12's libstdc++.a needs glibc 2.36.)
@@ -23,7 +23,7 @@ const root = path.resolve(__dirname, '..');
 /** What the tarball ships to rebuild the addon from source. */
 const SOURCES = ['binding.gyp', 'native/core', 'native/napi'];
 /** Newest symbol version a prebuild may need from each system library (README: Prebuilds). */
-const FLOOR = { GLIBC: '2.32', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '3.0' };
+const FLOOR = { GLIBC: '2.34', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '3.0' };
 const ELF_MACHINE = { x64: 62, arm64: 183 };
 
 const ARCHES = {

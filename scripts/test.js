@@ -6,11 +6,14 @@
 //   unit       vitest: test/**/*.test.ts (the pack test installs the tarball with its prebuild)
 //   arm64      a named subset of the unit suite on arm64 Node under qemu-user (scripts/arm64-tests.js)
 //   vm         vitest: test/**/*.vm.test.ts, multi-NUMA kernels in QEMU
+//   mutation-native  the C++ core's named mutants (scripts/mutants.js): each must be killed
+//   mutation-ts      StrykerJS over lib/metrics (stryker.config.json): the score floor
 //   compat-NN  the unit suite again under each other supported Node major (from the npm registry)
 // A stage or suite whose system tool is absent is skipped, never silently: the summary names
 // each skip with its reason and the apt-get line that enables it (scripts/requirements.js).
 // With CI=true or HWSQ_REQUIRE_ALL=1 a missing tool is a failure instead.
-// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN); arguments
+// HWSQ_TEST_STAGES=unit,compat selects stages ('compat' selects every compat-NN, 'mutation' both
+// mutation stages); arguments
 // (npm test -- test/top.test.ts) go to each vitest stage as its file filters.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -28,6 +31,7 @@ const supportedMajors = [...pkg.engines.node.matchAll(/\^(\d+)/g)].map((m) => m[
 const thisMajor = process.versions.node.split('.')[0];
 const requireAll = req.requireAll();
 const filters = process.argv.slice(2);
+const COMPAT_CHAOS_SECONDS = 20;
 
 async function vmCheck() {
   const { vmToolsAvailable, APT_PACKAGES } = await import('../test/vm/vm.mjs');
@@ -50,19 +54,28 @@ const stages = [
   { name: 'unit', run: () => [bin('vitest'), ['run', ...filters]] },
   { name: 'arm64', check: () => req.checkTools(['qemu-user', 'arm64-cross']), run: () => [process.execPath, ['scripts/arm64-tests.js', ...filters]] },
   { name: 'vm', check: vmCheck, run: () => [bin('vitest'), ['run', '--config', 'vitest.vm.config.ts', ...filters]] },
+  // Its guest mutants need QEMU: without it scripts/mutants.js reports that skip itself.
+  { name: 'mutation-native', check: () => req.checkTools(['cmake']), run: () => [process.execPath, ['scripts/mutants.js']] },
+  { name: 'mutation-ts', run: () => [bin('stryker'), ['run']] },
   ...supportedMajors.map((major) => ({
     name: `compat-${major}`,
     // The unit stage already ran under this major.
     redundant: major === thisMajor,
     run: () => {
       const node = nodeBinary('x64', major);
-      return [node, [bin('vitest'), 'run', ...filters], { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }];
+      // The unit suite less what does not depend on the Node running it, to keep CI in time: the
+      // runner's own test (it starts npm test under the unit stage's Node), and the chaos soak
+      // shortened to COMPAT_CHAOS_SECONDS (the unit stage soaks for its full time).
+      const args = [bin('vitest'), 'run', '--exclude', 'test/skips.test.ts', ...filters];
+      const env = { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}`, HWSQ_CHAOS_SECONDS: process.env.HWSQ_CHAOS_SECONDS ?? String(COMPAT_CHAOS_SECONDS) };
+      return [node, args, env];
     },
   })),
 ];
 
 const only = process.env.HWSQ_TEST_STAGES ? process.env.HWSQ_TEST_STAGES.split(',').map((s) => s.trim()) : null;
-const selected = (name) => !only || only.includes(name) || (name.startsWith('compat-') && only.includes('compat'));
+const selected = (name) =>
+  !only || only.includes(name) || (name.startsWith('compat-') && only.includes('compat')) || (name.startsWith('mutation-') && only.includes('mutation'));
 
 async function main() {
   if (!supportedMajors.includes(thisMajor)) {

@@ -72,7 +72,7 @@ describe('pinning the calling thread', () => {
 
   // On one node this cannot fail; test/multinode.vm.test.ts checks it on every node of the guests.
   it('sets the memory policy to prefer the node while pinned', async () => {
-    const { native } = await import('../lib/native');
+    const { native } = await import('../lib/core/native');
     if (!native().numaAvailable()) throw new Error('kernel without NUMA syscalls: cannot test memory policy');
     const before = native().getMemPolicy();
     const pin = pinToNumaNode(nodeWithCpus.id);

@@ -22,7 +22,8 @@ import { defaultMemorySize, type MemoryResults } from '../lib/bench/memory';
 import type { LatencyResults } from '../lib/bench/latency';
 import type { CompareResults, CompareRun } from '../lib/bench/compare';
 import type { PoolsReport } from '../lib/bench/pools';
-import type { HistogramStats } from '../lib/stats';
+import type { SpawnBenchReport, Spread } from '../lib/bench/spawn';
+import type { HistogramStats } from '../lib/core/stats';
 import { availableParallelism } from '../lib/index';
 import { artifactDir, assertBuilt, hwsq, hwsqChild } from './bench-helpers';
 import { numactlView } from './helpers';
@@ -287,6 +288,49 @@ describe('hwsq bench compare', () => {
   });
 });
 
+describe('hwsq bench spawn', () => {
+  it('reports default options, stats: false and full timing side by side, interleaved, with the goals as ratios', () => {
+    const r = hwsq(['bench', 'spawn', '--json', '--quick', '--tasks', '20000', '--reps', '3', '--no-go', '--workers', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout) as SpawnBenchReport;
+    const st = rep.stats;
+    expect(st.rounds).toBe(3);
+    expect(st.defaultTimingSampleShift).toBe(7);
+    const ordered = (x: Spread) => {
+      expect(finitePositive(x.min)).toBe(true);
+      expect(x.min).toBeLessThanOrEqual(x.median);
+      expect(x.median).toBeLessThanOrEqual(x.max);
+    };
+    for (const shape of [st.externalBatch256, st.insideTail]) {
+      for (const x of [shape.defaultNs, shape.statsOffNs, shape.fullTimingNs, shape.defaultOverOff, shape.fullOverOff]) ordered(x);
+      // Per-round ratios lie between the extremes the rounds allow.
+      expect(shape.defaultOverOff.min).toBeGreaterThanOrEqual(shape.defaultNs.min / shape.statsOffNs.max - 1e-9);
+      expect(shape.defaultOverOff.max).toBeLessThanOrEqual(shape.defaultNs.max / shape.statsOffNs.min + 1e-9);
+    }
+    for (const shape of [st.externalBatch256, st.insideTail]) expect(shape.bestOverBest).toBeCloseTo(shape.defaultNs.min / shape.statsOffNs.min, 9);
+    const worst = Math.max(st.externalBatch256.bestOverBest, st.insideTail.bestOverBest);
+    expect(st.goal.ratio).toBeCloseTo(worst, 3);
+    expect(st.goal.maxRatio).toBe(1.03);
+    expect(st.goal.met).toBe(st.goal.ratio <= 1.03);
+    expect(rep.goal.target).toBe(4);
+    if (rep.goal.ratio !== null) expect(rep.goal.met).toBe(rep.goal.ratio >= 4);
+    if (rep.benchSpawnBinary.available) {
+      // bench_spawn's own sections: the stats cost with 10 us tasks, and the fidelity check.
+      expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_inside_1worker', 'noop_inside_1worker_cpu', 'noop_external_batch256', 'spin10us_inside']);
+      const f = rep.benchSpawnBinary.fidelity as Record<string, number>;
+      expect(f.shift).toBe(7);
+      expect(f.tasks).toBe(20_000);
+      expect(f.sampled).toBeGreaterThan(0);
+      expect(f.sampled).toBeLessThan(f.tasks!);
+    }
+    const text = hwsq(['bench', 'spawn', '--quick', '--tasks', '20000', '--reps', '1', '--no-go', '--workers', '2']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 1 interleaved rounds.*1 task in 128/);
+    expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing\s+best\/best\s+default\/off per round/m);
+    expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(best\/best, worse shape\): \d+\.\d{3}, (met|NOT met)/);
+  }, 300_000);
+});
+
 describe('hwsq bench pools', () => {
   it('measures hwsq, piscina and tinypool side by side with repetitions and prints the ratios', () => {
     const r = hwsq(['bench', 'pools', '--quick', '--tasks', '2000', '--round-trips', '50', '--reps', '2', '--json']);
@@ -303,8 +347,25 @@ describe('hwsq bench pools', () => {
       expect(t.minTasksPerSec).toBeLessThanOrEqual(t.tasksPerSec);
       expect(t.tasksPerSec).toBeLessThanOrEqual(t.maxTasksPerSec);
     }
-    expect(res.latency.map((l) => [l.name, l.samples])).toEqual([['hwsq', 50], ['piscina', 50], ['tinypool', 50]]);
-    for (const l of res.latency) expect(l.p50Us).toBeLessThanOrEqual(l.p99Us);
+    expect(res.latency.map((l) => [l.name, l.samples, l.reps])).toEqual([['hwsq', 50, 2], ['piscina', 50, 2], ['tinypool', 50, 2]]);
+    for (const l of res.latency) {
+      expect(l.p50Us).toBeLessThanOrEqual(l.p99Us);
+      expect(l.p99UsRuns).toHaveLength(2);
+      expect(Math.min(...l.p99UsRuns)).toBeLessThanOrEqual(l.p99Us);
+      expect(l.p99Us).toBeLessThanOrEqual(Math.max(...l.p99UsRuns));
+    }
+    // The p99 round-trip ratio comes with its spread: one ratio per repetition (hwsq's p99 over
+    // piscina's in the same repetition), the reported ratio their median.
+    const hw = res.latency.find((l) => l.name === 'hwsq')!;
+    const pis = res.latency.find((l) => l.name === 'piscina')!;
+    const p99 = res.ratioSpreads['p99 round trip vs piscina']!;
+    expect(p99.runs).toHaveLength(2);
+    p99.runs.forEach((x, i) => expect(x).toBeCloseTo(hw.p99UsRuns[i]! / pis.p99UsRuns[i]!, 9));
+    expect(p99.min).toBe(Math.min(...p99.runs));
+    expect(p99.max).toBe(Math.max(...p99.runs));
+    expect(res.ratios['p99 round trip vs piscina']).toBe(p99.median);
+    expect(p99.min).toBeLessThanOrEqual(p99.median);
+    expect(p99.median).toBeLessThanOrEqual(p99.max);
     const fib = res.recursive.find((x) => x.name === 'hwsq nested spawn')!;
     expect(fib.reps).toBe(2);
     expect(finitePositive(fib.speedup!)).toBe(true);
@@ -339,6 +400,10 @@ describe('hwsq bench pools', () => {
     expect(e.results.latency.length + e.results.throughput.length).toBeGreaterThanOrEqual(1);
     expect(e.results.throughput.length).toBeLessThanOrEqual(4);
     for (const t of e.results.throughput) expect(t.reps).toBeLessThan(50);
-    for (const l of e.results.latency) expect(l.samples).toBeGreaterThan(0);
+    for (const l of e.results.latency) {
+      expect(l.samples).toBe(2000);
+      expect(l.reps).toBeGreaterThanOrEqual(1);
+      expect(l.p99UsRuns).toHaveLength(l.reps); // complete repetitions only
+    }
   }, 60_000);
 });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, createNativeRuntime, type NativeRuntime, type ParallelismEvent } from '../lib/index';
-import { topology } from '../lib/topology';
+import { topology } from '../lib/numa/topology';
 import { ensureDist, root } from './helpers';
 
 const ESM = path.join(root, 'test', 'fixtures', 'tasks', 'basic.mjs');
@@ -39,7 +39,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-// HWSQ_FSROOT is read when a runtime is created (lib/validation.ts fsroot()).
+// HWSQ_FSROOT is read when a runtime is created (lib/core/validation.ts fsroot()).
 function withFsroot<T>(dir: string, make: () => T): T {
   const before = process.env.HWSQ_FSROOT;
   process.env.HWSQ_FSROOT = dir;

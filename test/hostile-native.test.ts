@@ -9,8 +9,8 @@ import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allocOnNode, createNativeRuntime, getAffinity, pageNodes, topology, type NativeRuntime } from '../lib/index';
-import { native } from '../lib/native';
-import { nativeRuntimeBinding, type NativeRuntimeConfig } from '../lib/native-runtime';
+import { native } from '../lib/core/native';
+import { nativeRuntimeBinding, type NativeRuntimeConfig } from '../lib/native-runtime/native-runtime';
 import { expectCode, rejectionOf } from './helpers';
 
 const root = path.resolve(__dirname, '..');

@@ -13,7 +13,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
-import { createNativeRuntime } from '../lib/native-runtime';
+import { createNativeRuntime } from '../lib/native-runtime/native-runtime';
 import { registerMetrics } from '../lib/metrics/prometheus';
 import { POD_ENV } from '../lib/metrics/scheduler-json';
 import { serveMetrics } from '../lib/metrics/server';

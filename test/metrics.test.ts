@@ -7,10 +7,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../lib/native-runtime';
-import { Runtime } from '../lib/runtime';
+import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../lib/native-runtime/native-runtime';
+import { Runtime } from '../lib/runtime/runtime';
 import { DEFAULT_LATENCY_BUCKETS, cumulativeBuckets, registerMetrics } from '../lib/metrics/prometheus';
-import { POD_ENV, type SchedulerJson } from '../lib/metrics/scheduler-json';
+import { POD_ENV, schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../lib/metrics/scheduler-json';
 import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
 import type { MetricsSource } from '../lib/metrics/source';
 import { expectCode } from './helpers';
@@ -64,7 +64,8 @@ afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((rt) => rt.close()));
 });
 
-function runtime(options: NativeRuntimeOptions = { virtualTopology: { nodes: 2, workersPerNode: 2 } }): NativeRuntime {
+// Every task timed (timingSampleShift 0), so that histogram counts equal task counts exactly.
+function runtime(options: NativeRuntimeOptions = { virtualTopology: { nodes: 2, workersPerNode: 2 }, timingSampleShift: 0 }): NativeRuntime {
   const rt = createNativeRuntime(options);
   runtimes.push(rt);
   return rt;
@@ -592,5 +593,43 @@ describe('hwsq metrics serve', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('schedulerJsonFrom: exact figures from a snapshot', () => {
+  it('per-node and overall queue depths, seconds and CPUs, statsEnabled and the origin, as hand-computed', () => {
+    // A real snapshot (2 nodes x 2 Ps) with the figures under test set to known values.
+    const base = runtime().stats();
+    const depth = [3, 5, 7, 11]; // P0, P1 on node 0; P2, P3 on node 1
+    const s = {
+      ...base,
+      statsEnabled: false,
+      workers: base.workers.map((w, i) => ({ ...w, queueDepth: depth[i]!, spinningNs: (i + 1) * 2.5e9, stealsRemote: i, stealsSameNode: 10 * i })),
+      nodes: base.nodes.map((n, i) => ({ ...n, queueDepth: 100 * (i + 1) })),
+    };
+    const placement = [
+      { worker: 0, node: 0, cpus: [3, 1, 2] },
+      { worker: 2, node: 1, cpus: [7] },
+    ];
+    const identity: PodIdentity = { pod_id: 'p', pod_uid: null, namespace: null, node_name: null, cpu_limit: null };
+    const origin: SnapshotOrigin = { pid: 4242, timestamp: '2026-01-02T03:04:05.000Z', uptimeSeconds: 9, runtimeVersion: '9.9.9', identity };
+    const doc = schedulerJsonFrom(s, placement, identity, origin);
+    expect(doc.nodes.map((n) => [n.numa_node, n.local_queue_depth, n.queue_depth])).toEqual([
+      [0, 3 + 5, 100],
+      [1, 7 + 11, 200],
+    ]);
+    expect(doc.local_queue_depth).toBe(26);
+    expect(doc.node_queue_depth).toBe(300);
+    expect(doc.workers.map((w) => w.spinning_seconds)).toEqual([2.5, 5, 7.5, 10]);
+    expect(doc.workers.map((w) => [w.cpus, w.cpu_list])).toEqual([
+      [[3, 1, 2], '1-3'],
+      [[], ''],
+      [[7], '7'],
+      [[], ''],
+    ]);
+    expect(doc.numa_steal_count).toBe(0 + 1 + 2 + 3);
+    expect(doc.work_steal_count).toBe(6 + 60);
+    expect(doc.stats_enabled).toBe(false);
+    expect([doc.pid, doc.timestamp, doc.uptime_seconds, doc.runtime_version, doc.pod_id]).toEqual([4242, '2026-01-02T03:04:05.000Z', 9, '9.9.9', 'p']);
   });
 });

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, Runtime, createNativeRuntime, forkPerNode, topology } from '../lib/index';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import { perNodeTargets } from '../lib/per-node/nodes';
 import { Supervisor, exitStatus, restartDelayMs, RESTART_MAX_DELAY_MS, type SupervisedExit } from '../lib/per-node/supervisor';
 import { expectCode, rejectionOf } from './helpers';

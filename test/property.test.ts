@@ -36,7 +36,7 @@ import {
   topology,
   type NativeRuntime,
 } from '../lib/index';
-import { Writer, decodeValue, encodeValue } from '../lib/codec';
+import { Writer, decodeValue, encodeValue } from '../lib/core/codec';
 import { ensureDist } from './helpers';
 
 const SEED = 0x48575351; // "HWSQ"

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, createNativeRuntime, type NativeRuntimeOptions, type RuntimeOptions } from '../lib/index';
-import { getAffinity } from '../lib/affinity';
-import { allocOnNode } from '../lib/memory';
-import { native } from '../lib/native';
+import { getAffinity } from '../lib/numa/affinity';
+import { allocOnNode } from '../lib/numa/memory';
+import { native } from '../lib/core/native';
 import { ensureDist, root } from './helpers';
 
 const fixture = (name: string) => path.join(root, 'test', 'fixtures', 'tasks', name);
@@ -90,7 +90,7 @@ describe('Runtime: tasks', () => {
     for (const w of rt.workers) expect(w.cpus).toHaveLength(1);
     const r = await rt.spawn<{ cpu: number; worker: number }>('where');
     expect(rt.workers[r.worker]!.cpus).toEqual([r.cpu]);
-    const one = await start({ placement: [{ node: rt.workers[0]!.node, cpus: [allowed[0]!] }] });
+    const one = await start({ workers: 1, placement: [{ node: rt.workers[0]!.node, cpus: [allowed[0]!] }] });  // workers must equal a list's length
     expect(one.workers).toHaveLength(1);
     expect((await one.spawn<{ cpu: number }>('where')).cpu).toBe(allowed[0]);
   });
@@ -499,9 +499,10 @@ describe('Runtime: abort, backpressure, lifecycle', () => {
 
 describe('Runtime: stats', () => {
   it('counts JS tasks like native ones: latency and run-time histograms, per P and node, hogs, utilization', async () => {
-    const rt = await start({ stealPolicy: 'flat' });
+    // A hog threshold of 1 s: on a loaded host a descheduled 'add' can outlast the default 10 ms.
+    const rt = await start({ stealPolicy: 'flat', hogThresholdMs: 1000 });
     await Promise.all(rt.spawnMany('add', Array.from({ length: 200 }, (_, i) => [i, i])));
-    // One task held inside its worker until sysmon has reported it as a hog (default 10 ms).
+    // One task held inside its worker until sysmon has reported it as a hog.
     const sync = newSync();
     const hog = rt.spawn('holdUntilReleased', [sync]);
     await started(sync);

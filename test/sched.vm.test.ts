@@ -93,7 +93,7 @@ describe('scheduler on multi-node kernels', () => {
             expect(run.node, JSON.stringify(run)).toBe(p.node); // the P that ran it is on node k
             expect(run.cpuNode, JSON.stringify(run)).toBe(p.node); // getcpu(): so is its thread
             expect(cpusOf(p.node)).toContain(run.cpu);
-            expect(Object.keys(run.byNode), JSON.stringify(run)).toEqual([String(p.node)]); // every page on node k
+            expect(Object.keys(run.byNode), JSON.stringify(run)).toEqual([String(p.node)]); // every page on node k (freeBefore: the node's MemFree, KiB)
           }
         }
       });

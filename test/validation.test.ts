@@ -1,4 +1,4 @@
-// Input validation of every entry point (lib/validation.ts): typed errors with stable codes,
+// Input validation of every entry point (lib/core/validation.ts): typed errors with stable codes,
 // nothing started or queued after a refusal, each option read once, bounds on ids and counts,
 // hostile option objects, environment variables and CLI arguments. test/property.test.ts
 // checks the same contracts over generated inputs.
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, Runtime, allocOnNode, createNativeRuntime, pinToCpus, pinToNumaNode, podIdentity, registerMetrics, serveMetrics, spawnMany, topology, type NativeRuntime } from '../lib/index';
-import { runTop } from '../lib/top';
+import { runTop } from '../lib/cli/top';
 import { expectCode, ensureDist, rejectionOf } from './helpers';
 
 const root = path.resolve(__dirname, '..');

@@ -1,21 +1,35 @@
 // Spawn+complete of N native no-op tasks (default 10^6), in ns/task, side by side with oneTBB
 // task_group (when built with TBB: HWSQ_HAVE_TBB) and Go goroutines (when `go` is on PATH:
-// runs bench/go/spawn.go), all in one run on the same machine. Also the cost of stats on/off.
-//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json]
+// runs bench/go/spawn.go), all in one run on the same machine. Then what stats cost:
+//   stats cost     default options (stats on, 1 task in 2^timingSampleShift timed) against
+//                  `stats: false` and full timing (shift 0), in interleaved rounds (each round
+//                  runs every setting once, in a rotating order), on the no-op spawn path
+//                  (inside; inside on one P, by wall clock and by that P's thread CPU time;
+//                  external batches of 256) and on 10 us tasks; best/best ratio (the goal),
+//                  per-round ratios' median and spread
+//   fidelity_*     the latency histogram's p50/p99 with sampling against full timing on the
+//                  very same tasks (bursts of 1000 no-op tasks): every task's latency is kept,
+//                  the default's sampler then picks its subset, as the runtime would
+//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only]
 // Every figure is the median of R repetitions (best also reported); runtimes/arenas are created
 // and warmed before timing; the timed region is submit-all + wait-until-all-completed.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "sched/clock.h"
+#include "sched/native_tasks.h"
 #include "sched/parker.h"
 #include "sched/scheduler.h"
 #include "sched/task_pool.h"
@@ -42,6 +56,7 @@ struct Args {
   int workers = 0;
   bool json = false;
   bool go = true;
+  bool statsOnly = false;
 };
 
 Figure measure(const Args& a, const std::function<void(uint64_t)>& body) {
@@ -58,11 +73,8 @@ Figure measure(const Args& a, const std::function<void(uint64_t)>& body) {
 
 void noop(void*) {}
 
-int gSampleShift = 0;  // timingSampleShift for the "stats on" runtimes of one row
-
 RuntimeOptions opts(int workers, bool stats, StealPolicy policy = StealPolicy::Hierarchical) {
   RuntimeOptions o;
-  o.timingSampleShift = gSampleShift;
   for (int i = 0; i < workers; ++i) o.workers.push_back({0, {}});
   o.pin = false;
   o.stats = stats;
@@ -173,6 +185,247 @@ Figure tbbInside(const Args& a) {
 }
 #endif
 
+// ---- What stats cost, in interleaved rounds.
+
+const int kDefaultShift = RuntimeOptions{}.timingSampleShift;
+
+struct Setting {
+  const char* name;  // row suffix
+  bool stats;
+  int shift;
+};
+const Setting kSettings[] = {{"default", true, kDefaultShift}, {"stats_off", false, 0}, {"full_timing", true, 0}};
+constexpr size_t kNumSettings = sizeof kSettings / sizeof kSettings[0];
+
+struct Spread {
+  double median = 0, min = 0, max = 0;
+};
+Spread spreadOf(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return {xs[xs.size() / 2], xs.front(), xs.back()};
+}
+
+void spin10us(void*) { spinFor(10'000); }
+
+// A body runs n tasks on a runtime and returns the nanoseconds it measured itself, or a negative
+// number: then the round's wall-clock time is taken.
+using Body = std::function<double(Runtime&, uint64_t)>;
+
+// One shape: every setting's runtime built and warmed, then `reps` rounds, each timing every
+// setting once (the first setting of round r is r mod 3: no setting always goes first).
+// Returns ns/task per setting per round.
+std::vector<std::vector<double>> interleaved(const Args& a, uint64_t tasks, const Body& body) {
+  std::vector<std::unique_ptr<Runtime>> rts;
+  for (const Setting& st : kSettings) {
+    RuntimeOptions o = opts(a.workers, st.stats);
+    o.timingSampleShift = st.shift;
+    rts.push_back(std::make_unique<Runtime>(std::move(o)));
+    body(*rts.back(), std::max<uint64_t>(1, tasks / 10));  // warm-up
+  }
+  std::vector<std::vector<double>> ns(kNumSettings);
+  for (int r = 0; r < a.reps; ++r) {
+    for (size_t k = 0; k < kNumSettings; ++k) {
+      size_t i = (k + static_cast<size_t>(r)) % kNumSettings;
+      auto t0 = Clock::now();
+      double own = body(*rts[i], tasks);
+      double total = own >= 0 ? own : std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      ns[i].push_back(total / static_cast<double>(tasks));
+    }
+  }
+  for (auto& rt : rts) rt->close();
+  return ns;
+}
+
+struct StatsCost {
+  std::string shape;
+  uint64_t tasks = 0;
+  Spread ns[kNumSettings];
+  // default / stats_off: the median of the per-round ratios (paired within a round) with their
+  // spread, and the ratio of the best rounds. On a shared machine noise only ever adds time, so
+  // each setting's best round is the closest to its cost alone: the goal is judged on
+  // best / best (the "best of 5 interleaved rounds"); the median and spread show how
+  // far the noise moves a single round.
+  Spread ratio;
+  double bestRatio = 0;
+  double goal = 0;  // bestRatio at most this
+};
+
+StatsCost statsCost(const Args& a, const std::string& shape, uint64_t tasks, double goal, const Body& body) {
+  auto ns = interleaved(a, tasks, body);
+  StatsCost c;
+  c.shape = shape;
+  c.tasks = tasks;
+  c.goal = goal;
+  for (size_t i = 0; i < kNumSettings; ++i) c.ns[i] = spreadOf(ns[i]);
+  std::vector<double> ratios;
+  for (size_t r = 0; r < ns[0].size(); ++r) ratios.push_back(ns[0][r] / ns[1][r]);
+  c.ratio = spreadOf(ratios);
+  c.bestRatio = c.ns[0].min / c.ns[1].min;
+  return c;
+}
+
+double insideBody(Runtime& rt, uint64_t n, TaskFn fn) {
+  struct Ctx {
+    Runtime* rt;
+    uint64_t n;
+    TaskFn fn;
+  } c{&rt, n, fn};
+  Task root([](void* p) {
+    auto* c = static_cast<Ctx*>(p);
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(c->fn, nullptr);
+  }, &c);
+  rt.submit(&root);
+  rt.waitIdle();
+  return -1;
+}
+
+// One P only: the CPU time of its thread (CLOCK_THREAD_CPUTIME_ID) from the root task's start to
+// the end of the last task, which counts them. Time the thread spent descheduled -- other
+// processes on a shared machine -- is not in it, unlike wall-clock time.
+struct CpuCtx {
+  Runtime* rt;
+  uint64_t n, ran;
+  timespec start, end;
+};
+CpuCtx* gCpu = nullptr;  // the one in flight (the body waits for it)
+void countedNoop(void*) {
+  if (++gCpu->ran == gCpu->n) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &gCpu->end);
+}
+double insideCpuBody(Runtime& rt, uint64_t n) {
+  CpuCtx c{&rt, n, 0, {}, {}};
+  gCpu = &c;
+  Task root([](void* p) {
+    auto* c = static_cast<CpuCtx*>(p);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->start);
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(countedNoop, nullptr);
+  }, &c);
+  rt.submit(&root);
+  rt.waitIdle();
+  gCpu = nullptr;
+  return static_cast<double>(c.end.tv_sec - c.start.tv_sec) * 1e9 + static_cast<double>(c.end.tv_nsec - c.start.tv_nsec);
+}
+
+double externalBatchBody(Runtime& rt, uint64_t n) {
+  Task* buf[256];
+  for (uint64_t i = 0; i < n; i += 256) {
+    size_t k = static_cast<size_t>(std::min<uint64_t>(256, n - i));
+    for (size_t j = 0; j < k; ++j) {
+      buf[j] = allocTask();
+      buf[j]->fn = noop;
+    }
+    rt.submitBatch(buf, k);
+  }
+  rt.waitIdle();
+  return -1;
+}
+
+// ---- Fidelity: sampled against full timing on the same tasks.
+
+struct Probe {
+  Task t;
+  uint64_t latencyTicks = 0;
+};
+void probeFn(void* p) {
+  auto* pr = static_cast<Probe*>(p);
+  const uint64_t now = nowTicks();
+  pr->latencyTicks = now > pr->t.submitTicks ? now - pr->t.submitTicks : 0;
+}
+
+struct Fidelity {
+  uint64_t tasks = 0, sampled = 0;
+  int shift = 0;
+  // Exact quantiles of the raw latencies (every task / the sampled ones), so that the
+  // comparison is not hidden by the histogram's 3% buckets.
+  double fullP50 = 0, fullP99 = 0, sampledP50 = 0, sampledP99 = 0;
+  double p50Err = 0, p99Err = 0;  // |sampled / full - 1|
+  // The same through the histogram (bucket midpoints), as stats() reports them.
+  double histFullP50 = 0, histFullP99 = 0, histSampledP50 = 0, histSampledP99 = 0;
+  double runtimeP50 = 0, runtimeP99 = 0;  // the full-timing runtime's own histogram (a cross-check of the probe)
+  // One draw of the sampler says little about a tail: 31 more draws (other seeds) over the same
+  // tasks give the spread of the error, median and worst.
+  int draws = 0;
+  double p50ErrMedian = 0, p50ErrMax = 0, p99ErrMedian = 0, p99ErrMax = 0;
+};
+
+// Bursts of 1000 no-op tasks from this thread (the latency probe's shape) on a full-timing
+// runtime; each task keeps its own submit -> start latency. The full histogram holds them all;
+// the sampled one the tasks a TimingSampler of the default shift picks, in submission order
+// (what an outside thread's sampler does in the runtime). Same tasks, same run: the difference
+// is the sampling alone.
+Fidelity fidelity(const Args& a, uint64_t tasks) {
+  constexpr uint64_t kBurst = 1000;
+  RuntimeOptions o = opts(a.workers, true);
+  o.timingSampleShift = 0;
+  Runtime rt(std::move(o));
+  std::vector<Probe> probes(std::max<uint64_t>(kBurst, tasks / kBurst * kBurst));
+  std::vector<Task*> ptrs(probes.size());
+  for (size_t i = 0; i < probes.size(); ++i) {
+    probes[i].t = Task(probeFn, &probes[i]);
+    ptrs[i] = &probes[i].t;
+  }
+  for (size_t i = 0; i < probes.size(); i += kBurst) {
+    rt.submitBatch(&ptrs[i], kBurst);
+    rt.waitIdle();
+  }
+  const RuntimeStats st = rt.stats();
+  rt.close();
+  const double npt = nsPerTick();
+  HistogramSnapshot full, sampled;
+  full.unitNs = sampled.unitNs = npt;
+  std::vector<uint64_t> all, picked;
+  TimingSampler sampler;
+  auto add = [](HistogramSnapshot& h, std::vector<uint64_t>& raw, uint64_t v) {
+    h.counts[HistogramLayout::bucketOf(v)]++;
+    h.count++;
+    h.sum += v;
+    h.max = std::max(h.max, v);
+    raw.push_back(v);
+  };
+  for (const Probe& p : probes) {
+    add(full, all, p.latencyTicks);
+    if (sampler.next(kDefaultShift)) add(sampled, picked, p.latencyTicks);
+  }
+  auto exact = [npt](std::vector<uint64_t>& v, double q) {  // nearest rank
+    if (v.empty()) return 0.0;
+    size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return static_cast<double>(v[k]) * npt;
+  };
+  Fidelity f;
+  f.tasks = full.count;
+  f.sampled = sampled.count;
+  f.shift = kDefaultShift;
+  f.fullP50 = exact(all, 0.5);
+  f.fullP99 = exact(all, 0.99);
+  f.sampledP50 = exact(picked, 0.5);
+  f.sampledP99 = exact(picked, 0.99);
+  f.p50Err = f.fullP50 > 0 ? std::abs(f.sampledP50 / f.fullP50 - 1) : 0;
+  f.p99Err = f.fullP99 > 0 ? std::abs(f.sampledP99 / f.fullP99 - 1) : 0;
+  std::vector<double> e50{f.p50Err}, e99{f.p99Err};
+  for (uint64_t seed = 1; seed <= 31; ++seed) {
+    TimingSampler other(seed * 0x9E3779B97F4A7C15ull);
+    std::vector<uint64_t> sub;
+    for (const Probe& p : probes)
+      if (other.next(kDefaultShift)) sub.push_back(p.latencyTicks);
+    e50.push_back(f.fullP50 > 0 ? std::abs(exact(sub, 0.5) / f.fullP50 - 1) : 0);
+    e99.push_back(f.fullP99 > 0 ? std::abs(exact(sub, 0.99) / f.fullP99 - 1) : 0);
+  }
+  std::sort(e50.begin(), e50.end());
+  std::sort(e99.begin(), e99.end());
+  f.draws = static_cast<int>(e50.size());
+  f.p50ErrMedian = e50[e50.size() / 2];
+  f.p50ErrMax = e50.back();
+  f.p99ErrMedian = e99[e99.size() / 2];
+  f.p99ErrMax = e99.back();
+  f.histFullP50 = full.quantileNs(0.5);
+  f.histFullP99 = full.quantileNs(0.99);
+  f.histSampledP50 = sampled.quantileNs(0.5);
+  f.histSampledP99 = sampled.quantileNs(0.99);
+  f.runtimeP50 = st.latency.quantileNs(0.5);
+  f.runtimeP99 = st.latency.quantileNs(0.99);
+  return f;
+}
+
 // Runs the Go program; fills figures from its JSON. Returns false when Go is unavailable.
 bool runGo(const Args& a, std::map<std::string, Figure>& out, std::string& version) {
   std::string src = __FILE__;
@@ -207,11 +460,12 @@ int main(int argc, char** argv) {
     std::string s = argv[i];
     if (s == "--json") a.json = true;
     else if (s == "--no-go") a.go = false;
+    else if (s == "--stats-only") a.statsOnly = true;
     else if (s.rfind("--tasks=", 0) == 0) a.tasks = std::strtoull(s.c_str() + 8, nullptr, 10);
     else if (s.rfind("--reps=", 0) == 0) a.reps = std::max(1, std::atoi(s.c_str() + 7));
     else if (s.rfind("--workers=", 0) == 0) a.workers = std::max(1, std::atoi(s.c_str() + 10));
     else {
-      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only]\n", argv[0]);
       return 2;
     }
   }
@@ -224,29 +478,63 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
   if (!a.json) std::printf("spawn+complete of %llu no-op tasks, %d workers, median of %d\n", (unsigned long long)a.tasks, a.workers, a.reps);
-  add("hwsq_external_batch256", hwsqExternalBatch(a, true, 256, false));
-  add("hwsq_external_batch256_stats_off", hwsqExternalBatch(a, false, 256, false));
-  add("hwsq_external_batch256_waitgroup", hwsqExternalBatch(a, true, 256, true));
-  add("hwsq_external_single", hwsqExternalSingle(a, true));
-  add("hwsq_external_single_stats_off", hwsqExternalSingle(a, false));
-  add("hwsq_external_spawn_pooled", hwsqExternalSpawn(a));
-  add("hwsq_inside_tail", hwsqInside(a, true, SpawnHint::Tail));
-  add("hwsq_inside_tail_stats_off", hwsqInside(a, false, SpawnHint::Tail));
-  gSampleShift = 4;
-  add("hwsq_inside_tail_stats_sampled16", hwsqInside(a, true, SpawnHint::Tail));
-  add("hwsq_external_batch256_stats_sampled16", hwsqExternalBatch(a, true, 256, false));
-  gSampleShift = 0;
-  add("hwsq_inside_next", hwsqInside(a, true, SpawnHint::Next));
-  add("hwsq_inside_tail_flat", hwsqInside(a, true, SpawnHint::Tail, StealPolicy::Flat));
   std::string tbbVersion, goVersion;
+  if (!a.statsOnly) {
+    // Default options throughout (stats on, timing sampled 1 in 2^kDefaultShift).
+    add("hwsq_external_batch256", hwsqExternalBatch(a, true, 256, false));
+    add("hwsq_external_batch256_stats_off", hwsqExternalBatch(a, false, 256, false));
+    add("hwsq_external_batch256_waitgroup", hwsqExternalBatch(a, true, 256, true));
+    add("hwsq_external_single", hwsqExternalSingle(a, true));
+    add("hwsq_external_single_stats_off", hwsqExternalSingle(a, false));
+    add("hwsq_external_spawn_pooled", hwsqExternalSpawn(a));
+    add("hwsq_inside_tail", hwsqInside(a, true, SpawnHint::Tail));
+    add("hwsq_inside_tail_stats_off", hwsqInside(a, false, SpawnHint::Tail));
+    add("hwsq_inside_next", hwsqInside(a, true, SpawnHint::Next));
+    add("hwsq_inside_tail_flat", hwsqInside(a, true, SpawnHint::Tail, StealPolicy::Flat));
 #ifdef HWSQ_HAVE_TBB
-  tbbVersion = TBB_VERSION_STRING;
-  add("tbb_task_group_external", tbbExternal(a));
-  add("tbb_task_group_inside", tbbInside(a));
+    tbbVersion = TBB_VERSION_STRING;
+    add("tbb_task_group_external", tbbExternal(a));
+    add("tbb_task_group_inside", tbbInside(a));
 #endif
-  std::map<std::string, Figure> goFigs;
-  if (a.go && runGo(a, goFigs, goVersion))
-    for (auto& [k, v] : goFigs) add(k, v);
+    std::map<std::string, Figure> goFigs;
+    if (a.go && runGo(a, goFigs, goVersion))
+      for (auto& [k, v] : goFigs) add(k, v);
+  }
+
+  // What stats cost: default options against stats off (and full timing), interleaved rounds.
+  const uint64_t spinTasks = std::max<uint64_t>(1000, a.tasks / 50);
+  std::vector<StatsCost> costs;
+  costs.push_back(statsCost(a, "noop_inside", a.tasks, 1.03, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, noop); }));
+  // One P: spawn and run on one thread, no steals or spinning: the per-task cost of stats alone,
+  // and the figure least moved by other load (a preempted round is slow, never fast).
+  {
+    Args one = a;
+    one.workers = 1;
+    costs.push_back(statsCost(one, "noop_inside_1worker", a.tasks, 1.03, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, noop); }));
+    costs.push_back(statsCost(one, "noop_inside_1worker_cpu", a.tasks, 1.03, insideCpuBody));
+  }
+  costs.push_back(statsCost(a, "noop_external_batch256", a.tasks, 1.03, externalBatchBody));
+  costs.push_back(statsCost(a, "spin10us_inside", spinTasks, 1.01, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, spin10us); }));
+  const Fidelity fid = fidelity(a, a.tasks);  // at 1 in 128, 10^6 tasks time ~7,800
+  if (!a.json) {
+    std::printf("stats cost: default options (timing 1 task in %d) vs stats: false vs full timing, %d interleaved rounds, ns/task median (min..max)\n",
+                1 << kDefaultShift, a.reps);
+    for (const StatsCost& c : costs) {
+      std::printf("  %-24s", c.shape.c_str());
+      for (size_t i = 0; i < kNumSettings; ++i)
+        std::printf("  %s %.1f (%.1f..%.1f)", kSettings[i].name, c.ns[i].median, c.ns[i].min, c.ns[i].max);
+      std::printf("\n  %-24s  default/off best/best %.3f, per round %.3f (%.3f..%.3f); goal best/best <= %.2f: %s\n", "", c.bestRatio, c.ratio.median,
+                  c.ratio.min, c.ratio.max, c.goal, c.bestRatio <= c.goal ? "met" : "NOT met");
+    }
+    std::printf("latency fidelity (%llu tasks in bursts of 1000, %llu timed by the 1-in-%d sampler), exact quantiles: p50 full %.0f ns, sampled %.0f ns "
+                "(%.2f%% off); p99 full %.0f ns, sampled %.0f ns (%.2f%% off)\n"
+                "  over %d draws of the sampler: p50 off by %.2f%% median, %.2f%% worst; p99 off by %.2f%% median, %.2f%% worst\n"
+                "  through the histogram: p50 %.0f / %.0f ns, p99 %.0f / %.0f ns; the runtime's own (full) histogram p50 %.0f / p99 %.0f ns\n",
+                (unsigned long long)fid.tasks, (unsigned long long)fid.sampled, 1 << fid.shift, fid.fullP50, fid.sampledP50, fid.p50Err * 100,
+                fid.fullP99, fid.sampledP99, fid.p99Err * 100, fid.draws, fid.p50ErrMedian * 100, fid.p50ErrMax * 100, fid.p99ErrMedian * 100,
+                fid.p99ErrMax * 100, fid.histFullP50, fid.histSampledP50, fid.histFullP99, fid.histSampledP99, fid.runtimeP50,
+                fid.runtimeP99);
+  }
 
   std::map<std::string, double> med;
   for (auto& [k, v] : rows) med[k] = v.median;
@@ -256,8 +544,6 @@ int main(int argc, char** argv) {
   };
   ratio("stats_cost_batch (on/off)", "hwsq_external_batch256", "hwsq_external_batch256_stats_off");
   ratio("stats_cost_inside (on/off)", "hwsq_inside_tail", "hwsq_inside_tail_stats_off");
-  ratio("stats_cost_inside (sampled 1/16 / off)", "hwsq_inside_tail_stats_sampled16", "hwsq_inside_tail_stats_off");
-  ratio("stats_cost_batch (sampled 1/16 / off)", "hwsq_external_batch256_stats_sampled16", "hwsq_external_batch256_stats_off");
   ratio("tbb_external / hwsq_external_batch256", "tbb_task_group_external", "hwsq_external_batch256");
   ratio("tbb_external / hwsq_external_single", "tbb_task_group_external", "hwsq_external_single");
   ratio("tbb_inside / hwsq_inside_tail", "tbb_task_group_inside", "hwsq_inside_tail");
@@ -274,7 +560,27 @@ int main(int argc, char** argv) {
                   rows[i].second.best);
     std::printf("},\"ratios\":{");
     for (size_t i = 0; i < ratios.size(); ++i) std::printf("%s\"%s\":%.3f", i ? "," : "", ratios[i].first.c_str(), ratios[i].second);
-    std::printf("}}\n");
+    std::printf("},\"default_timing_sample_shift\":%d,\"stats_cost\":{", kDefaultShift);
+    auto spread = [](const Spread& x) { std::printf("{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f}", x.median, x.min, x.max); };
+    for (size_t k = 0; k < costs.size(); ++k) {
+      const StatsCost& c = costs[k];
+      std::printf("%s\"%s\":{\"tasks\":%llu,", k ? "," : "", c.shape.c_str(), (unsigned long long)c.tasks);
+      for (size_t i = 0; i < kNumSettings; ++i) {
+        std::printf("\"%s_ns_per_task\":", kSettings[i].name);
+        spread(c.ns[i]);
+        std::printf(",");
+      }
+      std::printf("\"ratio_default_over_off\":");
+      spread(c.ratio);
+      std::printf(",\"best_ratio\":%.4f,\"goal_max_ratio\":%.2f}", c.bestRatio, c.goal);
+    }
+    std::printf("},\"fidelity\":{\"tasks\":%llu,\"sampled\":%llu,\"shift\":%d,\"full_p50_ns\":%.1f,\"full_p99_ns\":%.1f,\"sampled_p50_ns\":%.1f,"
+                "\"sampled_p99_ns\":%.1f,\"p50_rel_err\":%.4f,\"p99_rel_err\":%.4f,\"hist_full_p50_ns\":%.1f,\"hist_full_p99_ns\":%.1f,"
+                "\"hist_sampled_p50_ns\":%.1f,\"hist_sampled_p99_ns\":%.1f,\"runtime_p50_ns\":%.1f,\"runtime_p99_ns\":%.1f,\"draws\":%d,"
+                "\"p50_rel_err_median\":%.4f,\"p50_rel_err_max\":%.4f,\"p99_rel_err_median\":%.4f,\"p99_rel_err_max\":%.4f}}\n",
+                (unsigned long long)fid.tasks, (unsigned long long)fid.sampled, fid.shift, fid.fullP50, fid.fullP99, fid.sampledP50, fid.sampledP99,
+                fid.p50Err, fid.p99Err, fid.histFullP50, fid.histFullP99, fid.histSampledP50, fid.histSampledP99, fid.runtimeP50, fid.runtimeP99,
+                fid.draws, fid.p50ErrMedian, fid.p50ErrMax, fid.p99ErrMedian, fid.p99ErrMax);
   } else {
     for (auto& [k, v] : ratios) std::printf("ratio %-40s %.2f\n", k.c_str(), v);
   }

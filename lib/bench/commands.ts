@@ -1,8 +1,8 @@
 // The probe commands of `hwsq bench` (memory, latency, compare, pools) and `hwsq report`,
-// added to the program by lib/cli.ts.
+// added to the program by lib/cli/cli.ts.
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { durationArg, intListArg, repsArg, roundTripsArg, sizeArg, tasksArg, workersArg } from '../cli-args';
+import { durationArg, intListArg, repsArg, roundTripsArg, sizeArg, tasksArg, workersArg } from '../cli/cli-args';
 import { emit, Interrupt, runBench, type BenchEnvelope, type BenchKind } from './common';
 import { formatCompareBench, runCompareBench, type CompareResults } from './compare';
 import { formatLatencyBench, runLatencyBench, type LatencyResults, type TaskRuntime } from './latency';

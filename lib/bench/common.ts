@@ -8,14 +8,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { availableParallelism, topology } from '../topology';
-import { formatCpuList } from '../topology-report';
+import { availableParallelism, topology } from '../numa/topology';
+import { formatCpuList } from '../numa/topology-report';
 import { createRequire } from 'node:module';
-import { native, packageRoot } from '../native';
-import { version } from '../version';
-import type { HistogramStats } from '../stats';
-import { ErrorCodes, rangeError } from '../errors';
-import type { NumaNode } from '../topology';
+import { native, packageRoot } from '../core/native';
+import { version } from '../core/version';
+import type { HistogramStats } from '../core/stats';
+import { ErrorCodes, rangeError } from '../core/errors';
+import type { NumaNode } from '../numa/topology';
 
 // ------------------------------------------------------------------ the machine
 
@@ -575,8 +575,8 @@ export interface NativePlacementResult {
   elapsedNs: number;
   cancelled: boolean;
   workerNodes: number[];
-  before: import('../stats').SchedulerStats;
-  after: import('../stats').SchedulerStats;
+  before: import('../core/stats').SchedulerStats;
+  after: import('../core/stats').SchedulerStats;
 }
 
 /** exports.probes of the addon (native/napi/probes.cpp). */

@@ -9,8 +9,8 @@
 // and remote, from the core's counters), cross-NUMA memory access ratio, throughput, the share
 // of tasks run away from home, and how often a P took remote work while its own node still had
 // tasks queued (the hierarchical policy should not: it goes remote when its node ran out).
-import { allocOnNode, pageNodes } from '../memory';
-import { topology } from '../topology';
+import { allocOnNode, pageNodes } from '../numa/memory';
+import { topology } from '../numa/topology';
 import {
   checkBufferFits,
   formatBytes,

@@ -8,8 +8,8 @@
 // threads); this file places the memory (allocOnNode), verifies it (pageNodes, before and after
 // measuring: a buffer not wholly on its node makes the cells untrusted and says so), and
 // orchestrates. CPU-less memory nodes (CXL, HBM) are columns without a row.
-import { allocOnNode, pageNodes } from '../memory';
-import { topology } from '../topology';
+import { allocOnNode, pageNodes } from '../numa/memory';
+import { topology } from '../numa/topology';
 import {
   checkBufferFits,
   formatBytes,

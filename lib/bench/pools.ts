@@ -1,16 +1,18 @@
 // `hwsq bench pools`: hwsq's Runtime side by side with piscina and tinypool, in one process, on
 // the same task module (bench/tasks.mjs) and worker count. Reports ratios; asserts nothing.
 //   throughput: many tiny tasks in flight at once (hwsq: spawn and spawnMany)
-//   round trip: one task at a time, p50/p99 of spawn -> result
+//   round trip: one task at a time, p50/p99 of spawn -> result, in repetitions interleaved
+//               across hwsq and the pools; the ratios are medians of the per-repetition
+//               ratios, reported with their spread (on 2 vCPUs the p99 ratio moves by 10x)
 //   recursive:  fib(n) -- hwsq with nested spawns inside tasks (work stealing spreads the tree;
 //               speed-up over a one-worker runtime, steal counts), the pools with the tree
 //               split on the main thread (they cannot spawn from a task).
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { Runtime } from '../runtime';
-import { packageRoot } from '../native';
-import { availableParallelism } from '../topology';
+import { Runtime } from '../runtime/runtime';
+import { packageRoot } from '../core/native';
+import { availableParallelism } from '../numa/topology';
 import { startProgress, summarize, type Interrupt } from './common';
 
 export interface PoolsBenchOptions {
@@ -37,7 +39,14 @@ export interface PoolsBenchOptions {
 
 /** Medians over the repetitions, with the fastest and slowest repetition. */
 export interface ThroughputResult { name: string; tasksPerSec: number; minTasksPerSec: number; maxTasksPerSec: number; reps: number }
-export interface LatencyResult { name: string; p50Us: number; p99Us: number; meanUs: number; samples: number }
+/**
+ * Round trips: `reps` repetitions of `samples` round trips each, interleaved with the other
+ * runtimes' (each repetition runs every runtime once, in a rotating order); p50Us/p99Us are the
+ * medians over the repetitions of each one's p50/p99, the runs arrays each repetition's.
+ */
+export interface LatencyResult { name: string; p50Us: number; p99Us: number; meanUs: number; samples: number; reps: number; p50UsRuns: number[]; p99UsRuns: number[] }
+/** A ratio hwsq / pool per repetition (paired within the repetition): median, range and the runs. */
+export interface RatioSpread { median: number; min: number; max: number; runs: number[] }
 export interface RecursiveResult { name: string; ms: number; minMs: number; maxMs: number; reps: number; speedup?: number; steals?: number; perWorker?: number[] }
 
 export interface PoolsReport {
@@ -46,6 +55,8 @@ export interface PoolsReport {
   latency: LatencyResult[];
   recursive: RecursiveResult[];
   ratios: Record<string, number>;
+  /** The round-trip ratios with their spread over repetitions (on a loaded machine the p99 ratio moves a lot from run to run). */
+  ratioSpreads: Record<string, RatioSpread>;
 }
 
 interface Pool {
@@ -117,20 +128,54 @@ async function throughput(name: string, n: number, reps: number, stopped: () => 
   return { name, tasksPerSec: s.median, minTasksPerSec: s.min, maxTasksPerSec: s.max, reps: rates.length };
 }
 
-async function latency(name: string, n: number, stopped: () => boolean, one: (i: number) => Promise<unknown>): Promise<LatencyResult | undefined> {
+interface RoundTripper {
+  name: string;
+  one: (i: number) => Promise<unknown>;
+}
+
+// Round trips of every runtime in `sides`, interleaved: each warmed up, then `reps` repetitions
+// of n round trips per runtime, the first runtime of repetition r being r mod sides (so that a
+// burst of load elsewhere on the machine hits every side, and each repetition pairs them).
+async function roundTrips(sides: RoundTripper[], n: number, reps: number, stopped: () => boolean): Promise<LatencyResult[]> {
   // Warm-up until the JIT has settled on both sides: at least 2000 round trips and 300 ms (with
   // 200 the first thousands of measured trips were still twice as slow as later ones).
-  const warmUntil = performance.now() + 300;
-  for (let i = 0; (i < 2000 || performance.now() < warmUntil) && !stopped(); i++) await one(i);
-  const samples: number[] = [];
-  for (let i = 0; i < n && !stopped(); i++) {
-    const t0 = process.hrtime.bigint();
-    await one(i);
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  for (const side of sides) {
+    const warmUntil = performance.now() + 300;
+    for (let i = 0; (i < 2000 || performance.now() < warmUntil) && !stopped(); i++) await side.one(i);
   }
-  if (samples.length === 0) return undefined;
-  samples.sort((a, b) => a - b);
-  return { name, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), meanUs: samples.reduce((a, b) => a + b, 0) / samples.length, samples: samples.length };
+  const runs = sides.map(() => ({ p50: [] as number[], p99: [] as number[], sum: 0, count: 0 }));
+  for (let r = 0; r < reps && !stopped(); r++) {
+    for (let k = 0; k < sides.length && !stopped(); k++) {
+      const i = (k + r) % sides.length;
+      const samples: number[] = [];
+      for (let j = 0; j < n && !stopped(); j++) {
+        const t0 = process.hrtime.bigint();
+        await sides[i]!.one(j);
+        samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+      if (samples.length < n) break; // interrupted: a partial repetition is not reported
+      samples.sort((a, b) => a - b);
+      runs[i]!.p50.push(percentile(samples, 0.5));
+      runs[i]!.p99.push(percentile(samples, 0.99));
+      runs[i]!.sum += samples.reduce((a, b) => a + b, 0);
+      runs[i]!.count += samples.length;
+    }
+  }
+  // Only repetitions every side completed, so that the runs pair up.
+  const done = Math.min(...runs.map((x) => x.p99.length));
+  if (done === 0) return [];
+  return sides.map((side, i) => {
+    const x = runs[i]!;
+    const p50UsRuns = x.p50.slice(0, done);
+    const p99UsRuns = x.p99.slice(0, done);
+    return { name: side.name, p50Us: summarize(p50UsRuns).median, p99Us: summarize(p99UsRuns).median, meanUs: x.sum / x.count, samples: n, reps: done, p50UsRuns, p99UsRuns };
+  });
+}
+
+function ratioSpread(a: number[], b: number[]): RatioSpread {
+  const runs = a.map((x, i) => x / b[i]!);
+  const s = summarize(runs);
+  return { median: s.median, min: s.min, max: s.max, runs };
 }
 
 async function fibRuns(name: string, reps: number, stopped: () => boolean, run: () => Promise<unknown>): Promise<RecursiveResult | undefined> {
@@ -159,19 +204,20 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
   const cutoff = options.cutoff ?? 20;
   const reps = options.reps ?? (quick ? 3 : 5);
   const file = options.taskFile ?? path.join(packageRoot, 'bench', 'tasks.mjs');
-  const report: PoolsReport = { workers, throughput: [], latency: [], recursive: [], ratios: {} };
+  const report: PoolsReport = { workers, throughput: [], latency: [], recursive: [], ratios: {}, ratioSpreads: {} };
   const stopped = () => options.interrupt?.aborted ?? false;
   const pools = options.pools ?? ['piscina', 'tinypool'];
-  // Stages: hwsq round trip, spawn, spawnMany, fib, fib on 1 worker; per pool: round trip, throughput, fib.
-  const progress = startProgress('pools', 5 + 3 * pools.length, { enabled: options.progress });
+  // Stages: hwsq spawn, spawnMany, fib, round trips (hwsq and the pools, interleaved), hwsq fib
+  // on 1 worker; per pool: throughput, fib.
+  const progress = startProgress('pools', 5 + 2 * pools.length, { enabled: options.progress });
   const st = new Stages(stopped, progress);
   const push = <T>(list: T[], r: T | undefined) => r !== undefined && list.push(r);
 
   log(`workers: ${workers}; ${n} tiny tasks x ${reps}; ${rounds} round trips; fib(${fibN}) cutoff ${cutoff} x ${reps}`);
+  let loaded: Pool[] = [];
   try {
     const rt = await Runtime.start({ filename: pathToFileURL(file), workers });
     try {
-      push(report.latency, await st.run('hwsq round trip', () => latency('hwsq', rounds, stopped, (i) => rt.spawn('noop', [i]))));
       push(report.throughput, await st.run('hwsq spawn', () => throughput('hwsq spawn', n, reps, stopped, (k) => Promise.all(Array.from({ length: k }, (_, i) => rt.spawn('noop', [i]))))));
       push(
         report.throughput,
@@ -188,6 +234,11 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
         r.perWorker = after.workers.map((w, i) => Math.round((w.executed - before.workers[i]!.executed) / (r.reps + 1)));
         report.recursive.push(r);
       });
+      // Round trips last of hwsq's stages: they need the pools too (interleaved repetitions).
+      loaded = st.stop ? [] : await loadPools(file, workers, pools);
+      const sides: RoundTripper[] = [{ name: 'hwsq', one: (i) => rt.spawn('noop', [i]) }, ...loaded.map((p) => ({ name: p.name, one: (i: number) => p.run(i, 'noop') }))];
+      const lats = await st.run('round trips', () => roundTrips(sides, rounds, reps, stopped));
+      if (lats) report.latency.push(...lats);
     } finally {
       await rt.close();
     }
@@ -203,17 +254,18 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
     const hw1 = report.recursive.find((r) => r.name === 'hwsq nested spawn, 1 worker');
     if (hw && hw1) hw.speedup = hw1.ms / hw.ms;
 
-    for (const pool of st.stop ? [] : await loadPools(file, workers, pools)) {
+    for (const pool of st.stop ? [] : loaded) {
       try {
-        push(report.latency, await st.run(`${pool.name} round trip`, () => latency(pool.name, rounds, stopped, (i) => pool.run(i, 'noop'))));
         push(report.throughput, await st.run(`${pool.name} throughput`, () => throughput(pool.name, n, reps, stopped, (k) => Promise.all(Array.from({ length: k }, (_, i) => pool.run(i, 'noop'))))));
         const parts = splitFib(fibN, Math.max(0, fibN - cutoff > 10 ? 10 : fibN - cutoff));
         push(report.recursive, await st.run(`${pool.name} fib`, () => fibRuns(`${pool.name} (tree split on main)`, reps, stopped, () => Promise.all(parts.map((k) => pool.run(k, 'fibSync'))))));
       } finally {
         await pool.close();
+        loaded = loaded.filter((p) => p !== pool);
       }
     }
   } finally {
+    await Promise.all(loaded.map((p) => p.close()));
     progress.stop();
   }
 
@@ -227,8 +279,13 @@ export async function runPoolsBench(options: PoolsBenchOptions = {}): Promise<Po
     const l = lat(pool);
     const h = lat('hwsq');
     if (l && h) {
-      report.ratios[`p50 round trip vs ${pool}`] = h.p50Us / l.p50Us;
-      report.ratios[`p99 round trip vs ${pool}`] = h.p99Us / l.p99Us;
+      // The median of the per-repetition ratios (paired: same repetition), with its spread.
+      const p50 = ratioSpread(h.p50UsRuns, l.p50UsRuns);
+      const p99 = ratioSpread(h.p99UsRuns, l.p99UsRuns);
+      report.ratios[`p50 round trip vs ${pool}`] = p50.median;
+      report.ratios[`p99 round trip vs ${pool}`] = p99.median;
+      report.ratioSpreads[`p50 round trip vs ${pool}`] = p50;
+      report.ratioSpreads[`p99 round trip vs ${pool}`] = p99;
     }
     const r = report.recursive.find((x) => x.name.startsWith(pool));
     if (r && hw) report.ratios[`fib time vs ${pool}`] = hw.ms / r.ms;
@@ -241,7 +298,10 @@ export function formatPoolsReport(r: PoolsReport, interrupted = false): string {
   const k = (v: number) => Math.round(v).toLocaleString('en-US');
   for (const t of r.throughput) lines.push(`  ${t.name.padEnd(34)} ${k(t.tasksPerSec).padStart(12)} tasks/s  (${k(t.minTasksPerSec)}..${k(t.maxTasksPerSec)}, ${t.reps} runs)`);
   lines.push('', 'round trip (one at a time)');
-  for (const l of r.latency) lines.push(`  ${l.name.padEnd(34)} p50 ${l.p50Us.toFixed(1).padStart(8)} us   p99 ${l.p99Us.toFixed(1).padStart(8)} us`);
+  const range = (xs: number[], d: number) => `${Math.min(...xs).toFixed(d)}..${Math.max(...xs).toFixed(d)}`;
+  lines[lines.length - 1] += r.latency.length ? ` x ${r.latency[0]!.samples}, ${r.latency[0]!.reps} interleaved repetitions: median (min..max)` : '';
+  for (const l of r.latency)
+    lines.push(`  ${l.name.padEnd(34)} p50 ${l.p50Us.toFixed(1).padStart(8)} us (${range(l.p50UsRuns, 1)})   p99 ${l.p99Us.toFixed(1).padStart(8)} us (${range(l.p99UsRuns, 1)})`);
   lines.push('', 'recursive fib');
   for (const x of r.recursive) {
     let extra = '';
@@ -250,7 +310,10 @@ export function formatPoolsReport(r: PoolsReport, interrupted = false): string {
     lines.push(`  ${x.name.padEnd(34)} ${x.ms.toFixed(1).padStart(9)} ms  (${x.minMs.toFixed(1)}..${x.maxMs.toFixed(1)}, ${x.reps} runs)${extra}`);
   }
   lines.push('', 'ratios (hwsq / pool; throughput: higher is better, times: lower is better)');
-  for (const [k, v] of Object.entries(r.ratios)) lines.push(`  ${k.padEnd(34)} ${v.toFixed(2)}`);
+  for (const [k, v] of Object.entries(r.ratios)) {
+    const sp = r.ratioSpreads?.[k];
+    lines.push(`  ${k.padEnd(34)} ${v.toFixed(2)}${sp ? `  (${sp.min.toFixed(2)}..${sp.max.toFixed(2)} over ${sp.runs.length} repetitions)` : ''}`);
+  }
   if (interrupted) lines.push('', 'interrupted: the measurements above are the ones that finished');
   return lines.join('\n');
 }

@@ -1,12 +1,12 @@
 // CLI commands of the observability layer: `hwsq metrics serve` and `hwsq top` (their --pid
 // modes read another process's shared-memory stats file: lib/shm/cli.ts).
 import { InvalidArgumentError, type Command } from 'commander';
-import { httpUrlArg, intArg, virtualTopologyArg, workersArg } from '../cli-args';
-import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../native-runtime';
-import { LIMITS } from '../validation';
+import { httpUrlArg, intArg, virtualTopologyArg, workersArg } from '../cli/cli-args';
+import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../native-runtime/native-runtime';
+import { DEFAULTS, LIMITS } from '../core/validation';
 import { pidArg, runtimeIdArg, serveShmMetrics } from '../shm/cli';
 import type { PidSpec } from '../shm/reader';
-import { runTop } from '../top';
+import { runTop } from '../cli/top';
 import { serveMetrics } from './server';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +42,7 @@ export function addObservabilityCommands(program: Command): void {
   metrics
     .command('serve')
     .description('start a native runtime in this process, or read process --pid <pid>, and serve /metrics (Prometheus) and /metrics/scheduler (JSON) until SIGINT/SIGTERM')
-    .option('--port <n>', 'TCP port (0: any free port)', intArg(0, 65535), 9464)
+    .option('--port <n>', 'TCP port (0: any free port)', intArg(0, 65535), DEFAULTS.metricsPort)
     .option('--host <addr>', "address to bind ('0.0.0.0' inside a pod)", '127.0.0.1')
     .option('--workers <n>', 'workers (default: cgroup-aware available parallelism)', workersArg)
     .option('--virtual <NxM>', 'a virtual topology of N nodes with M unpinned workers each (NUMA views on any machine)', virtualTopologyArg)

@@ -9,10 +9,10 @@
 // histogram's fine buckets (<= 3.2% wide) into fixed Prometheus `le` buckets.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ErrorCodes, codedError } from '../errors';
-import { packageRoot } from '../native';
-import type { ParallelismSource } from '../stats';
-import { metricsOptions, metricsSource } from '../validation';
+import { ErrorCodes, codedError } from '../core/errors';
+import { packageRoot } from '../core/native';
+import type { ParallelismSource } from '../core/stats';
+import { metricsOptions, metricsSource } from '../core/validation';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerStatsLike } from './source';
 
 /** The part of a prom-client `Registry` used here (prom-client's own Registry satisfies it). */

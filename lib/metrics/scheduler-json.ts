@@ -2,9 +2,9 @@
 // in snake_case, base counters cumulative since the runtime started, plus who is serving it --
 // the pod identity from the Kubernetes downward API when the pod exposes it as env vars.
 import os from 'node:os';
-import type { ParallelismSource } from '../stats';
-import { identityVar, metricsSource } from '../validation';
-import { version } from '../version';
+import type { ParallelismSource } from '../core/stats';
+import { identityVar, metricsSource } from '../core/validation';
+import { version } from '../core/version';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerPlacement } from './source';
 
 /**

@@ -9,7 +9,7 @@
 // connection evicts one that is not being answered (see Connections) instead of being refused.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { serveOptions, metricsSource } from '../validation';
+import { serveOptions, metricsSource } from '../core/validation';
 import { promClient, registerMetrics, type MetricsRegistration, type PromRegistry, type RegisterMetricsOptions } from './prometheus';
 import { podIdentity, schedulerJsonFrom, type PodIdentity } from './scheduler-json';
 import { workerPlacement, type MetricsSource } from './source';

@@ -1,9 +1,9 @@
 // What the observability layer needs from a runtime: a stats snapshot and where its Ps run.
 // Both NativeRuntime (stats(): SchedulerStats, topology()) and the JS-task Runtime
 // (stats(): RuntimeStatsSnapshot extends SchedulerStats, workers) satisfy it structurally.
-import type { HistogramStats, NodeStats, SchedulerStats, WorkerStats } from '../stats';
+import type { HistogramStats, NodeStats, SchedulerStats, WorkerStats } from '../core/stats';
 import type { SnapshotOrigin } from './scheduler-json';
-import { formatCpuList } from '../topology-report';
+import { formatCpuList } from '../numa/topology-report';
 
 /** The snapshot fields the exporters read (both runtimes' stats() have all of them). */
 export type HistogramLike = HistogramStats;

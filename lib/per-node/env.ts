@@ -1,6 +1,6 @@
 // HWSQ_NUMA_NODE: the NUMA node a process was started on by `hwsq run --per-node` or
 // forkPerNode. A Runtime or NativeRuntime with default placement then puts every P on that node.
-import { ErrorCodes, rangeError } from '../errors';
+import { ErrorCodes, rangeError } from '../core/errors';
 
 export const NUMA_NODE_ENV = 'HWSQ_NUMA_NODE';
 

@@ -3,7 +3,7 @@
 // the workers share one port, as with any cluster.
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { ErrorCodes, codedError, rangeError, typeError } from '../errors';
+import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
 import { NUMA_NODE_ENV, numaNodeFromEnv } from './env';
 import { memoryPolicyEffective, perNodeTargets, type PerNodeMemory } from './nodes';
 import { Supervisor, type SupervisedExit } from './supervisor';

@@ -7,10 +7,10 @@
 // restores itself. Any command is confined from its first instruction, and every thread it
 // starts inherits the confinement; nothing runs in the child before exec and no native
 // launcher is needed.
-import { nodeAllowedCpus, pinToNumaNode } from '../affinity';
-import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from '../errors';
-import { native } from '../native';
-import { topology } from '../topology';
+import { nodeAllowedCpus, pinToNumaNode } from '../numa/affinity';
+import { ErrorCodes, assertIndex, rangeError, typeError, unsupportedError } from '../core/errors';
+import { native } from '../core/native';
+import { topology } from '../numa/topology';
 
 /** Memory policy of a per-node process: 'bind' (only its node's memory) or 'preferred' (its node first). */
 export type PerNodeMemory = 'bind' | 'preferred';

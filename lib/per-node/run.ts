@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ErrorCodes, rangeError } from '../errors';
+import { ErrorCodes, rangeError } from '../core/errors';
 import { NUMA_NODE_ENV } from './env';
 import { memoryPolicyEffective, perNodeTargets, type PerNodeMemory } from './nodes';
 import { RESTART_BASE_DELAY_MS, RESTART_MAX_DELAY_MS, RESTART_STABLE_MS, Supervisor, type SupervisedExit } from './supervisor';

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { codedError, ErrorCodes } from '../errors';
-import { packageRoot } from '../native';
-import { version } from '../version';
+import { codedError, ErrorCodes } from '../core/errors';
+import { packageRoot } from '../core/native';
+import { version } from '../core/version';
 import { CLIENT_JS, CLIENT_CSS } from './client';
 
 export type ReportKind = 'memory' | 'latency' | 'compare' | 'pools' | 'spawn';

@@ -2,12 +2,12 @@
 // --pid`, and the --pid modes of `hwsq top` and `hwsq metrics serve` (lib/metrics/cli.ts). A file
 // that cannot be read ends the command with a message and an exit code of its own (SHM_EXIT_CODES).
 import { InvalidArgumentError, type Command } from 'commander';
-import { intArg } from '../cli-args';
-import { ErrorCodes, type ErrorCode } from '../errors';
+import { intArg } from '../cli/cli-args';
+import { ErrorCodes, type ErrorCode } from '../core/errors';
 import { serveMetrics } from '../metrics/server';
 import type { SchedulerJson } from '../metrics/scheduler-json';
-import { renderTop } from '../top';
-import { LIMITS } from '../validation';
+import { renderTop } from '../cli/top';
+import { LIMITS } from '../core/validation';
 import { shmDirectory } from './config';
 import { commandOf, listShmProcesses, resolvePid, shmDocumentReader, type PidSpec, type ShmProcess } from './reader';
 import { ShmMetricsSource } from './source';

@@ -8,11 +8,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCodes, rangeError } from '../errors';
+import { ErrorCodes, rangeError } from '../core/errors';
 import { podIdentity, type PodIdentity } from '../metrics/scheduler-json';
-import { native } from '../native';
-import { DEFAULTS, LIMITS } from '../validation';
-import { version } from '../version';
+import { native } from '../core/native';
+import { DEFAULTS, LIMITS } from '../core/validation';
+import { version } from '../core/version';
 
 export const SHM_ENV = { enabled: 'HWSQ_SHM', dir: 'HWSQ_SHM_DIR', intervalMs: 'HWSQ_SHM_INTERVAL_MS' } as const;
 

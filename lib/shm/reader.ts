@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCodes, codedError, rangeError } from '../errors';
+import { ErrorCodes, codedError, rangeError } from '../core/errors';
 import { schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../metrics/scheduler-json';
 import type { SchedulerStatsLike, WorkerPlacement } from '../metrics/source';
-import { native } from '../native';
-import type { JsTaskCounts } from '../runtime';
-import type { ParallelismSource } from '../stats';
+import { native } from '../core/native';
+import type { JsTaskCounts } from '../runtime/runtime';
+import type { ParallelismSource } from '../core/stats';
 import { shmDirectory } from './config';
 
 /** One runtime of a process, as its publisher last wrote it. */

@@ -1,4 +1,4 @@
-// N-API glue of the JS task runtime (Runtime.start / spawn, lib/runtime.ts + lib/worker.ts).
+// N-API glue of the JS task runtime (Runtime.start / spawn, lib/runtime/runtime.ts, spawn.ts, endpoint.ts + lib/runtime/worker.ts).
 //
 // A JS runtime is a core Runtime in external-worker mode (scheduler.h): its Ps are
 // worker_threads Workers. Each Worker thread attaches to its P (pinning itself), and its event
@@ -40,14 +40,14 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "node_memory.h"
-#include "parallelism.h"
+#include "options_js.h"
 #include "parallelism_js.h"
 #include "sched/clock.h"
-#include "sched/placement.h"
 #include "sched/scheduler.h"
 #include "shm_js.h"
 #include "stats_js.h"
 #include "topology.h"
+#include "wire.h"
 
 namespace hwsq::js {
 
@@ -68,13 +68,8 @@ napi_value refValue(napi_env env, napi_ref ref) {
 // JsTask::state: Queued -> Running (a P took it) -> Done (its result or exit is on its way to
 // the origin); Queued -> Cancelled (aborted before it ran); Running -> Queued (requeue).
 enum : uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2, kDone = 3 };
-// Task flags (set by JS at spawn; the low byte reaches the dispatcher too).
-enum : uint32_t { kFlagRoot = 1, kFlagAbortable = 2, kDispLocal = 1u << 8, kDispBuffer = 1u << 9 };
-// Completion codes, as JS reads them.
-enum : int32_t { kCodeOk = 0, kCodeError = 1, kCodeExited = 2 };
-// Dispatcher / complete() return convention: r >= 0 ok with r result bytes in io scratch;
-// -1 pending (async); r <= -2 error with (-r - 2) bytes; -3 settled by JS (origin is the same thread).
-constexpr int kPending = -1, kSettledLocally = -3, kCompletedByJs = -4;  // -4: JS called complete() itself (big result)
+// The wire protocol (flags, codes, record layouts): wire.h.
+using namespace hwsq::wire;
 constexpr uint32_t kMagic = 0x68777371;  // "hwsq"
 
 // Bytes with a small inline buffer: most payloads (a few numbers / short strings) need no malloc.
@@ -211,11 +206,16 @@ struct JsRuntime {
   bool destroyed = false;
   bool destroying = false;  // destroyRuntime() began (owner thread only)
   std::atomic<int64_t> live{0};         // JsTasks in existence (queued, running, completing)
+  // Quiescence notification for close(): set by the owner (notifyIdle) while it waits for live
+  // to reach 0. Both sides use seq_cst (the owner stores idleWanted then loads live; freeTask
+  // decrements live then loads idleWanted), so at least one of them sees the other: either the
+  // owner reads 0 itself or the freer of the last task signals the main endpoint.
+  std::atomic<bool> idleWanted{false};
   std::atomic<uint64_t> nextSerial{1};  // JsTask::serial (relaxed: only uniqueness matters)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
-  size_t budget = 64;
+  size_t budget = 1;  // tasksPerTurn, set by create()
   uint64_t spinNs = 0;
   uint64_t startNs = 0;
   std::mutex epMu;
@@ -227,13 +227,20 @@ struct JsRuntime {
   void freeTask(JsTask* t) {
     t->magic = 0;
     delete t;
-    live.fetch_sub(1, std::memory_order_release);
+    if (live.fetch_sub(1, std::memory_order_seq_cst) == 1 && idleWanted.load(std::memory_order_seq_cst)) signalMainIdle();
   }
+  void signalMainIdle();
   std::shared_ptr<Endpoint> endpointOf(int p) {
     std::lock_guard<std::mutex> lk(epMu);
     return p >= 0 && static_cast<size_t>(p) < workerEps.size() ? workerEps[p] : nullptr;
   }
 };
+
+// The last task is gone while the owner waits for quiescence: wake its endpoint (processEndpoint
+// tells JS). mainEp is set by setMain() before any task exists and never reset.
+void JsRuntime::signalMainIdle() {
+  if (Endpoint* ep = mainEp.get()) ep->signal();
+}
 
 // Runtimes by id: workers find theirs from the id in their bootstrap data. Leaked on purpose
 // (no static destructor may block on workers at process exit).
@@ -276,7 +283,7 @@ void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr
   ep->inflightRemove(t);
   ep->awaiting.erase(t);
   JsRuntime* rt = ep->rt;
-  if (r == kSettledLocally) {
+  if (r == kResultSettledLocally) {
     rt->settledOk.fetch_add(1, std::memory_order_relaxed);
     rt->freeTask(t);
     return;
@@ -286,7 +293,7 @@ void completeWith(Endpoint* ep, JsTask* t, int r, const uint8_t* bytes = nullptr
     t->data.assign(bytes, std::min<size_t>(static_cast<size_t>(r), cap));
     rt->settledOk.fetch_add(1, std::memory_order_relaxed);
   } else {
-    size_t n = static_cast<size_t>(-static_cast<int64_t>(r) - 2);
+    size_t n = static_cast<size_t>(static_cast<int64_t>(kErrorBase) - r);
     t->code = kCodeError;
     t->data.assign(bytes, std::min(n, cap));
     rt->settledError.fetch_add(1, std::memory_order_relaxed);
@@ -354,8 +361,8 @@ void trampoline(void* arg) {
   napi_env env = ep->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  uint32_t flags = t->flags & 0xff;
-  if (t->origin.get() == ep) flags |= kDispLocal;
+  uint32_t flags = t->flags & kFlagStoredMask;
+  if (t->origin.get() == ep) flags |= kDispatchLocal;
   napi_value argv[6];
   napi_create_double(env, handleOf(t), &argv[0]);
   napi_create_uint32(env, t->fnIndex, &argv[1]);
@@ -365,7 +372,7 @@ void trampoline(void* arg) {
     if (t->data.size()) std::memcpy(ep->in, t->data.data(), t->data.size());
     napi_get_undefined(env, &argv[5]);
   } else {
-    flags |= kDispBuffer;
+    flags |= kDispatchBuffer;
     void* copy;
     napi_create_buffer_copy(env, t->data.size(), t->data.data(), &copy, &argv[5]);
   }
@@ -387,12 +394,12 @@ void trampoline(void* arg) {
     if (!started) requeue(ep, t);
     return;
   }
-  double r = -1;
+  double r = kResultPending;
   napi_get_value_double(env, result, &r);
   napi_close_handle_scope(env, scope);
   const int code = static_cast<int>(r);
-  if (code == kCompletedByJs) return;
-  if (code == kPending) {
+  if (code == kResultCompletedByJs) return;
+  if (code == kResultPending) {
     try {
       ep->awaiting.insert(t);
     } catch (...) {  // out of memory: untracked, its complete() would be refused; report it as exited now
@@ -424,7 +431,7 @@ JsTask* newTask(JsRuntime* rt, const std::shared_ptr<Endpoint>& origin, uint32_t
   t->task.doneArg = t;
   t->task.node = node;
   t->fnIndex = fnIndex;
-  t->flags = flags & 0xff;
+  t->flags = flags & kFlagStoredMask;
   t->seq = seq;
   t->serial = rt->nextSerial.fetch_add(1, std::memory_order_relaxed);
   t->rt = rt;
@@ -492,14 +499,14 @@ bool drainCompletions(Endpoint* ep) {
   while (list) {
     JsTask* t = list;
     list = t->next;
-    const size_t need = 16 + t->data.size();
+    const size_t need = kCompletionHeader + t->data.size();
     if (ok && off + need > ep->inCap) ok = flush();
     if (ok && need > ep->inCap) {  // too big for the scratch: a Buffer of its own
       napi_handle_scope scope;
       napi_open_handle_scope(env, &scope);
       napi_value argv[4];
       void* copy;
-      napi_create_int32(env, -1, &argv[0]);
+      napi_create_int32(env, kCompletionsBig, &argv[0]);
       napi_create_double(env, t->seq, &argv[1]);
       napi_create_int32(env, t->code, &argv[2]);
       napi_create_buffer_copy(env, t->data.size(), t->data.data(), &copy, &argv[3]);
@@ -508,10 +515,10 @@ bool drainCompletions(Endpoint* ep) {
     } else if (ok) {
       uint8_t* p = ep->in + off;
       const uint32_t len = static_cast<uint32_t>(t->data.size());
-      std::memcpy(p, &t->seq, 8);
-      std::memcpy(p + 8, &t->code, 4);
-      std::memcpy(p + 12, &len, 4);
-      if (len) std::memcpy(p + 16, t->data.data(), len);
+      std::memcpy(p + kCompletionSeq, &t->seq, 8);
+      std::memcpy(p + kCompletionCode, &t->code, 4);
+      std::memcpy(p + kCompletionLen, &len, 4);
+      if (len) std::memcpy(p + kCompletionHeader, t->data.data(), len);
       off += need;
       ++count;
     }
@@ -574,6 +581,17 @@ void drive(Endpoint* ep) {
   ep->signal();
 }
 
+// Main endpoint: close() waits for quiescence (notifyIdle) and the last task is gone: an empty
+// batch, onCompletions(0), lets JS see it.
+void notifyIfIdle(Endpoint* ep) {
+  JsRuntime* rt = ep->rt;
+  if (!rt->idleWanted.load(std::memory_order_seq_cst) || rt->live.load(std::memory_order_seq_cst) != 0) return;
+  rt->idleWanted.store(false, std::memory_order_relaxed);
+  napi_value argv[1];
+  napi_create_uint32(ep->env, 0, &argv[0]);
+  callJs(ep, ep->onCompletions, 1, argv);
+}
+
 void processEndpoint(Endpoint* ep) {
   if (ep->dying) return;
   napi_env env = ep->env;
@@ -582,7 +600,10 @@ void processEndpoint(Endpoint* ep) {
   napi_value resource = refValue(env, ep->resource);
   napi_callback_scope cs;  // microtasks run when it closes
   if (resource && napi_open_callback_scope(env, resource, ep->asyncCtx, &cs) == napi_ok) {
-    if (drainAborts(ep) && drainCompletions(ep) && ep->worker >= 0 && ep->attached && !ep->dying) drive(ep);
+    if (drainAborts(ep) && drainCompletions(ep)) {
+      if (ep->worker >= 0 && ep->attached && !ep->dying) drive(ep);
+      else if (ep->worker < 0) notifyIfIdle(ep);
+    }
     napi_close_callback_scope(env, cs);
   }
   napi_close_handle_scope(env, hs);
@@ -733,6 +754,7 @@ void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
   try {
     for (int p = 0; p < rt->core->workerCount(); ++p) rt->core->reclaim(p);
     rt->core->destroy();
+    rt->shm.reset();  // unpublished now: the last runtime's publisher thread is joined
   } catch (...) {  // nothing of it can fail for a runtime whose threads are gone; never throw from teardown
   }
   if (rt->events) rt->events->release();  // the core (its watch first) has stopped: nothing posts now
@@ -796,64 +818,25 @@ size_t lenArg(const Napi::Value& v, size_t cap) {
   return static_cast<size_t>(integerIn(v, "payload length", 0, static_cast<int64_t>(cap), "ERR_HWSQ_INVALID_ARG"));
 }
 
-Napi::Array intArray(Napi::Env env, const std::vector<int>& v) {
-  auto a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
-  return a;
-}
-
 // An optional non-negative number option (dflt when absent).
 double numberField(const Napi::Object& o, const char* key, double dflt) {
   auto v = o.Get(key);
   return v.IsUndefined() ? dflt : hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION");
 }
 
-// create({ workers (0: auto), placement?: [{node, cpus}], policy, pin, confineToCaller,
-//          concurrency, budget, spinNs, hogThresholdNs, fsroot, numaNode })
+// create({ the scheduler config of options_js.h, concurrency, budget, spinNs, shm?, onParallelism? })
 //   -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto o = info[0].As<Napi::Object>();
   return guarded(env, [&]() -> Napi::Value {
-    auto placement = o.Get("placement");
-    const std::string fsroot = o.Get("fsroot").IsString() ? o.Get("fsroot").As<Napi::String>().Utf8Value() : "";
-    Topology topo = readTopology(fsroot);
-    if (o.Get("confineToCaller").IsBoolean() && o.Get("confineToCaller").As<Napi::Boolean>().Value()) confineToCallingThread(topo);
-    RuntimeOptions ro;
-    std::shared_ptr<hwsq::napi::ParallelismEvents> events;
-    if (placement.IsArray()) {
-      // Same checks and codes as the native-task runtime (unknown node, CPU not allowed...).
-      auto arr = placement.As<Napi::Array>();
-      std::vector<PlacementRequest> requests;
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        auto w = arr.Get(i).As<Napi::Object>();
-        PlacementRequest r{indexArg(w.Get("node"), "placement node", "ERR_HWSQ_UNKNOWN_NODE"), {}};
-        if (w.Get("cpus").IsArray()) r.cpus = hwsq::napi::indexList(w.Get("cpus"), "placement cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
-        requests.push_back(std::move(r));
-      }
-      ro = optionsFromPlacement(topo, requests, PinMode::Node);
-    } else {
-      std::string pin = o.Get("pinMode").IsString() ? o.Get("pinMode").As<Napi::String>().Utf8Value() : "node";
-      PinMode mode = pin == "cpu" ? PinMode::Cpu : pin == "none" ? PinMode::None : PinMode::Node;
-      // HWSQ_NUMA_NODE, read and checked by lib/: the default placement uses only that node.
-      const int numaNode = static_cast<int>(hwsq::napi::integerField(o, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE"));
-      if (numaNode >= 0) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
-      int workers = static_cast<int>(hwsq::napi::integerField(o, "workers", 0, 0, 4096, "ERR_HWSQ_INVALID_WORKERS"));
-      // 'auto' following the cgroup: a worker per allowed CPU, started once; the watch's first
-      // reading parks those above the CPU limit. Not following: the limit's count, fixed.
-      const bool follow = workers <= 0 && hwsq::napi::integerField(o, "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0;
-      const int allowed = static_cast<int>(topo.allowedCpus.size());
-      if (workers <= 0) workers = follow ? allowed : readParallelism(fsroot, allowed).value;  // cgroup-aware parallelism of what is allowed
-      ro = optionsFromTopology(topo, workers, mode);
-      if (follow) {
-        events = hwsq::napi::ParallelismEvents::create(env, o.Get("onParallelism"));
-        hwsq::napi::followCgroup(o, ro, events);
-      }
-    }
-    if (o.Get("policy").IsString()) ro.policy = parseStealPolicy(o.Get("policy").As<Napi::String>().Utf8Value());
-    ro.pin = !o.Get("pin").IsBoolean() || o.Get("pin").As<Napi::Boolean>().Value();
-    ro.hogThresholdNs = static_cast<uint64_t>(numberField(o, "hogThresholdNs", 10e6));
+    if (!info[0].IsObject()) throw std::invalid_argument("create() needs a config object");
+    auto o = info[0].As<Napi::Object>();
+    std::shared_ptr<hwsq::napi::ParallelismEvents> events;  // following the cgroup: the 'parallelism' event
+    RuntimeOptions ro = hwsq::napi::schedulerOptionsFromJs(o, &events);  // the same builder as NativeRuntime's
     ro.externalWorkers = true;
+    // JS tasks cost microseconds each: timing every one is cheap here, and keeps their
+    // histograms' counts exact (the native default times 1 in 128, for sub-microsecond tasks).
+    ro.timingSampleShift = 0;
     auto rt = std::make_shared<JsRuntime>();
     rt->events = events;
     JsRuntime* raw = rt.get();
@@ -862,7 +845,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     };
     const double conc = numberField(o, "concurrency", 0);  // a limit: beyond INT_MAX is no limit
     rt->rootLimit = conc >= 1 && conc < INT_MAX ? static_cast<int>(conc) : INT_MAX;
-    rt->budget = static_cast<size_t>(std::max(1.0, numberField(o, "budget", 64)));
+    rt->budget = static_cast<size_t>(std::max(1.0, numberField(o, "budget", 0)));  // lib/ passes it (DEFAULTS.tasksPerTurn)
     rt->spinNs = static_cast<uint64_t>(numberField(o, "spinNs", 0));
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
@@ -891,12 +874,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     out.Set("id", rt->id);
     const auto& opts = rt->core->options();
     auto workers = Napi::Array::New(env, opts.workers.size());
-    for (size_t i = 0; i < opts.workers.size(); ++i) {
-      auto w = Napi::Object::New(env);
-      w.Set("node", opts.workers[i].node);
-      w.Set("cpus", intArray(env, opts.pin ? opts.workers[i].cpus : std::vector<int>{}));
-      workers.Set(i, w);
-    }
+    for (size_t i = 0; i < opts.workers.size(); ++i) workers.Set(i, hwsq::napi::workerPlacementToJs(env, opts, i));
     out.Set("workers", workers);
     return out;
   });
@@ -975,19 +953,19 @@ std::vector<JsTask*> readBatch(JsRuntime* rt, const std::shared_ptr<Endpoint>& o
   const uint8_t* end = origin->io + origin->ioCap;
   try {
     for (uint32_t i = 0; i < count; ++i) {
-      if (end - p < 24) throw std::invalid_argument("batch overruns the scratch buffer");
+      if (static_cast<size_t>(end - p) < kBatchHeader) throw std::invalid_argument("batch overruns the scratch buffer");
       uint32_t fn, flags, len;
       int32_t node;
       double seq;
-      std::memcpy(&fn, p, 4);
-      std::memcpy(&flags, p + 4, 4);
-      std::memcpy(&node, p + 8, 4);
-      std::memcpy(&len, p + 12, 4);
-      std::memcpy(&seq, p + 16, 8);
-      if (len > static_cast<size_t>(end - p) - 24) throw std::invalid_argument("batch overruns the scratch buffer");
+      std::memcpy(&fn, p + kBatchFn, 4);
+      std::memcpy(&flags, p + kBatchFlags, 4);
+      std::memcpy(&node, p + kBatchNode, 4);
+      std::memcpy(&len, p + kBatchLen, 4);
+      std::memcpy(&seq, p + kBatchSeq, 8);
+      if (len > static_cast<size_t>(end - p) - kBatchHeader) throw std::invalid_argument("batch overruns the scratch buffer");
       if (node < -1) throw HwsqRangeError("ERR_HWSQ_UNKNOWN_NODE", "node " + std::to_string(node) + " is not a node id");
-      tasks.push_back(newTask(rt, origin, fn, seq, flags | extraFlags, node, p + 24, len));
-      p += 24 + len;
+      tasks.push_back(newTask(rt, origin, fn, seq, flags | extraFlags, node, p + kBatchHeader, len));
+      p += kBatchHeader + len;
     }
   } catch (...) {
     for (JsTask* t : tasks) {
@@ -1031,8 +1009,8 @@ Napi::Value SubmitMany(const Napi::CallbackInfo& info) {
   });
 }
 
-// Aborts a task: -2 when it was removed from its queue (it will never run); p >= 0 when it is
-// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); -1
+// Aborts a task: kCancelRemoved when it was removed from its queue (it will never run); p >= 0 when it is
+// running on P p (that worker's onAbort(handle) runs; abort: 'terminate' terminates it); kCancelFinished
 // when it already finished, its result (or its worker's exit) on the way: its worker, maybe
 // running other tasks or replaced by now, is left alone. (A task that finishes at the very
 // instant of the abort may still count as running.)
@@ -1041,11 +1019,11 @@ int cancelTask(JsRuntime* rt, JsTask* t) {
   if (t->state.compare_exchange_strong(expect, kCancelled, std::memory_order_acq_rel)) {
     if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
     rt->cancelled.fetch_add(1, std::memory_order_relaxed);
-    return -2;
+    return kCancelRemoved;
   }
-  if (expect != kRunning) return -1;
+  if (expect != kRunning) return kCancelFinished;
   const int p = t->execWorker.load(std::memory_order_relaxed);
-  if (p < 0) return -1;
+  if (p < 0) return kCancelFinished;
   if (auto ep = rt->endpointOf(p)) {
     std::lock_guard<std::mutex> lk(ep->mu);
     if (ep->alive) {
@@ -1096,6 +1074,16 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
     o.Set("live", Napi::Number::New(env, static_cast<double>(rt->live.load(std::memory_order_acquire))));
     o.Set("queued", Napi::Number::New(env, static_cast<double>(rt->queuedRoots.load(std::memory_order_relaxed))));
     return o;
+  });
+}
+
+// notifyIdle(rt): from now until it happens, the main endpoint's onCompletions(0) runs once the
+// runtime's live task count is 0 (close() waits on it instead of polling). -> live now.
+Napi::Value NotifyIdle(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    JsRuntime* rt = unwrap(info[0]);
+    rt->idleWanted.store(true, std::memory_order_seq_cst);
+    return Napi::Number::New(info.Env(), static_cast<double>(rt->live.load(std::memory_order_seq_cst)));
   });
 }
 
@@ -1190,10 +1178,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
       rt->workerEps[p] = ep;
     }
     ep->signal();  // first run: whatever was queued for this P meanwhile
-    auto out = Napi::Object::New(env);
-    out.Set("node", rt->core->workerNode(p));
-    out.Set("cpus", intArray(env, rt->core->options().pin ? rt->core->options().workers[p].cpus : std::vector<int>{}));
-    return out;
+    return hwsq::napi::workerPlacementToJs(env, rt->core->options(), static_cast<size_t>(p));
   });
 }
 
@@ -1260,7 +1245,7 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
     }
     if (!t) throw std::invalid_argument("complete(): not a task running on this worker, or completed already");
     const int code = static_cast<int>(integerIn(info[1], "completion code", INT32_MIN, INT32_MAX, "ERR_HWSQ_INVALID_ARG"));
-    if (code == kPending || code == kCompletedByJs) throw std::invalid_argument("complete(): not a completion code");
+    if (code == kResultPending || code == kResultCompletedByJs) throw std::invalid_argument("complete(): not a completion code");
     if (wasPending && (t->flags & kFlagRoot)) {
       if (ep->activeRoots-- == ep->rt->rootLimit) ep->signal();  // room again: take roots
     }
@@ -1299,6 +1284,7 @@ void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   o.Set("workerExited", Napi::Function::New(env, WorkerExited));
   o.Set("queued", Napi::Function::New(env, Queued));
   o.Set("live", Napi::Function::New(env, Live));
+  o.Set("notifyIdle", Napi::Function::New(env, NotifyIdle));
   o.Set("counts", Napi::Function::New(env, Counts));
   o.Set("stats", Napi::Function::New(env, Stats));
   o.Set("destroy", Napi::Function::New(env, Destroy));
@@ -1308,6 +1294,7 @@ void registerJsRuntime(Napi::Env env, Napi::Object exports) {
   o.Set("complete", Napi::Function::New(env, Complete));
   o.Set("cancelChild", Napi::Function::New(env, WorkerCancel));
   exports.Set("jsRuntime", o);
+  exports.Set("wire", hwsq::wire::wireToJs(env));
 }
 
 }  // namespace hwsq::js

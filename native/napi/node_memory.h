@@ -9,7 +9,7 @@ namespace hwsq::js {
 
 // An ArrayBuffer over a fresh allocOnNodes mapping (the addon's allocOnNodes uses this).
 Napi::ArrayBuffer wrapNodeMemory(Napi::Env env, void* mem, size_t bytes);
-// nodeMemoryOwned / nodeMemoryTake / nodeMemoryAdopt on target (lib/codec.ts).
+// nodeMemoryOwned / nodeMemoryTake / nodeMemoryAdopt on target (lib/core/codec.ts).
 void registerNodeMemory(Napi::Env env, Napi::Object target);
 
 // A reference on the allocOnNode mapping that holds a byte range: the mapping stays mapped until

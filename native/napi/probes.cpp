@@ -231,6 +231,7 @@ sched::RuntimeOptions probeRuntimeOptions(const Napi::Object& c) {
   sched::RuntimeOptions o = sched::optionsFromTopology(topo, workers, mode);
   o.policy = sched::parseStealPolicy(c.Get("policy").IsString() ? c.Get("policy").As<Napi::String>().Utf8Value() : "hierarchical");
   o.sysmon = false;
+  o.timingSampleShift = 0;  // the comparison's p99 latency: every task timed, exact counts
   return o;
 }
 

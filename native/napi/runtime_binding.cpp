@@ -1,6 +1,6 @@
 // NativeRuntime: a hwsq::sched::Runtime driven from JS with the built-in native task kinds
 // (noop, spin, touch, chase). Marshalling only: option types are checked in
-// lib/native-runtime.ts, semantics (nodes, policies, kinds) in the core, errors mapped by
+// lib/native-runtime/native-runtime.ts, semantics (nodes, policies, kinds) in the core, errors mapped by
 // errors_js.h.
 //
 // Operations. Each JS call that completes later (spawn, locate, idle, close) is an Op with one
@@ -48,6 +48,7 @@
 #include "bytes_js.h"
 #include "shm_js.h"
 #include "stats_js.h"
+#include "options_js.h"
 #include "topology.h"
 
 namespace hwsq::napi {
@@ -56,7 +57,6 @@ namespace {
 using namespace hwsq::sched;
 
 constexpr size_t kChunk = 256;  // tasks per submitBatch: one lock / ring claim per destination
-constexpr int kMaxWorkers = 4096;
 
 // ------------------------------------------------------------------ pooled batch submission
 
@@ -330,6 +330,9 @@ Napi::Object locationsToJs(Napi::Env env, const Op& op, Runtime& rt) {
 void State::settle(Napi::Env e, Op* op) {
   if (op->thread.joinable()) op->thread.join();
   threaded.erase(std::remove(threaded.begin(), threaded.end(), op), threaded.end());
+  // A closed runtime is unpublished before close() resolves: the last one's publisher thread is
+  // joined, so a service that closed its runtimes has no hwsq thread left.
+  if (op->kind == Op::Kind::Close) shm.reset();
   if (!op->orphan) {
     Napi::HandleScope scope(e);
     switch (op->kind) {
@@ -393,6 +396,7 @@ void State::teardown() {
     }
   }
   joinThreads();
+  shm.reset();
   std::vector<Op*> ops;
   {
     std::lock_guard<std::mutex> lk(mu);
@@ -414,82 +418,6 @@ void State::envCleanup(void* arg) {
   s->teardown();
 }
 
-// ------------------------------------------------------------------ options
-
-int intField(const Napi::Object& o, const char* key, int def, int min, int max, const char* code) {
-  return static_cast<int>(integerField(o, key, def, min, max, code));
-}
-bool boolField(const Napi::Object& o, const char* key, bool def) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
-}
-std::string stringField(const Napi::Object& o, const char* key, const char* def) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : def;
-}
-
-PinMode parsePin(const std::string& name) {
-  if (name == "node") return PinMode::Node;
-  if (name == "cpu") return PinMode::Cpu;
-  if (name == "none") return PinMode::None;
-  throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "pin must be 'node', 'cpu' or 'none', got '" + name + "'");
-}
-
-// Explicit placement entries { node, cpus? } (checked by lib/) -> the core's requests. An empty
-// cpus array is refused by lib/ (ERR_HWSQ_EMPTY_CPUS) before it gets here.
-std::vector<PlacementRequest> placementRequests(const Napi::Array& entries) {
-  std::vector<PlacementRequest> out;
-  for (uint32_t i = 0; i < entries.Length(); ++i) {
-    Napi::Object e = entries.Get(i).As<Napi::Object>();
-    PlacementRequest r;
-    r.node = indexArg(e.Get("node"), "placement node", "ERR_HWSQ_UNKNOWN_NODE");
-    Napi::Value cpus = e.Get("cpus");
-    if (cpus.IsArray()) r.cpus = indexList(cpus, "placement cpus", "ERR_HWSQ_CPU_OUT_OF_RANGE");
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-// The normalized config of lib/native-runtime.ts -> RuntimeOptions (throws core errors).
-RuntimeOptions buildOptions(const Napi::Object& c, const std::shared_ptr<ParallelismEvents>& events) {
-  const PinMode pin = parsePin(stringField(c, "pin", "node"));
-  const int virtualNodes = intField(c, "virtualNodes", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
-  const int workers = intField(c, "workers", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
-  Napi::Value placement = c.Get("placement");
-  RuntimeOptions o;
-  if (virtualNodes > 0) {
-    const int perNode = intField(c, "virtualWorkersPerNode", 1, 1, kMaxWorkers / virtualNodes, "ERR_HWSQ_INVALID_WORKERS");
-    o = RuntimeOptions::virtualTopology(virtualNodes, perNode);
-  } else {
-    hwsq::Topology topo = readTopology("");
-    if (boolField(c, "confineToCaller", false)) confineToCallingThread(topo);
-    const int numaNode = intField(c, "numaNode", -1, -1, 1023, "ERR_HWSQ_UNKNOWN_NODE");  // HWSQ_NUMA_NODE, read and checked by lib/
-    if (numaNode >= 0 && !placement.IsArray() && !topo.allowedCpus.empty()) topo = confineToNode(topo, numaNode, "HWSQ_NUMA_NODE");
-    if (topo.allowedCpus.empty()) {  // no sysfs (non-Linux): one node, not pinned
-      const int n = workers > 0 ? workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      for (int i = 0; i < n; ++i) o.workers.push_back(WorkerPlacement{0, {}});
-      o.pin = false;
-    } else if (placement.IsArray()) {
-      o = optionsFromPlacement(topo, placementRequests(placement.As<Napi::Array>()), pin);
-    } else {
-      // 'auto' following the cgroup: a P per allowed CPU, started once; the watch's first reading
-      // (in the constructor) parks those above the CPU limit. Not following: the limit's count, fixed.
-      const bool follow = workers <= 0 && integerField(c, "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0;
-      const int allowed = static_cast<int>(topo.allowedCpus.size());
-      const int n = workers > 0 ? workers : follow ? allowed : readParallelism("", allowed).value;
-      o = optionsFromTopology(topo, n, pin);
-      if (follow) followCgroup(c, o, events);
-    }
-  }
-  o.policy = parseStealPolicy(stringField(c, "policy", "hierarchical"));
-  o.stats = boolField(c, "stats", true);
-  o.timingSampleShift = intField(c, "timingSampleShift", 0, 0, 20, "ERR_HWSQ_INVALID_OPTION");
-  o.sysmon = boolField(c, "sysmon", true);
-  Napi::Value hog = c.Get("hogThresholdNs");
-  if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(numberIn(hog, "hogThresholdNs", 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION"));
-  return o;
-}
-
 // ------------------------------------------------------------------ wrapper methods
 
 NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeRuntimeWrap>(info) {
@@ -497,9 +425,13 @@ NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::Obj
   auto s = std::make_shared<State>();
   guarded(env, [&] {
     if (!info[0].IsObject()) throw std::invalid_argument("NativeRuntime needs a config object");
-    if (integerField(info[0].As<Napi::Object>(), "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0)  // following: events
-      s->events = ParallelismEvents::create(env, info[0].As<Napi::Object>().Get("onParallelism"));
-    s->rt = std::make_unique<Runtime>(buildOptions(info[0].As<Napi::Object>(), s->events));
+    // Following the cgroup (workers 'auto'): the builder makes the 'parallelism' event's carrier.
+    try {
+      s->rt = std::make_unique<Runtime>(schedulerOptionsFromJs(info[0].As<Napi::Object>(), &s->events));
+    } catch (...) {
+      if (s->events) s->events->release();
+      throw;
+    }
     s->shm = publishIfEnabled(info[0].As<Napi::Object>(), *s->rt, hwsq::shm::RuntimeKind::Native);
     return 0;
   });
@@ -703,6 +635,7 @@ Napi::Value NativeRuntimeWrap::Destroy(const Napi::CallbackInfo& info) {
     return 0;
   });
   s.joinThreads();
+  s.shm.reset();
   s.drain(env);
   return env.Undefined();
 }
@@ -735,16 +668,7 @@ Napi::Value NativeRuntimeWrap::Topology(const Napi::CallbackInfo& info) {
     return o.distances[indexOf(a)][indexOf(b)];
   };
   auto workers = Napi::Array::New(env, o.workers.size());
-  for (size_t p = 0; p < o.workers.size(); ++p) {
-    auto w = Napi::Object::New(env);
-    w.Set("worker", static_cast<double>(p));
-    w.Set("node", o.workers[p].node);
-    const std::vector<int>& cpus = o.pin ? o.workers[p].cpus : std::vector<int>();
-    auto arr = Napi::Array::New(env, cpus.size());
-    for (size_t i = 0; i < cpus.size(); ++i) arr.Set(static_cast<uint32_t>(i), cpus[i]);
-    w.Set("cpus", arr);
-    workers.Set(static_cast<uint32_t>(p), w);
-  }
+  for (size_t p = 0; p < o.workers.size(); ++p) workers.Set(static_cast<uint32_t>(p), workerPlacementToJs(env, o, p));
   auto nodes = Napi::Array::New(env, s.nodeIds.size());
   for (size_t i = 0; i < s.nodeIds.size(); ++i) {
     const int id = s.nodeIds[i];
@@ -802,7 +726,7 @@ void benchRootFn(void* p) {
 Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    RuntimeOptions opts = buildOptions(info[0].As<Napi::Object>(), nullptr);
+    RuntimeOptions opts = schedulerOptionsFromJs(info[0].As<Napi::Object>());
     const std::string mode = info[1].As<Napi::String>().Utf8Value();
     const uint64_t tasks = static_cast<uint64_t>(integerIn(info[2], "tasks", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"));
     const int reps = intIn(info[3], "reps", 1, 1 << 20, "ERR_HWSQ_INVALID_COUNT");

@@ -1,4 +1,4 @@
-// N-API surface of the scheduler core for native tasks (lib/native-runtime.ts): the
+// N-API surface of the scheduler core for native tasks (lib/native-runtime/native-runtime.ts): the
 // NativeRuntime class (create / spawn native task kinds / stats / topology / idle / close /
 // destroy), prepareChase and benchSpawn (the C++ spawn loop, in-process, for `hwsq bench spawn`).
 #pragma once

@@ -1,5 +1,5 @@
 // The scheduler's statistics as plain JS objects (mirrored by the TS type SchedulerStats in
-// lib/stats.ts). Shared by every glue file that exposes a hwsq::sched::Runtime (the native-task
+// lib/core/stats.ts). Shared by every glue file that exposes a hwsq::sched::Runtime (the native-task
 // runtime in runtime_binding.cpp, the JS-task runtime), which may add fields of their own.
 // Units: counts, nanoseconds (`...Ns`), microseconds (`...Us`). Histograms carry quantiles and
 // their non-empty buckets, so exporters (Prometheus) can rebuild cumulative `le` buckets.

@@ -4,6 +4,7 @@
 // node a failure there.
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,6 +120,43 @@ TEST_CASE("allocOnNodes preferred, interleave on node 0; local, default on the t
   checkPlacement(MemPolicy::Local, {}, {here.node}, 4 * kMiB);
   checkPlacement(MemPolicy::Default, {}, {here.node}, 4 * kMiB);
   checkPlacement(MemPolicy::Default, {99999}, {here.node}, kMiB);  // nodes ignored
+}
+
+// The mapping's own policy, from the kernel (get_mempolicy with MPOL_F_ADDR): placement alone
+// cannot tell bind from preferred while the node has free memory, the mode can. The mode's
+// high bits are flags (MPOL_F_STATIC_NODES, ...), not the mode.
+int mappingMode(void* addr, std::vector<int>* nodes) {
+  constexpr unsigned long kMpolFAddr = 1ul << 1;
+  constexpr unsigned long kBits = 1024;  // kMaxNodes
+  unsigned long mask[kBits / (8 * sizeof(unsigned long))] = {};
+  int mode = -1;
+  if (syscall(SYS_get_mempolicy, &mode, mask, kBits, addr, kMpolFAddr) != 0) return -errno;
+  nodes->clear();
+  for (unsigned long b = 0; b < kBits; ++b)
+    if (mask[b / (8 * sizeof(unsigned long))] >> (b % (8 * sizeof(unsigned long))) & 1) nodes->push_back(int(b));
+  return mode & 0xff;
+}
+
+TEST_CASE("allocOnNodes: the mapping's policy is the one asked for (bind, preferred, interleave)") {
+  if (!hwsq::numaSyscallsAvailable()) {
+    std::printf("  (skipped: no NUMA syscalls)\n");
+    return;
+  }
+  // linux/mempolicy.h
+  constexpr int kPreferred = 1, kBind = 2, kInterleave = 3;
+  const size_t bytes = 2 * hwsq::pageSize();
+  const std::vector<int> top{memoryNodes().back()};
+  struct Want { MemPolicy policy; int mode; std::vector<int> nodes; };
+  for (const Want& w : {Want{MemPolicy::Bind, kBind, top}, Want{MemPolicy::Preferred, kPreferred, top},
+                        Want{MemPolicy::Interleave, kInterleave, top}}) {
+    void* p = hwsq::allocOnNodes(bytes, w.policy, w.nodes);
+    std::vector<int> nodes;
+    const int mode = mappingMode(p, &nodes);
+    if (mode != w.mode) std::fprintf(stderr, "  policy %d: mapping mode %d, expected %d\n", int(w.policy), mode, w.mode);
+    CHECK_EQ(mode, w.mode);
+    CHECK(nodes == w.nodes);
+    hwsq::freeNodeMemory(p, bytes);
+  }
 }
 
 TEST_CASE("allocOnNodes rounds up to whole pages") {

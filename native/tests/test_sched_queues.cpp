@@ -10,6 +10,7 @@
 #include "check.h"
 #include "sched/global_queue.h"
 #include "sched/histogram.h"
+#include "sched/stats.h"
 #include "sched/hwsq.h"
 #include "sched/inbox.h"
 #include "sched/local_queue.h"
@@ -432,6 +433,43 @@ TEST_CASE("histogram: quantiles and merge") {
   t.merge(s);
   CHECK_EQ(t.count, 20000u);
   CHECK(std::fabs(t.quantileNs(0.5) - s.quantileNs(0.5)) < 1e-9);
+}
+
+TEST_CASE("timing sampler: 1 in 2^k on average, spread over every phase of a periodic stream") {
+  // Picks must not alias with a period of the workload: with tasks alternating kinds in a cycle
+  // of 8, every kind gets about 1/8 of the picks (a plain every-8th counter gives one kind all).
+  for (int shift : {1, 3, 6}) {
+    TimingSampler s(12345);
+    const uint64_t n = 1u << 20;
+    uint64_t picks = 0, byPhase[8] = {};
+    for (uint64_t i = 0; i < n; ++i)
+      if (s.next(shift)) {
+        ++picks;
+        ++byPhase[i % 8];
+      }
+    const double expect = static_cast<double>(n >> shift);
+    CHECK(std::fabs(static_cast<double>(picks) / expect - 1) < 0.02);
+    for (uint64_t c : byPhase) CHECK(std::fabs(static_cast<double>(c) / (static_cast<double>(picks) / 8) - 1) < 0.15);
+  }
+  TimingSampler all;
+  for (int i = 0; i < 100; ++i) CHECK(all.next(0));
+}
+
+TEST_CASE("histogram: scale multiplies counts and sum, keeps quantiles") {
+  Histogram h;
+  for (uint64_t v = 1; v <= 1000; ++v) h.record(v);
+  HistogramSnapshot s;
+  h.mergeInto(s);
+  const double p50 = s.quantileNs(0.5), p99 = s.quantileNs(0.99);
+  s.scale(8);
+  CHECK_EQ(s.count, 8000u);
+  CHECK_EQ(s.sum, 8u * 500500u);
+  uint64_t total = 0;
+  for (uint64_t c : s.counts) total += c;
+  CHECK_EQ(total, s.count);
+  CHECK(s.quantileNs(0.5) == p50);
+  CHECK(s.quantileNs(0.99) == p99);
+  CHECK_EQ(s.max, 1000u);
 }
 
 TEST_CASE("histogram: concurrent reader sees monotone counts") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -712,6 +713,95 @@ TEST_CASE("find work: the node's HWSQ before the GRQ (one P, both queues filled 
   CHECK(globalBefore <= 1);
 }
 
+namespace findorder {
+// P0's gate: queues `local` tasks in its own LRQ (spawns), says so, and blocks until released.
+struct Gate {
+  Runtime* rt;
+  std::vector<Task>* local;
+  order::Latch* queued;
+  order::Latch* release;
+};
+void spawnLocalThenBlock(void* a) {
+  auto* g = static_cast<Gate*>(a);
+  for (auto& t : *g->local) g->rt->spawn(t.fn, t.arg, -1, nullptr, nullptr, nullptr, SpawnHint::Tail);
+  g->queued->arrive();
+  g->release->wait();
+}
+// Index of the first entry of `kind`, and how many of the other kind ran before its last one.
+size_t before(const std::vector<int>& kinds, int first, int last) {
+  size_t lastAt = 0, n = 0;
+  for (size_t i = 0; i < kinds.size(); ++i)
+    if (kinds[i] == last) lastAt = i;
+  for (size_t i = 0; i < lastAt; ++i) n += kinds[i] == first;
+  return n;
+}
+}  // namespace findorder
+
+TEST_CASE("find work: a P's own LRQ before its node's HWSQ") {
+  // P0 queues 10 tasks in its LRQ while 20 affine tasks wait in HWSQ[0]; P1 (same node) stays
+  // inside a task throughout, so P0 runs everything. Its LRQ first: at most one HWSQ task (a
+  // 1-in-61 fairness pop) may run before its last local task. (HWSQ first would pop a batch of
+  // its share every round while HWSQ[0] has work: several before any local task.)
+  RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
+  o.sysmon = false;
+  Runtime rt(o);
+  findorder::Log log;
+  findorder::Item local{&log, 1}, affine{&log, 0};
+  std::vector<Task> localTasks(10, Task(findorder::fn, &local));
+  order::Latch queued, release, g1;
+  findorder::Gate gate{&rt, &localTasks, &queued, &release};
+  Task gate0(findorder::spawnLocalThenBlock, &gate), block1(affinity::block, &g1);
+  rt.submitToWorker(1, &block1);
+  g1.waitCount(1);
+  rt.submitToWorker(0, &gate0);
+  queued.waitCount(1);
+  std::vector<Task> affineTasks(20, Task(findorder::fn, &affine, 0));
+  for (auto& t : affineTasks) CHECK(rt.submit(&t));
+  CHECK_EQ(rt.stats().nodes[0].hwsqDepth, 20u);
+  release.release();
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> lk(log.mu);
+    return log.kinds.size() == 30u;
+  }));
+  g1.release();
+  rt.close();
+  CHECK_EQ(log.kinds.size(), 30u);
+  CHECK(findorder::before(log.kinds, 0, 1) <= 1u);  // HWSQ tasks before the last local one
+}
+
+TEST_CASE("find work: the GRQ before stealing from a sibling") {
+  // P1 queues 10 tasks in its LRQ and stays inside its task; 10 tasks wait in the GRQ. P0 is
+  // let go with nothing of its own: it takes the GRQ's work (and what it prefetched into
+  // HWSQ[0]) before it steals P1's, so no stolen task runs before the last global one.
+  RuntimeOptions o = RuntimeOptions::virtualTopology(1, 2);
+  o.sysmon = false;
+  Runtime rt(o);
+  findorder::Log log;
+  findorder::Item siblings{&log, 0}, global{&log, 1};
+  std::vector<Task> siblingTasks(10, Task(findorder::fn, &siblings));
+  order::Latch queued, release, g0;
+  findorder::Gate gate{&rt, &siblingTasks, &queued, &release};
+  Task gate1(findorder::spawnLocalThenBlock, &gate), block0(affinity::block, &g0);
+  rt.submitToWorker(0, &block0);
+  g0.waitCount(1);
+  rt.submitToWorker(1, &gate1);
+  queued.waitCount(1);
+  std::vector<Task> globalTasks(10, Task(findorder::fn, &global));
+  for (auto& t : globalTasks) CHECK(rt.submit(&t));
+  CHECK_EQ(rt.stats().grqDepth, 10u);
+  g0.release();
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> lk(log.mu);
+    return log.kinds.size() == 20u;
+  }));
+  const RuntimeStats s = rt.stats();
+  release.release();
+  rt.close();
+  CHECK_EQ(log.kinds.size(), 20u);
+  CHECK_EQ(findorder::before(log.kinds, 0, 1), 0u);  // stolen tasks before the last global one
+  CHECK_EQ(s.workers[0].stealsSameNodeTasks, 10u);      // P0 did steal them, after
+}
+
 namespace fairness {
 struct Ctx {
   Runtime* rt;
@@ -1144,6 +1234,7 @@ TEST_CASE("stats: counters, depths, histograms; stats off keeps drain working") 
   for (bool on : {true, false}) {
     RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);
     o.stats = on;
+    o.timingSampleShift = 0;  // every task timed: exact histogram counts
     Runtime rt(o);
     tree::Ctx ctx{&rt};
     rt.spawn(tree::fn, new tree::Node{&ctx, 12});
@@ -1177,17 +1268,25 @@ TEST_CASE("stats: counters, depths, histograms; stats off keeps drain working") 
   }
 }
 
-TEST_CASE("stats: timingSampleShift times 1 task in 2^k") {
+TEST_CASE("stats: timingSampleShift times 1 task in 2^k; counts read back scaled, unbiased") {
+  CHECK_EQ(RuntimeOptions{}.timingSampleShift, 7);  // the default: 1 in 128
   RuntimeOptions o = plain(2);
   o.timingSampleShift = 4;
   Runtime rt(o);
   tree::Ctx ctx{&rt};
-  rt.spawn(tree::fn, new tree::Node{&ctx, 13});  // 2^14 - 1 tasks, spawned from tasks
+  rt.spawn(tree::fn, new tree::Node{&ctx, 16});  // 2^17 - 1 tasks, spawned from tasks
   rt.waitIdle();
   auto s = rt.stats();
-  CHECK_EQ(s.executed, (1u << 14) - 1);
-  CHECK(s.runTime.count >= s.executed / 16 - 64 && s.runTime.count <= s.executed / 16 + 64);
-  CHECK(s.latency.count > 0u && s.latency.count <= s.runTime.count);
+  CHECK_EQ(s.executed, (1u << 17) - 1);  // counters stay exact
+  // The histograms hold about 1 task in 16, read back x16: estimates of every task's count
+  // (the sampler's gaps are random, so within a few percent, not exact) and multiples of 16.
+  const double n = static_cast<double>(s.executed);
+  CHECK(std::fabs(static_cast<double>(s.runTime.count) / n - 1) < 0.05);
+  CHECK(std::fabs(static_cast<double>(s.latency.count) / n - 1) < 0.05);
+  CHECK_EQ(s.runTime.count % 16, 0u);
+  uint64_t buckets = 0;
+  for (uint64_t c : s.latency.counts) buckets += c;
+  CHECK_EQ(buckets, s.latency.count);
   rt.close();
   RuntimeOptions bad = plain(1);
   bad.timingSampleShift = 40;

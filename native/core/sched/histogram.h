@@ -7,6 +7,8 @@
 // read-modify-write instructions, no lock -- and any thread may read concurrently with relaxed
 // loads (each bucket is individually untorn; the snapshot is "consistent enough": counts may
 // be off by the few records in flight). Snapshots are plain values and merge by adding buckets.
+// The writer does the least it can (a bucket, the sum, the max); the total count and every
+// quantile are the reader's work (mergeInto sums the buckets, HistogramSnapshot walks them).
 #pragma once
 #include <array>
 #include <atomic>
@@ -47,6 +49,14 @@ struct HistogramSnapshot {
   uint64_t max = 0;
   double unitNs = 1.0; // nanoseconds per recorded unit (ticks -> ns), applied by the accessors
 
+  // Multiplies the counts and the sum by k: a histogram of 1 task in k (sampled timing) read as
+  // an unbiased estimate of all of them. Quantiles, the mean and max are unchanged.
+  void scale(uint64_t k) {
+    if (k <= 1) return;
+    for (auto& c : counts) c *= k;
+    count *= k;
+    sum *= k;
+  }
   void merge(const HistogramSnapshot& o) {
     for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
     count += o.count;
@@ -87,7 +97,6 @@ class Histogram {
   // Owner thread only.
   void record(uint64_t v) {
     bump(counts_[HistogramLayout::bucketOf(v)], 1);
-    bump(count_, 1);
     bump(sum_, v);
     if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
   }
@@ -105,14 +114,18 @@ class Histogram {
     uint64_t m = max_.load(std::memory_order_relaxed);
     if (m > out.max) out.max = m;
   }
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  // Any thread: the sum of the buckets (the writer keeps no separate total).
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+    return n;
+  }
 
  private:
   // Single-writer increment: a relaxed load and store, not an atomic RMW (no lock prefix).
   static void bump(std::atomic<uint64_t>& a, uint64_t d) {
     a.store(a.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }
-  std::atomic<uint64_t> count_{0};
   std::atomic<uint64_t> sum_{0};
   std::atomic<uint64_t> max_{0};
   std::array<std::atomic<uint64_t>, HistogramLayout::kBuckets> counts_;

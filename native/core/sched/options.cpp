@@ -104,7 +104,6 @@ Runtime::Impl::Impl(Runtime* s, RuntimeOptions options) : self(s), opts(std::mov
   statsOn = o.stats;
   if (o.timingSampleShift < 0 || o.timingSampleShift > 20)
     throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "timingSampleShift must be in [0, 20]");
-  sampleMask = (1u << o.timingSampleShift) - 1;
   shift = o.timingSampleShift;
   hier = o.policy == StealPolicy::Hierarchical;
   nprocs = static_cast<int>(o.workers.size());

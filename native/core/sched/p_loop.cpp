@@ -97,8 +97,8 @@ void Runtime::Impl::runTask(P& p, Task* t) {
   const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
   uint64_t start = 0;
   const uint64_t sub = t->submitTicks;
-  // The submit path picked the sampled tasks (it stamped them); with no sampling, time all.
-  const bool timed = statsOn && (sampleMask == 0 || sub != 0);
+  // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
+  const bool timed = statsOn && (shift == 0 || sub != 0);
   if (timed) {
     start = nowTicks();
     if (sub) p.latency.record(start > sub ? start - sub : 0);

@@ -89,7 +89,7 @@ struct Tier {
 // A P: a scheduling slot with its own queues, placed on one node.
 struct alignas(64) P {
   P(Runtime::Impl* r, int i, int ni, int nid, std::vector<int> c)
-      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), sampler(0xD1B54A32D192ED03ull * (i + 1)), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
   Runtime::Impl* const rt;     // its runtime
   const int index;             // 0..nprocs-1 (the API's "worker")
@@ -101,16 +101,16 @@ struct alignas(64) P {
   Inbox inbox;                 // tasks for this P only (submitToWorker), never stolen
   Parker parker;               // thread-backed P5: sleeps here (idle.cpp)
   SysmonProbe probe;           // task start/end ticks for sysmon (odd: inside a task)
-  PCounters c;                 // its counters (single writer: the owner)
-  Histogram latency;           // submit -> start of its tasks (stats on)
-  Histogram runTime;           // start -> end of fn (stats on)
+  PCounters c;                 // its counters (single writer: the owner; own cache lines)
+  alignas(64) Histogram latency;  // submit -> start of its sampled tasks (stats on)
+  alignas(64) Histogram runTime;  // start -> end of fn of its sampled tasks (stats on)
 
   // Owner only.
   uint32_t schedTick = 0;      // findRunnable rounds (the 1-in-61 fairness check)
   uint32_t runnextChain = 0;   // runnext tasks taken in a row (kMaxRunnextChain)
   bool spinning = false;       // counted in Impl::nspinning and its node's spinning count
   uint64_t spinStart = 0;      // nowTicks() when it started spinning (stats on)
-  uint32_t stampCounter = 0;   // sampling phase of its spawns (RuntimeOptions::timingSampleShift)
+  TimingSampler sampler;       // which of its spawns are timed (RuntimeOptions::timingSampleShift)
   uint64_t rng;                // xorshift64* state: victim order
   std::vector<Tier> tiers;     // its steal order (constant after construction)
   Task* buf[kBufSize];         // batch scratch: HWSQ/GRQ pops, overflow, prefetch
@@ -172,8 +172,7 @@ struct Runtime::Impl {
   RuntimeOptions opts;                // as given (validated)
   bool statsOn = true;                // RuntimeOptions::stats
   bool hier = true;                   // hierarchical policy: HWSQs and node tiers (flat: neither)
-  uint32_t sampleMask = 0;            // (1 << timingSampleShift) - 1
-  int shift = 0;                      // timingSampleShift
+  int shift = 0;                      // timingSampleShift: 1 task in 2^shift timed (TimingSampler)
   int nprocs = 0;                     // Ps
   std::vector<Node> nodes;            // active nodes (sized once, never moved)
   std::vector<int> nodeIndexById;     // OS id -> ni, -1 for nodes without Ps
@@ -204,10 +203,6 @@ struct Runtime::Impl {
   // External mode: Ps busy-waiting before they park (RunLimits::spinNs), at most half the Ps
   // (at least one) so that spinners never take every CPU from the threads that submit.
   alignas(64) std::atomic<int> idleSpinners{0};
-
-  // Sampling phase of outside submissions (several outside threads: relaxed RMW, only used when
-  // timingSampleShift > 0; the value only picks which tasks get a timestamp).
-  std::atomic<uint32_t> outsideStampCounter{0};
 
   // Drain accounting (lifecycle.cpp).
   alignas(64) std::atomic<uint64_t> outsideSubmitted{0};  // tasks submitted from outside, counted before the closed check
@@ -240,7 +235,7 @@ struct Runtime::Impl {
   void lrqOverflow(P& p, Task* t);                  // [owner]
   void hwsqPush(int ni, Task* const* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
   size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
-  void stamp(Task* t, uint32_t& counter);           // [owner of counter]
+  void stamp(Task* t, TimingSampler& sampler);      // [owner of sampler]
 
   // ---- find_work.cpp
   template <class Wait>

@@ -69,6 +69,10 @@ RuntimeStats Runtime::stats() const {
     }
     s.nodes.push_back(ns);
   }
+  // Sampled timing: 1 task in 2^shift was recorded; scaled back, counts and sums estimate all
+  // of them without bias (TimingSampler). `executed` stays the exact count.
+  s.latency.scale(uint64_t{1} << rt.shift);
+  s.runTime.scale(uint64_t{1} << rt.shift);
   s.grqDepth = rt.grq.size();
   s.externalSubmitted = rt.outsideSubmitted.load(std::memory_order_relaxed);
   s.rejected = rt.rejected.load(std::memory_order_relaxed);

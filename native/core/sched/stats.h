@@ -3,7 +3,8 @@
 // relaxed loads; Runtime::stats() sums them into the snapshot structs below without stopping
 // anything (the snapshot is "consistent enough": each counter is exact at some instant during
 // the read). `spawned` and `executed` are always maintained (close()/waitIdle() use them);
-// everything else only when RuntimeOptions::stats is on.
+// everything else only when RuntimeOptions::stats is on. The counters are exact whatever the
+// timing sampling (TimingSampler): only the clock reads and histogram records are sampled.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -27,12 +28,44 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
-// Owned by one P (P::c). Field meanings are those of WorkerStats.
-struct PCounters {
+// Owned by one P (P::c). Field meanings are those of WorkerStats. On cache lines of their own
+// (alignas, and P puts what other threads write elsewhere): the owner's stores never contend
+// with a thief's or a waker's, only a stats() reader ever pulls the lines away.
+struct alignas(64) PCounters {
   Counter spawned, executed, localPushes, runnextHits, hwsqPushes, hwsqPops, grqPops, inboxPops;
   Counter stealsSameNode, stealsSameNodeTasks, stealsRemote, stealsRemoteTasks, failedSteals;
   Counter overflows, overflowTasks, prefetches, prefetchTasks, parks, wakeups;
   Counter spinningTicks, busyTicks;
+};
+
+// Picks the tasks whose latency and run time are timed (RuntimeOptions::timingSampleShift):
+// 1 in 2^shift on average, at random gaps uniform in [2^(shift-1), 3 * 2^(shift-1)] (mean
+// 2^shift), not every 2^shift-th task, so that a periodic workload cannot alias with the
+// sampling (Go picks its tracked goroutines at random too, gTrackingPeriod); gaps no shorter
+// than half the mean keep the count's variance low (a twelfth of the mean's square per gap,
+// against a third with gaps from 1). Whether a task is picked does not depend on its latency,
+// so the sampled histograms have the same distribution as the full ones, and their counts
+// times 2^shift are unbiased estimates of the full counts (stats.cpp scales them). One owner
+// thread per sampler (a P's spawns, or one outside thread's submits): plain fields, no atomics.
+class TimingSampler {
+ public:
+  explicit TimingSampler(uint64_t seed = 0x9E3779B97F4A7C15ull) : rng_(seed | 1) {}
+  // True when the next task is to be timed. shift 0: every task.
+  bool next(int shift) {
+    if (shift == 0) return true;
+    if (--left_ != 0) return false;
+    rng_ ^= rng_ >> 12;  // xorshift64*
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    const uint64_t r = (rng_ * 0x2545F4914F6CDD1Dull) >> 32;  // 32 random bits
+    const uint64_t half = uint64_t{1} << (shift - 1);
+    left_ = static_cast<uint32_t>(half + ((r * (2 * half + 1)) >> 32));  // half..3*half
+    return true;
+  }
+
+ private:
+  uint32_t left_ = 1;  // tasks until the next timed one (1: the very first is timed)
+  uint64_t rng_;
 };
 
 struct WorkerStats {

@@ -15,6 +15,17 @@
 
 namespace hwsq::sched {
 
+namespace {
+// [any] The calling thread's sampler (TimingSampler): its P's when it is one (of any runtime:
+// the same thread owns it), else one per outside thread, so that outside submitters never
+// contend on a shared counter.
+TimingSampler& callerSampler() {
+  if (P* p = tlP) return p->sampler;
+  thread_local TimingSampler outside(reinterpret_cast<uintptr_t>(&tlP) * 0x9E3779B97F4A7C15ull);
+  return outside;
+}
+}  // namespace
+
 // ------------------------------------------------------------------------------- Runtime API
 
 bool Runtime::submit(Task* t, SpawnHint hint) {
@@ -54,8 +65,7 @@ bool Runtime::submitToWorker(int worker, Task* t) {
       return false;
     }
   }
-  const bool sampled = rt.sampleMask == 0 || (rt.outsideStampCounter.fetch_add(1, std::memory_order_relaxed) & rt.sampleMask) == 0;
-  t->submitTicks = rt.statsOn && sampled ? nowTicks() : 0;
+  rt.stamp(t, callerSampler());
   target.inbox.push(t);
   rt.wakeOwner(target);
   return true;
@@ -82,9 +92,9 @@ bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, 
 
 // ------------------------------------------------------------------------------- Impl
 
-// [owner of counter] Submit timestamp for the latency histogram (sampled: 0 = not measured).
-void Runtime::Impl::stamp(Task* t, uint32_t& counter) {
-  t->submitTicks = statsOn && ((++counter & sampleMask) == 0) ? nowTicks() : 0;
+// [owner of sampler] Submit timestamp for the latency histogram (0: not timed, see TimingSampler).
+void Runtime::Impl::stamp(Task* t, TimingSampler& sampler) {
+  t->submitTicks = statsOn && sampler.next(shift) ? nowTicks() : 0;
 }
 
 // [outside] n tasks from a thread that is not a P of this runtime: all or nothing.
@@ -97,13 +107,21 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     rejected.fetch_add(n, std::memory_order_release);
     return 0;
   }
-  // One clock read per call (sampled per task when timingSampleShift > 0).
-  uint64_t now = statsOn ? nowTicks() : 0;
-  if (sampleMask == 0) {
-    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = now;
+  // The tasks the caller's sampler picks share one clock read, taken only if one is picked (a
+  // submit of a single task must not pay a clock read 127 times in 128).
+  if (statsOn) {
+    TimingSampler& sampler = callerSampler();
+    uint64_t now = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (sampler.next(shift)) {
+        if (now == 0) now = nowTicks();
+        ts[i]->submitTicks = now;
+      } else {
+        ts[i]->submitTicks = 0;
+      }
+    }
   } else {
-    uint32_t phase = outsideStampCounter.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
-    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = ((phase + i) & sampleMask) == 0 ? now : 0;
+    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = 0;
   }
   bool global = false;
   int wakeNodes[4];
@@ -148,7 +166,7 @@ bool Runtime::Impl::refusesLocalSpawns() const { return stopping.load(std::memor
 void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
   int ni = t->node >= 0 ? checkedNodeIndex(t->node) : -1;  // validate before counting
   p.c.spawned.add();
-  stamp(t, p.stampCounter);
+  stamp(t, p.sampler);
   if (hint == SpawnHint::Shared || (ni >= 0 && (!hier || ni != p.nodeIdx))) {
     pushShared(p, &t, 1, ni >= 0 ? ni : p.nodeIdx);
     return;

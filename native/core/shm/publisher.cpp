@@ -1,7 +1,8 @@
 // The process's stats publisher (see publisher.h): a registry of runtimes under one mutex, one
 // thread that publishes them every interval, the file's writer, and the atexit hook that removes
 // the file. The singleton is leaked on purpose: no static destructor may join its thread or
-// touch runtimes at process exit.
+// touch runtimes at process exit. The thread runs only while runtimes are registered: the last
+// remove() joins it, so a service that closes its runtimes is left with none of hwsq's threads.
 #include "shm/publisher.h"
 
 #include <time.h>
@@ -63,7 +64,7 @@ class Publisher {
   PublisherStatus status();
 
  private:
-  void run();
+  void run(uint64_t generation);
   void publishLocked();
   void armExitHook();
   RuntimeSnapshot snapshot(const Entry& e, uint64_t steadyNow) const;
@@ -76,7 +77,10 @@ class Publisher {
   std::string error_;            // guarded by mu_
   bool failed_ = false;          // the file could not be opened: wait for the next registration
   bool wake_ = false;
-  bool threadStarted_ = false;
+  // The publishing thread's generation: a thread whose generation is not generation_ exits (the
+  // last remove() bumps it and joins the thread). threadRunning_: a thread of generation_ runs.
+  uint64_t generation_ = 0;
+  bool threadRunning_ = false;
   bool hookAdded_ = false;
   uint64_t nextId_ = 1;
   uint64_t startBootNs_ = 0;
@@ -102,14 +106,16 @@ uint64_t Publisher::add(const RuntimeSource& src, const PublishSettings& setting
   for (size_t i = 0; i < ProcessStringCount; ++i) settings_.strings[i] = settings.strings[i];
   failed_ = false;
   const uint64_t id = entries_.back().id;
-  if (!threadStarted_) {
+  if (!threadRunning_) {
+    // A thread that exited by itself (its runtimes stopped) holds no lock any more: join it here.
+    if (thread_.joinable()) thread_.join();
     try {
-      thread_ = std::thread([this] { run(); });
+      thread_ = std::thread([this, g = generation_] { run(g); });
     } catch (...) {  // std::system_error: nothing registered
       entries_.pop_back();
       throw;
     }
-    threadStarted_ = true;
+    threadRunning_ = true;
   }
   publishLocked();
   wake_ = true;  // the interval may be shorter now
@@ -118,12 +124,21 @@ uint64_t Publisher::add(const RuntimeSource& src, const PublishSettings& setting
 }
 
 void Publisher::remove(uint64_t id) {
-  std::lock_guard<std::mutex> lk(mu_);
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [id](const Entry& e) { return e.id == id; }), entries_.end());
-  if (entries_.empty()) {
+  std::thread last;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [id](const Entry& e) { return e.id == id; }), entries_.end());
+    if (!entries_.empty()) return;
     gExitArmed.store(false, std::memory_order_release);
     writer_.close();
+    ++generation_;  // the running thread, if any, exits at its next look
+    threadRunning_ = false;
+    last = std::move(thread_);
+    cv_.notify_all();
   }
+  // Joined without the lock (the thread needs it to see its generation end). Never called on the
+  // publishing thread itself: it removes nothing through a Registration.
+  if (last.joinable()) last.join();
 }
 
 PublisherStatus Publisher::status() {
@@ -136,16 +151,18 @@ PublisherStatus Publisher::status() {
   return s;
 }
 
-void Publisher::run() {
+void Publisher::run(uint64_t generation) {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    if (entries_.empty()) {
-      cv_.wait(lk, [this] { return !entries_.empty(); });
-      continue;
+    if (generation != generation_) return;
+    if (entries_.empty()) {  // every runtime stopped: the next add() joins this thread
+      threadRunning_ = false;
+      return;
     }
     uint64_t interval = UINT64_MAX;
     for (const Entry& e : entries_) interval = std::min(interval, e.intervalNs);
-    cv_.wait_for(lk, std::chrono::nanoseconds(interval), [this] { return wake_; });
+    cv_.wait_for(lk, std::chrono::nanoseconds(interval), [&] { return wake_ || generation != generation_; });
+    if (generation != generation_) return;
     wake_ = false;
     if (!entries_.empty() && !failed_) publishLocked();
   }

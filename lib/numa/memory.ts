@@ -1,9 +1,9 @@
 // Node-local memory: allocation placed on NUMA nodes, page placement queries and migration.
-import { ErrorCodes, rangeError, typeError, unsupportedError } from './errors';
-import { native } from './native';
+import { ErrorCodes, rangeError, typeError, unsupportedError } from '../core/errors';
+import { native } from '../core/native';
 import { currentNode } from './affinity';
 import { topology, type NumaNode } from './topology';
-import { bytesOf, choice, nodeId, nodeIds, readOptions } from './validation';
+import { bytesOf, choice, nodeId, nodeIds, readOptions } from '../core/validation';
 
 export type MemoryPolicy = 'bind' | 'preferred' | 'interleave';
 

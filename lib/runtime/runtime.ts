@@ -10,24 +10,22 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
-import { ErrorCodes, codedError, rangeError } from './errors';
-import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
-import { packageRoot } from './native';
-import { abortError, Flags, jsBinding, Origin, workerExitedError, type BatchEntry, type SpawnOptions } from './origin';
-import { numaNodeFromEnv } from './per-node/env';
+import { ErrorCodes, codedError, rangeError } from '../core/errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
+import { packageRoot } from '../core/native';
+import { abortError, jsBinding, Endpoint, workerExitedError, type SpawnOptions } from './endpoint';
+import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
+import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
-import { publishConfig, warnIfNotPublished } from './shm/config';
-import type { ParallelismEvent, SchedulerStats, WorkerStats } from './stats';
-import { argsListOf, argsOf, rejectionCount, runtimeConfig, spawnManyOptions, spawnOptions } from './validation';
+import { publishConfig, warnIfNotPublished } from '../shm/config';
+import type { ParallelismEvent, SchedulerStats, WorkerStats } from '../core/stats';
+import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
+import { DEFAULTS, runtimeConfig } from '../core/validation';
 
-export type { SpawnOptions } from './origin';
+export type { SpawnOptions } from './endpoint';
 
-export interface WorkerPlacementSpec {
-  /** NUMA node (OS id) of the P. */
-  node: number;
-  /** CPUs its worker thread is pinned to (omitted or empty: all allowed CPUs of the node). */
-  cpus?: readonly number[];
-}
+/** @deprecated The same as PlacementEntry (one name for both runtimes). */
+export type WorkerPlacementSpec = PlacementEntry;
 
 export interface RuntimeOptions {
   /** Module (ESM or CJS; a path or file: URL) whose named exports are the task functions ('default' for the default export). */
@@ -37,11 +35,12 @@ export interface RuntimeOptions {
   /**
    * Where the Ps run: 'spread' (default): over the NUMA nodes in proportion to their allowed CPUs,
    * each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not
-   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus }
-   * (one per P; `workers` is then ignored). With HWSQ_NUMA_NODE=k set (as `hwsq run --per-node`
-   * and forkPerNode do), the first three use node k only.
+   * pinned (each may run on any of the runtime's CPUs); or an explicit list of { node, cpus? }
+   * (one per P; `workers`, if given, must equal its length; `cpus` omitted: the node's allowed
+   * CPUs, `[]`: ERR_HWSQ_EMPTY_CPUS). With HWSQ_NUMA_NODE=k set (as `hwsq run --per-node` and
+   * forkPerNode do), the first three use node k only. The same option as NativeRuntime's.
    */
-  placement?: 'spread' | 'cpu' | 'none' | readonly WorkerPlacementSpec[];
+  placement?: PlacementMode | readonly PlacementEntry[];
   /**
    * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
    * the thread calling start (default false). true: only over the CPUs that thread may run on
@@ -154,10 +153,10 @@ export interface Runtime {
 }
 export class Runtime extends EventEmitter {
   private readonly b = jsBinding();
-  private readonly origin = new Origin();
+  private readonly endpoint = new Endpoint();
   private readonly slots: Slot[];
   private readonly maxQueue: number;
-  private closed = false;
+  private refusing = false;  // spawns are refused (close(), destroy(), or every worker gone)
   private destroyed = false;  // stop() began: no native call but destroy, no restart
   private closing: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -165,6 +164,7 @@ export class Runtime extends EventEmitter {
   private refd = false;  // the main endpoint's uv handle keeps the process alive (tasks pending)
   private unrefQueued = false;
   private idleWaiters: (() => void)[] = [];
+  private quiesceWaiters: (() => void)[] = [];  // close(): until the addon's live count is 0
   private roomWaiters: (() => void)[] = [];
   private readonly nodes: Set<number>;
 
@@ -179,9 +179,26 @@ export class Runtime extends EventEmitter {
     this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
     const mq = opts.maxQueue ?? Infinity;
-    this.maxQueue = mq === 'auto' ? 1024 * placement.length : mq;
-    this.b.setMain(rt, this.origin.onCompletions, this.origin.inBuf, this.origin.io);
-    this.origin.afterCompletions = () => this.afterCompletions();
+    this.maxQueue = mq === 'auto' ? DEFAULTS.maxQueuePerWorker * placement.length : mq;
+    this.b.setMain(rt, this.endpoint.onCompletions, this.endpoint.inBuf, this.endpoint.io);
+    this.endpoint.afterCompletions = () => this.afterCompletions();
+    this.target = {
+      endpoint: this.endpoint,
+      nodes: this.nodes,
+      closed: () => this.refusing,
+      admit: (count) => {
+        if (this.maxQueue !== Infinity && this.b.queued(this.rt) + count > this.maxQueue) {
+          this.full = true;
+          throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
+        }
+      },
+      submit: (fn, seq, len, flags, node, big) =>
+        big ? this.b.submitBig(this.rt, fn, seq, big, flags, node) : this.b.submit(this.rt, fn, seq, len, flags, node),
+      submitMany: (count) => this.b.submitMany(this.rt, count),
+      cancel: (handle) => this.b.cancel(this.rt, handle),
+      terminate: (p) => this.terminateWorker(p),
+      tracked: () => this.keepAlive(),
+    };
   }
 
   /** Starts the workers (each loads `filename` and pins itself) and resolves when all are ready. */
@@ -222,16 +239,21 @@ export class Runtime extends EventEmitter {
   }
   /** Task names (exports that are functions). */
   get tasks(): readonly string[] {
-    return this.origin.taskNames;
+    return this.endpoint.taskNames;
   }
   /** Promises of this thread's spawns not yet settled. */
   get pending(): number {
-    return this.origin.pending.size;
+    return this.endpoint.pending.size;
   }
   /** Root tasks queued and not started. */
   get queueSize(): number {
     return this.destroyed ? 0 : this.b.queued(this.rt);
   }
+  /** True once close() or destroy() was called, or every worker is gone (the same name as NativeRuntime's). */
+  get closed(): boolean {
+    return this.refusing;
+  }
+  /** @deprecated Use `closed` (kept for compatibility). */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -257,7 +279,7 @@ export class Runtime extends EventEmitter {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
           worker.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
         } else if (msg?.kind === 'hwsq:ready') {
-          if (p === 0 || this.origin.taskNames.length === 0) this.origin.setNames(msg.names, msg.nonFunctions);
+          if (p === 0 || this.endpoint.taskNames.length === 0) this.endpoint.setNames(msg.names, msg.nonFunctions);
           slot.ready = true;
           settled = true;
           // Once ready (a 'message' listener refs the port, and start must keep the process up):
@@ -329,7 +351,7 @@ export class Runtime extends EventEmitter {
   private workerGone(p: number): void {
     this.slots[p]!.gone = true;
     if (this.destroyed || !this.slots.every((s) => s.gone)) return;
-    this.closed = true;
+    this.refusing = true;
     const noWorker = () =>
       codedError(ErrorCodes.WORKER_EXITED, 'every worker of this runtime exited and none is restarted (restartWorkers: false, or replacements failed to start): nothing can run this task');
     void this.stop(workerExitedError, noWorker);
@@ -340,14 +362,14 @@ export class Runtime extends EventEmitter {
   }
 
   private afterCompletions(): void {
-    if (this.origin.pending.size === 0) {
+    if (this.endpoint.pending.size === 0) {
       // Unref after the microtasks that just got their results ran: a caller that spawns again
       // right away (one task at a time) keeps the handle ref'd without two native calls per task.
-      if (this.refd && !this.unrefQueued) {
+      if (this.refd && !this.unrefQueued && this.quiesceWaiters.length === 0) {
         this.unrefQueued = true;
         queueMicrotask(() => {
           this.unrefQueued = false;
-          if (this.refd && this.origin.pending.size === 0 && !this.destroyed) {
+          if (this.refd && this.endpoint.pending.size === 0 && !this.destroyed) {
             this.refd = false;
             this.b.ref(this.rt, false);
           }
@@ -355,6 +377,11 @@ export class Runtime extends EventEmitter {
       }
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (this.quiesceWaiters.length && !this.destroyed && this.b.live(this.rt) === 0) {
+      const waiters = this.quiesceWaiters;
+      this.quiesceWaiters = [];
       for (const w of waiters) w();
     }
     if ((this.full || this.roomWaiters.length) && !this.destroyed && this.b.queued(this.rt) < this.maxQueue) {
@@ -373,9 +400,9 @@ export class Runtime extends EventEmitter {
     }
   }
 
-  private rejectClosed<T>(): Promise<T> {
-    return Promise.reject(codedError(ErrorCodes.RUNTIME_CLOSED, 'the runtime is closed'));
-  }
+  // The main thread's submit step of the one spawn path (spawn.ts): root tasks into the shared queues.
+  private readonly target: SpawnTarget;
+
 
   /**
    * Runs task `name` (an export of the task module) with `args` on some P and resolves with its
@@ -383,43 +410,7 @@ export class Runtime extends EventEmitter {
    * SharedArrayBuffers shared; `transfer` moves ArrayBuffers).
    */
   spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
-    let fn: number, node: number, len: number, signal: AbortSignal | undefined, abort: 'signal' | 'terminate';
-    try {
-      // Everything checked (each option read once) before anything is queued.
-      const o = spawnOptions(options, this.nodes);
-      const list = argsOf(args);
-      if (this.closed) return this.rejectClosed();
-      ({ node, signal, abort } = o);
-      fn = this.origin.lookup(name);
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (this.maxQueue !== Infinity && this.b.queued(this.rt) >= this.maxQueue) {
-        this.full = true;
-        return Promise.reject(codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`));
-      }
-      len = this.origin.encodeArgs(list, o.transfer);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const keep = this.origin.takeSabs();
-    const seq = ++this.origin.seq;
-    const flags = signal ? Flags.ABORTABLE : 0;
-    const w = this.origin.w;
-    let handle: number;
-    try {
-      handle = w.spilled
-        ? this.b.submitBig(this.rt, fn, seq, w.buf.subarray(0, len), flags, node)
-        : this.b.submit(this.rt, fn, seq, len, flags, node);
-    } catch (err) {
-      return Promise.reject(err);  // refused by the addon: nothing queued
-    }
-    if (handle === 0) return this.rejectClosed();
-    const { promise, entry } = this.origin.track(seq, handle, keep);
-    this.keepAlive();
-    if (signal) {
-      const terminate = abort === 'terminate' ? (p: number) => this.terminateWorker(p) : undefined;
-      this.origin.wireAbort(seq, entry, signal, (h) => this.b.cancel(this.rt, h), terminate);
-    }
-    return promise as Promise<T>;
+    return spawnOne(this.target, name, args, options) as Promise<T>;
   }
 
   /**
@@ -427,38 +418,7 @@ export class Runtime extends EventEmitter {
    * per batch instead of per task). Returns one promise per task, in order.
    */
   spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
-    let fn: number, node: number, lists: unknown[][];
-    try {
-      // Every list checked to be an array up front: a bad one cannot leave the ones before it queued.
-      lists = argsListOf(argsList);
-      node = spawnManyOptions(options, this.nodes);
-      if (this.closed) return lists.map(() => this.rejectClosed<T>());
-      fn = this.origin.lookup(name);
-      if (this.b.queued(this.rt) + lists.length > this.maxQueue) {
-        this.full = true;
-        throw codedError(ErrorCodes.QUEUE_FULL, `the queue is full (maxQueue ${this.maxQueue}); wait for 'drain' or waitForRoom()`);
-      }
-    } catch (err) {
-      return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(err));
-    }
-    let entries: BatchEntry[];
-    try {
-      entries = this.origin.encodeBatch(
-        fn,
-        lists,
-        0,
-        node,
-        (count) => this.b.submitMany(this.rt, count),
-        (seq, buf) => this.b.submitBig(this.rt, fn, seq, buf, 0, node),
-      );
-    } catch (err) {
-      return lists.map(() => Promise.reject(err));  // the addon refused the first chunk: nothing queued
-    }
-    const out = entries.map((e) =>
-      e.error !== undefined ? Promise.reject(e.error) : e.seq === 0 ? this.rejectClosed<T>() : (this.origin.track(e.seq, 0, e.keep).promise as Promise<T>),
-    );
-    if (this.origin.pending.size > 0) this.keepAlive();
-    return out;
+    return spawnBatch(this.target, name, argsList, options) as Promise<T>[];
   }
 
   /** Resolves when the queue has room again (immediately if it has). */
@@ -476,18 +436,22 @@ export class Runtime extends EventEmitter {
       w.threadId = this.slots[i]?.worker?.threadId ?? -1;
       w.restarts = this.slots[i]?.restarts ?? 0;
     });
-    s.pending = this.origin.pending.size;
+    s.pending = this.endpoint.pending.size;
     return s;
   }
 
   /** Refuses new spawns, waits for every queued and running task (nested ones too), then stops the workers. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    this.closed = true;
+    this.refusing = true;
     this.closing = (async () => {
-      if (this.origin.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      // Fire-and-forget tasks spawned inside tasks have no promise here: wait for the addon's count.
-      while (!this.destroyed && this.b.live(this.rt) > 0) await new Promise((r) => setTimeout(r, 2));
+      if (this.endpoint.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      // Fire-and-forget tasks spawned inside tasks have no promise here: the addon tells this
+      // thread when its live count reaches 0 (an empty completion batch).
+      if (!this.destroyed && this.b.notifyIdle(this.rt) > 0) {
+        this.keepAlive();  // the wait keeps the process up, as pending spawns do
+        await new Promise<void>((resolve) => this.quiesceWaiters.push(resolve));
+      }
       await this.stop(stoppedWhileRunning, droppedBeforeStart);  // nothing is pending by now
     })();
     return this.closing;
@@ -498,7 +462,7 @@ export class Runtime extends EventEmitter {
    * settles with its result; one that was running, or never started, rejects with an AbortError.
    */
   destroy(): Promise<void> {
-    this.closed = true;
+    this.refusing = true;
     return this.stop(stoppedWhileRunning, droppedBeforeStart);
   }
 
@@ -508,7 +472,7 @@ export class Runtime extends EventEmitter {
   private stop(exited: () => Error, dropped: () => Error): Promise<void> {
     this.stopping ??= (async () => {
       this.destroyed = true;
-      this.origin.exitedError = exited;
+      this.endpoint.exitedError = exited;
       await Promise.all(
         this.slots.map(async (s) => {
           const w = s.worker;
@@ -519,15 +483,16 @@ export class Runtime extends EventEmitter {
       try {
         this.b.destroy(this.rt);
       } finally {
-        sabRegistry().unwatch(this.origin);
-        const pending = [...this.origin.pending.values()];
-        this.origin.pending.clear();
+        sabRegistry().unwatch(this.endpoint);
+        const pending = [...this.endpoint.pending.values()];
+        this.endpoint.pending.clear();
         for (const e of pending) {
           e.dispose?.();
           e.reject(dropped());
         }
-        const waiters = this.idleWaiters.concat(this.roomWaiters);
+        const waiters = this.idleWaiters.concat(this.roomWaiters, this.quiesceWaiters);
         this.idleWaiters = [];
+        this.quiesceWaiters = [];
         this.roomWaiters = [];
         for (const w of waiters) w();
       }

@@ -8,7 +8,11 @@
  * Quantiles are bucket midpoints, so accurate to about 1.6%.
  */
 export interface HistogramStats {
-  /** Values recorded (with timing sampling, only the sampled tasks). */
+  /**
+   * Tasks counted. With timing sampling (`timingSampleShift` k > 0, the default) 1 task in 2^k is
+   * timed and `count`, `sumNs` and the bucket counts are scaled by 2^k: unbiased estimates of
+   * all tasks, multiples of 2^k. `executed` is the exact count.
+   */
   count: number;
   sumNs: number;
   meanNs: number;
@@ -152,9 +156,9 @@ export interface SchedulerStats {
   parallelismSource: ParallelismSource;
   /** Times the limit changed since the runtime started. */
   parallelismChanges: number;
-  /** Submit -> start of each task, all Ps merged. */
+  /** Submit -> start of each task (of the timed ones when sampled), all Ps merged. */
   latency: HistogramStats;
-  /** Start -> end of each task's function, all Ps merged. */
+  /** Start -> end of each task's function (of the timed ones when sampled), all Ps merged. */
   runTime: HistogramStats;
   sysmon: SysmonStats;
 }

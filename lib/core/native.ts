@@ -1,7 +1,9 @@
 // Loads the compiled addon (a prebuild when one fits, else build/Release) and types its surface.
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Cpu, NumaNode, Parallelism } from './topology';
+import type { Cpu, NumaNode, Parallelism } from '../numa/topology';
+import type { WireConstants } from './wire';
 
 // The addon returns the public shapes directly; only the fields added in JS differ.
 export interface NativeTopology {
@@ -33,10 +35,19 @@ export interface NativeBinding {
   movePages(view: Uint8Array, node: number): number;
   /** Start address of the view's bytes (tests cross-check with /proc/self/numa_maps). */
   addressOf(view: Uint8Array): bigint;
+  /** The JS-task wire protocol's constants (native/napi/wire.h; equal to lib/core/wire.ts). */
+  wire: WireConstants;
 }
 
-/** Package root: dist/ sits one level below it in both the ESM and the CJS build. */
-export const packageRoot: string = path.resolve(__dirname, '..');
+/** Package root: the nearest folder above this file with a package.json (dist/ in the builds, lib/core/ under vitest). */
+export const packageRoot: string = findPackageRoot(__dirname);
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..');
+  }
+}
 
 let cached: NativeBinding | undefined;
 

@@ -43,7 +43,7 @@ import {
   safeStructuredClone as hostStructuredClone,
 } from './intrinsics';
 import { jsBinding } from './js-binding';
-import { sabRegistry } from './sab';
+import { sabRegistry } from '../runtime/sab';
 
 const { DefaultSerializer, DefaultDeserializer } = v8;
 

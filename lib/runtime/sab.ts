@@ -8,9 +8,9 @@
 // - Ids belong to the thread that sends: each thread gives its own id to every SAB it sends,
 //   also one it received, and an id is released (on every thread) only when the sending thread's
 //   object is garbage-collected. So an id is never released by a thread that is not the sender.
-// - Senders pin: the SABs in a spawn's arguments are held by its pending entry (origin.ts) until
+// - Senders pin: the SABs in a spawn's arguments are held by its pending entry (endpoint.ts) until
 //   the task settles, so no id in a queued task's arguments is released.
-// - Receivers defer: a released id stays resolvable until every task this thread's origins had
+// - Receivers defer: a released id stays resolvable until every task this thread's endpoints had
 //   pending when the release arrived has settled (their results may name it: a task's result is
 //   queued before its sender's SAB can be collected and released).
 // - Late threads catch up: a BroadcastChannel reaches only channels that exist when a message is
@@ -19,7 +19,7 @@
 // Identity: announcements carry the id the SAB's creator gave it, and a thread maps that to the
 // one object it has for the SAB, so a SAB that comes back resolves to the same object.
 import { BroadcastChannel, receiveMessageOnPort, threadId } from 'node:worker_threads';
-import { SafeFinalizationRegistry, SafeMap, SafeSet, SafeWeakMap, SafeWeakRef } from './intrinsics';
+import { SafeFinalizationRegistry, SafeMap, SafeSet, SafeWeakMap, SafeWeakRef } from '../core/intrinsics';
 
 /** One announced SAB: its id, the SAB, and the id its creator gave it. */
 export interface SabEntry {
@@ -32,7 +32,7 @@ interface Announcement extends Partial<SabEntry> {
   release?: boolean;
 }
 
-/** What the registry needs to know of a thread's origins (origin.ts): its pending spawns by increasing seq. */
+/** What the registry needs to know of a thread's endpoints (endpoint.ts): its pending spawns by increasing seq. */
 export interface PendingSource {
   readonly pending: ReadonlyMap<number, unknown>;
   seq: number;

@@ -2,10 +2,10 @@
 // libnuma's: a pin may name any CPU of the process (topology().allowedCpus), whatever the
 // calling thread is pinned to now. The undo stack lives in the addon, one per OS thread, so that
 // every copy of this module a thread loads (require and import bundle it twice) shares it.
-import { ErrorCodes, rangeError, unsupportedError } from './errors';
-import { native } from './native';
+import { ErrorCodes, rangeError, unsupportedError } from '../core/errors';
+import { native } from '../core/native';
 import { topology, type Topology } from './topology';
-import { cpuList, nodeId, pinOptions, type CheckedPinOptions } from './validation';
+import { cpuList, nodeId, pinOptions, type CheckedPinOptions } from '../core/validation';
 
 export interface PinOptions {
   /**

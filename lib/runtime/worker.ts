@@ -10,13 +10,14 @@
 // with ERR_HWSQ_WORKER_EXITED). A task that exits the thread (process.exit()), runs out of heap
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
 import { parentPort } from 'node:worker_threads';
-import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from './codec';
-import { Flags, jsBinding, Origin, type SpawnOptions } from './origin';
+import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
+import { jsBinding, Endpoint } from './endpoint';
+import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
+import { Flags, Result, errorResult } from '../core/wire';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
-import { ErrorCodes, typeError } from './errors';
-import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from './intrinsics';
+import { ErrorCodes, typeError } from '../core/errors';
+import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from '../core/intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
-import { argsListOf, argsOf, rejectionCount, spawnManyOptions, spawnOptions } from './validation';
 
 interface Init {
   kind: 'hwsq:init';
@@ -88,7 +89,7 @@ function catchUpOnSharedBuffers(): Promise<void> {
 async function boot(init: Init): Promise<void> {
   const b = jsBinding();
   sabRegistry().listen();  // first: announcements from now on reach this thread (sab.ts)
-  const origin = new Origin();
+  const endpoint = new Endpoint();
   let mod: Record<string, unknown>;
   try {
     mod = await dynamicImport(init.url);
@@ -97,9 +98,9 @@ async function boot(init: Init): Promise<void> {
     return;
   }
   const { names, fns, nonFunctions } = collect(mod);
-  origin.setNames(names, nonFunctions);
+  endpoint.setNames(names, nonFunctions);
   await catchUpOnSharedBuffers();
-  const io = origin.w;
+  const io = endpoint.w;
   const aborts = new SafeMap<number, AbortController>();
   let place = { node: -1, cpus: [] as number[] };
   let current: { handle: number; ctx: TaskContext | undefined } | undefined;
@@ -109,8 +110,8 @@ async function boot(init: Init): Promise<void> {
   // addon queues it again for another P) from one that did (it reports it exited).
   const started = new SafeUint8Array(1);
 
-  // Encodes a result into io; returns the dispatcher code (len, or -2-len for an error). A result
-  // too big for io is completed here with its own buffer (-4: already completed). Never throws.
+  // Encodes a result into io; returns the dispatcher code (len, or errorResult(len)). A result too
+  // big for io is completed here with its own buffer (Result.COMPLETED_BY_JS). Never throws.
   const encodeResult = (handle: number, ok: boolean, value: unknown, pending: boolean): number => {
     io.reset();
     if (ok) {
@@ -127,12 +128,12 @@ async function boot(init: Init): Promise<void> {
     if (!ok) encodeError(io, value);
     if (io.sabs.length) io.sabs = [];  // a result's SABs need no holding here (sab.ts: the receiver defers releases)
     const len = io.pos;
-    const code = ok ? len : -2 - len;
+    const code = ok ? len : errorResult(len);
     if (io.spilled) {
       try {
         b.complete(handle, code, pending, io.buf.subarray(0, len));
       } catch {}
-      return -4;
+      return Result.COMPLETED_BY_JS;
     }
     return code;
   };
@@ -141,8 +142,8 @@ async function boot(init: Init): Promise<void> {
   const outcome = (handle: number, seq: number, flags: number, ok: boolean, value: unknown, pending: boolean): number => {
     aborts.delete(handle);
     if (flags & Flags.LOCAL) {
-      origin.settleLocal(seq, ok, ok ? (asMoved(value)?.value ?? value) : value);
-      return -3;
+      endpoint.settleLocal(seq, ok, ok ? (asMoved(value)?.value ?? value) : value);
+      return Result.SETTLED_LOCALLY;
     }
     return encodeResult(handle, ok, value, pending);
   };
@@ -150,7 +151,7 @@ async function boot(init: Init): Promise<void> {
   const finishAsync = (handle: number, seq: number, flags: number, ok: boolean, value: unknown): void => {
     try {
       const code = outcome(handle, seq, flags, ok, value, true);
-      if (code !== -4) b.complete(handle, code, true);
+      if (code !== Result.COMPLETED_BY_JS) b.complete(handle, code, true);
     } catch {}  // the addon refused (the worker is going away): its teardown reports the task
   };
 
@@ -158,7 +159,7 @@ async function boot(init: Init): Promise<void> {
     let result: unknown;
     const prev = current;
     try {
-      const args = (flags & Flags.BUFFER ? decodeValue(big!, 0, big!.length) : decodeValue(origin.inBuf, 0, len)) as unknown[];
+      const args = (flags & Flags.BUFFER ? decodeValue(big!, 0, big!.length) : decodeValue(endpoint.inBuf, 0, len)) as unknown[];
       const fn = fns[fnIndex];
       if (typeof fn !== 'function') throw typeError(ErrorCodes.TASK_NOT_FUNCTION, `no task ${fnIndex} in the task module of this worker`);
       if (flags & Flags.ABORTABLE) aborts.set(handle, new SafeAbortController());
@@ -186,7 +187,7 @@ async function boot(init: Init): Promise<void> {
         (v: unknown) => finishAsync(handle, seq, flags, true, v),
         (e: unknown) => finishAsync(handle, seq, flags, false, e),
       );
-      return -1;
+      return Result.PENDING;
     }
     return outcome(handle, seq, flags, true, result, false);
   };
@@ -216,48 +217,19 @@ async function boot(init: Init): Promise<void> {
     }
   };
 
+  // A task's submit step of the one spawn path (spawn.ts): children onto this P's local queue.
+  // The addon checks a node without Ps (same code as the main thread) before queuing.
+  const target: SpawnTarget = {
+    endpoint,
+    closed: () => false,  // the addon refuses (handle 0) once the runtime stops
+    submit: (fn, seq, len, flags, node, big) => (big ? b.spawn(fn, seq, len, flags, node, big) : b.spawn(fn, seq, len, flags, node)),
+    submitMany: (count) => b.spawnMany(count),
+    cancel: (handle) => b.cancelChild(handle),
+  };
+
   const hooks: WorkerHooks = {
-    spawn(name, args, options: SpawnOptions) {
-      let fn: number, node: number, len: number, signal: AbortSignal | undefined;
-      try {
-        // Checked before anything is queued (validation.ts); the addon refuses a node without Ps.
-        const o = spawnOptions(options);
-        ({ node, signal } = o);
-        fn = origin.lookup(name);
-        len = origin.encodeArgs(argsOf(args), o.transfer);
-      } catch (err) {
-        return rejected(err);
-      }
-      const keep = origin.takeSabs();
-      const seq = ++origin.seq;
-      const flags = signal ? Flags.ABORTABLE : 0;
-      let handle: number;
-      try {
-        handle = io.spilled ? b.spawn(fn, seq, len, flags, node, io.buf.subarray(0, len)) : b.spawn(fn, seq, len, flags, node);
-      } catch (err) {
-        return rejected(err);
-      }
-      const { promise, entry } = origin.track(seq, handle, keep);
-      if (signal) origin.wireAbort(seq, entry, signal, (h) => b.cancelChild(h));
-      return promise;
-    },
-    spawnMany(name, argsList, options) {
-      let fn: number, node: number, lists: unknown[][];
-      try {
-        lists = argsListOf(argsList);
-        node = spawnManyOptions(options);
-        fn = origin.lookup(name);
-      } catch (err) {
-        return Array.from({ length: rejectionCount(argsList) }, () => rejected(err));
-      }
-      let entries;
-      try {
-        entries = origin.encodeBatch(fn, lists, 0, node, (count) => b.spawnMany(count), (seq, buf) => b.spawn(fn, seq, buf.length, 0, node, buf));
-      } catch (err) {
-        return lists.map(() => rejected(err));  // the addon refused the first chunk (e.g. its node): nothing queued
-      }
-      return entries.map((e) => (e.error ? rejected(e.error) : origin.track(e.seq, 0, e.keep).promise));
-    },
+    spawn: (name, args, options) => spawnOne(target, name, args, options),
+    spawnMany: (name, argsList, options) => spawnBatch(target, name, argsList, options),
     current() {
       const c = current;
       if (!c) return undefined;
@@ -271,7 +243,7 @@ async function boot(init: Init): Promise<void> {
   (globalThis as { [WORKER_HOOKS]?: WorkerHooks })[WORKER_HOOKS] = hooks;
 
   try {
-    place = b.attach(init.runtimeId, init.worker, safeDispatch, origin.onCompletions, onAbort, origin.inBuf, origin.io, started);
+    place = b.attach(init.runtimeId, init.worker, safeDispatch, endpoint.onCompletions, onAbort, endpoint.inBuf, endpoint.io, started);
   } catch (err) {
     parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;

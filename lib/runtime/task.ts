@@ -2,11 +2,11 @@
 // local queue, like `go f()`), spawnMany, currentTask (signal, P, node) and move (transfer a
 // result). The worker bootstrap (worker.ts) installs the implementation on a global symbol so
 // that every copy of this module (ESM and CJS builds) in the worker finds it.
-import { ErrorCodes, codedError } from './errors';
-import type { SpawnOptions } from './origin';
-import { rejectionCount } from './validation';
+import { ErrorCodes, codedError } from '../core/errors';
+import type { SpawnOptions } from './endpoint';
+import { rejectionCount } from '../core/validation';
 
-export { move } from './codec';
+export { move } from '../core/codec';
 
 export interface TaskContext {
   /** Aborts when the spawner aborts this task (only for tasks spawned with a signal; otherwise never). */

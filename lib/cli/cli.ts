@@ -1,14 +1,14 @@
 // The `hwsq` command line.
 import { Command } from 'commander';
-import { addBenchCommands, addReportCommand } from './bench/commands';
+import { addBenchCommands, addReportCommand } from '../bench/commands';
 import { repsArg, tasksArg, workersArg } from './cli-args';
-import { formatSpawnBench, runSpawnBench } from './bench/spawn';
-import { addObservabilityCommands } from './metrics/cli';
-import { addRunCommand } from './per-node/run';
-import { addShmCommands } from './shm/cli';
-import { topology } from './topology';
-import { formatTopology } from './topology-report';
-import { version } from './version';
+import { formatSpawnBench, runSpawnBench } from '../bench/spawn';
+import { addObservabilityCommands } from '../metrics/cli';
+import { addRunCommand } from '../per-node/run';
+import { addShmCommands } from '../shm/cli';
+import { topology } from '../numa/topology';
+import { formatTopology } from '../numa/topology-report';
+import { version } from '../core/version';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -30,10 +30,10 @@ export function buildProgram(): Command {
   const bench = program.command('bench').description('benchmarks of the scheduler on this machine');
   bench
     .command('spawn')
-    .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, oneTBB and Go when installed, queue microbenchmarks')
+    .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, what stats cost (default options vs stats: false vs full timing, interleaved rounds), oneTBB and Go when installed, queue microbenchmarks')
     .option('--json', 'print one JSON object instead of the human summary')
     .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', tasksArg)
-    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick)', repsArg)
+    .option('--reps <n>', 'repetitions (and interleaved rounds of the stats cost), the median is reported (default 5; 3 with --quick)', repsArg)
     .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", workersArg)
     .option('--quick', 'fewer tasks and repetitions')
     .option('--no-go', 'skip the Go comparison')

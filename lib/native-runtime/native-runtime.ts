@@ -3,34 +3,50 @@
 // and placement experiments. Thin: options and arguments are checked by validation.ts, the rest
 // (placement on real nodes and CPUs) by the core; see native/napi/runtime_binding.cpp.
 import { EventEmitter } from 'node:events';
-import { ErrorCodes, codedError } from './errors';
-import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics/server';
-import type { BufferLike } from './memory';
-import { native } from './native';
-import { abortError } from './origin';
-import { numaNodeFromEnv } from './per-node/env';
-import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from './shm/config';
-import type { ParallelismEvent, SchedulerStats } from './stats';
-import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer } from './validation';
+import { ErrorCodes, codedError } from '../core/errors';
+import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
+import type { BufferLike } from '../numa/memory';
+import { native } from '../core/native';
+import { abortError } from '../runtime/endpoint';
+import { numaNodeFromEnv } from '../per-node/env';
+import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from '../shm/config';
+import type { ParallelismEvent, SchedulerStats } from '../core/stats';
+import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer, type SchedulerConfig } from '../core/validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
 export type StealPolicy = 'hierarchical' | 'flat';
+/** NativeRuntime's deprecated `pin` option ('node' = placement 'spread'); also the core's pin mode of each P. */
 export type PinMode = 'node' | 'cpu' | 'none';
+/**
+ * Where the Ps of either runtime run: 'spread' over the NUMA nodes in proportion to their allowed
+ * CPUs, each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one CPU; 'none': not pinned.
+ */
+export type PlacementMode = 'spread' | 'cpu' | 'none';
 
-/** One P of an explicit placement. */
+/** One P of an explicit placement (both runtimes). */
 export interface PlacementEntry {
   /** OS id of the NUMA node the P belongs to (its queues, steal order). */
   node: number;
-  /** CPUs its thread is pinned to; default: the node's allowed CPUs (`pin: 'node'`) or one of them per P (`pin: 'cpu'`). */
+  /** CPUs its thread is pinned to (non-empty: `[]` is ERR_HWSQ_EMPTY_CPUS); omitted: the node's allowed CPUs. */
   cpus?: readonly number[];
 }
 
 export interface NativeRuntimeOptions {
   /** Ps (worker threads). 'auto' (default): cgroup-aware `availableParallelism().value`. With an explicit placement, its length. */
   workers?: number | 'auto';
-  /** 'spread' (default): Ps spread over the NUMA nodes in proportion to their allowed CPUs (only over node k when HWSQ_NUMA_NODE=k). Or one entry per P. */
-  placement?: 'spread' | readonly PlacementEntry[];
-  /** Pin each P to its node's CPUs ('node', default), to one CPU ('cpu', round-robin within the node), or not at all ('none': any of the runtime's CPUs). */
+  /**
+   * Where the Ps run, as for Runtime: 'spread' (default): over the NUMA nodes in proportion to
+   * their allowed CPUs, each pinned to its node's CPUs; 'cpu': the same spread, each pinned to one
+   * CPU (round-robin within the node); 'none': not pinned (any of the runtime's CPUs); or one
+   * { node, cpus? } per P (`workers`, if given, must equal its length). With HWSQ_NUMA_NODE=k the
+   * first three use node k only.
+   */
+  placement?: PlacementMode | readonly PlacementEntry[];
+  /**
+   * @deprecated The old spelling of placement's mode: 'node' = 'spread', 'cpu', 'none'. With an
+   * explicit placement list it still picks the CPUs of the entries without `cpus` ('cpu': one
+   * each). Not together with placement 'cpu' / 'none'.
+   */
   pin?: PinMode;
   /**
    * The Ps spread over every CPU of the process (`topology().allowedCpus`), whatever the pin of
@@ -42,12 +58,16 @@ export interface NativeRuntimeOptions {
   stealPolicy?: StealPolicy;
   /** Counters beyond spawned/executed, clocks and histograms (default true). */
   stats?: boolean;
-  /** Time 1 task in 2^shift for the histograms (0..20, default 0: every task). */
+  /**
+   * Time 1 task in 2^shift, picked at random, for the latency and run-time histograms (0..20,
+   * default 7: 1 in 128; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
+   * estimates); `executed` and every other counter stay exact.
+   */
   timingSampleShift?: number;
   /** Run the monitor thread (hog detection; default true). */
   sysmon?: boolean;
   /**
-   * workers 'auto' with the default placement follow the cgroup: a P per allowed CPU is started
+   * workers 'auto' (without a placement list) follow the cgroup: a P per allowed CPU is started
    * once, and every cgroupPollMs (default 1000; 10..3600000, 0: off) the CPU limit is re-read and
    * the Ps above it park (README "Following the cgroup"). Ignored with a number of workers, a
    * placement or a virtual topology (fixed).
@@ -120,26 +140,15 @@ export interface WorkerLocation {
 
 // ------------------------------------------------------------------ binding
 
-/** The normalized options handed to the addon. */
-export interface NativeRuntimeConfig {
-  workers: number; // 0 = auto
-  placement: { node: number; cpus: number[] | null }[] | null;
-  pin: PinMode;
-  confineToCaller: boolean;
-  policy: string;
+/** The normalized options handed to the addon: the scheduler config both runtimes share, plus NativeRuntime's own. */
+export interface NativeRuntimeConfig extends SchedulerConfig {
   stats: boolean;
   timingSampleShift: number;
   sysmon: boolean;
-  hogThresholdNs: number | null;
   virtualNodes: number; // 0 = the machine's topology
   virtualWorkersPerNode: number;
-  numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
   /** The checked `shm` option (the addon publishes only with a ShmPublishConfig). */
   shm?: boolean;
-  /** workers 'auto' with the default placement: follow the cgroup CPU limit, re-read this often (0: off, fixed). */
-  cgroupPollMs?: number;
-  /** Where the cgroup files are read (HWSQ_FSROOT; '' the live system). */
-  cgroupFsroot?: string;
 }
 
 /** The config as the addon takes it: `shm` resolved to where and how often to publish (anything else: not published). */

@@ -12,6 +12,8 @@ export interface JsRuntimeBinding {
   workerExited(rt: object, worker: number): void;
   queued(rt: object): number;
   live(rt: object): number;
+  /** Until it happens, onCompletions(0) on the main thread once live reaches 0; returns live now. */
+  notifyIdle(rt: object): number;
   stats(rt: object): unknown;
   destroy(rt: object): void;
   attach(

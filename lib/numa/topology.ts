@@ -1,7 +1,7 @@
 // Machine topology and cgroup-aware parallelism, read from sysfs/procfs by the native layer.
 import os from 'node:os';
-import { native } from './native';
-import { fsroot } from './validation';
+import { native } from '../core/native';
+import { fsroot } from '../core/validation';
 
 export interface NumaNode {
   /** OS node id (ids may be sparse: 0, 8, 252...). */

@@ -13,11 +13,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { ErrorCodes, assertIndex, rangeError, show, typeError, type ErrorCode } from './errors';
-import type { PromRegistry } from './metrics/prometheus';
-import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, StealPolicy } from './native-runtime';
-import type { RuntimeOptions } from './runtime';
-import type { ShmPublishConfig } from './shm/config';
-import { numaNodeFromEnv } from './per-node/env';
+import type { PromRegistry } from '../metrics/prometheus';
+import type { NativeRuntimeConfig, NativeRuntimeOptions, NativeTaskKind, PinMode, PlacementMode, StealPolicy } from '../native-runtime/native-runtime';
+import type { RuntimeOptions } from '../runtime/runtime';
+import type { ShmPublishConfig } from '../shm/config';
+import { numaNodeFromEnv } from '../per-node/env';
 
 /** Upper bounds of counts, ids and durations (the README's option tables state them). */
 export const LIMITS = Object.freeze({
@@ -71,11 +71,10 @@ export const LIMITS = Object.freeze({
 /** Every default, stated once (the README's option tables state them too). */
 export const DEFAULTS = Object.freeze({
   workers: 'auto' as const,
-  placement: 'spread' as const,
+  placement: 'spread' as PlacementMode,
   stealPolicy: 'hierarchical' as StealPolicy,
-  pin: 'node' as PinMode,
   stats: true,
-  timingSampleShift: 0,
+  timingSampleShift: 7,
   sysmon: true,
   hogThresholdMs: 10,
   maxQueue: Infinity,
@@ -235,6 +234,8 @@ export function runtimeNode(value: unknown, nodes: ReadonlySet<number> | readonl
 
 // ------------------------------------------------------------------ scheduler options (both runtimes)
 
+const PLACEMENT_MODES: readonly PlacementMode[] = ['spread', 'cpu', 'none'];
+
 export interface PlacementSpec {
   node: number;
   /** null: the node's allowed CPUs. */
@@ -243,15 +244,15 @@ export interface PlacementSpec {
 
 /**
  * An explicit placement: 1..LIMITS.workers entries { node, cpus? } (ERR_HWSQ_INVALID_WORKERS for
- * the count). `emptyCpus`: [] means the node's CPUs (Runtime) instead of ERR_HWSQ_EMPTY_CPUS.
+ * the count). `cpus` omitted: the node's allowed CPUs; `cpus: []` is ERR_HWSQ_EMPTY_CPUS.
  */
-export function placementList(value: unknown, name = 'placement', emptyCpus = false): PlacementSpec[] {
+export function placementList(value: unknown, name = 'placement'): PlacementSpec[] {
   const entries = list(value, name, 1, LIMITS.workers, ErrorCodes.INVALID_WORKERS);
   return entries.map((entry, i) => {
     const e = readOptions(entry, `${name}[${i}]`, ['node', 'cpus']);
     if (e.node === undefined) throw typeError(INVALID_ARG_TYPE, `${name}[${i}].node is required`);
-    const cpus = e.cpus === undefined ? null : cpuList(e.cpus, `${name}[${i}].cpus`, emptyCpus);
-    return { node: nodeId(e.node, `${name}[${i}].node`), cpus: cpus?.length ? cpus : null };
+    const cpus = e.cpus === undefined ? null : cpuList(e.cpus, `${name}[${i}].cpus`);
+    return { node: nodeId(e.node, `${name}[${i}].node`), cpus };
   });
 }
 
@@ -272,11 +273,9 @@ export function hogThresholdNs(value: unknown): number {
   return Math.round(ms * 1e6);
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs'] as const;
-
 /**
  * cgroupPollMs of both runtimes: 0 (off) or LIMITS.cgroupPollMs, default DEFAULTS.cgroupPollMs.
- * Only workers 'auto' with the default placement follow the cgroup: with a number of workers or
+ * Only workers 'auto' without a placement list follow the cgroup: with a number of workers or
  * an explicit placement (`fixed`) the option is checked and 0 goes to the addon.
  */
 export function cgroupPollMs(value: unknown, follows: boolean): number {
@@ -284,19 +283,64 @@ export function cgroupPollMs(value: unknown, follows: boolean): number {
   return follows ? ms : 0;
 }
 
-/** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
-export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
-  const o = readOptions(options, 'options', NATIVE_RUNTIME_KEYS) as { [K in keyof NativeRuntimeOptions]?: unknown };
+/** The scheduler options both runtimes take, checked: what the addon's one options builder (native/napi/options_js.h) reads. */
+export interface SchedulerConfig {
+  workers: number; // 0 = auto
+  placement: PlacementSpec[] | null;
+  pin: PinMode;
+  confineToCaller: boolean;
+  policy: StealPolicy;
+  hogThresholdNs: number | null; // null: the core's (raw configs of tests); lib/ always sets it
+  numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
+  cgroupPollMs?: number; // workers 'auto': follow the cgroup CPU limit, re-read this often (0 or absent: fixed; lib/ sets 0 when not 'auto')
+  cgroupFsroot?: string; // where the cgroup files are read (HWSQ_FSROOT; '' or absent: the live system)
+}
+
+/** placement 'spread' | 'cpu' | 'none' -> the core's pin mode of each P. */
+const PIN_OF_MODE = { spread: 'node', cpu: 'cpu', none: 'none' } as const satisfies Record<PlacementMode, PinMode>;
+
+/**
+ * workers, placement, confineToCaller, stealPolicy, hogThresholdMs, cgroupPollMs: the same names,
+ * rules and defaults for Runtime and NativeRuntime. cgroupPollMs reaches the addon only for
+ * workers 'auto' without an explicit list (the cgroup read under HWSQ_FSROOT). `pin` is
+ * NativeRuntime's deprecated spelling of placement's mode ('node' = 'spread'); with an explicit
+ * list it picks each P's CPUs among the node's when `cpus` is omitted.
+ */
+export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin?: unknown; confineToCaller?: unknown; stealPolicy?: unknown; hogThresholdMs?: unknown; cgroupPollMs?: unknown }, numaNode: number | undefined): SchedulerConfig {
   const workers = workerCount(o.workers);
   let placement: PlacementSpec[] | null = null;
-  if (o.placement !== undefined && o.placement !== 'spread') {
-    if (typeof o.placement === 'string') throw rangeError(INVALID_OPTION, `placement must be 'spread' or a list of { node, cpus? }, got ${show(o.placement)}`);
+  let mode: PlacementMode = DEFAULTS.placement;
+  if (o.placement !== undefined && (typeof o.placement !== 'object' || o.placement === null)) {
+    mode = choice(o.placement, 'placement', PLACEMENT_MODES);
+  } else if (o.placement !== undefined) {
     placement = placementList(o.placement);
     if (workers && workers !== placement.length) {
       throw rangeError(ErrorCodes.INVALID_WORKERS, `workers (${workers}) must equal the placement's length (${placement.length})`);
     }
   }
-  const pin = o.pin === undefined ? DEFAULTS.pin : choice(o.pin, 'pin', ['node', 'cpu', 'none'] as const);
+  let pin: PinMode = PIN_OF_MODE[mode];
+  if (o.pin !== undefined) {
+    if (mode !== DEFAULTS.placement) throw rangeError(INVALID_OPTION, `give placement '${mode}' or pin, not both (pin is the deprecated spelling)`);
+    pin = choice(o.pin, 'pin', ['node', 'cpu', 'none'] as const);
+  }
+  return {
+    workers: placement ? 0 : workers,
+    placement,
+    pin,
+    confineToCaller: o.confineToCaller === undefined ? false : boolean(o.confineToCaller, 'confineToCaller'),
+    policy: stealPolicy(o.stealPolicy),
+    hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
+    numaNode: placement ? -1 : (numaNode ?? -1),
+    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, workers === 0 && !placement),
+    cgroupFsroot: fsroot({}),
+  };
+}
+
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs'] as const;
+
+/** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
+export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
+  const o = readOptions(options, 'options', NATIVE_RUNTIME_KEYS) as { [K in keyof NativeRuntimeOptions]?: unknown };
   let virtualNodes = 0;
   let virtualWorkersPerNode = 0;
   if (o.virtualTopology !== undefined) {
@@ -307,22 +351,16 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     virtualNodes = integer(v.nodes, 'virtualTopology.nodes', 1, LIMITS.nodeId + 1, ErrorCodes.INVALID_WORKERS);
     virtualWorkersPerNode = integer(v.workersPerNode, 'virtualTopology.workersPerNode', 1, Math.floor(LIMITS.workers / virtualNodes), ErrorCodes.INVALID_WORKERS);
   }
+  const sched = schedulerConfig(o, virtualNodes ? undefined : numaNodeFromEnv());
   return {
-    workers,
-    placement,
-    pin,
-    confineToCaller: o.confineToCaller === undefined ? false : boolean(o.confineToCaller, 'confineToCaller'),
-    policy: stealPolicy(o.stealPolicy),
+    ...sched,
     stats: o.stats === undefined ? DEFAULTS.stats : boolean(o.stats, 'stats'),
     timingSampleShift: o.timingSampleShift === undefined ? DEFAULTS.timingSampleShift : integer(o.timingSampleShift, 'timingSampleShift', 0, LIMITS.timingSampleShift),
     sysmon: o.sysmon === undefined ? DEFAULTS.sysmon : boolean(o.sysmon, 'sysmon'),
-    hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
     virtualNodes,
     virtualWorkersPerNode,
-    numaNode: placement || virtualNodes ? -1 : (numaNodeFromEnv() ?? -1),
     shm: shmOption(o.shm),
-    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, workers === 0 && !placement && !virtualNodes),
-    cgroupFsroot: fsroot({}),
+    cgroupPollMs: virtualNodes ? 0 : sched.cgroupPollMs,  // a virtual topology never follows
   };
 }
 
@@ -333,27 +371,13 @@ export function shmOption(value: unknown): boolean {
 
 // ------------------------------------------------------------------ Runtime.start
 
-/** What the addon's jsRuntime.create() takes (native/napi/js_runtime.cpp). */
-export interface JsRuntimeCreateOptions {
-  workers?: number;
-  placement?: { node: number; cpus: number[] }[];
-  pinMode?: 'node' | 'cpu' | 'none';
-  pin?: boolean;
-  policy: StealPolicy;
+/** What the addon's jsRuntime.create() takes (native/napi/js_runtime.cpp): the scheduler config plus the JS runtime's own. */
+export interface JsRuntimeCreateOptions extends SchedulerConfig {
   concurrency: number;
   budget: number;
   spinNs: number;
-  hogThresholdNs: number;
-  /** HWSQ_NUMA_NODE: the default placement confined to this node. */
-  numaNode?: number;
-  /** The Ps over the creating thread's CPUs only (default: the process's). */
-  confineToCaller?: boolean;
   /** Where and how often to publish its stats (lib/shm/config.ts); absent: not published. */
   shm?: ShmPublishConfig;
-  /** workers 'auto': follow the cgroup CPU limit, re-read this often (0: off). */
-  cgroupPollMs: number;
-  /** Where the cgroup files are read (HWSQ_FSROOT; '' the live system). */
-  cgroupFsroot: string;
 }
 
 export interface RuntimeConfig {
@@ -454,28 +478,11 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
   const o = readOptions(options, 'options', RUNTIME_KEYS);
   const module = taskModule(o.filename);
   const native: JsRuntimeCreateOptions = {
-    policy: stealPolicy(o.stealPolicy),
+    ...schedulerConfig(o, numaNode),
     concurrency: o.concurrentTasksPerWorker === undefined ? DEFAULTS.concurrentTasksPerWorker : integer(o.concurrentTasksPerWorker, 'concurrentTasksPerWorker', 1, LIMITS.concurrentTasksPerWorker),
     budget: o.tasksPerTurn === undefined ? DEFAULTS.tasksPerTurn : integer(o.tasksPerTurn, 'tasksPerTurn', 1, LIMITS.tasksPerTurn),
     spinNs: (o.idleSpinMicros === undefined ? DEFAULTS.idleSpinMicros : integer(o.idleSpinMicros, 'idleSpinMicros', 0, LIMITS.idleSpinMicros)) * 1000,
-    hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
-    cgroupPollMs: 0,
-    cgroupFsroot: fsroot({}),
   };
-  const workers = workerCount(o.workers);
-  if (o.placement !== undefined && typeof o.placement !== 'string') {
-    // `workers` (checked above) is ignored here, as documented; createNativeRuntime refuses a mismatch.
-    const placement = placementList(o.placement, 'placement', true);
-    native.placement = placement.map((p) => ({ node: p.node, cpus: p.cpus ?? [] }));
-  } else {
-    const mode = o.placement === undefined ? DEFAULTS.placement : choice(o.placement, 'placement', ['spread', 'cpu', 'none'] as const);
-    native.workers = workers;  // 0: 'auto'
-    native.cgroupPollMs = cgroupPollMs(o.cgroupPollMs, workers === 0);
-    native.pinMode = mode === 'spread' ? 'node' : mode;
-    if (numaNode !== undefined) native.numaNode = numaNode;
-    if (mode === 'none') native.pin = false;
-  }
-  native.confineToCaller = o.confineToCaller === undefined ? false : boolean(o.confineToCaller, 'confineToCaller');
   let maxQueue: number | 'auto' = DEFAULTS.maxQueue;
   if (o.maxQueue === 'auto') maxQueue = 'auto';
   else if (o.maxQueue !== undefined && o.maxQueue !== Infinity) {
@@ -485,14 +492,14 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
   const execArgv = o.execArgv === undefined ? undefined : list(o.execArgv, 'execArgv', 0, LIMITS.listLength).map((a, i) => string(a, `execArgv[${i}]`, LIMITS.pathLength));
   const checked: RuntimeConfig['options'] = {
     filename: module.file,
-    workers: workers || 'auto',
+    workers: native.workers || (native.placement ? native.placement.length : 'auto'),
     confineToCaller: native.confineToCaller,
     stealPolicy: native.policy,
     maxQueue,
     concurrentTasksPerWorker: native.concurrency,
     idleSpinMicros: native.spinNs / 1000,
     tasksPerTurn: native.budget,
-    hogThresholdMs: native.hogThresholdNs / 1e6,
+    hogThresholdMs: (native.hogThresholdNs ?? 0) / 1e6,
     cgroupPollMs: cgroupPollMs(o.cgroupPollMs, true),
     shm: shmOption(o.shm),
     restartWorkers: o.restartWorkers === undefined ? DEFAULTS.restartWorkers : boolean(o.restartWorkers, 'restartWorkers'),

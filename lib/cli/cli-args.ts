@@ -2,8 +2,8 @@
 // durations and lists, each bounded, so that a hostile or mistyped value gets a clear message
 // and exit code 1 instead of a stack trace, an absurd allocation or a run that never ends.
 import { InvalidArgumentError } from 'commander';
-import { parseDuration, parseSize } from './bench/common';
-import { LIMITS } from './validation';
+import { parseDuration, parseSize } from '../bench/common';
+import { LIMITS } from '../core/validation';
 
 /** Reps, runs and round trips beyond this are a typo, not a measurement. */
 export const MAX_REPS = 1000;

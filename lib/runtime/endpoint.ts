@@ -1,26 +1,21 @@
-// The JS side of an endpoint (native/napi/js_runtime.cpp): a thread that spawns tasks -- the
+// The JS side of an endpoint (native/napi/js_runtime.cpp; the origin of the tasks it spawns): a thread that spawns tasks -- the
 // main thread of a Runtime, or a worker spawning nested tasks. It owns the two scratch buffers
 // shared with the addon (io: JS -> native arguments/results; in: native -> JS task arguments and
 // completion records), the table of pending promises and the task-name table.
 //
 // The addon calls onCompletions from its uv callback: it never throws (an exception there would
 // stop this thread's deliveries); what a listener of ours throws is rethrown on the next tick.
-import { decodeError, decodeValue, encodeValue, Writer } from './codec';
-import { ErrorCodes, codedError, rangeError, typeError } from './errors';
-import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from './intrinsics';
-import { jsBinding, type CompletionsFn } from './js-binding';
+import { decodeError, decodeValue, encodeValue, Writer } from '../core/codec';
+import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
+import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from '../core/intrinsics';
+import { jsBinding, type CompletionsFn } from '../core/js-binding';
+import { Batch, Codes, Completion, Scratch } from '../core/wire';
 import { sabRegistry } from './sab';
 
-export { jsBinding } from './js-binding';
-export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from './js-binding';
+export { jsBinding } from '../core/js-binding';
+export type { JsRuntimeBinding, DispatchFn, CompletionsFn } from '../core/js-binding';
 
-export const IO_BYTES = 256 * 1024;
-export const IN_BYTES = 256 * 1024;
-
-/** Task flags shared with the addon. */
-export const Flags = { ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9 } as const;
-/** Completion codes. */
-export const Codes = { OK: 0, ERROR: 1, EXITED: 2 } as const;
+export { Flags, Codes } from '../core/wire';
 
 export interface Pending {
   resolve(value: unknown): void;
@@ -68,9 +63,9 @@ function rethrowLater(err: unknown): void {
   });
 }
 
-export class Origin {
-  readonly io = SafeBuffer.alloc(IO_BYTES);
-  readonly inBuf = SafeBuffer.alloc(IN_BYTES);
+export class Endpoint {
+  readonly io = SafeBuffer.alloc(Scratch.BYTES);
+  readonly inBuf = SafeBuffer.alloc(Scratch.BYTES);
   readonly w = new Writer(this.io);
   readonly pending = new SafeMap<number, Pending>();
   seq = 0;
@@ -143,8 +138,8 @@ export class Origin {
       const at = w.pos;
       try {
         if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
-        w.ensure(24);
-        w.pos += 24;
+        w.ensure(Batch.HEADER);
+        w.pos += Batch.HEADER;
         encodeValue(w, args);
       } catch (err) {
         w.reset();
@@ -153,10 +148,10 @@ export class Origin {
       }
       keeps.push(this.takeSabs());
       const buf = w.buf;
-      buf.writeUInt32LE(fn, at);
-      buf.writeUInt32LE(flags, at + 4);
-      buf.writeInt32LE(node, at + 8);
-      buf.writeUInt32LE(w.pos - at - 24, at + 12);
+      buf.writeUInt32LE(fn, at + Batch.FN);
+      buf.writeUInt32LE(flags, at + Batch.FLAGS);
+      buf.writeInt32LE(node, at + Batch.NODE);
+      buf.writeUInt32LE(w.pos - at - Batch.HEADER, at + Batch.LEN);
       starts.push(at);
     }
     const end = w.pos;
@@ -183,16 +178,16 @@ export class Origin {
         const len = next - at;
         if (len > io.length) {
           doFlush();
-          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + 24, next))) === 0 ? 0 : seq);
+          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + Batch.HEADER, next))) === 0 ? 0 : seq);
           first = seqs.length;
           continue;
         }
         if (pos + len > io.length) doFlush();
         src.copy(io, pos, at, next);
-        io.writeDoubleLE(seq, pos + 16);
+        io.writeDoubleLE(seq, pos + Batch.SEQ);
         pos += len;
       } else {
-        io.writeDoubleLE(seq, at + 16);
+        io.writeDoubleLE(seq, at + Batch.SEQ);
       }
       seqs.push(seq);
       count++;
@@ -222,7 +217,7 @@ export class Origin {
       this.pending.delete(seq);
       try {
         const r = cancel(entry.handle);
-        if (r >= 0 && terminate) terminate(r);
+        if (r >= 0 && terminate) terminate(r);  // r: the P running it (else Cancel.*)
       } finally {
         entry.reject(abortError(signal));
         this.afterCompletions();
@@ -263,19 +258,20 @@ export class Origin {
     else entry.reject(value);
   }
 
-  /** The addon's completion callback: records [seq f64][code i32][len u32][bytes] in inBuf, or one big result. */
+  /** The addon's completion callback: completion records (core/wire.ts) in inBuf, or one big result. */
   readonly onCompletions: CompletionsFn = (count, seq, code, big) => {
-    if (count < 0) {
+    if (count === Completion.BIG) {
       this.settleSafely(seq!, code!, big!, 0, big!.length);
     } else {
       const b = this.inBuf;
       let off = 0;
       for (let i = 0; i < count; i++) {
-        const s = b.readDoubleLE(off);
-        const c = b.readInt32LE(off + 8);
-        const len = b.readUInt32LE(off + 12);
-        this.settleSafely(s, c, b, off + 16, off + 16 + len);
-        off += 16 + len;
+        const s = b.readDoubleLE(off + Completion.SEQ);
+        const c = b.readInt32LE(off + Completion.CODE);
+        const len = b.readUInt32LE(off + Completion.LEN);
+        const start = off + Completion.HEADER;
+        this.settleSafely(s, c, b, start, start + len);
+        off = start + len;
       }
     }
     sabRegistry().sweep();

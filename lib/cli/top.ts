@@ -5,10 +5,10 @@
 // the same publish again keeps the earlier base); latency quantiles are since the runtime started.
 // On a terminal: the alternate screen redrawn in place, `q` or Ctrl-C quits and restores the
 // terminal. Otherwise (a pipe, a file): one plain block of lines per poll, no escape codes.
-import { ErrorCodes, rangeError } from './errors';
-import type { SchedulerJson } from './metrics/scheduler-json';
-import { shmDocumentReader } from './shm/reader';
-import { LIMITS, integer, readOptions, string } from './validation';
+import { ErrorCodes, rangeError } from '../core/errors';
+import type { SchedulerJson } from '../metrics/scheduler-json';
+import { shmDocumentReader } from '../shm/reader';
+import { LIMITS, integer, readOptions, string } from '../core/validation';
 
 export interface TopOptions {
   /** Base URL of a metrics server (http://host:port) or the full /metrics/scheduler URL. */

@@ -1,0 +1,30 @@
+// The suites StrykerJS runs against each mutant of lib/ (stryker.config.json): those that
+// exercise the mutated modules (lib/metrics/) in this process. Suites that only drive child
+// processes or guests cannot see an in-process mutant.
+import fs from 'node:fs';
+import path from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+// Stryker runs this in its sandbox copy (build-stryker/sandbox-*/), which cannot hold the sysfs
+// and cgroup fixture trees (they contain directory symlinks, as sysfs does, and Stryker's copy
+// refuses those): link the checkout's. dist/ was built from the unmutated lib/ and is what the
+// workers run; keep it newer than the instrumented lib/ so that test/helpers' ensureDist does
+// not rebuild it from mutated code.
+const here = __dirname;
+if (path.basename(path.dirname(here)) === 'build-stryker') {
+  const checkout = path.resolve(here, '../..');
+  for (const tree of ['sysfs', 'cgroup']) {
+    const at = path.join(here, 'test', 'fixtures', tree);
+    if (!fs.existsSync(at)) fs.symlinkSync(path.join(checkout, 'test', 'fixtures', tree), at);
+  }
+  const now = new Date();
+  for (const f of fs.readdirSync(path.join(here, 'dist'))) fs.utimesSync(path.join(here, 'dist', f), now, now);
+}
+
+export default defineConfig({
+  test: {
+    include: ['test/metrics.test.ts', 'test/property.test.ts'],
+    testTimeout: 60_000,
+    pool: 'forks',
+  },
+});
