@@ -34,6 +34,7 @@ const ARM64_SUITE = [
 /** Tests of those files left out on arm64: file, the start of the vitest name (describe, test), why. */
 const ARM64_EXCLUDED = [
   ['test/affinity.test.ts', 'pinning the calling thread sets the memory policy to prefer the node while pinned', 'qemu-user does not emulate set_mempolicy/get_mempolicy'],
+  ['test/affinity.test.ts', 'the process CPU set a process started under taskset -c', 'taskset starts arm64 Node itself: without binfmt_misc only qemu-exec.cjs can'],
   ['test/affinity.test.ts', 'worker termination', 'time: 150 Worker terminations take over 2 minutes emulated'],
   ['test/memory.test.ts', 'node-local memory allocOnNode places every page on the node', 'qemu-user does not emulate mbind/move_pages'],
   ['test/memory.test.ts', 'node-local memory supports the preferred and interleave policies', 'qemu-user does not emulate mbind/move_pages'],

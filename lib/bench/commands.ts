@@ -83,15 +83,17 @@ export function addBenchCommands(bench: Command): void {
       await runAndEmit<'latency', LatencyResults>('latency', options, (interrupt) => runLatencyBench({ ...options, interrupt }), formatLatencyBench, o.json);
     });
 
-  probe(bench, 'compare', "the same node-local workload under stealPolicy 'flat' and 'hierarchical': p99 latency, steals per 10k tasks, cross-NUMA ratio, throughput", 'fewer tasks and runs')
+  probe(bench, 'compare', "the same node-local workload under stealPolicy 'flat' and 'hierarchical' (and spawned with node: 'auto'): p99 latency, steals per 10k tasks, cross-NUMA ratio, throughput", 'fewer tasks and runs')
     .option('--tasks <n>', 'tasks per node per run (default 50000; 10000 with --quick)', tasksArg)
     .option('--size <bytes>', 'bytes each task touches (default 16K)', sizeArg)
     .option('--buffer <bytes>', 'node-local buffer per node (default 16M)', sizeArg)
     .option('--reps <n>', 'runs per policy (default 5; 3 with --quick)', repsArg)
     .option('--workers <n>', WORKERS_HELP, workersArg)
-    .action(async (o: Common & { tasks?: number; size?: number; buffer?: number }) => {
+    .option('--auto', "also run 'auto': hierarchical, each buffer's tasks spawned with node: 'auto' (the node holding the buffer)")
+    .option('--rotate-memory', 'place the buffer meant for node i on node i+1 (tasks spawned for node i then run away from their memory unless node is auto)')
+    .action(async (o: Common & { tasks?: number; size?: number; buffer?: number; auto?: boolean; rotateMemory?: boolean }) => {
       if (o.size !== undefined && o.size % 64 !== 0) throw new InvalidArgumentError('--size must be a multiple of 64 bytes');
-      const options = { tasksPerNode: o.tasks, bytesPerTask: o.size, bufferBytes: o.buffer, reps: o.reps, workers: o.workers, quick: o.quick ?? false };
+      const options = { tasksPerNode: o.tasks, bytesPerTask: o.size, bufferBytes: o.buffer, reps: o.reps, workers: o.workers, quick: o.quick ?? false, auto: o.auto ?? false, rotateMemory: o.rotateMemory ?? false };
       await runAndEmit<'compare', CompareResults>('compare', options, (interrupt) => runCompareBench({ ...options, interrupt }), formatCompareBench, o.json);
     });
 

@@ -9,7 +9,14 @@
 // and remote, from the core's counters), cross-NUMA memory access ratio, throughput, the share
 // of tasks run away from home, and how often a P took remote work while its own node still had
 // tasks queued (the hierarchical policy should not: it goes remote when its node ran out).
+//
+// Variant --auto: a third configuration, 'auto': the hierarchical policy, with each buffer's
+// tasks spawned with node: 'auto' (numa/memory-affinity.ts: the node holding the buffer) instead
+// of the node the bench meant the buffer for. With --rotate-memory the caller places buffer i on
+// the next node (i+1), so a spawn by intent ('flat', 'hierarchical') runs every task away from
+// its memory, and 'auto' should keep cross-NUMA traffic near zero.
 import { allocOnNode, pageNodes } from '../numa/memory';
+import { nearestNodes, nodeOfBuffer } from '../numa/memory-affinity';
 import { topology } from '../numa/topology';
 import {
   checkBufferFits,
@@ -28,7 +35,8 @@ import {
 } from './common';
 import type { Placement } from './memory';
 
-export type Policy = 'flat' | 'hierarchical';
+/** A configuration: a steal policy, or 'auto' (hierarchical, node: 'auto' for each buffer's tasks). */
+export type Policy = 'flat' | 'hierarchical' | 'auto';
 export const POLICIES: readonly Policy[] = ['flat', 'hierarchical'];
 
 export interface CompareBenchOptions {
@@ -42,6 +50,10 @@ export interface CompareBenchOptions {
   /** Runs per policy (default 5; 3 with quick), alternating flat / hierarchical. */
   reps?: number;
   quick?: boolean;
+  /** Also run 'auto': hierarchical, each buffer's tasks spawned with node: 'auto'. */
+  auto?: boolean;
+  /** The caller places buffer i on the next node with Ps (i+1) instead of on node i. */
+  rotateMemory?: boolean;
   interrupt?: Interrupt;
   progress?: boolean;
 }
@@ -102,6 +114,8 @@ export interface CompareRow {
   hierarchical: Summary;
   /** (hierarchical - flat) / flat, in %; null when flat is 0. */
   changePct: number | null;
+  /** With --auto. */
+  auto?: Summary;
 }
 
 export interface CompareResults {
@@ -113,7 +127,11 @@ export interface CompareResults {
   bytesPerTask: number;
   bufferBytes: number;
   reps: number;
-  buffers: ({ node: number } & Placement)[];
+  /** node: the node the bench meant the buffer for (its tasks' node under flat / hierarchical); memoryNode: where the caller placed it. */
+  buffers: ({ node: number; memoryNode: number } & Placement)[];
+  /** With --auto: the node node: 'auto' chose for each buffer's tasks (-1: none, fallback), in buffer order. */
+  autoNodes?: number[];
+  rotateMemory: boolean;
   trusted: boolean;
   policies: Partial<Record<Policy, PolicyResult>>;
   table: CompareRow[];
@@ -213,6 +231,7 @@ export async function runCompareBench(options: CompareBenchOptions = {}): Promis
     bufferBytes,
     reps,
     buffers: [],
+    rotateMemory: false,
     trusted: true,
     policies: {},
     table: [],
@@ -222,32 +241,51 @@ export async function runCompareBench(options: CompareBenchOptions = {}): Promis
       `this machine has one NUMA node with CPUs (node ${results.nodes.join(',')}): no task can run away from its memory, so the policies differ only in queueing; run on a multi-socket machine for the NUMA effects`,
     );
   }
-  const buffers = nodes.map((n) => {
+  const rotate = options.rotateMemory ?? false;
+  results.rotateMemory = rotate;
+  const buffers = nodes.map((n, i) => {
+    const mem = rotate ? nodes[(i + 1) % nodes.length]! : n;
     // A node with CPUs and no memory of its own gets the memory the kernel prefers for it.
-    const view = new Uint8Array(allocOnNode(bufferBytes, n.id, { policy: n.hasMemory ? 'bind' : 'preferred' }));
+    const view = new Uint8Array(allocOnNode(bufferBytes, mem.id, { policy: mem.hasMemory ? 'bind' : 'preferred' }));
     const p = pageNodes(view);
-    const placement: Placement = { verified: p.notPresent === 0 && p.byNode[n.id] === p.pages.length, pages: p.pages.length, byNode: { ...p.byNode }, notPresent: p.notPresent };
-    results.buffers.push({ node: n.id, ...placement });
-    if (!placement.verified) results.notes.push(`buffer for node ${n.id} is not wholly on node ${n.id} (${JSON.stringify(p.byNode)}): cross-NUMA ratios count the real page nodes`);
+    const placement: Placement = { verified: p.notPresent === 0 && p.byNode[mem.id] === p.pages.length, pages: p.pages.length, byNode: { ...p.byNode }, notPresent: p.notPresent };
+    results.buffers.push({ node: n.id, memoryNode: mem.id, ...placement });
+    if (!placement.verified) results.notes.push(`buffer for node ${n.id} is not wholly on node ${mem.id} (${JSON.stringify(p.byNode)}): cross-NUMA ratios count the real page nodes`);
     return { node: n.id, view, pageNodes: p.pages, pageSize: p.pageSize };
   });
+  if (rotate && !results.oneNode) results.notes.push("--rotate-memory: buffer i is on node i+1, so 'flat' and 'hierarchical' (tasks spawned for node i) run away from their memory by design");
   results.trusted = results.buffers.every((b) => b.verified);
-  const runs: Record<Policy, CompareRun[]> = { flat: [], hierarchical: [] };
-  const buckets: Record<Policy, Buckets[]> = { flat: [], hierarchical: [] };
-  const progress = startProgress('compare', reps * POLICIES.length, { enabled: options.progress, expectedMs: 2000 });
+  const policies: Policy[] = [...POLICIES];
+  let autoBuffers = buffers;
+  if (options.auto) {
+    // What spawn's node: 'auto' does for each buffer's tasks (the probe takes that node as their affinity).
+    const nearest = nearestNodes(results.nodes);
+    results.autoNodes = buffers.map((b) => nodeOfBuffer(b.view.buffer, nearest));
+    const chosen = results.autoNodes;
+    // The probe wants one buffer per node with Ps: a choice that is not a permutation of the nodes cannot run.
+    if (chosen.every((c) => c >= 0) && new Set(chosen).size === chosen.length) {
+      autoBuffers = buffers.map((b, i) => ({ ...b, node: chosen[i]! }));
+      policies.push('auto');
+    } else {
+      results.notes.push(`node: 'auto' chose nodes ${JSON.stringify(chosen)} for the buffers (-1: fallback): not one per node, so the 'auto' runs were skipped`);
+    }
+  }
+  const runs: Record<Policy, CompareRun[]> = { flat: [], hierarchical: [], auto: [] };
+  const buckets: Record<Policy, Buckets[]> = { flat: [], hierarchical: [], auto: [] };
+  const progress = startProgress('compare', reps * policies.length, { enabled: options.progress, expectedMs: 2000 });
   try {
     for (let rep = 0; rep < reps && !stopped(); rep++) {
-      for (const policy of POLICIES) {
+      for (const policy of policies) {
         if (stopped()) break;
         progress.advance(0, `${policy} run ${rep + 1}/${reps}`);
         const r = await probes.placement({
           workers: options.workers ?? 0,
           pin: 'node',
-          policy,
+          policy: policy === 'auto' ? 'hierarchical' : policy,
           tasksPerNode,
           bytesPerTask,
           warmupTasksPerNode: Math.max(1, Math.floor(tasksPerNode / 10)),
-          buffers,
+          buffers: policy === 'auto' ? autoBuffers : buffers,
         });
         results.workers = r.workerNodes.length;
         if (r.cancelled) break;
@@ -259,14 +297,17 @@ export async function runCompareBench(options: CompareBenchOptions = {}): Promis
   } finally {
     progress.stop();
   }
-  for (const policy of POLICIES) if (runs[policy].length) results.policies[policy] = policyResult(runs[policy], buckets[policy]);
+  for (const policy of policies) if (runs[policy].length) results.policies[policy] = policyResult(runs[policy], buckets[policy]);
   const flat = results.policies.flat;
   const hier = results.policies.hierarchical;
+  const auto = results.policies.auto;
   if (flat && hier) {
     results.table = ROWS.map((row) => {
       const f = row.pick(flat);
       const h = row.pick(hier);
-      return { metric: row.metric, unit: row.unit, better: row.better, flat: f, hierarchical: h, changePct: f.median ? ((h.median - f.median) / f.median) * 100 : null };
+      const out: CompareRow = { metric: row.metric, unit: row.unit, better: row.better, flat: f, hierarchical: h, changePct: f.median ? ((h.median - f.median) / f.median) * 100 : null };
+      if (auto) out.auto = row.pick(auto);
+      return out;
     });
   }
   return results;
@@ -282,24 +323,26 @@ function formatValue(unit: string, v: number): string {
 
 export function formatCompareBench(e: BenchEnvelope<'compare', CompareResults>): string {
   const r = e.results;
+  const withAuto = r.table.some((row) => row.auto !== undefined);
   const lines = [
-    `flat vs hierarchical: ${r.workers} workers on nodes ${r.nodes.join(',')}, ${r.tasksPerNode.toLocaleString('en-US')} tasks per node touching ${formatBytes(r.bytesPerTask)} each ` +
+    `flat vs hierarchical${withAuto ? " vs node: 'auto'" : ''}: ${r.workers} workers on nodes ${r.nodes.join(',')}, ${r.tasksPerNode.toLocaleString('en-US')} tasks per node touching ${formatBytes(r.bytesPerTask)} each ` +
       `of a ${formatBytes(r.bufferBytes)} node-local buffer; median of ${r.reps} runs per policy (min..max)`,
   ];
   for (const n of r.notes) lines.push(`note: ${n}`);
   lines.push(
     '',
     formatTable(
-      ['metric', 'flat', 'hierarchical', 'change'],
+      ['metric', 'flat', 'hierarchical', 'change', ...(withAuto ? ["node: 'auto'"] : [])],
       r.table.map((row) => {
         const cell = (s: Summary) => (s.n > 1 ? `${formatValue(row.unit, s.median)} (${formatValue(row.unit, s.min)}..${formatValue(row.unit, s.max)})` : formatValue(row.unit, s.median));
         const change = row.changePct === null ? '-' : `${row.changePct >= 0 ? '+' : ''}${row.changePct.toFixed(1)}%`;
-        return [row.metric, cell(row.flat), cell(row.hierarchical), change];
+        return [row.metric, cell(row.flat), cell(row.hierarchical), change, ...(withAuto ? [row.auto ? cell(row.auto) : '-'] : [])];
       }),
     ),
   );
   if (!r.table.length) lines.push('(no complete pair of runs)');
-  lines.push('', `buffers: ${r.buffers.map((b) => `node ${b.node} ${b.verified ? 'verified' : 'NOT verified'} (${b.pages} pages)`).join(', ')}`);
+  lines.push('', `buffers: ${r.buffers.map((b) => `node ${b.node}${b.memoryNode !== b.node ? ` (memory on node ${b.memoryNode})` : ''} ${b.verified ? 'verified' : 'NOT verified'} (${b.pages} pages)`).join(', ')}`);
+  if (r.autoNodes) lines.push(`node: 'auto' chose: ${r.autoNodes.map((c, i) => `buffer ${i} -> ${c < 0 ? 'fallback' : `node ${c}`}`).join(', ')}`);
   if (e.interrupted) lines.push('', 'interrupted: the runs that finished are summarized above');
   return lines.join('\n');
 }

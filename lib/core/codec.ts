@@ -43,6 +43,7 @@ import {
   safeStructuredClone as hostStructuredClone,
 } from './intrinsics';
 import { jsBinding } from './js-binding';
+import type { MemoryTally } from '../numa/memory-affinity';
 import { sabRegistry } from '../runtime/sab';
 
 const { DefaultSerializer, DefaultDeserializer } = v8;
@@ -99,6 +100,8 @@ export class Writer {
   /** The current value's transfer list, and where the tickets of node-local buffers in it go. */
   transfer: Set<unknown> | undefined;
   tickets = new SafeMap<ArrayBuffer, number[]>();
+  /** Set for one value by a spawn with node: 'auto': told of the memory the task will use in place (numa/memory-affinity.ts). */
+  memory: MemoryTally | undefined;
   constructor(readonly scratch: Buffer) {
     this.buf = scratch;
   }
@@ -167,6 +170,7 @@ function ticketSlot(w: Writer, b: ArrayBuffer): void {
 
 function sabId(w: Writer, sab: SharedArrayBuffer): number {
   w.sabs.push(sab);
+  w.memory?.add(sab);
   return sabRegistry().idOf(sab);
 }
 
@@ -458,6 +462,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     w.u8(FAST);
     fastValue(w, value, 0);
     for (const [ab, slots] of w.tickets) {
+      w.memory?.add(ab);  // before the take detaches it
       const ticket = jsBinding().nodeMemoryTake(ab);
       for (const pos of slots) w.buf.writeDoubleLE(ticket, pos);
     }
@@ -469,8 +474,10 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     w.pos = start;
     if (err !== BAIL) throw cloneError(describeThrown(err), err);
     if (w.sabs.length) w.sabs = [];
+    w.memory?.reset();  // the v8 path copies everything: no memory used in place
   } finally {
     w.transfer = undefined;
+    w.memory = undefined;
   }
   try {
     v8Encode(w, value);

@@ -32,6 +32,8 @@ export interface NativeBinding {
   pageSize(): number;
   allocOnNodes(bytes: number, policy: NativeMemPolicy, nodes: number[]): ArrayBuffer;
   pageNodes(view: Uint8Array): Int32Array;
+  /** Nodes of at most maxPages pages spread over the view (numa/memory-affinity.ts). */
+  samplePageNodes(view: Uint8Array, maxPages: number): Int32Array;
   movePages(view: Uint8Array, node: number): number;
   /** Start address of the view's bytes (tests cross-check with /proc/self/numa_maps). */
   addressOf(view: Uint8Array): bigint;

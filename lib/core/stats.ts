@@ -114,6 +114,16 @@ export interface SysmonStats {
   currentDelayUs: number;
 }
 
+/**
+ * Tasks spawned with node 'auto' (spawn option, or the runtime option memoryAffinity), by the
+ * choice made: on the node holding their memory, or placed as without a node (no buffer used in
+ * place, or none of its pages resident).
+ */
+export interface MemoryAffinityStats {
+  affineByMemory: number;
+  affineFallback: number;
+}
+
 /** A snapshot of a scheduler runtime's counters (`NativeRuntime.stats()`). */
 /**
  * What set a runtime's parallelism: 'cgroup2' (a cgroup v2 cpu.max), 'cgroup1' (a v1 CFS quota),
@@ -161,4 +171,6 @@ export interface SchedulerStats {
   /** Start -> end of each task's function (of the timed ones when sampled), all Ps merged. */
   runTime: HistogramStats;
   sysmon: SysmonStats;
+  /** node: 'auto' choices (absent from snapshots read from another process's shared-memory stats file). */
+  memoryAffinity?: MemoryAffinityStats;
 }

@@ -97,6 +97,8 @@ export const DEFAULTS = Object.freeze({
   shmIntervalMs: 250,
   /** workers 'auto': re-read the cgroup CPU limit (cpu.max, cfs quota, cpuset) this often and follow it. */
   cgroupPollMs: 1000,
+  /** Spawns default to node: 'auto' (option memoryAffinity of both runtimes). */
+  memoryAffinity: false,
 });
 
 const { INVALID_ARG_TYPE, INVALID_ARG, INVALID_OPTION } = ErrorCodes;
@@ -336,7 +338,7 @@ export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin
   };
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs', 'memoryAffinity'] as const;
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -361,7 +363,13 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     virtualWorkersPerNode,
     shm: shmOption(o.shm),
     cgroupPollMs: virtualNodes ? 0 : sched.cgroupPollMs,  // a virtual topology never follows
+    memoryAffinity: memoryAffinityOption(o.memoryAffinity),
   };
+}
+
+/** The `memoryAffinity` option of both runtimes: spawns default to node: 'auto'. */
+export function memoryAffinityOption(value: unknown): boolean {
+  return value === undefined ? DEFAULTS.memoryAffinity : boolean(value, 'memoryAffinity');
 }
 
 /** The `shm` option of both runtimes: publish its stats in the process's shared-memory stats file. */
@@ -385,7 +393,7 @@ export interface RuntimeConfig {
   module: { url: string; file: string };
   native: JsRuntimeCreateOptions;
   /** The options as checked, each read once, defaults filled in (maxQueue a number). */
-  options: RuntimeOptions & { maxQueue: number | 'auto'; restartWorkers: boolean; shm: boolean };
+  options: RuntimeOptions & { maxQueue: number | 'auto'; restartWorkers: boolean; shm: boolean; memoryAffinity: boolean };
 }
 
 const RUNTIME_KEYS = [
@@ -406,6 +414,7 @@ const RUNTIME_KEYS = [
   'confineToCaller',
   'shm',
   'cgroupPollMs',
+  'memoryAffinity',
 ] as const;
 
 /** The task module: a path or a file: URL (string or URL) -> its file: URL and path. */
@@ -502,6 +511,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     hogThresholdMs: (native.hogThresholdNs ?? 0) / 1e6,
     cgroupPollMs: cgroupPollMs(o.cgroupPollMs, true),
     shm: shmOption(o.shm),
+    memoryAffinity: memoryAffinityOption(o.memoryAffinity),
     restartWorkers: o.restartWorkers === undefined ? DEFAULTS.restartWorkers : boolean(o.restartWorkers, 'restartWorkers'),
     resourceLimits: resourceLimits(o.resourceLimits),
     env: workerEnv(o.env),
@@ -514,8 +524,8 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
 // ------------------------------------------------------------------ spawns (Runtime, inside tasks)
 
 export interface CheckedSpawnOptions {
-  /** -1: no affinity. */
-  node: number;
+  /** -1: no affinity; 'auto': the node of the task's memory (numa/memory-affinity.ts). */
+  node: number | 'auto';
   transfer: ArrayBuffer[] | undefined;
   signal: AbortSignal | undefined;
   abort: 'signal' | 'terminate';
@@ -562,24 +572,36 @@ export function abortSignal(value: unknown, name = 'signal'): AbortSignal | unde
 }
 
 /**
+ * The `node` of a spawn: a node id (with `nodes`, one with Ps: ERR_HWSQ_UNKNOWN_NODE otherwise),
+ * 'auto', or undefined: 'auto' when the runtime's `memoryAffinity` is on, else -1 (no affinity).
+ */
+export function spawnNode(value: unknown, nodes: ReadonlySet<number> | readonly number[] | undefined, memoryAffinity: boolean): number | 'auto' {
+  if (value === undefined) return memoryAffinity ? 'auto' : -1;
+  if (value === 'auto') return 'auto';
+  if (typeof value === 'string') throw typeError(INVALID_ARG_TYPE, `node must be a NUMA node id or 'auto', got ${show(value)}`);
+  return nodes ? runtimeNode(value, nodes) : nodeId(value);
+}
+
+/**
  * spawn options: { node?, transfer?, signal?, abort? }. With `nodes` (the runtime's nodes, known
  * on the main thread), a node without Ps is ERR_HWSQ_UNKNOWN_NODE here; inside a task the addon
- * checks it (with the same code) before queuing.
+ * checks it (with the same code) before queuing. `memoryAffinity`: the runtime option (node
+ * defaults to 'auto').
  */
-export function spawnOptions(value: unknown, nodes?: ReadonlySet<number>): CheckedSpawnOptions {
+export function spawnOptions(value: unknown, nodes?: ReadonlySet<number>, memoryAffinity = false): CheckedSpawnOptions {
   const o = readOptions(value, 'options', ['node', 'transfer', 'signal', 'abort']);
   return {
-    node: o.node === undefined ? -1 : nodes ? runtimeNode(o.node, nodes) : nodeId(o.node),
+    node: spawnNode(o.node, nodes, memoryAffinity),
     transfer: transferList(o.transfer),
     signal: abortSignal(o.signal),
     abort: o.abort === undefined ? DEFAULTS.abort : choice(o.abort, 'abort', ['signal', 'terminate'] as const),
   };
 }
 
-/** spawnMany options: { node? } -> node (-1: none). */
-export function spawnManyOptions(value: unknown, nodes?: ReadonlySet<number>): number {
+/** spawnMany options: { node? } -> node (-1: none; 'auto': per task, the node of its memory). */
+export function spawnManyOptions(value: unknown, nodes?: ReadonlySet<number>, memoryAffinity = false): number | 'auto' {
   const o = readOptions(value, 'options', ['node']);
-  return o.node === undefined ? -1 : nodes ? runtimeNode(o.node, nodes) : nodeId(o.node);
+  return spawnNode(o.node, nodes, memoryAffinity);
 }
 
 /** The argument list of one spawn: an array. */
@@ -615,7 +637,8 @@ export interface NativeSpawnArgs {
   spinNs: number;
   view: Uint8Array | undefined;
   steps: number;
-  node: number;
+  /** -1: none; 'auto': the node of params.buffer (numa/memory-affinity.ts). */
+  node: number | 'auto';
   worker: number;
   count: number;
   inside: boolean;
@@ -646,7 +669,7 @@ export function taskBuffer(value: unknown, name: string): Uint8Array {
 }
 
 /** spawnNative(kind, params, options) of a runtime with `size` Ps on `nodes`. */
-export function nativeSpawnArgs(kind: unknown, params: unknown, options: unknown, size: number, nodes: readonly number[]): NativeSpawnArgs {
+export function nativeSpawnArgs(kind: unknown, params: unknown, options: unknown, size: number, nodes: readonly number[], memoryAffinity = false): NativeSpawnArgs {
   const k = choice(kind, 'kind', KINDS, ErrorCodes.UNKNOWN_TASK_KIND);
   const p = readOptions(params, 'params', ['ns', 'buffer', 'steps']);
   const o = readOptions(options, 'options', ['count', 'node', 'worker', 'inside']);
@@ -671,10 +694,11 @@ export function nativeSpawnArgs(kind: unknown, params: unknown, options: unknown
     throw rangeError(INVALID_ARG, `params.steps is for chase tasks, not ${k}`);
   }
   const count = o.count === undefined ? DEFAULTS.spawnCount : integer(o.count, 'count', 1, LIMITS.spawnCount, ErrorCodes.INVALID_COUNT);
-  const node = o.node === undefined ? -1 : runtimeNode(o.node, nodes);
   const worker = o.worker === undefined ? -1 : workerIndex(o.worker, size);
+  // An explicit worker wins over the runtime's memoryAffinity default.
+  const node = spawnNode(o.node, nodes, memoryAffinity && (o.worker === undefined || o.inside === true));
   const inside = o.inside === undefined ? false : boolean(o.inside, 'inside');
-  if (node >= 0 && worker >= 0 && !inside) {
+  if (node !== -1 && worker >= 0 && !inside) {
     throw rangeError(INVALID_ARG, 'give node or worker, not both (with inside: true, worker places the root task and node the tasks)');
   }
   return { kind: k, spinNs, view, steps, node, worker, count, inside };

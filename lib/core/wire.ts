@@ -2,8 +2,12 @@
 // side. native/napi/wire.h states the same constants for C++ (comments there say what each
 // means); the addon exports its copy as binding.wire and test/wire.test.ts checks they agree.
 
-/** Task flags: ROOT and ABORTABLE set at spawn, LOCAL and BUFFER added by the addon at dispatch. */
-export const Flags = Object.freeze({ ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9 } as const);
+/**
+ * Task flags: ROOT and ABORTABLE set at spawn, LOCAL and BUFFER added by the addon at dispatch;
+ * AFFINE_MEMORY / AFFINE_FALLBACK set at spawn by node: 'auto' (the choice it made, counted by the
+ * addon in stats().memoryAffinity, never dispatched).
+ */
+export const Flags = Object.freeze({ ROOT: 1, ABORTABLE: 2, LOCAL: 1 << 8, BUFFER: 1 << 9, AFFINE_MEMORY: 1 << 16, AFFINE_FALLBACK: 1 << 17 } as const);
 
 /** Completion codes of a completion record. */
 export const Codes = Object.freeze({ OK: 0, ERROR: 1, EXITED: 2 } as const);

@@ -252,6 +252,18 @@ export function registerMetrics(runtime: MetricsSource, options: RegisterMetrics
   if (first.workers.some((w) => w.overflowTasks !== undefined)) {
     specs.push(workerCounter('overflowed_tasks_total', 'Tasks moved out of the local queue by overflows.', (w) => w.overflowTasks ?? 0));
   }
+  if (first.memoryAffinity !== undefined) {
+    specs.push({
+      name: 'memory_affinity_total',
+      help: "Tasks spawned with node 'auto' (or memoryAffinity), by choice: choice=\"memory\" on the node holding their memory, choice=\"fallback\" placed as without a node.",
+      type: 'counter',
+      labelNames: ['choice'],
+      samples: (s) => [
+        [{ ...constLabels, choice: 'memory' }, s.memoryAffinity?.affineByMemory ?? 0],
+        [{ ...constLabels, choice: 'fallback' }, s.memoryAffinity?.affineFallback ?? 0],
+      ],
+    });
+  }
   if (first.rejected !== undefined) {
     specs.push({ name: 'tasks_rejected_total', help: 'Submissions refused because the runtime was closed.', type: 'counter', labelNames: [], samples: one((s) => s.rejected ?? 0) });
   }

@@ -82,6 +82,8 @@ export interface SchedulerJson extends PodIdentity {
   stats_enabled: boolean;
   workers_total: number;
   tasks: { spawned: number; submitted_external: number; completed: number; failed: number; dropped: number };
+  /** Tasks spawned with node 'auto', by choice (absent when the snapshot has no such counters: another process's shm file). */
+  memory_affinity?: { affine_by_memory: number; affine_fallback: number };
   /** Submit -> start of each task, since the runtime started. */
   scheduling_latency_ms: LatencySummaryMs;
   /** Start -> end of each task's function. */
@@ -201,6 +203,7 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
     stats_enabled: s.statsEnabled ?? true,
     workers_total: s.workers.length,
     tasks: { spawned: totalSpawned(s), submitted_external: s.externalSubmitted, completed: s.executed, failed: s.tasks?.failed ?? 0, dropped: s.dropped },
+    ...(s.memoryAffinity ? { memory_affinity: { affine_by_memory: s.memoryAffinity.affineByMemory, affine_fallback: s.memoryAffinity.affineFallback } } : {}),
     scheduling_latency_ms: latencyMs(s.latency),
     run_time_ms: latencyMs(s.runTime),
     work_steal_count: sum((w) => w.stealsSameNode) + remote,

@@ -7,10 +7,11 @@ import { ErrorCodes, codedError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import type { BufferLike } from '../numa/memory';
 import { native } from '../core/native';
+import { nearestNodes, nodeOfBuffer } from '../numa/memory-affinity';
 import { abortError } from '../runtime/endpoint';
 import { numaNodeFromEnv } from '../per-node/env';
 import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from '../shm/config';
-import type { ParallelismEvent, SchedulerStats } from '../core/stats';
+import type { MemoryAffinityStats, ParallelismEvent, SchedulerStats } from '../core/stats';
 import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer, type SchedulerConfig } from '../core/validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
@@ -86,6 +87,11 @@ export interface NativeRuntimeOptions {
    * it off for every runtime). Written by a native thread of the process, not the JS thread.
    */
   shm?: boolean;
+  /**
+   * spawnNative defaults to node: 'auto' (default false): touch/chase tasks run on the node that
+   * holds params.buffer. An explicit node or worker wins.
+   */
+  memoryAffinity?: boolean;
 }
 
 export interface NativeTaskParams {
@@ -100,8 +106,12 @@ export interface NativeTaskParams {
 export interface SpawnNativeOptions {
   /** Tasks to spawn (default 1). One promise for all of them. */
   count?: number;
-  /** NUMA node affinity (OS id): the tasks go to the node's queue and run on its Ps unless those are saturated. */
-  node?: number;
+  /**
+   * NUMA node affinity (OS id): the tasks go to the node's queue and run on its Ps unless those
+   * are saturated. 'auto': the node holding params.buffer (none for spin/noop, or a buffer with
+   * no resident page: no affinity). Default: 'auto' with the runtime option memoryAffinity.
+   */
+  node?: number | 'auto';
   /** Send the tasks to this P's inbox: they run there and are never stolen (with `inside`: the root task only). */
   worker?: number;
   /**
@@ -149,10 +159,12 @@ export interface NativeRuntimeConfig extends SchedulerConfig {
   virtualWorkersPerNode: number;
   /** The checked `shm` option (the addon publishes only with a ShmPublishConfig). */
   shm?: boolean;
+  /** Spawns default to node: 'auto' (JS only; the addon never sees it). */
+  memoryAffinity?: boolean;
 }
 
 /** The config as the addon takes it: `shm` resolved to where and how often to publish (anything else: not published). */
-export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm'> & { shm?: ShmPublishConfig | boolean | null; onParallelism?: (event: ParallelismEvent) => void };
+export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm' | 'memoryAffinity'> & { shm?: ShmPublishConfig | boolean | null; onParallelism?: (event: ParallelismEvent) => void };
 
 interface RawSpawnResult {
   count: number;
@@ -230,10 +242,14 @@ export class NativeRuntime extends EventEmitter {
   readonly #handle: NativeRuntimeHandle;
   #closing: Promise<void> | undefined;
   #destroyed = false;
+  readonly #memoryAffinity: boolean;
+  #nearest: Map<number, number> | undefined;  // memory node -> node with Ps (node: 'auto')
+  readonly #affinity: MemoryAffinityStats = { affineByMemory: 0, affineFallback: 0 };
 
   constructor(options: NativeRuntimeOptions = {}) {
     super();
-    const config = normalizeNativeRuntimeOptions(options);
+    const { memoryAffinity, ...config } = normalizeNativeRuntimeOptions(options);
+    this.#memoryAffinity = memoryAffinity ?? DEFAULTS.memoryAffinity;
     // The event comes from the core's watch thread through an unref'd thread-safe function,
     // which holds this callback: a weak reference, so that the runtime can still be collected.
     const self = new WeakRef(this);
@@ -259,8 +275,18 @@ export class NativeRuntime extends EventEmitter {
   spawnNative(kind: NativeTaskKind, params?: NativeTaskParams, options?: SpawnNativeOptions): Promise<SpawnNativeResult> {
     try {
       if (this.closed) throw closedError();
-      const a = nativeSpawnArgs(kind, params, options, this.size, this.nodes);
-      return this.#handle.spawn(a.kind, a.spinNs, a.view, a.steps, a.node, a.worker, a.count, a.inside).then((r) => {
+      const a = nativeSpawnArgs(kind, params, options, this.size, this.nodes, this.#memoryAffinity);
+      let node = a.node;
+      if (node === 'auto') {
+        // touch/chase use their buffer in place: its node; spin/noop have no memory (fallback).
+        node = a.view ? nodeOfBuffer(a.view.buffer, (this.#nearest ??= nearestNodes(this.nodes))) : -1;
+      }
+      const r = this.#handle.spawn(a.kind, a.spinNs, a.view, a.steps, node, a.worker, a.count, a.inside);
+      if (a.node === 'auto') {
+        if (node >= 0) this.#affinity.affineByMemory += a.count;
+        else this.#affinity.affineFallback += a.count;
+      }
+      return r.then((r) => {
         if (r.dropped > 0) throw droppedError(r.dropped, r.count);
         return { count: r.count, elapsedNs: r.elapsedNs };
       });
@@ -284,7 +310,9 @@ export class NativeRuntime extends EventEmitter {
 
   /** A snapshot of the scheduler's counters, depths and histograms (also after close). */
   stats(): SchedulerStats {
-    return this.#handle.stats();
+    const s = this.#handle.stats();
+    s.memoryAffinity = { ...this.#affinity };
+    return s;
   }
 
   /** Which P is on which node and CPUs, and the node distances the steal order follows. */

@@ -2,6 +2,7 @@
 import { ErrorCodes, rangeError, typeError, unsupportedError } from '../core/errors';
 import { native } from '../core/native';
 import { currentNode } from './affinity';
+import { forgetPlacement, recordAllocation } from './memory-affinity';
 import { topology, type NumaNode } from './topology';
 import { bytesOf, choice, nodeId, nodeIds, readOptions } from '../core/validation';
 
@@ -68,7 +69,10 @@ export function allocOnNode(bytes: number, node: number | readonly number[], opt
   if (total > 0 && bytes > total) {
     throw rangeError(ErrorCodes.BAD_SIZE, `bytes (${bytes}) exceeds the memory of ${policy === 'preferred' ? 'the machine' : `node ${ids.join(', ')}`} (${total})`);
   }
-  return native().allocOnNodes(bytes, native().numaAvailable() ? policy : 'default', ids);
+  const buffer = native().allocOnNodes(bytes, native().numaAvailable() ? policy : 'default', ids);
+  // Its node is known (spawn's node: 'auto' needs no page query); other policies are sampled.
+  if (policy === 'bind' && ids.length === 1) recordAllocation(buffer, ids[0]!);
+  return buffer;
 }
 
 /** Allocates memory interleaved page by page over `nodes` (default: every node with memory). */
@@ -131,6 +135,9 @@ export function movePages(buffer: BufferLike, node: number): PagePlacement {
   requireLinux('movePages');
   const target = memoryNode(topology().nodes, node);
   if (!target.hasMemory) throw rangeError(ErrorCodes.UNKNOWN_NODE, `NUMA node ${node} has no memory`);
-  if (view.byteLength > 0) native().movePages(view, node);
+  if (view.byteLength > 0) {
+    forgetPlacement(view.buffer);  // node: 'auto' samples it again
+    native().movePages(view, node);
+  }
   return pageNodes(view);
 }

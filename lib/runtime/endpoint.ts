@@ -10,6 +10,7 @@ import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
 import { SafeBuffer, SafeMap, SafePromise, SafeSet, SafeError, defineProperty, isArray, nextTick } from '../core/intrinsics';
 import { jsBinding, type CompletionsFn } from '../core/js-binding';
 import { Batch, Codes, Completion, Scratch } from '../core/wire';
+import type { MemoryTally } from '../numa/memory-affinity';
 import { sabRegistry } from './sab';
 
 export { jsBinding } from '../core/js-binding';
@@ -33,10 +34,20 @@ export interface BatchEntry {
   error?: unknown;
 }
 
+/** node: 'auto' for each record of a batch (spawn.ts): the tally the codec reports the record's memory to, then the node and flags chosen from it. */
+export interface BatchPlacement {
+  readonly tally: MemoryTally;
+  place(): { node: number; flags: number };
+}
+
 /** Options of one spawn. */
 export interface SpawnOptions {
-  /** Run on a P of this NUMA node (OS id); default: wherever there is room. */
-  node?: number;
+  /**
+   * Run on a P of this NUMA node (OS id); 'auto': on the node that holds the memory the task
+   * uses in place (its SharedArrayBuffers, allocOnNode memory in `transfer`), else as without a
+   * node. Default: the runtime's `memoryAffinity` ('auto' when true), else wherever there is room.
+   */
+  node?: number | 'auto';
   /** ArrayBuffers to transfer: detached here after their bytes went into the task (node-local memory moves without a copy). */
   transfer?: readonly unknown[];
   /** Aborts the task: a queued one is removed, a running one sees `currentTask().signal` abort. The promise rejects with an AbortError at once. */
@@ -101,9 +112,13 @@ export class Endpoint {
    * Encodes an argument list into io (from 0). Returns the byte length; w.spilled says it is in
    * w.buf instead, and w.sabs lists the SharedArrayBuffers the task's entry must hold.
    */
-  encodeArgs(args: readonly unknown[], transfer?: readonly unknown[]): number {
+  encodeArgs(args: readonly unknown[], transfer?: readonly unknown[], tally?: MemoryTally): number {
     if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'args must be an array');
     this.w.reset();
+    if (tally) {
+      tally.reset();
+      this.w.memory = tally;  // encodeValue tells it of the memory used in place, then unsets it
+    }
     encodeValue(this.w, args, transfer);
     return this.w.pos;
   }
@@ -118,8 +133,11 @@ export class Endpoint {
    * Batch submission, all or nothing: encodes one record per argument list (first all of them,
    * so that a list that does not clone refuses the whole batch with nothing queued), then copies
    * them into io and calls flush(count) whenever io is full (and at the end); a record too big for
-   * io goes alone through single(). Returns each task's seq (0: refused by flush/single, i.e.
-   * closed), or, when a list was not an array or did not clone, that error for every entry.
+   * io goes alone through single() (with that record's node and flags). With `place` (node:
+   * 'auto', spawn.ts), each record's arguments report their memory to place.tally and the record
+   * gets the node and flags of place.place() for its own memory. Returns each task's seq (0:
+   * refused by flush/single, i.e. closed), or, when a list was not an array or did not clone, that
+   * error for every entry.
    */
   encodeBatch(
     fn: number,
@@ -127,7 +145,8 @@ export class Endpoint {
     flags: number,
     node: number,
     flush: (count: number) => number,
-    single: (seq: number, buf: Buffer) => number,
+    single: (seq: number, buf: Buffer, node: number, flags: number) => number,
+    place?: BatchPlacement,
   ): BatchEntry[] {
     if (node > 0x7fffffff) throw rangeError(ErrorCodes.UNKNOWN_NODE, `no node ${node}`);
     const w = this.w;
@@ -140,6 +159,10 @@ export class Endpoint {
         if (!isArray(args)) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'every element of argsList must be an array');
         w.ensure(Batch.HEADER);
         w.pos += Batch.HEADER;
+        if (place) {
+          place.tally.reset();
+          w.memory = place.tally;  // encodeValue tells it of this record's memory used in place, then unsets it
+        }
         encodeValue(w, args);
       } catch (err) {
         w.reset();
@@ -148,9 +171,10 @@ export class Endpoint {
       }
       keeps.push(this.takeSabs());
       const buf = w.buf;
+      const chosen = place?.place();
       buf.writeUInt32LE(fn, at + Batch.FN);
-      buf.writeUInt32LE(flags, at + Batch.FLAGS);
-      buf.writeInt32LE(node, at + Batch.NODE);
+      buf.writeUInt32LE(chosen ? flags | chosen.flags : flags, at + Batch.FLAGS);
+      buf.writeInt32LE(chosen ? chosen.node : node, at + Batch.NODE);
       buf.writeUInt32LE(w.pos - at - Batch.HEADER, at + Batch.LEN);
       starts.push(at);
     }
@@ -178,7 +202,7 @@ export class Endpoint {
         const len = next - at;
         if (len > io.length) {
           doFlush();
-          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + Batch.HEADER, next))) === 0 ? 0 : seq);
+          seqs.push(single(seq, SafeBuffer.from(src.subarray(at + Batch.HEADER, next)), src.readInt32LE(at + Batch.NODE), src.readUInt32LE(at + Batch.FLAGS)) === 0 ? 0 : seq);
           first = seqs.length;
           continue;
         }

@@ -15,6 +15,8 @@ import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetr
 import { packageRoot } from '../core/native';
 import { abortError, jsBinding, Endpoint, workerExitedError, type SpawnOptions } from './endpoint';
 import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
+import type { InitMessage } from './worker';
+import { MemoryTally, nearestNodes } from '../numa/memory-affinity';
 import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from '../shm/config';
@@ -97,6 +99,13 @@ export interface RuntimeOptions {
    * thread's event loop is blocked.
    */
   shm?: boolean;
+  /**
+   * Spawns (root and nested, spawn and spawnMany) default to node: 'auto': a task runs on the
+   * node that holds the memory it uses in place (its SharedArrayBuffers, allocOnNode memory in
+   * `transfer`); without such memory it is placed as usual. An explicit node wins. Default false.
+   * `stats().memoryAffinity` counts the choices.
+   */
+  memoryAffinity?: boolean;
 }
 
 export interface WorkerInfo {
@@ -118,12 +127,6 @@ interface Slot {
   cpus: number[];
 }
 
-interface InitMessage {
-  kind: 'hwsq:init';
-  runtimeId: number;
-  worker: number;
-  url: string;
-}
 type WorkerMessage =
   | { kind: 'hwsq:ready'; names: string[]; nonFunctions: string[] }
   | { kind: 'hwsq:sab-sync' }
@@ -167,6 +170,9 @@ export class Runtime extends EventEmitter {
   private quiesceWaiters: (() => void)[] = [];  // close(): until the addon's live count is 0
   private roomWaiters: (() => void)[] = [];
   private readonly nodes: Set<number>;
+  private readonly memoryAffinity: boolean;
+  /** Memory node -> node with Ps (node: 'auto'; the workers get a copy). */
+  private readonly nearest: Map<number, number>;
 
   private constructor(
     private readonly rt: object,
@@ -178,6 +184,8 @@ export class Runtime extends EventEmitter {
     super();
     this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
+    this.memoryAffinity = opts.memoryAffinity === true;
+    this.nearest = nearestNodes([...this.nodes]);
     const mq = opts.maxQueue ?? Infinity;
     this.maxQueue = mq === 'auto' ? DEFAULTS.maxQueuePerWorker * placement.length : mq;
     this.b.setMain(rt, this.endpoint.onCompletions, this.endpoint.inBuf, this.endpoint.io);
@@ -185,6 +193,8 @@ export class Runtime extends EventEmitter {
     this.target = {
       endpoint: this.endpoint,
       nodes: this.nodes,
+      memoryAffinity: this.memoryAffinity,
+      tally: new MemoryTally(this.nearest),
       closed: () => this.refusing,
       admit: (count) => {
         if (this.maxQueue !== Infinity && this.b.queued(this.rt) + count > this.maxQueue) {
@@ -270,7 +280,7 @@ export class Runtime extends EventEmitter {
     } as ConstructorParameters<typeof Worker>[1]);
     slot.worker = worker;
     slot.ready = false;
-    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl };
+    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl, memoryAffinity: this.memoryAffinity, nearest: [...this.nearest] };
     worker.postMessage(init);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -417,7 +427,7 @@ export class Runtime extends EventEmitter {
    * Spawns `name` once per argument list as one batch (one native call and one queue operation
    * per batch instead of per task). Returns one promise per task, in order.
    */
-  spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
+  spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number | 'auto' } = {}): Promise<T>[] {
     return spawnBatch(this.target, name, argsList, options) as Promise<T>[];
   }
 

@@ -21,7 +21,7 @@ export interface TaskContext {
 
 export interface WorkerHooks {
   spawn(name: string, args: readonly unknown[], options: SpawnOptions): Promise<unknown>;
-  spawnMany(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number }): Promise<unknown>[];
+  spawnMany(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number | 'auto' }): Promise<unknown>[];
   current(): TaskContext | undefined;
 }
 
@@ -43,7 +43,7 @@ export function spawn<T = unknown>(name: string, args: readonly unknown[] = [], 
 }
 
 /** Inside a task: spawn for many argument lists as one batch. */
-export function spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number } = {}): Promise<T>[] {
+export function spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number | 'auto' } = {}): Promise<T>[] {
   const h = hooks();
   if (!h) return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(notInTask('spawnMany')));
   return h.spawnMany(name, argsList, options) as Promise<T>[];

@@ -13,17 +13,22 @@ import { parentPort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
 import { jsBinding, Endpoint } from './endpoint';
 import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
+import { MemoryTally } from '../numa/memory-affinity';
 import { Flags, Result, errorResult } from '../core/wire';
 import { WORKER_HOOKS, type TaskContext, type WorkerHooks } from './task';
 import { ErrorCodes, typeError } from '../core/errors';
 import { SafeAbortController, SafeError, SafeMap, SafePromise, SafeUint8Array, nextTick, objectKeys, promiseThen, rejected } from '../core/intrinsics';
 import { sabRegistry, type SabEntry } from './sab';
 
-interface Init {
+/** The message that boots a worker (runtime.ts startWorker). */
+export interface InitMessage {
   kind: 'hwsq:init';
   runtimeId: number;
   worker: number;
   url: string;
+  /** The runtime's memoryAffinity option, and memory node -> node with Ps (node: 'auto'). */
+  memoryAffinity: boolean;
+  nearest: [number, number][];
 }
 
 type TaskFn = (...args: unknown[]) => unknown;
@@ -86,7 +91,7 @@ function catchUpOnSharedBuffers(): Promise<void> {
   });
 }
 
-async function boot(init: Init): Promise<void> {
+async function boot(init: InitMessage): Promise<void> {
   const b = jsBinding();
   sabRegistry().listen();  // first: announcements from now on reach this thread (sab.ts)
   const endpoint = new Endpoint();
@@ -221,6 +226,8 @@ async function boot(init: Init): Promise<void> {
   // The addon checks a node without Ps (same code as the main thread) before queuing.
   const target: SpawnTarget = {
     endpoint,
+    memoryAffinity: init.memoryAffinity,
+    tally: new MemoryTally(new SafeMap(init.nearest)),
     closed: () => false,  // the addon refuses (handle 0) once the runtime stops
     submit: (fn, seq, len, flags, node, big) => (big ? b.spawn(fn, seq, len, flags, node, big) : b.spawn(fn, seq, len, flags, node)),
     submitMany: (count) => b.spawnMany(count),
@@ -251,6 +258,6 @@ async function boot(init: Init): Promise<void> {
   parentPort!.postMessage({ kind: 'hwsq:ready', names, nonFunctions });
 }
 
-parentPort?.once('message', (msg: Init) => {
+parentPort?.once('message', (msg: InitMessage) => {
   if (msg?.kind === 'hwsq:init') void boot(msg);
 });

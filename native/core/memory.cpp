@@ -230,6 +230,34 @@ std::vector<int> queryPageNodes(const void* addr, size_t bytes) {
   return status;
 }
 
+std::vector<int> samplePageNodes(const void* addr, size_t bytes, size_t maxPages) {
+  const PageRange r = pageRange(addr, bytes);
+  const size_t n = std::min(r.count, maxPages);
+  std::vector<int> status(n);
+  if (n == 0) return status;
+  const size_t page = pageSize();
+  // Sample k sits in the middle of the k-th of n equal stretches: spread over the whole range,
+  // first and last stretch included.
+  std::vector<void*> pages(n);
+  for (size_t k = 0; k < n; ++k) pages[k] = reinterpret_cast<void*>(r.start + ((2 * k + 1) * r.count / (2 * n)) * page);
+  if (numaSyscallsAvailable()) {
+    if (sysMovePages(n, pages.data(), nullptr, status.data(), 0) >= 0) return status;
+    const int err = errno;
+    if (err == ENOSYS) throw UnsupportedError("move_pages is not available (kernel without CONFIG_MIGRATION)");
+    throwErrno(err, "move_pages");
+  }
+  for (size_t k = 0; k < n; ++k) {
+    unsigned char v = 0;
+    if (mincore(pages[k], page, &v) == 0)
+      status[k] = (v & 1) ? 0 : -ENOENT;
+    else if (errno == ENOMEM)
+      status[k] = -EFAULT;
+    else
+      throwErrno(errno, "mincore");
+  }
+  return status;
+}
+
 size_t migratePages(void* addr, size_t bytes, int node) {
   (void)detail::nodeMask({node});  // ERR_HWSQ_UNKNOWN_NODE for ids out of range or offline
   const PageRange r = pageRange(addr, bytes);
@@ -266,6 +294,7 @@ size_t pageSize() {
 void* allocOnNodes(size_t, MemPolicy, const std::vector<int>&) { throwLinuxOnly("allocOnNodes"); }
 void freeNodeMemory(void*, size_t) { throwLinuxOnly("freeNodeMemory"); }
 std::vector<int> queryPageNodes(const void*, size_t) { throwLinuxOnly("queryPageNodes"); }
+std::vector<int> samplePageNodes(const void*, size_t, size_t) { throwLinuxOnly("samplePageNodes"); }
 size_t migratePages(void*, size_t, int) { throwLinuxOnly("migratePages"); }
 
 }  // namespace hwsq

@@ -25,6 +25,11 @@ void freeNodeMemory(void* addr, size_t bytes);          // nullptr: no-op; throw
 // syscalls it answers from mincore(2): resident pages are on node 0.
 std::vector<int> queryPageNodes(const void* addr, size_t bytes);
 
+// Like queryPageNodes, for at most maxPages pages spread evenly over the range (one move_pages
+// call whatever the size): a bounded-cost estimate of where a buffer lives. Entry k is the page
+// in the middle of the k-th of min(pages, maxPages) equal stretches of the range.
+std::vector<int> samplePageNodes(const void* addr, size_t bytes, size_t maxPages);
+
 // Migrates every page of [addr, addr+bytes) to node. Returns the pages that are on node afterwards.
 // Unknown node → ERR_HWSQ_UNKNOWN_NODE; node outside the cpuset → ERR_HWSQ_NODE_NOT_ALLOWED.
 size_t migratePages(void* addr, size_t bytes, int node);

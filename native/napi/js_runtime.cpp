@@ -214,6 +214,9 @@ struct JsRuntime {
   std::atomic<uint64_t> nextSerial{1};  // JsTask::serial (relaxed: only uniqueness matters)
   std::atomic<int64_t> queuedRoots{0};  // root tasks submitted and not started / cancelled
   std::atomic<uint64_t> settledOk{0}, settledError{0}, exited{0}, cancelled{0}, deferred{0};
+  // Tasks queued with node: 'auto', by choice: on the node of their memory, or placed as usual
+  // (relaxed: statistics only, from the main thread and every worker).
+  std::atomic<uint64_t> affineByMemory{0}, affineFallback{0};
   int rootLimit = INT_MAX;              // concurrentTasksPerWorker (async roots)
   size_t budget = 1;  // tasksPerTurn, set by create()
   uint64_t spinNs = 0;
@@ -361,7 +364,7 @@ void trampoline(void* arg) {
   napi_env env = ep->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  uint32_t flags = t->flags & kFlagStoredMask;
+  uint32_t flags = t->flags & kFlagDispatchedMask;
   if (t->origin.get() == ep) flags |= kDispatchLocal;
   napi_value argv[6];
   napi_create_double(env, handleOf(t), &argv[0]);
@@ -447,8 +450,16 @@ JsTask* newTask(JsRuntime* rt, const std::shared_ptr<Endpoint>& origin, uint32_t
   return t;
 }
 
+// The node: 'auto' choices of queued tasks (flags read before the push: once queued, another
+// thread may run and free the task), into the runtime's counters.
+void countPlacement(JsRuntime* rt, uint64_t byMemory, uint64_t fallback) {
+  if (byMemory) rt->affineByMemory.fetch_add(byMemory, std::memory_order_relaxed);
+  if (fallback) rt->affineFallback.fetch_add(fallback, std::memory_order_relaxed);
+}
+
 // Submits; false when the runtime is closed (the task is freed).
 bool submitTask(JsRuntime* rt, JsTask* t) {
+  const uint32_t flags = t->flags;
   bool ok;
   try {
     ok = rt->core->submit(&t->task, SpawnHint::Next);
@@ -460,6 +471,8 @@ bool submitTask(JsRuntime* rt, JsTask* t) {
   if (!ok) {
     if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
     rt->freeTask(t);
+  } else {
+    countPlacement(rt, (flags & kFlagAffineMemory) != 0, (flags & kFlagAffineFallback) != 0);
   }
   return ok;
 }
@@ -979,7 +992,12 @@ std::vector<JsTask*> readBatch(JsRuntime* rt, const std::shared_ptr<Endpoint>& o
 
 size_t submitBatch(JsRuntime* rt, std::vector<JsTask*>& tasks, SpawnHint hint) {
   std::vector<Task*> ptrs(tasks.size());
-  for (size_t i = 0; i < tasks.size(); ++i) ptrs[i] = &tasks[i]->task;
+  uint64_t byMemory = 0, fallback = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    ptrs[i] = &tasks[i]->task;
+    byMemory += (tasks[i]->flags & kFlagAffineMemory) != 0;
+    fallback += (tasks[i]->flags & kFlagAffineFallback) != 0;
+  }
   size_t n = 0;
   try {
     n = rt->core->submitBatch(ptrs.data(), ptrs.size(), hint);
@@ -996,6 +1014,8 @@ size_t submitBatch(JsRuntime* rt, std::vector<JsTask*>& tasks, SpawnHint hint) {
       if (t->flags & kFlagRoot) rt->queuedRoots.fetch_sub(1, std::memory_order_relaxed);
       rt->freeTask(t);
     }
+  else
+    countPlacement(rt, byMemory, fallback);  // the core queues a batch whole or not at all
   return n;
 }
 
@@ -1124,7 +1144,12 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
     tasks.Set("workerExited", n(rt->exited.load()));
     tasks.Set("cancelled", n(rt->cancelled.load()));
     tasks.Set("deferred", n(rt->deferred.load()));
+
     out.Set("tasks", tasks);
+    auto affinity = Napi::Object::New(env);
+    affinity.Set("affineByMemory", n(rt->affineByMemory.load(std::memory_order_relaxed)));
+    affinity.Set("affineFallback", n(rt->affineFallback.load(std::memory_order_relaxed)));
+    out.Set("memoryAffinity", affinity);
     out.Set("elapsedNs", Napi::Number::New(env, elapsed));
     return out;
   });

@@ -226,6 +226,20 @@ Napi::Value PageNodes(const Napi::CallbackInfo& info) {
   });
 }
 
+// samplePageNodes(buffer, maxPages): the node of at most maxPages pages spread over the buffer
+// (lib/numa/memory-affinity.ts: where a spawn's memory lives, at a bounded cost per query).
+Napi::Value SamplePageNodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    ByteRange range = bytesOf(info[0]);
+    const int maxPages = indexArg(info[1], "maxPages", "ERR_HWSQ_INVALID_ARG");
+    auto nodes = hwsq::samplePageNodes(range.data, range.length, static_cast<size_t>(maxPages));
+    auto out = Napi::Int32Array::New(env, nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) out[i] = nodes[i];
+    return out;
+  });
+}
+
 Napi::Value MovePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -261,6 +275,7 @@ void registerAll(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Function::New(env, PageSize));
   exports.Set("allocOnNodes", Napi::Function::New(env, AllocOnNodes));
   exports.Set("pageNodes", Napi::Function::New(env, PageNodes));
+  exports.Set("samplePageNodes", Napi::Function::New(env, SamplePageNodes));
   exports.Set("movePages", Napi::Function::New(env, MovePages));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
 }

@@ -10,7 +10,8 @@ Napi::Object wireToJs(Napi::Env env) {
     for (const auto& [k, v] : entries) g.Set(k, Napi::Number::New(env, v));
     o.Set(name, g);
   };
-  group("flags", {{"ROOT", kFlagRoot}, {"ABORTABLE", kFlagAbortable}, {"LOCAL", kDispatchLocal}, {"BUFFER", kDispatchBuffer}});
+  group("flags", {{"ROOT", kFlagRoot}, {"ABORTABLE", kFlagAbortable}, {"LOCAL", kDispatchLocal}, {"BUFFER", kDispatchBuffer},
+                   {"AFFINE_MEMORY", kFlagAffineMemory}, {"AFFINE_FALLBACK", kFlagAffineFallback}});
   group("codes", {{"OK", kCodeOk}, {"ERROR", kCodeError}, {"EXITED", kCodeExited}});
   group("result", {{"PENDING", kResultPending}, {"ERROR_BASE", kErrorBase}, {"SETTLED_LOCALLY", kResultSettledLocally},
                    {"COMPLETED_BY_JS", kResultCompletedByJs}});

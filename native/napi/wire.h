@@ -15,11 +15,16 @@
 
 namespace hwsq::wire {
 
-// Task flags, set by JS at spawn; the low byte is kept in the task, the dispatch bits are added
-// by the addon when it calls the worker's dispatcher.
+// Task flags, set by JS at spawn; the low byte and the placement bits are kept in the task, the
+// low byte reaches the worker's dispatcher with the dispatch bits the addon adds.
 constexpr uint32_t kFlagRoot = 1;                // spawned from the main thread (maxQueue, concurrency limit)
 constexpr uint32_t kFlagAbortable = 2;           // spawned with an AbortSignal: the task gets an AbortController
-constexpr uint32_t kFlagStoredMask = 0xff;       // the flags a task keeps
+// How a spawn with node: 'auto' chose the task's node (lib/numa/memory-affinity.ts): counted once
+// the task is queued (affineByMemory / affineFallback in stats()); never passed to the dispatcher.
+constexpr uint32_t kFlagAffineMemory = 1u << 16;    // on the node (with Ps) holding its memory
+constexpr uint32_t kFlagAffineFallback = 1u << 17;  // no memory used in place, or none resident: no node
+constexpr uint32_t kFlagDispatchedMask = 0xff;   // the kept flags the dispatcher sees
+constexpr uint32_t kFlagStoredMask = kFlagDispatchedMask | kFlagAffineMemory | kFlagAffineFallback;  // the flags a task keeps
 constexpr uint32_t kDispatchLocal = 1u << 8;     // the spawner is the running thread: JS settles the promise itself
 constexpr uint32_t kDispatchBuffer = 1u << 9;    // the arguments came in their own Buffer, not in `in`
 

@@ -249,6 +249,32 @@ TEST_CASE("queryPageNodes: untouched, unmapped, unaligned, large") {
   CHECK_CODE(hwsq::queryPageNodes(reinterpret_cast<void*>(UINTPTR_MAX - 10), 100), "ERR_HWSQ_BAD_SIZE");
 }
 
+TEST_CASE("samplePageNodes: bounded, spread, same answers as the full query") {
+  size_t page = hwsq::pageSize();
+  PinnedHere here;
+  const size_t pages = 1000;
+  void* raw = mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(raw != MAP_FAILED);
+  // Small pages only: with transparent huge pages (always, in the guests' kernel) writing the
+  // second half would fault in a huge page that covers untouched pages of the first half too.
+  ::madvise(raw, pages * page, MADV_NOHUGEPAGE);
+  auto st = hwsq::samplePageNodes(raw, pages * page, 16);
+  CHECK_EQ(st.size(), size_t(16));
+  for (int s : st) CHECK(s < 0);  // nothing touched yet
+  // Second half written: samples 0..7 (middles of the first eight sixteenths) see no page.
+  std::memset(static_cast<char*>(raw) + pages / 2 * page, 1, pages / 2 * page);
+  st = hwsq::samplePageNodes(raw, pages * page, 16);
+  for (size_t k = 0; k < 8; ++k) CHECK(st[k] < 0);
+  for (size_t k = 8; k < 16; ++k) CHECK_EQ(st[k], here.node);
+  // Fewer pages than asked for: every page, as queryPageNodes answers.
+  auto full = hwsq::queryPageNodes(static_cast<char*>(raw) + (pages - 3) * page + 7, 2 * page);
+  CHECK(hwsq::samplePageNodes(static_cast<char*>(raw) + (pages - 3) * page + 7, 2 * page, 16) == full);
+  CHECK(hwsq::samplePageNodes(raw, 0, 16).empty());
+  CHECK(hwsq::samplePageNodes(raw, pages * page, 0).empty());
+  munmap(raw, pages * page);
+  CHECK_CODE(hwsq::samplePageNodes(raw, size_t(1) << 60, 16), "ERR_HWSQ_BAD_SIZE");
+}
+
 TEST_CASE("freeNodeMemory unmaps") {
   void* p = hwsq::allocOnNodes(3 * kMiB, MemPolicy::Bind, {0});
   size_t pages = 3 * kMiB / hwsq::pageSize();

@@ -13,7 +13,7 @@ const DEFAULT_TIMEOUT_MS = 180_000;
 const CONSOLE_KEEP = 256 * 1024; // characters of console kept in memory (the tail)
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const fourSingleCpuNodes = () => [0, 1, 2, 3].map(() => ({ cpus: 1, memMiB: 192 }));
+const fourSingleCpuNodes = () => [0, 1, 2, 3].map(() => ({ cpus: 1, memMiB: 384 }));
 
 /** @type {Record<'twoNode' | 'fourNode' | 'cpuless' | 'interleaved' | 'asymmetric', import('./vm.d.mts').VmTopology>} */
 export const TOPOLOGIES = {
@@ -21,8 +21,8 @@ export const TOPOLOGIES = {
   twoNode: {
     name: 'twoNode',
     nodes: [
-      { cpus: 2, memMiB: 256 },
-      { cpus: 2, memMiB: 256 },
+      { cpus: 2, memMiB: 384 },
+      { cpus: 2, memMiB: 384 },
     ],
   },
   // Four single-CPU nodes on a line, so every pair has its own distance.
@@ -54,9 +54,9 @@ export const TOPOLOGIES = {
   cpuless: {
     name: 'cpuless',
     nodes: [
-      { cpus: 1, memMiB: 256 },
-      { cpus: 1, memMiB: 256 },
-      { cpus: 0, memMiB: 192 },
+      { cpus: 1, memMiB: 384 },
+      { cpus: 1, memMiB: 384 },
+      { cpus: 0, memMiB: 256 },
     ],
     distances: [
       [10, 20, 28],
@@ -68,8 +68,8 @@ export const TOPOLOGIES = {
   interleaved: {
     name: 'interleaved',
     nodes: [
-      { cpus: 2, memMiB: 256, cpuIds: [0, 2] },
-      { cpus: 2, memMiB: 256, cpuIds: [1, 3] },
+      { cpus: 2, memMiB: 384, cpuIds: [0, 2] },
+      { cpus: 2, memMiB: 384, cpuIds: [1, 3] },
     ],
   },
 };
