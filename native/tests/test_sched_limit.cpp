@@ -290,6 +290,31 @@ struct Events {
 
 }  // namespace
 
+// Hand-computed plans: two nodes, P0..P3 pinned one CPU each to 0..3 (P0, P1 node 0).
+TEST_CASE("cgroup watch: planPins keeps allowed pins, spreads active Ps over their node's remaining CPUs") {
+  using Plan = std::vector<std::vector<int>>;
+  const Plan base = {{0}, {1}, {2}, {3}};
+  const std::vector<int> nodeOf = {0, 0, 1, 1};
+  // Everything allowed again (a cpuset grown back): every original pin.
+  CHECK(planPins(base, nodeOf, {true, true, true, true}, {0, 1, 2, 3}) == base);
+  // Node 1 only, P2 and P3 active (weights): they keep 2 and 3; the limited node-0 Ps, whose node
+  // has nothing allowed, may run anywhere allowed.
+  CHECK(planPins(base, nodeOf, {false, false, true, true}, {2, 3}) == (Plan{{2, 3}, {2, 3}, {2}, {3}}));
+  // cpuset {1, 3}, one P per node active (the lowest-indexed): P0 takes CPU 1, which the
+  // limited P1 keeps as its own but no active P holds; P2 takes 3; P3 keeps 3.
+  CHECK(planPins(base, nodeOf, {true, false, true, false}, {1, 3}) == (Plan{{1}, {1}, {3}, {3}}));
+  // Node 0 with four CPUs, four Ps; cpuset {2, 3}, P0 and P1 active: spread over 2 and 3, not both on 2.
+  CHECK(planPins({{0}, {1}, {2}, {3}}, {0, 0, 0, 0}, {true, true, false, false}, {2, 3}) == (Plan{{2}, {3}, {2}, {3}}));
+  // More active Ps without a CPU than free CPUs: round robin over the free ones.
+  CHECK(planPins({{0}, {1}, {2}, {3}}, {0, 0, 0, 0}, {true, true, true, false}, {3}) == (Plan{{3}, {3}, {3}, {3}}));
+  // A P pinned to its whole node: what of the node is left.
+  CHECK(planPins({{0, 1}, {0, 1}, {2, 3}}, {0, 0, 1}, {true, true, true}, {1, 2}) == (Plan{{1}, {1}, {2}}));
+  // Unpinned (every P on the runtime's CPUs): the allowed ones.
+  CHECK(planPins({{0, 1, 2}, {0, 1, 2}}, {0, 0}, {true, true}, {1, 2}) == (Plan{{1, 2}, {1, 2}}));
+  // Nothing allowed (cannot happen: the kernel keeps a cpuset non-empty): keep.
+  CHECK(planPins(base, nodeOf, {true, true, true, true}, {}) == base);
+}
+
 TEST_CASE("cgroup watch: readCgroupLimit follows cpu.max, capped at the workers") {
   CgroupTree tree;
   CHECK_EQ(readCgroupLimit(tree.dir.path, {}, 4).limit, 4);

@@ -26,6 +26,58 @@ CgroupReading readCgroupLimit(const std::string& fsroot, const std::vector<int>&
   return r;
 }
 
+namespace {
+std::vector<int> intersect(const std::vector<int>& a, const std::vector<int>& sortedB) {
+  std::vector<int> out;
+  for (int c : a)
+    if (std::binary_search(sortedB.begin(), sortedB.end(), c)) out.push_back(c);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+}  // namespace
+
+std::vector<std::vector<int>> planPins(const std::vector<std::vector<int>>& base, const std::vector<int>& nodeOf,
+                                       const std::vector<bool>& active, const std::vector<int>& allowed) {
+  const size_t n = base.size();
+  if (allowed.empty()) return base;
+  int nodes = 0;
+  for (int v : nodeOf) nodes = std::max(nodes, v + 1);
+  std::vector<std::vector<int>> nodeAllowed(static_cast<size_t>(nodes)), kept(static_cast<size_t>(nodes));
+  std::vector<std::vector<int>> own(n), out(n);
+  for (size_t i = 0; i < n; ++i) {
+    own[i] = intersect(base[i], allowed);
+    auto& na = nodeAllowed[static_cast<size_t>(nodeOf[i])];
+    na.insert(na.end(), own[i].begin(), own[i].end());
+    if (active[i] && !own[i].empty()) {
+      auto& k = kept[static_cast<size_t>(nodeOf[i])];
+      k.insert(k.end(), own[i].begin(), own[i].end());
+    }
+  }
+  for (auto* v : {&nodeAllowed, &kept})
+    for (auto& x : *v) {
+      std::sort(x.begin(), x.end());
+      x.erase(std::unique(x.begin(), x.end()), x.end());
+    }
+  std::vector<size_t> nextFree(static_cast<size_t>(nodes), 0);
+  for (size_t i = 0; i < n; ++i) {
+    const auto ni = static_cast<size_t>(nodeOf[i]);
+    if (!own[i].empty()) {
+      out[i] = own[i];
+    } else if (nodeAllowed[ni].empty()) {
+      out[i] = allowed;
+    } else if (!active[i] || base[i].size() > 1) {
+      out[i] = nodeAllowed[ni];
+    } else {
+      std::vector<int> freeCpus;
+      std::set_difference(nodeAllowed[ni].begin(), nodeAllowed[ni].end(), kept[ni].begin(), kept[ni].end(), std::back_inserter(freeCpus));
+      const std::vector<int>& pool = freeCpus.empty() ? nodeAllowed[ni] : freeCpus;
+      out[i] = {pool[nextFree[ni]++ % pool.size()]};
+    }
+  }
+  return out;
+}
+
 CgroupWatch::CgroupWatch(uint32_t periodMs, std::function<void()> poll) : periodMs_(periodMs), poll_(std::move(poll)) {
   thread_ = std::thread([this] { run(); });
 }
@@ -72,6 +124,7 @@ std::vector<int> runtimeCpusOf(const RuntimeOptions& o) {
 void Runtime::Impl::startWatch() {
   if (opts.cgroupPollMs == 0) return;
   watchCpus = runtimeCpusOf(opts);
+  watchAllowed = watchCpus;  // placement used only CPUs the process may run on
   pollWatch(false);
   watch.reset(new CgroupWatch(opts.cgroupPollMs, [this] { pollWatch(true); }));
 }
@@ -97,16 +150,42 @@ void Runtime::Impl::pollWatch(bool notify) {
     }
   }
   ParallelismChange change;
+  bool limitMoved = false;
   {
     std::lock_guard<std::mutex> lk(limitMu);
     change.previous = limit.load(std::memory_order_relaxed);
     const auto prevSource = static_cast<ParallelismSource>(limitSource.load(std::memory_order_relaxed));
-    if (r.limit == change.previous && r.source == prevSource && weights == limitWeights) return;
-    applyLimit(r.limit, r.source, weights);
+    limitMoved = !(r.limit == change.previous && r.source == prevSource && weights == limitWeights);
+    const bool cpusetMoved = r.allowed != watchAllowed;
+    if (!limitMoved && !cpusetMoved) return;
+    if (limitMoved) applyLimit(r.limit, r.source, weights);
     change.current = limit.load(std::memory_order_relaxed);
     change.source = r.source;
+    watchAllowed = r.allowed;
+    if (!watchCpus.empty()) replanPins(cpusetMoved);
   }
-  if (notify && opts.onParallelism) opts.onParallelism(change);
+  if (limitMoved && notify && opts.onParallelism) opts.onParallelism(change);
+}
+
+// [watch] under limitMu: each P's pin for the cpuset now (planPins); the Ps apply it themselves
+// (repinIfMoved). `force`: the cpuset moved, so every P re-pins even to the CPUs it had (before
+// Linux 6.2 the kernel reset each thread of the cgroup to the whole new cpuset).
+void Runtime::Impl::replanPins(bool force) {
+  std::vector<std::vector<int>> base;
+  std::vector<int> nodeOf;
+  std::vector<bool> active;
+  for (const auto& pp : ps) {
+    base.push_back(opts.pin && !pp->cpus.empty() ? pp->cpus : opts.unpinnedCpus);
+    nodeOf.push_back(pp->nodeIdx);
+    active.push_back(!pp->limited.load(std::memory_order_relaxed));
+  }
+  const std::vector<std::vector<int>> plan = planPins(base, nodeOf, active, watchAllowed);
+  bool moved = force;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (ps[i]->pinTarget != plan[i]) moved = true;
+    ps[i]->pinTarget = plan[i];
+  }
+  if (moved) pinEpoch.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace hwsq::sched

@@ -33,6 +33,19 @@ struct CgroupReading {
 // is tied to no CPU. workers: its Ps (the cap).
 CgroupReading readCgroupLimit(const std::string& fsroot, const std::vector<int>& runtimeCpus, int workers);
 
+// Re-pinning after a cpuset change (the kernel moves a thread whose CPUs left the cpuset, and
+// before Linux 6.2 resets every thread of the cgroup to the whole new cpuset, losing each P's
+// pin). The CPUs each P is pinned to under `allowed` (sorted), from each P's own CPUs `base`
+// (its pin, or the runtime's CPUs when unpinned), its node and whether it is active:
+//  - own CPUs still allowed: those (a cpuset that grows back restores every original pin);
+//  - an active P whose own CPUs all left: a CPU of its node still allowed that no active P
+//    keeps (one per P in index order, round robin when there are fewer), or the whole of them
+//    for a P pinned to more than one CPU; so the active Ps stay spread over the node's CPUs;
+//  - a limited P (parked, runs nothing but its inbox): its node's allowed CPUs;
+//  - nothing of its node allowed: every allowed CPU. An empty `allowed` keeps `base`.
+std::vector<std::vector<int>> planPins(const std::vector<std::vector<int>>& base, const std::vector<int>& nodeOf,
+                                       const std::vector<bool>& active, const std::vector<int>& allowed);
+
 // The thread: calls poll every periodMs until stop().
 class CgroupWatch {
  public:

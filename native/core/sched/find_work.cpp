@@ -26,6 +26,7 @@ template <class Wait>
 Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
   for (;;) {
     if (stopping.load(std::memory_order_acquire)) return nullptr;
+    repinIfMoved(p);  // after a cpuset change (cgroup_watch.cpp)
     if (p.limited.load(std::memory_order_acquire)) {  // 0. above the parallelism limit (limit.cpp)
       if (Task* t = p.inbox.pop()) {
         if (statsOn) p.c.inboxPops.add();

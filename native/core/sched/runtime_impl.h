@@ -128,6 +128,8 @@ struct alignas(64) P {
   // the owner at the top of each findRunnable round (acquire) and by thieves/wakers (relaxed).
   std::atomic<bool> limited{false};  // above the limit: takes nothing but its inbox, holds no queued work
   bool limitParked = false;    // owner: external P returned Parked because it is limited (no P1..P4 ran)
+  std::vector<int> pinTarget;  // under Impl::limitMu: its CPUs after a cpuset change (empty: its placement's)
+  uint64_t pinSeen = 0;        // owner: the Impl::pinEpoch its thread is pinned for
 
   // External mode.
   bool extParked = false;      // owner: the last runSome parked it (P1..P4 done, P5 pending)
@@ -283,12 +285,18 @@ struct Runtime::Impl {
 
   // ---- cgroup_watch.cpp
   std::vector<int> watchCpus;                       // the runtime's CPUs for readCgroupLimit (constant)
+  std::vector<int> watchAllowed;                    // under limitMu: those the process could use at the last reading
+  // Bumped (release, under limitMu) after P::pinTarget are rewritten; a P that sees a new value
+  // (acquire, repinIfMoved) re-reads its target under limitMu and pins itself to it.
+  std::atomic<uint64_t> pinEpoch{0};
   void startWatch();                                // [ctor] first reading, then the thread
   void pollWatch(bool notify);                      // [watch] one reading
+  void replanPins(bool force);                      // [watch] under limitMu
+  void repinIfMoved(P& p);                          // [owner] cheap unless pinEpoch moved
 
   // ---- p_loop.cpp
   void startThreads();                              // [ctor] thread-backed: start the Ps, wait for them
-  void placeThread(const P& p);                     // [owner] pin the calling thread for p
+  void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
   void runTask(P& p, Task* t);                      // [owner]
 
