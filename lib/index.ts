@@ -23,7 +23,7 @@ export type {
   PinMode,
   WorkerLocation,
 } from './native-runtime/native-runtime';
-export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats } from './core/stats';
+export type { SchedulerStats, WorkerStats, NodeStats, HistogramStats, SysmonStats, ParallelismEvent, ParallelismSource } from './core/stats';
 export { registerMetrics, DEFAULT_LATENCY_BUCKETS } from './metrics/prometheus';
 export type { RegisterMetricsOptions, MetricsRegistration, PromRegistry } from './metrics/prometheus';
 export { serveMetrics } from './metrics/server';

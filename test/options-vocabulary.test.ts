@@ -88,6 +88,21 @@ describe('one option vocabulary for both runtimes', () => {
     await closing;
   });
 
+  it('cgroupPollMs: the same bounds in both, and a number of workers or a placement list stays fixed', async () => {
+    expectCode(() => createNativeRuntime({ cgroupPollMs: 5 }), RangeError, ErrorCodes.INVALID_OPTION);
+    const err = await startRejection({ cgroupPollMs: 5 });
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as { code?: string }).code).toBe(ErrorCodes.INVALID_OPTION);
+    expect(native({ workers: 1, cgroupPollMs: 10 }).stats().parallelismSource).toBe('fixed');
+    expect(native({ placement: [{ node }], cgroupPollMs: 10 }).stats().parallelismSource).toBe('fixed');
+    const rt = await Runtime.start({ filename, placement: [{ node }], cgroupPollMs: 10 });
+    try {
+      expect(rt.stats().parallelismSource).toBe('fixed');
+    } finally {
+      await rt.destroy();
+    }
+  });
+
   it('the addon builds both runtimes with one options builder: an unknown pin mode throws for either', () => {
     const b = jsBinding();
     const config = { workers: 1, placement: null, pin: 'socket', confineToCaller: false, policy: 'hierarchical', hogThresholdNs: 1e7, numaNode: -1, concurrency: 1, budget: 1, spinNs: 0 };

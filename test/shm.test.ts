@@ -390,7 +390,7 @@ describe('files that cannot be read: a message and an exit code each, never a cr
     };
     forOther();
     expect(statsOf(dir, other.pid!).pid).toBe(other.pid);  // the copy is a good file of the bystander
-    forOther((v) => v.setUint16(12, 2, true));
+    forOther((v) => (v.setUint16(12, 2, true), v.setUint16(14, 0, true)));
     expectRead(code('SHM_VERSION'), 'layout version 2.0');
     forOther((v) => v.setUint16(14, 7, true));
     expect(statsOf(dir, other.pid!).pid).toBe(other.pid);  // a later minor is read

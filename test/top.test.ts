@@ -42,7 +42,7 @@ function worker(worker: number, node: number, w: Partial<SchedulerJsonWorker>): 
   return {
     worker, numa_node: node, cpus: [], cpu_list: '', spawned: 0, completed: 0, steals_same_node: 0, steals_remote_node: 0,
     stolen_tasks_same_node: 0, stolen_tasks_remote_node: 0, failed_steals: 0, overflows: 0, parks: 0, wakeups: 0,
-    busy_seconds: 0, spinning_seconds: 0, hogs: 0, queue_depth: 0, parked: false, running_for_ms: 0, ...w,
+    busy_seconds: 0, spinning_seconds: 0, hogs: 0, queue_depth: 0, parked: false, active: true, running_for_ms: 0, ...w,
   };
 }
 function node(n: number, x: Partial<SchedulerJsonNode>): SchedulerJsonNode {
@@ -58,7 +58,7 @@ function poll(uptime: number, w0: Partial<SchedulerJsonWorker>, w1: Partial<Sche
     scheduling_latency_ms: lat, run_time_ms: { ...lat, p50: 2, p99: 3.25 },
     work_steal_count: totals.steals, numa_steal_count: totals.numa, failed_steal_count: totals.failed,
     local_queue_depth: 7, node_queue_depth: 3, global_queue_depth: 2, hogs: 1, longest_hog_ms: 12.34, stuck_workers: 0,
-    workers_spinning: 1, workers_parked: 1,
+    workers_spinning: 1, workers_parked: 1, parallelism: 2, workers_active: 2, parallelism_source: 'cgroup2', parallelism_changes: 3,
     nodes: [
       node(0, { ...nodeSums(worker(0, 0, w0)), queue_depth: 3, local_queue_depth: 7 }),
       node(1, nodeSums(worker(1, 1, w1))),
@@ -75,10 +75,11 @@ describe('hwsq top: frames', () => {
     const before = poll(100, { completed: 600, busy_seconds: 0.5, failed_steals: 4, steals_same_node: 2 }, { completed: 400, busy_seconds: 1, steals_remote_node: 1 }, { completed: 1000, steals: 30, numa: 10, failed: 4 });
     const after = poll(102, { completed: 3600, busy_seconds: 1.7, failed_steals: 10, steals_same_node: 12, queue_depth: 7, cpu_list: '0-1' }, { completed: 1400, busy_seconds: 1.1, steals_remote_node: 5, parked: true }, { completed: 5000, steals: 70, numa: 20, failed: 12 });
     const lines = renderTop(after, before, 'here');
-    expect(lines.slice(0, 5)).toEqual([
+    expect(lines.slice(0, 6)).toEqual([
       'hwsq top  prod/pod-a  hwsq 9.9.9  here  03:04:05',
       'tasks: 5000 completed (2000/s)  1 failed  5005 spawned  workers 2 (1 parked, 1 spinning)',
       'queues: local 7  node 3  global 2',
+      'parallelism: 2 (cgroup2, 3 changes)  workers active 2 of 2',
       'sched latency ms: p50 0.013  p99 0.250  max 1.500   run time ms: p50 2.000  p99 3.250',
       'steals/s: same-node 15.0  remote-node 5.0  failed 4.0   hogs 1 (longest 12.3 ms, stuck now 0)',
     ]);
@@ -98,6 +99,10 @@ describe('hwsq top: frames', () => {
       ['0', '0', '0-1', '60.0', '7', '5.0', '0.0', '3.0', '1500', '0', 'active'],
       ['1', '1', '-', '5.0', '0', '0.0', '2.0', '0.0', '500', '0', 'parked'],
     ]);
+    // A worker parked by the parallelism limit (it is never in the idle list then).
+    const limited = { ...after, parallelism: 1, workers_active: 1, workers: [after.workers[0]!, { ...after.workers[1]!, parked: false, active: false }] };
+    expect(renderTop(limited)[3]).toBe('parallelism: 1 (cgroup2, 3 changes)  workers active 1 of 2');
+    expect(renderTop(limited).at(-1)?.trim().split(/\s+/).at(-1)).toBe('limited');
     // Without a previous poll the rates are unknown, not zero.
     expect(renderTop(after)[1]).toBe('tasks: 5000 completed (-/s)  1 failed  5005 spawned  workers 2 (1 parked, 1 spinning)');
   });

@@ -85,6 +85,7 @@ export function renderTop(cur: SchedulerJson, prev?: SchedulerJson, source = '')
     `hwsq top  ${where}  ${clean(cur.timestamp).slice(11, 19)}`,
     `tasks: ${cur.tasks.completed} completed (${fixed(rate(cur.tasks.completed, prev?.tasks.completed), 0)}/s)  ${cur.tasks.failed} failed  ${cur.tasks.spawned} spawned  workers ${cur.workers_total} (${cur.workers_parked} parked, ${cur.workers_spinning} spinning)`,
     `queues: local ${cur.local_queue_depth}  node ${cur.node_queue_depth}  global ${cur.global_queue_depth}`,
+    `parallelism: ${cur.parallelism} (${clean(cur.parallelism_source)}, ${cur.parallelism_changes} changes)  workers active ${cur.workers_active} of ${cur.workers_total}`,
     `sched latency ms: p50 ${fixed(lat.p50, 3)}  p99 ${fixed(lat.p99, 3)}  max ${fixed(lat.max, 3)}   run time ms: p50 ${fixed(run.p50, 3)}  p99 ${fixed(run.p99, 3)}`,
     `steals/s: same-node ${fixed(rate(sameNow, samePrev), 1)}  remote-node ${fixed(rate(cur.numa_steal_count, prev?.numa_steal_count), 1)}  failed ${fixed(rate(cur.failed_steal_count, sumPrev((w) => w.failed_steals)), 1)}   hogs ${cur.hogs} (longest ${fixed(cur.longest_hog_ms, 1)} ms, stuck now ${cur.stuck_workers})`,
     '',
@@ -121,7 +122,7 @@ export function renderTop(cur: SchedulerJson, prev?: SchedulerJson, source = '')
           fixed(rate(w.failed_steals, p?.failed_steals), 1),
           fixed(rate(w.completed, p?.completed), 0),
           String(w.hogs),
-          w.parked ? 'parked' : w.running_for_ms > 0 ? `running ${w.running_for_ms.toFixed(1)}ms` : 'active',
+          !w.active ? 'limited' : w.parked ? 'parked' : w.running_for_ms > 0 ? `running ${w.running_for_ms.toFixed(1)}ms` : 'active',
         ];
       }),
     ),

@@ -74,6 +74,8 @@ export interface WorkerStats {
   queueDepth: number;
   /** Parked right now. */
   parked: boolean;
+  /** Not parked by the parallelism limit (workers 'auto' following the cgroup CPU limit). */
+  active: boolean;
   /** How long the current task has been running (0 when idle), as sysmon last saw it. */
   runningForNs: number;
 }
@@ -123,6 +125,20 @@ export interface MemoryAffinityStats {
 }
 
 /** A snapshot of a scheduler runtime's counters (`NativeRuntime.stats()`). */
+/**
+ * What set a runtime's parallelism: 'cgroup2' (a cgroup v2 cpu.max), 'cgroup1' (a v1 CFS quota),
+ * 'cpuset' (no CPU quota: the CPUs the runtime may use), 'fixed' (a number of workers or an
+ * explicit placement, or following turned off with cgroupPollMs 0: never changes).
+ */
+export type ParallelismSource = 'cgroup2' | 'cgroup1' | 'cpuset' | 'fixed';
+
+/** The `parallelism` event of both runtimes: the limit moved (the cgroup CPU limit or cpuset changed). */
+export interface ParallelismEvent {
+  previous: number;
+  current: number;
+  source: ParallelismSource;
+}
+
 export interface SchedulerStats {
   /** False when the runtime was created with `stats: false` (then only spawned/executed count). */
   statsEnabled: boolean;
@@ -142,6 +158,14 @@ export interface SchedulerStats {
   /** Ps spinning / parked right now. */
   spinning: number;
   idle: number;
+  /** Ps allowed to take work now: min(the CPU limit, workers) when following the cgroup, else all. */
+  parallelism: number;
+  /** Ps not parked by that limit (equal to parallelism). */
+  activeWorkers: number;
+  /** What set the limit (README "Following the cgroup"). */
+  parallelismSource: ParallelismSource;
+  /** Times the limit changed since the runtime started. */
+  parallelismChanges: number;
   /** Submit -> start of each task (of the timed ones when sampled), all Ps merged. */
   latency: HistogramStats;
   /** Start -> end of each task's function (of the timed ones when sampled), all Ps merged. */

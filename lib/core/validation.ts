@@ -62,6 +62,8 @@ export const LIMITS = Object.freeze({
   stackMb: 1024,
   /** HWSQ_SHM_INTERVAL_MS: how often the shared-memory stats file is rewritten. */
   shmIntervalMs: [10, 60_000] as const,
+  /** cgroupPollMs: how often workers 'auto' re-read the CPU limit (0 turns following off). */
+  cgroupPollMs: [10, 3_600_000] as const,
   /** Linux's PID_MAX_LIMIT (2^22): `--pid` above it names no process. */
   pid: 4_194_304,
 });
@@ -93,6 +95,8 @@ export const DEFAULTS = Object.freeze({
   /** Publish the runtime's stats in the process's shared-memory stats file (option `shm`, HWSQ_SHM). */
   shm: true,
   shmIntervalMs: 250,
+  /** workers 'auto': re-read the cgroup CPU limit (cpu.max, cfs quota, cpuset) this often and follow it. */
+  cgroupPollMs: 1000,
   /** Spawns default to node: 'auto' (option memoryAffinity of both runtimes). */
   memoryAffinity: false,
 });
@@ -271,6 +275,16 @@ export function hogThresholdNs(value: unknown): number {
   return Math.round(ms * 1e6);
 }
 
+/**
+ * cgroupPollMs of both runtimes: 0 (off) or LIMITS.cgroupPollMs, default DEFAULTS.cgroupPollMs.
+ * Only workers 'auto' without a placement list follow the cgroup: with a number of workers or
+ * an explicit placement (`fixed`) the option is checked and 0 goes to the addon.
+ */
+export function cgroupPollMs(value: unknown, follows: boolean): number {
+  const ms = value === undefined ? DEFAULTS.cgroupPollMs : value === 0 ? 0 : integer(value, 'cgroupPollMs', LIMITS.cgroupPollMs[0], LIMITS.cgroupPollMs[1]);
+  return follows ? ms : 0;
+}
+
 /** The scheduler options both runtimes take, checked: what the addon's one options builder (native/napi/options_js.h) reads. */
 export interface SchedulerConfig {
   workers: number; // 0 = auto
@@ -280,18 +294,21 @@ export interface SchedulerConfig {
   policy: StealPolicy;
   hogThresholdNs: number | null; // null: the core's (raw configs of tests); lib/ always sets it
   numaNode: number; // HWSQ_NUMA_NODE for the default placement; -1 = every node
+  cgroupPollMs?: number; // workers 'auto': follow the cgroup CPU limit, re-read this often (0 or absent: fixed; lib/ sets 0 when not 'auto')
+  cgroupFsroot?: string; // where the cgroup files are read (HWSQ_FSROOT; '' or absent: the live system)
 }
 
 /** placement 'spread' | 'cpu' | 'none' -> the core's pin mode of each P. */
 const PIN_OF_MODE = { spread: 'node', cpu: 'cpu', none: 'none' } as const satisfies Record<PlacementMode, PinMode>;
 
 /**
- * workers, placement, confineToCaller, stealPolicy, hogThresholdMs: the same names, rules and
- * defaults for Runtime and NativeRuntime. `pin` is NativeRuntime's deprecated spelling of
- * placement's mode ('node' = 'spread'); with an explicit list it picks each P's CPUs among the
- * node's when `cpus` is omitted.
+ * workers, placement, confineToCaller, stealPolicy, hogThresholdMs, cgroupPollMs: the same names,
+ * rules and defaults for Runtime and NativeRuntime. cgroupPollMs reaches the addon only for
+ * workers 'auto' without an explicit list (the cgroup read under HWSQ_FSROOT). `pin` is
+ * NativeRuntime's deprecated spelling of placement's mode ('node' = 'spread'); with an explicit
+ * list it picks each P's CPUs among the node's when `cpus` is omitted.
  */
-export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin?: unknown; confineToCaller?: unknown; stealPolicy?: unknown; hogThresholdMs?: unknown }, numaNode: number | undefined): SchedulerConfig {
+export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin?: unknown; confineToCaller?: unknown; stealPolicy?: unknown; hogThresholdMs?: unknown; cgroupPollMs?: unknown }, numaNode: number | undefined): SchedulerConfig {
   const workers = workerCount(o.workers);
   let placement: PlacementSpec[] | null = null;
   let mode: PlacementMode = DEFAULTS.placement;
@@ -316,10 +333,12 @@ export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin
     policy: stealPolicy(o.stealPolicy),
     hogThresholdNs: hogThresholdNs(o.hogThresholdMs),
     numaNode: placement ? -1 : (numaNode ?? -1),
+    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, workers === 0 && !placement),
+    cgroupFsroot: fsroot({}),
   };
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'memoryAffinity'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs', 'memoryAffinity'] as const;
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -343,6 +362,7 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     virtualNodes,
     virtualWorkersPerNode,
     shm: shmOption(o.shm),
+    cgroupPollMs: virtualNodes ? 0 : sched.cgroupPollMs,  // a virtual topology never follows
     memoryAffinity: memoryAffinityOption(o.memoryAffinity),
   };
 }
@@ -393,6 +413,7 @@ const RUNTIME_KEYS = [
   'hogThresholdMs',
   'confineToCaller',
   'shm',
+  'cgroupPollMs',
   'memoryAffinity',
 ] as const;
 
@@ -488,6 +509,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     idleSpinMicros: native.spinNs / 1000,
     tasksPerTurn: native.budget,
     hogThresholdMs: (native.hogThresholdNs ?? 0) / 1e6,
+    cgroupPollMs: cgroupPollMs(o.cgroupPollMs, true),
     shm: shmOption(o.shm),
     memoryAffinity: memoryAffinityOption(o.memoryAffinity),
     restartWorkers: o.restartWorkers === undefined ? DEFAULTS.restartWorkers : boolean(o.restartWorkers, 'restartWorkers'),

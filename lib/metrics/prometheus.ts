@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ErrorCodes, codedError } from '../core/errors';
 import { packageRoot } from '../core/native';
+import type { ParallelismSource } from '../core/stats';
 import { metricsOptions, metricsSource } from '../core/validation';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerStatsLike } from './source';
 
@@ -156,6 +157,7 @@ interface Spec {
 }
 
 const WORKER_LABELS = ['worker', 'numa_node', 'cpu'];
+const PARALLELISM_SOURCES: readonly ParallelismSource[] = ['cgroup2', 'cgroup1', 'cpuset', 'fixed'];
 
 /**
  * Publishes `runtime`'s stats in `registry` (default: prom-client's global registry). Metric
@@ -233,6 +235,17 @@ export function registerMetrics(runtime: MetricsSource, options: RegisterMetrics
     { name: 'worker_current_task_seconds', help: 'How long the current task has been running on the worker (0 when idle), as sysmon last saw it.', type: 'gauge', labelNames: WORKER_LABELS, samples: perWorker((w) => w.runningForNs / 1e9) },
     { name: 'workers_spinning', help: 'Workers spinning now.', type: 'gauge', labelNames: [], samples: one((s) => s.spinning) },
     { name: 'workers_parked', help: 'Workers parked now.', type: 'gauge', labelNames: [], samples: one((s) => s.idle) },
+    { name: 'parallelism', help: "Workers allowed to take work now (workers 'auto' follow the cgroup CPU limit).", type: 'gauge', labelNames: [], samples: one((s) => s.parallelism) },
+    { name: 'workers_active', help: 'Workers not parked by the parallelism limit.', type: 'gauge', labelNames: [], samples: one((s) => s.activeWorkers) },
+    { name: 'worker_active', help: '1 while the worker is not parked by the parallelism limit.', type: 'gauge', labelNames: WORKER_LABELS, samples: perWorker((w) => (w.active ? 1 : 0)) },
+    {
+      name: 'parallelism_source',
+      help: 'What set the parallelism: 1 for the current source (cgroup2 cpu.max, cgroup1 CFS quota, cpuset, fixed), 0 for the others.',
+      type: 'gauge',
+      labelNames: ['source'],
+      samples: (s) => PARALLELISM_SOURCES.map((src): Sample => [{ ...constLabels, source: src }, s.parallelismSource === src ? 1 : 0]),
+    },
+    { name: 'parallelism_changes_total', help: 'Times the parallelism limit changed (cgroup CPU limit or cpuset resized).', type: 'counter', labelNames: [], samples: one((s) => s.parallelismChanges) },
     { name: 'stuck_workers', help: 'Workers inside one task longer than the hog threshold now.', type: 'gauge', labelNames: [], samples: one((s) => s.sysmon.stuckWorkers) },
     { name: 'longest_hog_seconds', help: 'Longest task run above the hog threshold so far (accurate to the sysmon period).', type: 'gauge', labelNames: [], samples: one((s) => s.sysmon.longestHogNs / 1e9) },
   ];

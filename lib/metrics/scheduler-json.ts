@@ -2,6 +2,7 @@
 // in snake_case, base counters cumulative since the runtime started, plus who is serving it --
 // the pod identity from the Kubernetes downward API when the pod exposes it as env vars.
 import os from 'node:os';
+import type { ParallelismSource } from '../core/stats';
 import { identityVar, metricsSource } from '../core/validation';
 import { version } from '../core/version';
 import { cpuListString, workerPlacement, type HistogramLike, type MetricsSource, type SchedulerStatsLike, type WorkerPlacement } from './source';
@@ -53,6 +54,8 @@ export interface SchedulerJsonWorker {
   hogs: number;
   queue_depth: number;
   parked: boolean;
+  /** Not parked by the parallelism limit. */
+  active: boolean;
   running_for_ms: number;
 }
 
@@ -98,6 +101,11 @@ export interface SchedulerJson extends PodIdentity {
   stuck_workers: number;
   workers_spinning: number;
   workers_parked: number;
+  /** The parallelism limit, the workers it leaves active, what set it (README "Following the cgroup"). */
+  parallelism: number;
+  workers_active: number;
+  parallelism_source: ParallelismSource;
+  parallelism_changes: number;
   nodes: SchedulerJsonNode[];
   workers: SchedulerJsonWorker[];
 }
@@ -166,6 +174,7 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
       hogs: w.hogs,
       queue_depth: w.queueDepth,
       parked: w.parked,
+      active: w.active,
       running_for_ms: ms(w.runningForNs),
     };
   });
@@ -208,6 +217,10 @@ export function schedulerJsonFrom(s: SchedulerStatsLike, placement: readonly Wor
     stuck_workers: s.sysmon.stuckWorkers,
     workers_spinning: s.spinning,
     workers_parked: s.idle,
+    parallelism: s.parallelism,
+    workers_active: s.activeWorkers,
+    parallelism_source: s.parallelismSource,
+    parallelism_changes: s.parallelismChanges,
     nodes,
     workers,
   };

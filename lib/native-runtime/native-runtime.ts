@@ -2,6 +2,7 @@
 // task kinds -- noop, spin(ns), touch(buffer), chase(buffer, steps) -- for probes, benchmarks
 // and placement experiments. Thin: options and arguments are checked by validation.ts, the rest
 // (placement on real nodes and CPUs) by the core; see native/napi/runtime_binding.cpp.
+import { EventEmitter } from 'node:events';
 import { ErrorCodes, codedError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import type { BufferLike } from '../numa/memory';
@@ -10,7 +11,7 @@ import { nearestNodes, nodeOfBuffer } from '../numa/memory-affinity';
 import { abortError } from '../runtime/endpoint';
 import { numaNodeFromEnv } from '../per-node/env';
 import { publishConfig, warnIfNotPublished, type ShmPublishConfig } from '../shm/config';
-import type { MemoryAffinityStats, SchedulerStats } from '../core/stats';
+import type { MemoryAffinityStats, ParallelismEvent, SchedulerStats } from '../core/stats';
 import { DEFAULTS, integer, nativeSpawnArgs, normalizeNativeRuntimeOptions, taskBuffer, type SchedulerConfig } from '../core/validation';
 
 export type NativeTaskKind = 'noop' | 'spin' | 'touch' | 'chase';
@@ -66,6 +67,13 @@ export interface NativeRuntimeOptions {
   timingSampleShift?: number;
   /** Run the monitor thread (hog detection; default true). */
   sysmon?: boolean;
+  /**
+   * workers 'auto' (without a placement list) follow the cgroup: a P per allowed CPU is started
+   * once, and every cgroupPollMs (default 1000; 10..3600000, 0: off) the CPU limit is re-read and
+   * the Ps above it park (README "Following the cgroup"). Ignored with a number of workers, a
+   * placement or a virtual topology (fixed).
+   */
+  cgroupPollMs?: number;
   /** A task running longer than this is a hog (default 10 ms). */
   hogThresholdMs?: number;
   /**
@@ -156,7 +164,7 @@ export interface NativeRuntimeConfig extends SchedulerConfig {
 }
 
 /** The config as the addon takes it: `shm` resolved to where and how often to publish (anything else: not published). */
-export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm' | 'memoryAffinity'> & { shm?: ShmPublishConfig | boolean | null };
+export type NativeRuntimeAddonConfig = Omit<NativeRuntimeConfig, 'shm' | 'memoryAffinity'> & { shm?: ShmPublishConfig | boolean | null; onParallelism?: (event: ParallelismEvent) => void };
 
 interface RawSpawnResult {
   count: number;
@@ -216,7 +224,16 @@ function droppedError(dropped: number, count: number): Error {
  * Idle workers hold no reference on the event loop: a process that never closes its runtime
  * still exits, and a runtime that is garbage-collected without close() is destroyed.
  */
-export class NativeRuntime {
+export interface NativeRuntime {
+  /** The parallelism limit moved (workers 'auto' following the cgroup; README "Following the cgroup"). */
+  on(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  once(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  off(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  off(event: string | symbol, listener: (...args: never[]) => void): this;
+}
+export class NativeRuntime extends EventEmitter {
   /** Number of Ps (worker threads). */
   readonly size: number;
   /** OS ids of the NUMA nodes that have Ps. */
@@ -230,9 +247,14 @@ export class NativeRuntime {
   readonly #affinity: MemoryAffinityStats = { affineByMemory: 0, affineFallback: 0 };
 
   constructor(options: NativeRuntimeOptions = {}) {
+    super();
     const { memoryAffinity, ...config } = normalizeNativeRuntimeOptions(options);
     this.#memoryAffinity = memoryAffinity ?? DEFAULTS.memoryAffinity;
-    this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm) });
+    // The event comes from the core's watch thread through an unref'd thread-safe function,
+    // which holds this callback: a weak reference, so that the runtime can still be collected.
+    const self = new WeakRef(this);
+    const onParallelism = (event: ParallelismEvent) => self.deref()?.emit('parallelism', event);
+    this.#handle = new (nativeRuntimeBinding().NativeRuntime)({ ...config, shm: publishConfig(config.shm ?? DEFAULTS.shm), onParallelism });
     warnIfNotPublished();
     const topo = this.#handle.topology();
     this.size = topo.workers.length;

@@ -20,7 +20,7 @@ import { MemoryTally, nearestNodes } from '../numa/memory-affinity';
 import { numaNodeFromEnv } from '../per-node/env';
 import { sabRegistry } from './sab';
 import { publishConfig, warnIfNotPublished } from '../shm/config';
-import type { SchedulerStats, WorkerStats } from '../core/stats';
+import type { ParallelismEvent, SchedulerStats, WorkerStats } from '../core/stats';
 import type { PlacementEntry, PlacementMode } from '../native-runtime/native-runtime';
 import { DEFAULTS, runtimeConfig } from '../core/validation';
 
@@ -72,6 +72,13 @@ export interface RuntimeOptions {
   idleSpinMicros?: number;
   /** Tasks a worker runs per event-loop turn before letting timers, I/O and microtasks in (default 64). */
   tasksPerTurn?: number;
+  /**
+   * workers 'auto' follow the cgroup: a worker per allowed CPU is started once, and every
+   * cgroupPollMs (default 1000; 10..3600000, 0: off) the CPU limit is re-read and the workers
+   * above it park (README "Following the cgroup"). Ignored with a number of workers or an
+   * explicit placement (fixed).
+   */
+  cgroupPollMs?: number;
   /** Per-worker V8 heap limits (worker_threads ResourceLimits). */
   resourceLimits?: ResourceLimits;
   /** Environment of the workers (default: a copy of process.env; SHARE_ENV to share). */
@@ -141,6 +148,15 @@ function workerEntry(): string {
 /** Node errors of `new Worker` for options validation.ts cannot check ahead (execArgv flags a worker refuses). */
 const WORKER_OPTION_ERRORS = new Set(['ERR_WORKER_INVALID_EXEC_ARGV', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']);
 
+export interface Runtime {
+  /** The parallelism limit moved (workers 'auto' following the cgroup; README "Following the cgroup"). */
+  on(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  once(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  off(event: 'parallelism', listener: (event: ParallelismEvent) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  off(event: string | symbol, listener: (...args: never[]) => void): this;
+}
 export class Runtime extends EventEmitter {
   private readonly b = jsBinding();
   private readonly endpoint = new Endpoint();
@@ -213,9 +229,14 @@ export class Runtime extends EventEmitter {
     }
     sabRegistry().listen();  // SharedArrayBuffers announced by workers reach this thread
     const shm = publishConfig(config.options.shm);
-    const created = jsBinding().create({ ...config.native, ...(shm ? { shm } : {}) });
+    // The event comes from the core's watch thread through an unref'd thread-safe function,
+    // which holds this callback: a weak reference, so that the runtime can still be collected.
+    let target: WeakRef<Runtime> | undefined;
+    const onParallelism = (event: ParallelismEvent) => target?.deref()?.emit('parallelism', event);
+    const created = jsBinding().create({ ...config.native, ...(shm ? { shm } : {}), onParallelism });
     warnIfNotPublished();
     const rt = new Runtime(startToken, created.runtime, created.id, created.workers, config.options, mod.url);
+    target = new WeakRef(rt);
     try {
       await Promise.all(rt.slots.map((_, p) => rt.startWorker(p)));
     } catch (err) {

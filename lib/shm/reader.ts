@@ -11,6 +11,7 @@ import { schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotO
 import type { SchedulerStatsLike, WorkerPlacement } from '../metrics/source';
 import { native } from '../core/native';
 import type { JsTaskCounts } from '../runtime/runtime';
+import type { ParallelismSource } from '../core/stats';
 import { shmDirectory } from './config';
 
 /** One runtime of a process, as its publisher last wrote it. */
@@ -30,8 +31,8 @@ export interface ShmRuntime {
   stats: SchedulerStatsLike & { elapsedNs: number; tasks?: JsTaskCounts };
   /** Each P's node and the CPUs it is pinned to ([] when not pinned). */
   workers: WorkerPlacement[];
-  /** Reserved for parallelism that follows the cgroup: null until a runtime reports it. */
-  parallelism: null | { activeWorkers: number; parallelism: number; source: string; changes: number };
+  /** Its parallelism limit (README "Following the cgroup"); null from a writer of layout 1.0, which never followed. Also in `stats`. */
+  parallelism: null | { activeWorkers: number; parallelism: number; source: ParallelismSource; changes: number };
 }
 
 /** A process's stats file. */

@@ -41,6 +41,7 @@
 #include "errors_js.h"
 #include "node_memory.h"
 #include "options_js.h"
+#include "parallelism_js.h"
 #include "sched/clock.h"
 #include "sched/scheduler.h"
 #include "shm_js.h"
@@ -223,6 +224,7 @@ struct JsRuntime {
   std::mutex epMu;
   std::vector<std::shared_ptr<Endpoint>> workerEps;  // current endpoint of each P
   std::shared_ptr<Endpoint> mainEp;
+  std::shared_ptr<hwsq::napi::ParallelismEvents> events;  // the 'parallelism' event (null: none wanted)
   hwsq::shm::Registration shm;  // last: unregistered before the counters and core it reads go
 
   void freeTask(JsTask* t) {
@@ -768,6 +770,7 @@ void destroyRuntime(JsRuntime* rt, bool deliverCompletions) {
     rt->shm.reset();  // unpublished now: the last runtime's publisher thread is joined
   } catch (...) {  // nothing of it can fail for a runtime whose threads are gone; never throw from teardown
   }
+  if (rt->events) rt->events->release();  // the core (its watch first) has stopped: nothing posts now
   if (Endpoint* ep = rt->mainEp.get()) {
     if (deliverCompletions && !ep->dying) drainCompletions(ep);
     closeEndpoint(ep);
@@ -834,19 +837,21 @@ double numberField(const Napi::Object& o, const char* key, double dflt) {
   return v.IsUndefined() ? dflt : hwsq::napi::numberIn(v, key, 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION");
 }
 
-// create({ the scheduler config of options_js.h, concurrency, budget, spinNs, shm? })
+// create({ the scheduler config of options_js.h, concurrency, budget, spinNs, shm?, onParallelism? })
 //   -> { runtime: External, id, workers: [{node, cpus}] }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (!info[0].IsObject()) throw std::invalid_argument("create() needs a config object");
     auto o = info[0].As<Napi::Object>();
-    RuntimeOptions ro = hwsq::napi::schedulerOptionsFromJs(o);  // the same builder as NativeRuntime's
+    std::shared_ptr<hwsq::napi::ParallelismEvents> events;  // following the cgroup: the 'parallelism' event
+    RuntimeOptions ro = hwsq::napi::schedulerOptionsFromJs(o, &events);  // the same builder as NativeRuntime's
     ro.externalWorkers = true;
     // JS tasks cost microseconds each: timing every one is cheap here, and keeps their
     // histograms' counts exact (the native default times 1 in 128, for sub-microsecond tasks).
     ro.timingSampleShift = 0;
     auto rt = std::make_shared<JsRuntime>();
+    rt->events = events;
     JsRuntime* raw = rt.get();
     ro.wakeExternal = [raw](int p) {
       if (auto ep = raw->endpointOf(p)) ep->signal();
@@ -857,7 +862,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     rt->spinNs = static_cast<uint64_t>(numberField(o, "spinNs", 0));
     rt->startNs = nowNs();
     rt->workerEps.resize(ro.workers.size());
-    rt->core.reset(new Runtime(std::move(ro)));
+    try {
+      rt->core.reset(new Runtime(std::move(ro)));
+    } catch (...) {
+      if (events) events->release();
+      throw;
+    }
     rt->shm = hwsq::napi::publishIfEnabled(o, *rt->core, hwsq::shm::RuntimeKind::Js, [raw] {
       auto count = [](const std::atomic<int64_t>& a) { return static_cast<uint64_t>(std::max<int64_t>(0, a.load(std::memory_order_relaxed))); };
       return hwsq::shm::JsTaskCounts{count(raw->live), count(raw->queuedRoots), raw->settledOk.load(std::memory_order_relaxed),

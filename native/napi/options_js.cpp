@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "parallelism.h"
+#include "parallelism_js.h"
 #include "sched/placement.h"
 #include "topology.h"
 
@@ -59,12 +60,13 @@ std::vector<PlacementRequest> placementRequests(const Napi::Array& entries) {
 
 }  // namespace
 
-RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c) {
+RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c, std::shared_ptr<ParallelismEvents>* events) {
   const PinMode pin = parsePin(stringField(c, "pin", "node"));
   const int virtualNodes = intField(c, "virtualNodes", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
   const int workers = intField(c, "workers", 0, 0, kMaxWorkers, "ERR_HWSQ_INVALID_WORKERS");
   Napi::Value placement = c.Get("placement");
   RuntimeOptions o;
+  bool follow = false;
   if (virtualNodes > 0) {
     const int perNode = intField(c, "virtualWorkersPerNode", 1, 1, kMaxWorkers / virtualNodes, "ERR_HWSQ_INVALID_WORKERS");
     o = RuntimeOptions::virtualTopology(virtualNodes, perNode);
@@ -80,8 +82,14 @@ RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c) {
     } else if (placement.IsArray()) {
       o = optionsFromPlacement(topo, placementRequests(placement.As<Napi::Array>()), pin);
     } else {
-      const int n = workers > 0 ? workers : readParallelism("", static_cast<int>(topo.allowedCpus.size())).value;
+      // 'auto' following the cgroup: a P per allowed CPU, started once; the watch's first reading
+      // (in the core's constructor) parks those above the CPU limit. Not following: the limit's
+      // count, fixed.
+      follow = workers <= 0 && integerField(c, "cgroupPollMs", 0, 0, 3'600'000, "ERR_HWSQ_INVALID_OPTION") > 0;
+      const int allowed = static_cast<int>(topo.allowedCpus.size());
+      const int n = workers > 0 ? workers : follow ? allowed : readParallelism("", allowed).value;
       o = optionsFromTopology(topo, n, pin);
+      if (follow) followCgroup(c, o, nullptr);
     }
   }
   o.policy = parseStealPolicy(stringField(c, "policy", "hierarchical"));
@@ -90,6 +98,11 @@ RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c) {
   o.sysmon = boolField(c, "sysmon", true);
   Napi::Value hog = c.Get("hogThresholdNs");
   if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(numberIn(hog, "hogThresholdNs", 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION"));
+  // Last, once nothing here can throw: the event's carrier exists for following runtimes only.
+  if (follow && events) {
+    *events = ParallelismEvents::create(c.Env(), c.Get("onParallelism"));
+    if (auto ev = *events) o.onParallelism = [ev](const ParallelismChange& ch) { ev->post(ch); };
+  }
   return o;
 }
 

@@ -38,6 +38,7 @@
 #include "errors.h"
 #include "errors_js.h"
 #include "parallelism.h"
+#include "parallelism_js.h"
 #include "sched/clock.h"
 #include "sched/native_tasks.h"
 #include "sched/placement.h"
@@ -146,6 +147,7 @@ struct State {
   hwsq::shm::Registration shm;      // declared after rt: unregistered before rt is destroyed
   std::vector<int> nodeIds;         // nodes with Ps (OS ids), in the core's order
   Tsfn tsfn;
+  std::shared_ptr<ParallelismEvents> events;  // the 'parallelism' event (null: no listener wanted)
 
   std::mutex mu;
   std::vector<Op*> finished;        // guarded by mu
@@ -368,6 +370,7 @@ void State::joinThreads() {
 // Once stopped and settled, nothing can call the TSFN any more: let it go.
 void State::maybeRelease() {
   if (!tsfnLive || pending != 0 || !threaded.empty() || !rt || !rt->isStopped()) return;
+  if (events) events->release();
   tsfn.Release();
   tsfnLive = false;
   removeHook();
@@ -401,6 +404,7 @@ void State::teardown() {
   }
   for (Op* op : ops) delete op;
   pending = 0;
+  if (events) events->release();
   if (tsfnLive) {
     tsfn.Release();
     tsfnLive = false;
@@ -421,7 +425,13 @@ NativeRuntimeWrap::NativeRuntimeWrap(const Napi::CallbackInfo& info) : Napi::Obj
   auto s = std::make_shared<State>();
   guarded(env, [&] {
     if (!info[0].IsObject()) throw std::invalid_argument("NativeRuntime needs a config object");
-    s->rt = std::make_unique<Runtime>(schedulerOptionsFromJs(info[0].As<Napi::Object>()));
+    // Following the cgroup (workers 'auto'): the builder makes the 'parallelism' event's carrier.
+    try {
+      s->rt = std::make_unique<Runtime>(schedulerOptionsFromJs(info[0].As<Napi::Object>(), &s->events));
+    } catch (...) {
+      if (s->events) s->events->release();
+      throw;
+    }
     s->shm = publishIfEnabled(info[0].As<Napi::Object>(), *s->rt, hwsq::shm::RuntimeKind::Native);
     return 0;
   });

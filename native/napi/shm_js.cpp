@@ -21,17 +21,6 @@ namespace {
 Napi::Value orNull(Napi::Env env, const std::optional<std::string>& s) { return s ? Napi::String::New(env, *s) : env.Null(); }
 Napi::Number num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
 
-const char* sourceName(ParallelismSource s) {
-  switch (s) {
-    case ParallelismSource::Fixed: return "fixed";
-    case ParallelismSource::Cgroup2: return "cgroup2";
-    case ParallelismSource::Cgroup1: return "cgroup1";
-    case ParallelismSource::Cpuset: return "cpuset";
-    case ParallelismSource::Unknown: break;
-  }
-  return "unknown";
-}
-
 Napi::Object runtimeToJs(Napi::Env env, const RuntimeSnapshot& r) {
   auto o = Napi::Object::New(env);
   o.Set("id", num(env, r.id));
@@ -72,7 +61,7 @@ Napi::Object runtimeToJs(Napi::Env env, const RuntimeSnapshot& r) {
     auto p = Napi::Object::New(env);
     p.Set("activeWorkers", num(env, r.parallelism->activeWorkers));
     p.Set("parallelism", num(env, r.parallelism->parallelism));
-    p.Set("source", sourceName(r.parallelism->source));
+    p.Set("source", parallelismSourceName(r.parallelism->source));
     p.Set("changes", num(env, r.parallelism->changes));
     o.Set("parallelism", p);
   } else {

@@ -76,6 +76,7 @@ Napi::Object workerStatsToJs(Napi::Env env, const WorkerStats& w) {
   o.Set("hogs", num(env, w.hogs));
   o.Set("queueDepth", num(env, static_cast<uint64_t>(w.lrqDepth)));
   o.Set("parked", w.parked);
+  o.Set("active", w.active);
   o.Set("runningForNs", num(env, w.runningForNs));
   return o;
 }
@@ -135,6 +136,10 @@ Napi::Object statsToJs(Napi::Env env, const RuntimeStats& s) {
   o.Set("executed", num(env, s.executed));
   o.Set("spinning", s.spinning);
   o.Set("idle", s.idle);
+  o.Set("activeWorkers", s.activeWorkers);
+  o.Set("parallelism", s.parallelism);
+  o.Set("parallelismSource", s.parallelismSource);
+  o.Set("parallelismChanges", num(env, s.parallelismChanges));
   o.Set("latency", histogramToJs(env, s.latency));
   o.Set("runTime", histogramToJs(env, s.runTime));
   o.Set("sysmon", sys);

@@ -86,6 +86,7 @@ bool Runtime::isAttached(int worker) const {
 RunResult Runtime::Impl::runSome(P& p, const RunLimits& lim) {
   HWSQ_ASSERT(p.attached.load(std::memory_order_relaxed), "runSome: the P is not attached");
   RunResult r;
+  p.limitParked = false;  // a limited P's wake (or a spurious call): findRunnable re-reads the flag
   if (p.extParked) {  // P5 is over: the embedder called us again after a wake (or spuriously)
     p.extParked = false;
     parkFinish(p);
@@ -97,9 +98,12 @@ RunResult Runtime::Impl::runSome(P& p, const RunLimits& lim) {
     }
     Task* t;
     if (lim.localOnly) {
+      const bool lim = p.limited.load(std::memory_order_acquire);
       if (stopping.load(std::memory_order_acquire)) t = nullptr;
+      else if (lim) t = p.inbox.pop();  // limit.cpp: only its inbox
       else t = localGet(p);
       if (!t) {
+        if (lim && !stopping.load(std::memory_order_acquire)) shedForLimit(p);  // strand nothing while at its concurrency limit
         if (p.spinning) stopSpinning(p);
         r.status = stopping.load(std::memory_order_acquire) ? RunStatus::Stopping : RunStatus::Limited;
         return r;
@@ -139,6 +143,7 @@ void Runtime::Impl::releaseOwner(P& p) {
     p.wakeSpinning = false;
   }
   p.extParked = false;
+  p.limitParked = false;
   if (wasSpinning) {
     if (!p.spinning) {
       p.spinning = true;

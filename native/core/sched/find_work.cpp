@@ -18,6 +18,7 @@ namespace hwsq::sched {
 //   4. the GRQ: a bounded share (plus the node siblings' share prefetched into the HWSQ);
 //   5. become a spinner and steal (steal.cpp): Ps of its own node, then of other nodes by
 //      distance, and saturated nodes' HWSQs;
+//   0. above the parallelism limit (limit.cpp): only its inbox, else wait.limited(p);
 //   6. nothing: wait.idle(p) parks it (P1..P5, idle.cpp) and it looks again, or (external)
 //      stops looking.
 // Returns nullptr when the runtime is stopping or the waiting strategy stopped looking.
@@ -25,6 +26,15 @@ template <class Wait>
 Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
   for (;;) {
     if (stopping.load(std::memory_order_acquire)) return nullptr;
+    repinIfMoved(p);  // after a cpuset change (cgroup_watch.cpp)
+    if (p.limited.load(std::memory_order_acquire)) {  // 0. above the parallelism limit (limit.cpp)
+      if (Task* t = p.inbox.pop()) {
+        if (statsOn) p.c.inboxPops.add();
+        return t;
+      }
+      if (!wait.limited(p)) return nullptr;
+      continue;
+    }
     if (++p.schedTick % kGlobalCheckEvery == 0) {  // 1. fairness
       p.runnextChain = 0;
       if (Task* t = grqGet(p, 1)) return t;

@@ -46,6 +46,10 @@
 // running and will take the task itself, so a missed wake costs parallelism, never liveness.
 // Targeted wakes (submitToWorker) need no fence: unpark() leaves a token that P5 consumes.
 // The test "lost wakeup" in test_sched_runtime.cpp exercises exactly this window.
+// Ps above the parallelism limit (limit.cpp) stand outside all of this: never in an idle stack
+// (parkPrepare refuses them; the limit is set under idleMu), never counted idle or spinning, not
+// counted for saturation. The argument above runs over the active Ps; limit.cpp gives the same
+// argument for the moment a P becomes limited (it sheds, fences, re-checks) and for the rise.
 // ---------------------------------------------------------------------------------------------
 #include "idle.h"
 
@@ -265,6 +269,7 @@ bool Runtime::Impl::anyWorkVisible(P& p) {
 bool Runtime::Impl::parkPrepare(P& p) {
   {
     std::lock_guard<std::mutex> lk(idleMu);
+    if (p.limited.load(std::memory_order_relaxed)) return false;  // never idle while limited (limit.cpp)
     enterIdleLocked(p);                                 // P1
   }
   if (p.spinning) stopSpinning(p);                      // P2

@@ -14,6 +14,7 @@ namespace hwsq::sched {
 struct ThreadPark {
   Runtime::Impl& rt;
   bool idle(P& p);
+  bool limited(P& p);  // p is above the parallelism limit (limit.cpp): sleep until it is not
 };
 
 // An external P (a thread the embedder owns, RuntimeOptions::externalWorkers): never blocks the
@@ -30,6 +31,9 @@ class ExternalPark {
   ExternalPark& operator=(const ExternalPark&) = delete;
 
   bool idle(P& p);
+  // p is above the parallelism limit (limit.cpp): give its work away and, still limited, stop
+  // looking (runSome returns Parked; the wake that lifts the limit is wakeExternal(p)).
+  bool limited(P& p);
   // findRunnable returned nullptr because the P parked (else: the runtime is stopping).
   bool parked() const { return parked_; }
 

@@ -26,6 +26,12 @@ namespace hwsq::sched {
 Runtime::Runtime(RuntimeOptions options) : impl_(new Impl(this, std::move(options))) {
   if (!impl_->opts.externalWorkers) impl_->startThreads();
   startSysmon();
+  try {
+    impl_->startWatch();
+  } catch (...) {
+    destroy();
+    throw;
+  }
 }
 
 void Runtime::startSysmon() {
@@ -172,6 +178,7 @@ void Runtime::Impl::dropRemaining() {
 
 // [outside] under lifecycleMu: stop the Ps and sysmon, then drop what is left.
 void Runtime::Impl::stopAndJoin() {
+  if (watch) watch->stop();  // first: no limit change (nor event) once stopping
   stopping.store(true, std::memory_order_seq_cst);
   for (auto& p : ps) unpark(*p);
   for (auto& p : ps)

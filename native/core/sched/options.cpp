@@ -125,6 +125,11 @@ Runtime::Impl::Impl(Runtime* s, RuntimeOptions options) : self(s), opts(std::mov
     ps.emplace_back(new P(this, static_cast<int>(p), ni, o.workers[p].node, o.workers[p].cpus));
   }
   for (auto& p : ps) buildTiers(*p, dist);
+  if (o.parallelism < 0) throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "parallelism must be >= 0");
+  nactive.store(nprocs, std::memory_order_relaxed);
+  limit.store(nprocs, std::memory_order_relaxed);
+  limitSource.store(static_cast<int>(o.parallelismSource), std::memory_order_relaxed);
+  if (o.parallelism > 0 && o.parallelism < nprocs) applyLimit(o.parallelism, o.parallelismSource);  // [ctor]: no thread yet
   if (statsOn) (void)nsPerTick();
   if (o.externalWorkers && !o.wakeExternal) throw std::invalid_argument("externalWorkers needs a wakeExternal hook");
 }

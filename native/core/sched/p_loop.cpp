@@ -41,12 +41,36 @@ void Runtime::Impl::startThreads() {
 
 // [owner] The calling thread becomes p's: a runtime thread (process-scope pins pass it by),
 // pinned to p's CPUs or, without its own, to the runtime's (RuntimeOptions::unpinnedCpus).
-void Runtime::Impl::placeThread(const P& p) {
+// A cpuset change since the runtime started (cgroup_watch.cpp) gives it P::pinTarget instead.
+void Runtime::Impl::placeThread(P& p) {
   enterRuntimeThread();
-  const std::vector<int>& cpus = opts.pin && !p.cpus.empty() ? p.cpus : opts.unpinnedCpus;
+  std::vector<int> cpus;
+  {
+    std::lock_guard<std::mutex> lk(limitMu);
+    cpus = !p.pinTarget.empty() ? p.pinTarget : opts.pin && !p.cpus.empty() ? p.cpus : opts.unpinnedCpus;
+    p.pinSeen = pinEpoch.load(std::memory_order_relaxed);
+  }
   if (cpus.empty()) return;
   if (opts.pinThread) opts.pinThread(p.index, cpus);
   else setThreadAffinity(cpus);
+}
+
+// [owner] At the top of each findRunnable round: one acquire load unless the cgroup watch
+// re-planned the pins (cgroup_watch.cpp).
+void Runtime::Impl::repinIfMoved(P& p) {
+  if (pinEpoch.load(std::memory_order_acquire) == p.pinSeen) return;
+  std::vector<int> cpus;
+  {
+    std::lock_guard<std::mutex> lk(limitMu);
+    cpus = p.pinTarget;
+    p.pinSeen = pinEpoch.load(std::memory_order_relaxed);
+  }
+  if (cpus.empty()) return;
+  try {
+    if (opts.pinThread) opts.pinThread(p.index, cpus);
+    else setThreadAffinity(cpus);
+  } catch (...) {  // a CPU of the plan left the cpuset meanwhile: the next reading re-plans
+  }
 }
 
 // [owner] The body of p's thread.

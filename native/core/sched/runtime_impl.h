@@ -15,6 +15,8 @@
 //   external.cpp   external (JS-driven) Ps: attach, runSome, detach, reclaim
 //   lifecycle.cpp  construction, drain, waitIdle, close, destroy
 //   stats.cpp      Runtime::stats()
+//   limit.cpp      the parallelism limit: which Ps are active, parking the others
+//   cgroup_watch.* the monitor thread that moves the limit with the cgroup CPU limit
 // The queues are their own types: local_queue.h (LRQ + runnext), hwsq.h (HWSQ: ring + spill
 // list), global_queue.h (GRQ), inbox.h.
 //
@@ -30,6 +32,7 @@
 //   [any]      any thread
 //   [outside]  a thread that is not a P of this runtime
 //   [sysmon]   the sysmon thread only
+//   [watch]    the cgroup watch thread only
 //   [idleMu]   any thread, holding Impl::idleMu
 //   [ctor]     the constructor, before any thread exists
 //   [stopped]  after every P stopped (threads joined; external: detached)
@@ -55,6 +58,7 @@
 #include <utility>
 #include <vector>
 
+#include "cgroup_watch.h"
 #include "global_queue.h"
 #include "histogram.h"
 #include "hwsq.h"
@@ -120,6 +124,13 @@ struct alignas(64) P {
   bool startedOk = false;      // its thread pinned itself and ran onWorkerStart (written before it reports under startMu)
   std::thread thread;          // its thread
 
+  // The parallelism limit (limit.cpp). Written under Impl::limitMu (seq_cst store), read by
+  // the owner at the top of each findRunnable round (acquire) and by thieves/wakers (relaxed).
+  std::atomic<bool> limited{false};  // above the limit: takes nothing but its inbox, holds no queued work
+  bool limitParked = false;    // owner: external P returned Parked because it is limited (no P1..P4 ran)
+  std::vector<int> pinTarget;  // under Impl::limitMu: its CPUs after a cpuset change (empty: its placement's)
+  uint64_t pinSeen = 0;        // owner: the Impl::pinEpoch its thread is pinned for
+
   // External mode.
   bool extParked = false;      // owner: the last runSome parked it (P1..P4 done, P5 pending)
   std::atomic<bool> attached{false};  // a thread drives it (release by attach/detach/reclaim, acquire by readers)
@@ -176,6 +187,14 @@ struct Runtime::Impl {
   alignas(64) std::atomic<int> nidle{0};      // Ps in an idle stack
   std::mutex idleMu;                          // guards the idle stacks, P::idle, P::wakeSpinning
   uint32_t wakeRotor = 0;                     // guarded by idleMu: next node for an unpreferring wake
+
+  // The parallelism limit (limit.cpp).
+  std::mutex limitMu;                         // one setParallelism at a time
+  std::atomic<int> limit{0};                  // Ps allowed to take work (1..nprocs), seq_cst store under limitMu
+  std::atomic<int> nactive{0};                // Ps not limited (== min(limit, nprocs)); relaxed readers
+  std::atomic<int> limitSource{0};            // ParallelismSource of the current limit (relaxed, for stats)
+  std::atomic<uint64_t> limitChanges{0};      // times the limit's value changed (relaxed, for stats)
+  std::unique_ptr<CgroupWatch> watch;         // re-reads the cgroup limit (RuntimeOptions::cgroupPollMs)
 
   // Lifecycle (lifecycle.cpp).
   alignas(64) std::atomic<bool> closed{false};  // close()/destroy() began (seq_cst: pairs with outsideSubmitted)
@@ -257,9 +276,27 @@ struct Runtime::Impl {
   void parkFinish(P& p);                            // [owner] after P5
   void parkThread(P& p);                            // [owner] thread-backed: P1..P5
 
+  // ---- limit.cpp
+  std::vector<int> limitWeights;                    // under limitMu: the node weights of the current limit
+  std::vector<bool> activeSet(int limit, const std::vector<int>& weights) const;  // [any] which Ps stay active
+  void applyLimit(int limit, ParallelismSource source, const std::vector<int>& weights = {});  // [any] under limitMu
+  void shedForLimit(P& p);                          // [owner] a limited P gives its queued work away
+  void parkLimited(P& p);                           // [owner] thread-backed: sleep while limited
+
+  // ---- cgroup_watch.cpp
+  std::vector<int> watchCpus;                       // the runtime's CPUs for readCgroupLimit (constant)
+  std::vector<int> watchAllowed;                    // under limitMu: those the process could use at the last reading
+  // Bumped (release, under limitMu) after P::pinTarget are rewritten; a P that sees a new value
+  // (acquire, repinIfMoved) re-reads its target under limitMu and pins itself to it.
+  std::atomic<uint64_t> pinEpoch{0};
+  void startWatch();                                // [ctor] first reading, then the thread
+  void pollWatch(bool notify);                      // [watch] one reading
+  void replanPins(bool force);                      // [watch] under limitMu
+  void repinIfMoved(P& p);                          // [owner] cheap unless pinEpoch moved
+
   // ---- p_loop.cpp
   void startThreads();                              // [ctor] thread-backed: start the Ps, wait for them
-  void placeThread(const P& p);                     // [owner] pin the calling thread for p
+  void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
   void runTask(P& p, Task* t);                      // [owner]
 

@@ -45,6 +45,18 @@ struct WorkerPlacement {
   std::vector<int> cpus;
 };
 
+// What set a runtime's parallelism limit (stats, the change event): its workers as given
+// ("fixed", also a direct setParallelism), or the cgroup watch (cgroup_watch.h): a cgroup v2
+// cpu.max, a v1 cfs quota, or no quota (the cpuset / allowed CPUs). Names as readParallelism's.
+enum class ParallelismSource { Fixed, Cgroup2, Cgroup1, Cpuset };
+const char* parallelismSourceName(ParallelismSource s);
+
+// A change of the limit made by the cgroup watch.
+struct ParallelismChange {
+  int previous = 0, current = 0;
+  ParallelismSource source = ParallelismSource::Fixed;
+};
+
 struct RuntimeOptions {
   std::vector<WorkerPlacement> workers;         // one per P; at least one
   std::vector<int> nodeIds;                     // nodes in use (OS ids); empty: derived from workers
@@ -93,6 +105,19 @@ struct RuntimeOptions {
   // P to be detached (or reclaimed) first, and wait for that.
   bool externalWorkers = false;
   std::function<void(int worker)> wakeExternal;
+
+  // The parallelism limit at start (limit.cpp): Ps allowed to take work, the others parked from
+  // the start. 0 (default) or >= workers: all. Runtime::setParallelism changes it later.
+  int parallelism = 0;
+  ParallelismSource parallelismSource = ParallelismSource::Fixed;
+  // Follow the cgroup (cgroup_watch.h): every cgroupPollMs a monitor thread re-reads the CPU
+  // limit (cgroup v2 cpu.max or v1 cfs quota, walking up, as readParallelism) and the process's
+  // CPUs, and sets the limit to min(that, workers). 0 (default): off, the limit stays.
+  uint32_t cgroupPollMs = 0;
+  std::string cgroupFsroot;  // where the cgroup files are read ("" the live system; a test tree)
+  // Called on the watch thread after each change it made (must not block; not called for the
+  // first read, made by the constructor).
+  std::function<void(const ParallelismChange&)> onParallelism;
 
   // A virtual topology for testing NUMA logic on any machine: nodes x workersPerNode Ps on nodes
   // 0..nodes-1, not pinned, distances 10 + 10*|i-j| (so node order by distance is well defined).
@@ -172,6 +197,18 @@ class Runtime {
   // A snapshot of the counters, depths and merged histograms, taken without stopping anything
   // (microseconds for a few dozen Ps). Works before and after close.
   RuntimeStats stats() const;
+
+  // The parallelism limit (limit.cpp, Go's GOMAXPROCS without thread churn): Ps above it park
+  // after the task they are running, give their queued work away, and take nothing but their
+  // inbox until it rises again. Clamped to 1..workerCount(); which Ps stay active is spread
+  // over the nodes in proportion to their Ps, deterministically. Any thread, any time (a no-op
+  // once stopped, apart from the value read back).
+  // nodeWeights (one per node of the runtime, in nodeCount() order; empty: the nodes' P counts)
+  // spread the active Ps over the nodes (limit.cpp); else ERR_HWSQ_INVALID_OPTION.
+  void setParallelism(int limit, ParallelismSource source = ParallelismSource::Fixed, const std::vector<int>& nodeWeights = {});
+  int parallelism() const;     // the current limit
+  int activeWorkers() const;   // Ps not parked by the limit (== parallelism())
+  bool isWorkerActive(int worker) const;
 
   int workerCount() const;
   int nodeCount() const;

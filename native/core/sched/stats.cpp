@@ -41,6 +41,7 @@ RuntimeStats Runtime::stats() const {
     ws.busyNs = static_cast<uint64_t>(c.busyTicks.get() * npt);
     ws.lrqDepth = p.lrq.size() + (p.lrq.hasRunnext() ? 1 : 0);
     ws.parked = p.parkedFlag.load(std::memory_order_relaxed);
+    ws.active = !p.limited.load(std::memory_order_relaxed);
     if (rt.sysmon) {
       ws.hogs = rt.sysmon->workerHogs(p.index);
       ws.runningForNs = rt.sysmon->runningForNs(p.index);
@@ -79,6 +80,10 @@ RuntimeStats Runtime::stats() const {
   s.spinning = rt.nspinning.load(std::memory_order_relaxed);
   s.idle = rt.nidle.load(std::memory_order_relaxed);
   if (rt.sysmon) s.sysmon = rt.sysmon->stats();
+  s.parallelism = rt.limit.load(std::memory_order_relaxed);
+  s.activeWorkers = rt.nactive.load(std::memory_order_relaxed);
+  s.parallelismChanges = rt.limitChanges.load(std::memory_order_relaxed);
+  s.parallelismSource = parallelismSourceName(static_cast<ParallelismSource>(rt.limitSource.load(std::memory_order_relaxed)));
   return s;
 }
 

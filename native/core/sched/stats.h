@@ -93,6 +93,7 @@ struct WorkerStats {
   uint64_t hogs = 0;               // tasks that ran > hog threshold on this P (sysmon)
   uint32_t lrqDepth = 0;           // current LRQ depth (ring + runnext)
   bool parked = false;             // in the idle list right now
+  bool active = true;              // not parked by the parallelism limit (limit.cpp)
   uint64_t runningForNs = 0;       // how long the current task has been running, 0 when none (sysmon's view)
 };
 
@@ -126,6 +127,10 @@ struct RuntimeStats {
   int spinning = 0;                // Ps spinning right now
   int idle = 0;                    // Ps parked (in the idle list) right now
   bool statsEnabled = true;
+  int parallelism = 0;             // the parallelism limit (limit.cpp)
+  int activeWorkers = 0;           // Ps not parked by it
+  std::string parallelismSource;   // what set it: parallelismSourceName() of scheduler.h
+  uint64_t parallelismChanges = 0; // times the limit changed after the start
   HistogramSnapshot latency;       // submit -> start, all Ps merged (stats on only)
   HistogramSnapshot runTime;       // start -> end of fn, all Ps merged (stats on only)
   SysmonStats sysmon;

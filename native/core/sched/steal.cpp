@@ -14,7 +14,7 @@ namespace hwsq::sched {
 Task* Runtime::Impl::steal(P& p) {
   if (nprocs == 1) return nullptr;
   if (!p.spinning) {  // only spinners steal, and at most half of the busy Ps spin (Go)
-    int busy = nprocs - nidle.load(std::memory_order_relaxed);
+    int busy = nactive.load(std::memory_order_relaxed) - nidle.load(std::memory_order_relaxed);
     if (2 * nspinning.load(std::memory_order_relaxed) < busy) startSpinning(p);
   }
   if (!p.spinning) return nullptr;
@@ -82,6 +82,7 @@ void Runtime::Impl::countSteal(P& p, const P& victim, uint32_t tasks) {
 // (its sysmon tick is odd). Not parked, not spinning (a P just woken for the node spins until
 // it has found work), not between two tasks looking for the next one: each of those will take
 // from HWSQ k itself. Read only by thieves and wakers, so the hot path pays nothing for it.
+// Ps above the parallelism limit do not count: a node with no active P is always saturated.
 // Liveness never depends on this: node k's Ps re-check HWSQ k before parking (P4).
 bool Runtime::Impl::nodeSaturated(int ni) const {
   const Node& node = nodes[ni];
@@ -90,6 +91,8 @@ bool Runtime::Impl::nodeSaturated(int ni) const {
     const P& victim = *ps[v];
     // External mode: a P with no thread attached (its isolate died or restarts) takes nothing.
     if (opts.externalWorkers && !victim.attached.load(std::memory_order_relaxed)) continue;
+    // Above the parallelism limit: takes nothing either (limit.cpp).
+    if (victim.limited.load(std::memory_order_relaxed)) continue;
     if ((victim.probe.tick.load(std::memory_order_relaxed) & 1) == 0) return false;
   }
   return true;

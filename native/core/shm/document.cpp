@@ -166,7 +166,7 @@ void encodeRuntime(Encoder& e, const RuntimeSnapshot& r) {
     row[WorkerBusyNs] = w.busyNs;
     row[WorkerHogs] = w.hogs;
     row[WorkerQueueDepth] = w.lrqDepth;
-    row[WorkerFlags] = w.parked ? 1 : 0;
+    row[WorkerFlags] = (w.parked ? 1 : 0) | (w.active ? 0 : 2);
     row[WorkerRunningForNs] = w.runningForNs;
     for (uint64_t v : row) e.word(v);
   }
@@ -279,6 +279,29 @@ HistogramSnapshot decodeHistogram(Cursor& c, const char* what) {
   return h;
 }
 
+}  // namespace
+
+ParallelismSource parallelismSourceOf(const std::string& name) {
+  if (name == "fixed") return ParallelismSource::Fixed;
+  if (name == "cgroup2") return ParallelismSource::Cgroup2;
+  if (name == "cgroup1") return ParallelismSource::Cgroup1;
+  if (name == "cpuset") return ParallelismSource::Cpuset;
+  return ParallelismSource::Unknown;
+}
+
+const char* parallelismSourceName(ParallelismSource s) {
+  switch (s) {
+    case ParallelismSource::Cgroup2: return "cgroup2";
+    case ParallelismSource::Cgroup1: return "cgroup1";
+    case ParallelismSource::Cpuset: return "cpuset";
+    case ParallelismSource::Fixed:
+    case ParallelismSource::Unknown: break;
+  }
+  return "fixed";
+}
+
+namespace {
+
 RuntimeSnapshot decodeRuntime(Cursor rec) {
   RuntimeSnapshot r;
   RuntimeStats& s = r.stats;
@@ -360,6 +383,7 @@ RuntimeSnapshot decodeRuntime(Cursor rec) {
     w.hogs = at(WorkerHogs);
     w.lrqDepth = static_cast<uint32_t>(std::min<uint64_t>(at(WorkerQueueDepth), UINT32_MAX));
     w.parked = (at(WorkerFlags) & 1) != 0;
+    w.active = (at(WorkerFlags) & 2) == 0;
     w.runningForNs = at(WorkerRunningForNs);
   }
 
@@ -377,6 +401,12 @@ RuntimeSnapshot decodeRuntime(Cursor rec) {
   }
   s.latency = decodeHistogram(rec, "latency histogram");
   s.runTime = decodeHistogram(rec, "run-time histogram");
+  // A writer before minor 1 set no parallelism: every P took work, a fixed number.
+  const ParallelismInfo par = r.parallelism.value_or(ParallelismInfo{workers.rows, workers.rows, ParallelismSource::Fixed, 0});
+  s.activeWorkers = intIn(par.activeWorkers, 0, 1 << 16, "active workers");
+  s.parallelism = intIn(par.parallelism, 0, 1 << 16, "parallelism");
+  s.parallelismSource = parallelismSourceName(par.source);
+  s.parallelismChanges = par.changes;
   return r;  // blocks of a later minor, if any, are skipped with the record
 }
 

@@ -18,13 +18,18 @@ struct JsTaskCounts {
   uint64_t live = 0, queued = 0, completed = 0, failed = 0, workerExited = 0, cancelled = 0, deferred = 0;
 };
 
-// Reserved for the cgroup-following parallelism: encoded, decoded, not yet measured.
+// The parallelism limit (sched/limit.cpp; the cgroup watch moves it). Decoding also copies it
+// into RuntimeStats (parallelism, activeWorkers, parallelismSource, parallelismChanges).
 struct ParallelismInfo {
   uint64_t activeWorkers = 0;
   uint64_t parallelism = 0;
   ParallelismSource source = ParallelismSource::Unknown;
   uint64_t changes = 0;
 };
+
+// RuntimeStats::parallelismSource (sched::parallelismSourceName) <-> the layout's code.
+ParallelismSource parallelismSourceOf(const std::string& name);  // anything else: Unknown
+const char* parallelismSourceName(ParallelismSource s);          // Unknown: "fixed" (a writer before minor 1 never followed)
 
 struct RuntimeSnapshot {
   uint64_t id = 0;

@@ -35,7 +35,7 @@ namespace hwsq::shm {
 constexpr char kMagic[8] = {'H', 'W', 'S', 'Q', 'S', 'H', 'M', '\0'};
 constexpr uint32_t kByteOrderMark = 0x01020304;  // reads 0x04030201 in the other byte order
 constexpr uint16_t kMajor = 1;
-constexpr uint16_t kMinor = 0;
+constexpr uint16_t kMinor = 1;  // 1: the parallelism fields and WorkerFlags bit 1 are written
 constexpr uint32_t kHeaderBytes = 256;
 constexpr uint32_t kStateReady = 1;              // Header::state once the header is complete
 constexpr uint64_t kAbsent = ~uint64_t{0};       // a null string / an absent value
@@ -96,7 +96,7 @@ enum RuntimeFlag : uint64_t {
   FlagPinned = 2,         // the Ps are pinned (worker cpulists)
   FlagClosed = 4,         // close() or destroy() began
   FlagJsTasks = 8,        // the Tasks* fields are set (JS-task runtimes)
-  FlagParallelism = 16,   // the parallelism fields are set (reserved: cgroup-following parallelism)
+  FlagParallelism = 16,   // the parallelism fields are set (minor >= 1: always)
 };
 // Where the parallelism comes from (RuntimeField::ParallelismSource).
 enum class ParallelismSource : uint64_t { Unknown = 0, Fixed = 1, Cgroup2 = 2, Cgroup1 = 3, Cpuset = 4 };
@@ -131,10 +131,10 @@ enum RuntimeField : uint32_t {
   TasksWorkerExited,
   TasksCancelled,
   TasksDeferred,
-  ActiveWorkers,             // reserved (FlagParallelism): Ps taking work now
-  Parallelism,               // reserved: the parallelism in force
-  ParallelismSourceField,    // reserved: ParallelismSource
-  ParallelismChanges,        // reserved: times it changed
+  ActiveWorkers,             // FlagParallelism: Ps not parked by the parallelism limit
+  Parallelism,               // the parallelism limit in force (sched/limit.cpp)
+  ParallelismSourceField,    // ParallelismSource: what set it
+  ParallelismChanges,        // times it changed
   RuntimeFieldCount,
 };
 
@@ -172,7 +172,7 @@ enum WorkerField : uint32_t {
   WorkerBusyNs,
   WorkerHogs,
   WorkerQueueDepth,
-  WorkerFlags,               // bit 0: parked
+  WorkerFlags,               // bit 0: parked; bit 1: parked by the parallelism limit (minor >= 1)
   WorkerRunningForNs,
   WorkerFieldCount,
 };

@@ -181,6 +181,8 @@ RuntimeSnapshot Publisher::snapshot(const Entry& e, uint64_t steadyNow) const {
   r.elapsedNs = steadyNow - e.createdSteadyNs;
   r.hogThresholdNs = o.hogThresholdNs;
   r.stats = rt.stats();
+  r.parallelism = ParallelismInfo{static_cast<uint64_t>(r.stats.activeWorkers), static_cast<uint64_t>(r.stats.parallelism),
+                                  parallelismSourceOf(r.stats.parallelismSource), r.stats.parallelismChanges};
   if (e.source.jsTasks) r.tasks = e.source.jsTasks();
   r.workerCpus.resize(o.workers.size());
   if (o.pin)
