@@ -5,7 +5,7 @@
 // crashed or timed out) or SURVIVED. Exit 1 if any survived, 2 if the harness itself failed (an
 // anchor not found exactly once, a mutant that does not compile, a baseline test that fails).
 //
-//   node scripts/mutants.js [--list] [--no-guest] [name...]
+//   node scripts/mutants.js [--list] [--no-guest] [--fresh] [name...]
 //
 // Work tree: build-mutants/ (src/: the copy of native/ with test/fixtures and bench/native
 // linked in; build/: one Ninja build shared by every mutant, so each rebuilds only what its
@@ -15,7 +15,16 @@
 // guest boot (test/vm/), skipped loudly without QEMU (a failure under CI=true / HWSQ_REQUIRE_ALL).
 // HWSQ_MUTANT_TIMEOUT=<s> bounds one test binary run (default 90, where the baseline takes
 // seconds: a hang is a kill).
+//
+// Cache (CI time): native/mutants/killed.json (committed) records, per mutant, a hash of what
+// can change its outcome -- its own entry in mutants.json and every file under native/ but the
+// N-API glue (native/napi/, which no core test builds): the core, the tests, CMakeLists; and
+// test/fixtures/ and test/vm/ -- when it was last killed. A
+// mutant whose hash is unchanged is reported killed from the cache and not rebuilt; any change
+// to those files runs it again. --fresh (or HWSQ_MUTANTS_FRESH=1) ignores the cache. A run that
+// kills mutants records them.
 'use strict';
+const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -34,11 +43,41 @@ const flags = new Set(args.filter((a) => a.startsWith('--')));
 const names = args.filter((a) => !a.startsWith('--'));
 for (const n of names)
   if (!spec.mutants.some((m) => m.name === n)) fail(`no mutant named ${n} (node scripts/mutants.js --list)`);
-const mutants = spec.mutants.filter((m) => names.length === 0 || names.includes(m.name));
+const allMutants = spec.mutants.filter((m) => names.length === 0 || names.includes(m.name));
 
 function fail(msg) {
   console.error(`mutants: ${msg}`);
   process.exit(2);
+}
+
+const cacheFile = path.join(root, 'native', 'mutants', 'killed.json');
+const fresh = flags.has('--fresh') || process.env.HWSQ_MUTANTS_FRESH === '1';
+
+// One hash of the files that decide every mutant's outcome (see the file comment).
+function treeHash() {
+  const h = crypto.createHash('sha256');
+  const walk = (dir) =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .flatMap((d) => (d.isDirectory() ? walk(path.join(dir, d.name)) : d.isFile() ? [path.join(dir, d.name)] : []));
+  for (const top of ['native', 'test/fixtures', 'test/vm']) {
+    for (const f of walk(path.join(root, top))) {
+      if (f === cacheFile || f.startsWith(path.join(root, 'native', 'napi') + path.sep)) continue;
+      h.update(`${path.relative(root, f)}\0`);
+      h.update(fs.readFileSync(f));
+      h.update('\0');
+    }
+  }
+  return h.digest('hex');
+}
+const mutantKey = (tree, m) => crypto.createHash('sha256').update(tree).update(JSON.stringify(m)).digest('hex').slice(0, 32);
+function readCache() {
+  try {
+    return JSON.parse(fs.readFileSync(cacheFile, 'utf8')).killed || {};
+  } catch {
+    return {};
+  }
 }
 
 if (flags.has('--list')) {
@@ -171,14 +210,23 @@ async function guestPhase(guestMutants, baselineTests) {
 async function main() {
   const start = Date.now();
   const elapsed = () => `${((Date.now() - start) / 1000).toFixed(0)}s`;
-  fs.mkdirSync(work, { recursive: true });
-  syncTree();
-  // Every anchor first: a stale one fails before any build.
+  // Every anchor first: a stale one fails before any build (cached mutants too).
   const pristine = new Map();
-  for (const m of mutants) {
+  for (const m of allMutants) {
     if (!pristine.has(m.file)) pristine.set(m.file, fs.readFileSync(path.join(root, 'native', m.file), 'utf8'));
     mutate(m, pristine.get(m.file));
   }
+  const tree = treeHash();
+  const cache = readCache();
+  const cached = fresh ? [] : allMutants.filter((m) => cache[m.name] && cache[m.name].key === mutantKey(tree, m));
+  for (const m of cached) console.log(`cached   ${m.name}  killed on this very tree by ${cache[m.name].by}`);
+  const mutants = allMutants.filter((m) => !cached.includes(m));
+  if (mutants.length === 0) {
+    console.log(`\n${cached.length} killed (all from the cache: native/, test/fixtures/, test/vm/ unchanged since; --fresh runs them), 0 survived of ${allMutants.length} mutants in ${elapsed()}`);
+    return 0;
+  }
+  fs.mkdirSync(work, { recursive: true });
+  syncTree();
   if (!fs.existsSync(path.join(build, 'CMakeCache.txt'))) {
     const ninja = sh('ninja', ['--version']).status === 0;
     const r = spawnSync('cmake', ['-S', path.join(src, 'native'), '-B', build, ...(ninja ? ['-G', 'Ninja'] : []), '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], { stdio: 'inherit' });
@@ -262,8 +310,15 @@ async function main() {
     if (status === 'SURVIVED') survived++;
     console.log(`${status.padEnd(8)} ${m.name.padEnd(36)} ${host || guest || `(${m.claim})`}`);
   }
-  const killed = results.filter((r) => r.host || guestKilled.has(r.m.name)).length;
-  console.log(`\n${killed} killed, ${survived} survived of ${results.length} mutants in ${elapsed()}${guestSkipped ? ' (guest mutants skipped: no QEMU)' : ''}`);
+  const killedNow = results.filter((r) => r.host || guestKilled.has(r.m.name));
+  // Record the kills against this tree (the cache keeps other mutants' entries).
+  const next = { ...readCache() };
+  for (const { m, host } of killedNow) next[m.name] = { key: mutantKey(tree, m), by: host || guestKilled.get(m.name) };
+  for (const name of Object.keys(next)) if (!spec.mutants.some((m) => m.name === name)) delete next[name];
+  const text = `${JSON.stringify({ '//': 'scripts/mutants.js cache: per mutant, the hash of its spec and of native/, test/fixtures/, test/vm/ when it was last killed. Regenerated by the harness; commit it.', killed: next }, null, 2)}\n`;
+  if (!fs.existsSync(cacheFile) || fs.readFileSync(cacheFile, 'utf8') !== text) fs.writeFileSync(cacheFile, text);
+  const killed = killedNow.length + cached.length;
+  console.log(`\n${killed} killed (${cached.length} from the cache), ${survived} survived of ${allMutants.length} mutants in ${elapsed()}${guestSkipped ? ' (guest mutants skipped: no QEMU)' : ''}`);
   if (guestError) return 2;
   return survived ? 1 : 0;
 }
