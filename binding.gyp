@@ -35,6 +35,7 @@
         "native/napi/js_runtime.cpp",
         "native/napi/js_task.cpp",
         "native/napi/wire.cpp",
+        "native/napi/native_ops.cpp",
         "native/napi/node_memory.cpp",
         "native/napi/numa_js.cpp",
         "native/napi/options_js.cpp",
