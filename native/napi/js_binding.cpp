@@ -1,7 +1,8 @@
 // The N-API surface of the JS-task runtime: binding.jsRuntime (typed in lib/core/js-binding.ts),
-// each exported function with its argument checks, and nothing else: the task states are in
-// js_task.cpp, the uv plumbing of each JS thread in js_endpoint.cpp, the runtime's state and
-// teardown in js_runtime.cpp, the bytes that cross in wire.h (js_runtime.h says which is where).
+// each exported function with its argument checks (create() also assembles the runtime from its
+// config), and nothing else: the task states are in js_task.cpp, the uv plumbing of each JS
+// thread in js_endpoint.cpp, the runtime's state and teardown in js_runtime.cpp, the bytes that
+// cross in wire.h (js_runtime.h says which is where).
 #include <napi.h>
 
 #include <algorithm>
