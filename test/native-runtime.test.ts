@@ -29,7 +29,18 @@ afterEach(() => {
   for (const rt of open.splice(0)) rt.destroy();
 });
 
-const threadCount = () => fs.readdirSync('/proc/self/task').length;
+/** The names of hwsq's own threads now (the core names each "hwsq-..."). */
+const hwsqThreadNames = () =>
+  fs.readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const name = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      return name.startsWith('hwsq-') ? [name] : [];
+    } catch {
+      return []; // the thread exited meanwhile
+    }
+  });
+// hwsq's threads only: the vitest process starts threads of its own (libuv's pool, on first use).
+const threadCount = () => hwsqThreadNames().length;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const MS = 1e6;
 
@@ -315,6 +326,16 @@ describe('node affinity and steal order (virtual topologies)', () => {
 });
 
 describe('lifecycle', () => {
+  it("names its threads: a P 'hwsq-p<index>', the monitor 'hwsq-sysmon'; all gone after destroy()", () => {
+    const before = hwsqThreadNames();
+    const rt = create({ workers: 2, sysmon: true });
+    const mine = hwsqThreadNames().filter((n) => !before.includes(n) || n === 'hwsq-shm');
+    expect(mine.filter((n) => n.startsWith('hwsq-p')).sort()).toEqual(['hwsq-p0', 'hwsq-p1']);
+    expect(mine).toContain('hwsq-sysmon');
+    rt.destroy();
+    expect(hwsqThreadNames().filter((n) => n !== 'hwsq-shm').sort()).toEqual(before.filter((n) => n !== 'hwsq-shm').sort());
+  });
+
   it('close() drains: pending spawns resolve first, then every thread is joined', async () => {
     const before = threadCount();
     const rt = create({ workers: 2 });

@@ -1,4 +1,4 @@
-// Typing of the addon's jsRuntime object (native/napi/js_runtime.cpp, node_memory.cpp).
+// Typing of the addon's jsRuntime object (native/napi/js_binding.cpp, node_memory.cpp).
 import { native, type NativeBinding } from './native';
 
 export interface JsRuntimeBinding {

@@ -379,7 +379,7 @@ export function shmOption(value: unknown): boolean {
 
 // ------------------------------------------------------------------ Runtime.start
 
-/** What the addon's jsRuntime.create() takes (native/napi/js_runtime.cpp): the scheduler config plus the JS runtime's own. */
+/** What the addon's jsRuntime.create() takes (native/napi/js_binding.cpp): the scheduler config plus the JS runtime's own. */
 export interface JsRuntimeCreateOptions extends SchedulerConfig {
   concurrency: number;
   budget: number;

@@ -1,4 +1,4 @@
-// The JS side of an endpoint (native/napi/js_runtime.cpp; the origin of the tasks it spawns): a thread that spawns tasks -- the
+// The JS side of an endpoint (native/napi/js_endpoint.cpp; the origin of the tasks it spawns): a thread that spawns tasks -- the
 // main thread of a Runtime, or a worker spawning nested tasks. It owns the two scratch buffers
 // shared with the addon (io: JS -> native arguments/results; in: native -> JS task arguments and
 // completion records), the table of pending promises and the task-name table.

@@ -5,7 +5,8 @@
 // task's arguments (codec.ts) into a scratch buffer shared with the addon and submits it to the
 // core (GRQ / the node's HWSQ); a worker whose event loop is woken runs it through the core's
 // runSome (inbox -> runnext -> LRQ -> HWSQ -> GRQ -> steal), and the result comes back through
-// the main thread's completion queue, many per wake-up. See native/napi/js_runtime.cpp.
+// the main thread's completion queue, many per wake-up. See native/napi/js_runtime.h (which file
+// holds which part of the addon's side).
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';

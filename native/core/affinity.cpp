@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -548,6 +549,13 @@ MemPolicyState getThreadMemPolicy() {
   }
 }
 
+void nameThisThread(const std::string& name) {
+  // PR_SET_NAME copies at most 15 bytes and a NUL (TASK_COMM_LEN 16); prctl needs no pthread_t.
+  char buf[16] = {};
+  name.copy(buf, sizeof buf - 1);
+  (void)prctl(PR_SET_NAME, reinterpret_cast<unsigned long>(buf), 0, 0, 0);
+}
+
 }  // namespace hwsq
 
 #else  // !__linux__
@@ -563,6 +571,7 @@ namespace hwsq {
 
 std::vector<int> getThreadAffinity() { throwLinuxOnly("getThreadAffinity"); }
 void setThreadAffinity(const std::vector<int>&) { throwLinuxOnly("setThreadAffinity"); }
+void nameThisThread(const std::string&) {}
 const std::vector<int>& processStartAffinity() {
   static const std::vector<int> none;
   return none;

@@ -1,7 +1,7 @@
 // Module init only: each part of the addon registers its own N-API surface.
 //   numa_js.cpp        the NUMA layer (lib/numa/)
 //   runtime_binding.cpp NativeRuntime (lib/native-runtime/)
-//   js_runtime.cpp     the JS-task runtime (lib/runtime/), binding.wire (wire.h)
+//   js_binding.cpp     the JS-task runtime (lib/runtime/; its parts: js_runtime.h), binding.wire (wire.h)
 //   probes.cpp         memory and placement probes (hwsq bench)
 //   shm_js.cpp         the shared-memory stats file (lib/shm/)
 #include <napi.h>
@@ -11,7 +11,7 @@
 #include "shm_js.h"
 
 namespace hwsq::js {
-void registerJsRuntime(Napi::Env env, Napi::Object exports);  // js_runtime.cpp
+void registerJsRuntime(Napi::Env env, Napi::Object exports);  // js_binding.cpp
 void registerProbes(Napi::Env env, Napi::Object exports);     // probes.cpp
 }  // namespace hwsq::js
 

@@ -2,7 +2,7 @@
 // checked (schedulerConfig: workers, placement, pin, confineToCaller, policy, stats,
 // timingSampleShift, sysmon, hogThresholdNs, virtualNodes, virtualWorkersPerNode, numaNode,
 // cgroupPollMs, cgroupFsroot) -> the core's RuntimeOptions; and the one way back (workerPlacementToJs). NativeRuntime (runtime_binding.cpp) and the JS runtime
-// (js_runtime.cpp) both call it, so the same option means the same thing in both.
+// (js_binding.cpp) both call it, so the same option means the same thing in both.
 #pragma once
 #include <napi.h>
 

@@ -1,35 +1,14 @@
 // NativeRuntime: a hwsq::sched::Runtime driven from JS with the built-in native task kinds
-// (noop, spin, touch, chase). Marshalling only: option types are checked in
-// lib/native-runtime/native-runtime.ts, semantics (nodes, policies, kinds) in the core, errors mapped by
-// errors_js.h.
-//
-// Operations. Each JS call that completes later (spawn, locate, idle, close) is an Op with one
-// promise. A spawn of `count` tasks is one Op: its tasks share the Op's NativeTaskArgs and an
-// atomic `remaining` counter, decremented by each task's done (ran) or cancel (dropped by
-// destroy); the thread that brings it to zero hands the Op to State::finish. No per-task JS
-// object, promise or callback exists.
-//
-// Delivery. finish() appends the Op to a mutex-protected list and, if no delivery is queued
-// yet, queues one call of the runtime's thread-safe function: completions that arrive while a
-// delivery is pending ride along with it. The TSFN is ref'd only while some Op is unsettled
-// (State::pending > 0), and so is the wrapper object (ObjectWrap::Ref), so an idle runtime
-// neither keeps the event loop alive nor is kept from garbage collection.
-//
-// Lifetime. The worker threads belong to the core Runtime. close() drains on a helper thread
-// (the JS thread stays free) and resolves when every thread is joined; destroy() stops now on
-// the calling thread and settles every Op at once (dropped tasks make their spawn reject with
-// an AbortError in lib/). A wrapper garbage-collected without close is destroyed in its
-// finalizer (it has no unsettled Op then, so that only joins parked threads), and an
-// environment cleanup hook destroys runtimes still open when the environment (main thread or
-// worker_threads Worker) is torn down.
+// (noop, spin, touch, chase). Its N-API surface: the wrapper class, prepareChase and benchSpawn.
+// Marshalling only: option types are checked in lib/native-runtime/native-runtime.ts, semantics
+// (nodes, policies, kinds) in the core, errors mapped by errors_js.h. What a call that completes
+// later becomes (an Op), how it is delivered back and settled, and the runtime's lifetime:
+// native_ops.h.
 #include "runtime_binding.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +16,7 @@
 #include "affinity.h"
 #include "errors.h"
 #include "errors_js.h"
-#include "parallelism.h"
-#include "parallelism_js.h"
+#include "native_ops.h"
 #include "sched/clock.h"
 #include "sched/native_tasks.h"
 #include "sched/placement.h"
@@ -55,176 +33,6 @@ namespace hwsq::napi {
 namespace {
 
 using namespace hwsq::sched;
-
-constexpr size_t kChunk = 256;  // tasks per submitBatch: one lock / ring claim per destination
-
-// ------------------------------------------------------------------ pooled batch submission
-
-// What every task of one submission looks like.
-struct TaskTemplate {
-  TaskFn fn = nullptr;
-  void* arg = nullptr;
-  int node = -1;
-  TaskFn done = nullptr;
-  TaskFn cancel = nullptr;
-  void* doneArg = nullptr;
-};
-
-// Submits n pooled tasks made from tpl, kChunk at a time (from a worker of rt: to its LRQ's
-// tail; from another thread: the node's HWSQ or the GRQ). `sent` counts the tasks submitted
-// so far, also when this throws (std::bad_alloc; nothing of the failing chunk is submitted).
-// Returns with sent < n only when rt was closed meanwhile.
-void submitPooled(Runtime& rt, const TaskTemplate& tpl, uint64_t n, uint64_t& sent) {
-  Task* buf[kChunk];
-  sent = 0;
-  while (sent < n) {
-    const size_t k = static_cast<size_t>(std::min<uint64_t>(kChunk, n - sent));
-    size_t made = 0;
-    size_t taken = 0;
-    try {
-      for (; made < k; ++made) {
-        Task* t = allocTask();
-        t->fn = tpl.fn;
-        t->arg = tpl.arg;
-        t->node = tpl.node;
-        t->done = tpl.done;
-        t->cancel = tpl.cancel;
-        t->doneArg = tpl.doneArg;
-        buf[made] = t;
-      }
-      taken = rt.submitBatch(buf, k, SpawnHint::Tail);
-    } catch (...) {
-      for (size_t j = 0; j < made; ++j) freeTask(buf[j]);
-      throw;
-    }
-    if (taken != k) {
-      for (size_t j = 0; j < k; ++j) freeTask(buf[j]);
-      return;
-    }
-    sent += k;
-  }
-}
-
-// ------------------------------------------------------------------ operations
-
-struct State;
-
-// Where a P found itself when asked (locate()).
-struct Location {
-  int cpu = -1;
-  int node = -1;
-  std::vector<int> affinity;
-};
-
-struct Op {
-  enum class Kind { Spawn, Locate, Idle, Close };
-  Op(Kind k, State* s, Napi::Env env) : kind(k), state(s), deferred(Napi::Promise::Deferred::New(env)) {}
-
-  const Kind kind;
-  State* const state;
-  Napi::Promise::Deferred deferred;
-  bool orphan = false;                // the JS call that made it threw: settle without a result
-  std::atomic<uint64_t> remaining{0};
-  std::atomic<uint64_t> dropped{0};
-  uint64_t count = 0;
-  uint64_t startNs = 0;
-  uint64_t endNs = 0;                 // written by the finishing thread, published by State::mu
-  NativeTaskArgs args;                // shared by the Op's tasks (read-only while they run)
-  int node = -1;
-  HeldBytes buffer;                   // a touch/chase buffer's memory until the Op settles (bytes_js.h)
-  std::vector<Location> locations;    // Locate: one per P
-  std::thread thread;                 // Idle / Close
-  std::string error;                  // Idle / Close: what the core threw
-};
-
-void deliverJs(Napi::Env env, Napi::Function, State* state, void*);
-using Tsfn = Napi::TypedThreadSafeFunction<State, void, deliverJs>;
-
-class NativeRuntimeWrap;
-
-struct State {
-  std::unique_ptr<Runtime> rt;
-  hwsq::shm::Registration shm;      // declared after rt: unregistered before rt is destroyed
-  std::vector<int> nodeIds;         // nodes with Ps (OS ids), in the core's order
-  Tsfn tsfn;
-  std::shared_ptr<ParallelismEvents> events;  // the 'parallelism' event (null: no listener wanted)
-
-  std::mutex mu;
-  std::vector<Op*> finished;        // guarded by mu
-  bool notified = false;            // guarded by mu: a delivery is queued
-
-  // JS thread only.
-  napi_env env = nullptr;
-  NativeRuntimeWrap* wrap = nullptr;
-  bool tsfnLive = false;
-  bool hookAdded = false;
-  bool closing = false;             // close() or destroy() was called
-  bool tornDown = false;
-  size_t pending = 0;               // unsettled Ops
-  std::vector<Op*> threaded;        // Ops whose thread is not joined yet
-
-  ~State() { teardown(); }
-
-  // Any thread: the Op is complete.
-  void finish(Op* op) {
-    op->endNs = nowNs();
-    bool post;
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      finished.push_back(op);
-      post = !notified;
-      notified = true;
-    }
-    if (post) (void)tsfn.NonBlockingCall();  // napi_closing only during environment teardown
-  }
-
-  void beginOp(Napi::Env e);
-  void endOp(Napi::Env e);
-  void drain(Napi::Env e);
-  void settle(Napi::Env e, Op* op);
-  void joinThreads();
-  void maybeRelease();
-  void removeHook();
-  void teardown();
-  static void envCleanup(void* arg);
-};
-
-// Counts n tasks of op as finished (run, or dropped without running).
-void finishTasks(Op* op, uint64_t n, bool dropped) {
-  if (n == 0) return;
-  if (dropped) op->dropped.fetch_add(n, std::memory_order_relaxed);
-  if (op->remaining.fetch_sub(n, std::memory_order_acq_rel) == n) op->state->finish(op);
-}
-
-void taskDone(void* p) { finishTasks(static_cast<Op*>(p), 1, false); }
-void taskCancel(void* p) { finishTasks(static_cast<Op*>(p), 1, true); }
-
-// Root of an `inside` spawn: runs on a P and spawns the Op's tasks into that P's LRQ.
-void fanOut(void* p) {
-  Op* op = static_cast<Op*>(p);
-  TaskTemplate tpl{nativeTaskFn(op->args.kind), &op->args, op->node, taskDone, taskCancel, op};
-  // Read before submitting: once every child has run, the JS thread may settle and free op.
-  const uint64_t count = op->count;
-  uint64_t sent = 0;
-  try {
-    submitPooled(*Runtime::current(), tpl, count, sent);
-  } catch (...) {  // out of memory: what was not spawned counts as dropped
-  }
-  finishTasks(op, count - sent, true);  // touches op only when sent < count (op still pending)
-}
-// The root was dropped by destroy(): none of its tasks exists.
-void fanOutCancel(void* p) { finishTasks(static_cast<Op*>(p), static_cast<Op*>(p)->count, true); }
-
-void locateFn(void* p) {
-  auto* loc = static_cast<Location*>(p);
-  try {
-    CpuLocation l = currentLocation();
-    loc->cpu = l.cpu;
-    loc->node = l.node;
-    loc->affinity = getThreadAffinity();
-  } catch (...) {  // a task must not throw; -1 / [] say "unknown"
-  }
-}
 
 // ------------------------------------------------------------------ the wrapper
 
@@ -274,149 +82,6 @@ class NativeRuntimeWrap : public Napi::ObjectWrap<NativeRuntimeWrap> {
 
   std::shared_ptr<State> state_;
 };
-
-// ------------------------------------------------------------------ State (JS thread parts)
-
-void State::beginOp(Napi::Env e) {
-  if (pending++ == 0) {
-    if (tsfnLive) tsfn.Ref(e);
-    if (wrap) wrap->Ref();
-  }
-}
-
-void State::endOp(Napi::Env e) {
-  if (--pending == 0) {
-    if (tsfnLive) tsfn.Unref(e);
-    if (wrap) wrap->Unref();
-  }
-}
-
-void deliverJs(Napi::Env env, Napi::Function, State* state, void*) {
-  if (env == nullptr || state->tornDown) return;  // the TSFN is being torn down
-  state->drain(env);
-}
-
-void State::drain(Napi::Env e) {
-  std::vector<Op*> ops;
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    ops.swap(finished);
-    notified = false;
-  }
-  for (Op* op : ops) settle(e, op);
-  maybeRelease();
-}
-
-Napi::Object locationsToJs(Napi::Env env, const Op& op, Runtime& rt) {
-  auto list = Napi::Array::New(env, op.locations.size());
-  for (size_t p = 0; p < op.locations.size(); ++p) {
-    const Location& l = op.locations[p];
-    auto o = Napi::Object::New(env);
-    o.Set("worker", static_cast<double>(p));
-    o.Set("node", rt.workerNode(static_cast<int>(p)));
-    o.Set("cpu", l.cpu);
-    o.Set("cpuNode", l.node);
-    auto aff = Napi::Array::New(env, l.affinity.size());
-    for (size_t i = 0; i < l.affinity.size(); ++i) aff.Set(static_cast<uint32_t>(i), l.affinity[i]);
-    o.Set("affinity", aff);
-    list.Set(static_cast<uint32_t>(p), o);
-  }
-  auto out = Napi::Object::New(env);
-  out.Set("dropped", static_cast<double>(op.dropped.load(std::memory_order_relaxed)));
-  out.Set("locations", list);
-  return out;
-}
-
-void State::settle(Napi::Env e, Op* op) {
-  if (op->thread.joinable()) op->thread.join();
-  threaded.erase(std::remove(threaded.begin(), threaded.end(), op), threaded.end());
-  // A closed runtime is unpublished before close() resolves: the last one's publisher thread is
-  // joined, so a service that closed its runtimes has no hwsq thread left.
-  if (op->kind == Op::Kind::Close) shm.reset();
-  if (!op->orphan) {
-    Napi::HandleScope scope(e);
-    switch (op->kind) {
-      case Op::Kind::Spawn: {
-        if (op->args.kind == NativeKind::Touch) op->buffer.copyBack();  // touch writes: a copy's result goes back
-        const uint64_t dropped = op->dropped.load(std::memory_order_relaxed);
-        auto r = Napi::Object::New(e);
-        r.Set("count", static_cast<double>(op->count));
-        r.Set("executed", static_cast<double>(op->count - dropped));
-        r.Set("dropped", static_cast<double>(dropped));
-        r.Set("elapsedNs", static_cast<double>(op->endNs - op->startNs));
-        op->deferred.Resolve(r);
-        break;
-      }
-      case Op::Kind::Locate:
-        op->deferred.Resolve(locationsToJs(e, *op, *rt));
-        break;
-      case Op::Kind::Idle:
-      case Op::Kind::Close:
-        if (op->error.empty()) op->deferred.Resolve(e.Undefined());
-        else op->deferred.Reject(codedError(e, "ERR_HWSQ_INVALID_STATE", op->error).Value());
-        break;
-    }
-  }
-  delete op;
-  endOp(e);
-}
-
-void State::joinThreads() {
-  for (Op* op : threaded)
-    if (op->thread.joinable()) op->thread.join();
-  threaded.clear();
-}
-
-// Once stopped and settled, nothing can call the TSFN any more: let it go.
-void State::maybeRelease() {
-  if (!tsfnLive || pending != 0 || !threaded.empty() || !rt || !rt->isStopped()) return;
-  if (events) events->release();
-  tsfn.Release();
-  tsfnLive = false;
-  removeHook();
-}
-
-void State::removeHook() {
-  if (!hookAdded) return;
-  hookAdded = false;
-  napi_remove_env_cleanup_hook(env, &State::envCleanup, this);
-}
-
-// Without JS (finalizer, environment teardown): stop now, free what is left. Unsettled
-// promises stay unsettled (there are none outside environment teardown: the wrapper is kept
-// alive while Ops are pending).
-void State::teardown() {
-  if (tornDown) return;
-  tornDown = true;
-  closing = true;
-  if (rt && !rt->isStopped()) {
-    try {
-      rt->destroy();
-    } catch (...) {
-    }
-  }
-  joinThreads();
-  shm.reset();
-  std::vector<Op*> ops;
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    ops.swap(finished);
-  }
-  for (Op* op : ops) delete op;
-  pending = 0;
-  if (events) events->release();
-  if (tsfnLive) {
-    tsfn.Release();
-    tsfnLive = false;
-  }
-  removeHook();
-}
-
-void State::envCleanup(void* arg) {
-  auto* s = static_cast<State*>(arg);
-  s->hookAdded = false;  // this hook is running: nothing to remove
-  s->teardown();
-}
 
 // ------------------------------------------------------------------ wrapper methods
 
@@ -596,6 +261,7 @@ Napi::Value NativeRuntimeWrap::threadOp(Napi::Env env, Op::Kind kind, void (*bod
     Runtime* rt = s.rt.get();
     try {
       op->thread = std::thread([op, rt, body] {
+        hwsq::nameThisThread("hwsq-op");
         try {
           body(*rt);
         } catch (const std::exception& e) {

@@ -6,12 +6,15 @@
 //   io (JS -> native): a spawn's encoded arguments, a batch of spawn records, a task's result;
 //   in (native -> JS): a dispatched task's arguments, a batch of completion records.
 // Payloads are lib/core/codec.ts values; all integers little-endian (the addon runs on LE only).
+// The records' C++ codec is here too (writeCompletion, readBatchRecord); JS's is in
+// lib/runtime/endpoint.ts.
 #pragma once
 
 #include <napi.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace hwsq::wire {
 
@@ -52,6 +55,34 @@ constexpr int32_t kCompletionsBig = -1;
 
 // Spawn-batch record in io (submitMany / spawnMany): [fn u32][flags u32][node i32][len u32][seq f64][len bytes].
 constexpr size_t kBatchFn = 0, kBatchFlags = 4, kBatchNode = 8, kBatchLen = 12, kBatchSeq = 16, kBatchHeader = 24;
+
+// A completion record written at p (the caller checked that kCompletionHeader + len bytes fit).
+inline void writeCompletion(uint8_t* p, double seq, int32_t code, const uint8_t* bytes, uint32_t len) {
+  std::memcpy(p + kCompletionSeq, &seq, 8);
+  std::memcpy(p + kCompletionCode, &code, 4);
+  std::memcpy(p + kCompletionLen, &len, 4);
+  if (len) std::memcpy(p + kCompletionHeader, bytes, len);
+}
+
+// A spawn-batch record as read from io; its payload stays in io.
+struct BatchRecord {
+  uint32_t fn = 0, flags = 0, len = 0;
+  int32_t node = -1;
+  double seq = 0;
+  const uint8_t* bytes = nullptr;  // len bytes; the next record starts right after them
+};
+// Reads the record at p of a scratch buffer that ends at end: false when it overruns the buffer.
+inline bool readBatchRecord(const uint8_t* p, const uint8_t* end, BatchRecord& r) {
+  if (static_cast<size_t>(end - p) < kBatchHeader) return false;
+  std::memcpy(&r.fn, p + kBatchFn, 4);
+  std::memcpy(&r.flags, p + kBatchFlags, 4);
+  std::memcpy(&r.node, p + kBatchNode, 4);
+  std::memcpy(&r.len, p + kBatchLen, 4);
+  std::memcpy(&r.seq, p + kBatchSeq, 8);
+  if (r.len > static_cast<size_t>(end - p) - kBatchHeader) return false;
+  r.bytes = p + kBatchHeader;
+  return true;
+}
 
 // The scratch buffers' sizes (allocated by JS; the addon takes their actual lengths).
 constexpr size_t kScratchBytes = 256 * 1024;

@@ -52,6 +52,7 @@ void runPinned(int cpu, F&& fn) {
   std::exception_ptr error;
   std::thread t([&] {
     try {
+      nameThisThread("hwsq-probe");
       if (cpu >= 0) setThreadAffinity({cpu});
       fn();
     } catch (...) {
@@ -242,6 +243,7 @@ struct BandwidthShared {
 };
 
 void readerLoop(BandwidthShared& sh, int index, int cpu, const unsigned char* slice, size_t sliceBytes, uint64_t warmupNs) {
+  nameThisThread("hwsq-probe");
   try {
     if (cpu >= 0) setThreadAffinity({cpu});
   } catch (...) {

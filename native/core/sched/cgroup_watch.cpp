@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iterator>
 
+#include "../affinity.h"
 #include "../parallelism.h"
 #include "../topology.h"
 #include "runtime_impl.h"
@@ -79,7 +80,10 @@ std::vector<std::vector<int>> planPins(const std::vector<std::vector<int>>& base
 }
 
 CgroupWatch::CgroupWatch(uint32_t periodMs, std::function<void()> poll) : periodMs_(periodMs), poll_(std::move(poll)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("hwsq-cgroup");
+    run();
+  });
 }
 
 CgroupWatch::~CgroupWatch() { stop(); }

@@ -77,6 +77,7 @@ void Runtime::Impl::repinIfMoved(P& p) {
 void Runtime::Impl::pMain(P& p) {
   tlRuntime = this;
   tlP = &p;
+  nameThisThread("hwsq-p" + std::to_string(p.index));
   try {
     placeThread(p);
     if (opts.onWorkerStart) opts.onWorkerStart(p.index);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../affinity.h"
 #include "clock.h"
 
 namespace hwsq::sched {
@@ -11,7 +12,10 @@ Sysmon::Sysmon(std::vector<const SysmonProbe*> probes, Config cfg)
   if (cfg_.minDelayUs == 0) cfg_.minDelayUs = 1;
   if (cfg_.maxDelayUs < cfg_.minDelayUs) cfg_.maxDelayUs = cfg_.minDelayUs;
   (void)nsPerTick();  // calibrate before the thread needs it
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("hwsq-sysmon");
+    run();
+  });
 }
 
 Sysmon::~Sysmon() { stop(); }

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "affinity.h"
 #include "shm/segment.h"
 
 namespace hwsq::shm {
@@ -110,7 +111,10 @@ uint64_t Publisher::add(const RuntimeSource& src, const PublishSettings& setting
     // A thread that exited by itself (its runtimes stopped) holds no lock any more: join it here.
     if (thread_.joinable()) thread_.join();
     try {
-      thread_ = std::thread([this, g = generation_] { run(g); });
+      thread_ = std::thread([this, g = generation_] {
+        nameThisThread("hwsq-shm");
+        run(g);
+      });
     } catch (...) {  // std::system_error: nothing registered
       entries_.pop_back();
       throw;
