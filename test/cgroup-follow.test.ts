@@ -1,6 +1,7 @@
 // Following the cgroup (README "Following the cgroup"): with workers 'auto' both runtimes start a
 // P per allowed CPU and re-read the CPU limit every cgroupPollMs from a cgroup tree under
-// HWSQ_FSROOT, here a temp tree rewritten during the run: cpu.max from "max" to one CPU and back.
+// HWSQ_FSROOT, here a temp tree rewritten during the run: cpu.max (v2) or the CFS quota (v1) from
+// none to one CPU and back.
 // Asserted on the 'parallelism' event (waited for, never timed), the stats fields and the tasks
 // (each runs exactly once); an explicit worker count stays fixed.
 import { spawnSync } from 'node:child_process';
@@ -32,6 +33,24 @@ function cgroupTree(cpuMax: string): { dir: string; setCpuMax(v: string): void }
   };
   setCpuMax(cpuMax);
   return { dir, setCpuMax };
+}
+
+// A cgroup v1 tree (cpu,cpuacct controller mounted at its root, like test/fixtures/cgroup/v1-*),
+// its CFS quota rewritten by the tests (-1: none).
+function cgroupV1Tree(quotaUs: string): { dir: string; setQuota(v: string): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-cgroup1-'));
+  fs.mkdirSync(path.join(dir, 'proc', 'self'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'proc', 'self', 'mountinfo'), '1201 1190 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu,cpuacct\n');
+  fs.writeFileSync(path.join(dir, 'proc', 'self', 'cgroup'), '5:cpu,cpuacct:/kubepods/pod1\n0::/\n');
+  const group = path.join(dir, 'sys', 'fs', 'cgroup', 'cpu,cpuacct', 'kubepods', 'pod1');
+  fs.mkdirSync(group, { recursive: true });
+  fs.writeFileSync(path.join(group, 'cpu.cfs_period_us'), '100000\n');
+  const setQuota = (v: string) => {
+    fs.writeFileSync(path.join(group, 'cpu.cfs_quota_us.tmp'), v);
+    fs.renameSync(path.join(group, 'cpu.cfs_quota_us.tmp'), path.join(group, 'cpu.cfs_quota_us'));
+  };
+  setQuota(quotaUs);
+  return { dir, setQuota };
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -88,6 +107,26 @@ describe.runIf(allowed >= 2)('following the cgroup (a machine with 2+ CPUs)', ()
     s = rt.stats();
     expect(s.activeWorkers).toBe(allowed);
     expect(s.executed).toBe(2000 + 5000 + 1000);
+    await rt.close();
+  });
+
+  it('NativeRuntime: a cgroup v1 CFS quota set and lifted during the run moves the limit (source cgroup1)', async () => {
+    const tree = cgroupV1Tree('-1\n');
+    cleanups.push(() => fs.rmSync(tree.dir, { recursive: true, force: true }));
+    const rt: NativeRuntime = withFsroot(tree.dir, () => createNativeRuntime({ cgroupPollMs: 10, pin: 'none' }));
+    cleanups.push(() => rt.destroy());
+    expect([rt.stats().parallelism, rt.stats().parallelismSource]).toEqual([allowed, 'cpuset']);
+    const falling = nextEvent(rt);
+    tree.setQuota('100000\n');
+    expect(await falling).toEqual({ previous: allowed, current: 1, source: 'cgroup1' });
+    const before = rt.stats().workers.map((w) => w.executed);
+    await rt.spawnNative('noop', {}, { count: 3000 });
+    const after = rt.stats().workers;
+    expect(after.filter((w, i) => w.executed > before[i]!).map((w) => w.worker)).toEqual([after.find((w) => w.active)!.worker]);
+    const rising = nextEvent(rt);
+    tree.setQuota('-1\n');
+    expect(await rising).toEqual({ previous: 1, current: allowed, source: 'cpuset' });
+    expect(rt.stats().activeWorkers).toBe(allowed);
     await rt.close();
   });
 
