@@ -36,7 +36,7 @@ import {
   topology,
   type NativeRuntime,
 } from '../lib/index';
-import { Writer, decodeValue, encodeValue } from '../lib/core/codec';
+import { Writer, decodeError, decodeValue, encodeError, encodeValue } from '../lib/core/codec';
 import { ensureDist } from './helpers';
 
 const SEED = 0x48575351; // "HWSQ"
@@ -615,6 +615,85 @@ describe('property: codec round trips', () => {
       }),
       runs(400),
     );
+  });
+});
+
+// What a failed task's promise rejects with: the worker encodes the thrown value (encodeError),
+// the spawner decodes it (decodeError). Both run here, in-process, on hand-built values.
+describe('codec: thrown values round trip', () => {
+  const roundTrip = (thrown: unknown): unknown => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeError(w, thrown);
+    return decodeError(w.buf, 0, w.pos);
+  };
+  const cloneErrorOf = (v: unknown): Error & { code?: string } => {
+    expect(v).toBeInstanceOf(TypeError);
+    expect((v as { code?: string }).code).toBe(ErrorCodes.DATA_CLONE);
+    return v as Error & { code?: string };
+  };
+
+  it('an Error keeps its class, name, message, stack, own properties and cause chain', () => {
+    const inner = new TypeError('inner', { cause: 42 });
+    const err = Object.assign(new RangeError('outer', { cause: inner }), { code: 'E_X', n: 5, list: [1, 'two'] });
+    const back = roundTrip(err) as RangeError & { code: string; n: number; list: unknown[]; cause: TypeError & { cause: unknown } };
+    expect(back).toBeInstanceOf(RangeError);
+    expect([back.name, back.message, back.stack]).toEqual(['RangeError', 'outer', err.stack]);
+    expect([back.code, back.n, back.list]).toEqual(['E_X', 5, [1, 'two']]);
+    expect(Object.keys(back).sort()).toEqual(['code', 'list', 'n']);
+    expect(back.cause).toBeInstanceOf(TypeError);
+    expect([back.cause.message, back.cause.cause]).toEqual(['inner', 42]);
+    expect(roundTrip(new Error('no cause'))).not.toHaveProperty('cause');
+    // Each class by its name; another name on an Error.
+    for (const C of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError]) expect(roundTrip(new C('m'))).toBeInstanceOf(C);
+    class AppError extends Error {
+      override name = 'AppError';
+    }
+    const app = roundTrip(new AppError('m')) as Error;
+    expect([Object.getPrototypeOf(app), app.name, app.message]).toEqual([Error.prototype, 'AppError', 'm']);
+    expect(Object.getOwnPropertyDescriptor(app, 'name')?.enumerable).toBe(true);
+  });
+
+  it('an unreadable or unclonable property: left out, or sent as its string; odd names and messages as text', () => {
+    const err = new Error('m') as Error & Record<string, unknown>;
+    err.fn = function f() {};
+    Object.defineProperty(err, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    Object.defineProperty(err, 'name', { value: undefined, enumerable: false });
+    err.message = 7 as never;
+    const back = roundTrip(err) as Error & Record<string, unknown>;
+    expect(back.fn).toBe(String(err.fn));
+    expect(back).not.toHaveProperty('boom');
+    expect(back.name).toBe('Error');
+    expect(back.message).toBe('7');
+  });
+
+  it('a cause chain (a cycle included) is cut after 16 links', () => {
+    const err = new Error('loop');
+    // As `new Error(m, { cause })` makes it: not enumerable (an enumerable one is also an own property to copy).
+    Object.defineProperty(err, 'cause', { value: err, writable: true, configurable: true, enumerable: false });
+    let links = 0;
+    for (let e = roundTrip(err) as { cause?: unknown }; 'cause' in e; e = e.cause as { cause?: unknown }) links++;
+    expect(links).toBe(16);
+  });
+
+  it('other values travel as they are; what cannot be cloned becomes a DATA_CLONE TypeError naming it', () => {
+    expect(roundTrip(42)).toBe(42);
+    expect(roundTrip('text')).toBe('text');
+    expect(roundTrip(undefined)).toBeUndefined();
+    expect(roundTrip({ a: [1, { b: null }] })).toEqual({ a: [1, { b: null }] });
+    const sym = cloneErrorOf(roundTrip(Symbol('sym')));
+    expect(sym.message).toBe('hwsq: value could not be cloned: the task threw Symbol(sym), which cannot be sent to another thread');
+    const odd = cloneErrorOf(roundTrip({ f() {}, toString() { throw new Error('no'); } }));
+    expect(odd.message).toContain('the task threw a value of type object,');
+    const { proxy, revoke } = Proxy.revocable(new Error('revoked'), {});
+    revoke();
+    expect(cloneErrorOf(roundTrip(proxy)).message).toContain('the task threw ');
+  });
+
+  it('bytes that do not decode: a DATA_CLONE TypeError whose cause is the decoder\'s error', () => {
+    const bad = Buffer.from([1, 0xff, 0xff, 0xff]);
+    const err = cloneErrorOf(decodeError(bad, 0, bad.length));
+    expect(err.message).toMatch(/^hwsq: value could not be cloned: the task failed and its error could not be read back: /);
+    expect(err.cause).toBeDefined();
   });
 });
 
