@@ -697,7 +697,8 @@ describe('schedulerJsonFrom: exact figures from a snapshot', () => {
   it('failed steals summed, statsEnabled true unless the snapshot says false, the identity given or the origin\'s', () => {
     const base = runtime().stats();
     const { statsEnabled: _e, ...rest } = base;
-    const s = { ...rest, workers: base.workers.map((w, i) => ({ ...w, failedSteals: 1 + 2 * i })) };
+    // Without statsEnabled, as a MetricsSource written in JS may leave it.
+    const s = { ...rest, workers: base.workers.map((w, i) => ({ ...w, failedSteals: 1 + 2 * i })) } as typeof base;
     const doc = schedulerJsonFrom(s, [], undefined, undefined);
     expect(doc.failed_steal_count).toBe(1 + 3 + 5 + 7);
     expect(doc.stats_enabled).toBe(true);
