@@ -36,7 +36,7 @@ import {
   topology,
   type NativeRuntime,
 } from '../lib/index';
-import { Writer, decodeError, decodeValue, encodeError, encodeValue } from '../lib/core/codec';
+import { Writer, asMoved, decodeError, decodeValue, encodeError, encodeValue, move } from '../lib/core/codec';
 import { ensureDist } from './helpers';
 
 const SEED = 0x48575351; // "HWSQ"
@@ -694,6 +694,23 @@ describe('codec: thrown values round trip', () => {
     const err = cloneErrorOf(decodeError(bad, 0, bad.length));
     expect(err.message).toMatch(/^hwsq: value could not be cloned: the task failed and its error could not be read back: /);
     expect(err.cause).toBeDefined();
+  });
+});
+
+describe('codec: move() marks a task\'s result for transfer', () => {
+  it('asMoved recognizes a move() from any copy of the module, and nothing else', () => {
+    const buf = new ArrayBuffer(8);
+    const value = { data: new Uint8Array(buf) };
+    const moved = asMoved(move(value, [buf]));
+    expect(moved).toBeDefined();
+    expect(moved!.value).toBe(value);
+    expect(moved!.transfer).toEqual([buf]);
+    // Another copy of codec.ts (the ESM and CJS builds) marks it with the same registered symbol.
+    const other = { [Symbol.for('hwsq.moved')]: true, value: 1, transfer: [] };
+    expect(asMoved(other)).toBe(other);
+    for (const v of [null, undefined, 0, 'x', {}, { [Symbol.for('hwsq.moved')]: 'yes' }, () => {}]) expect(asMoved(v)).toBeUndefined();
+    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    expect(asMoved(trap)).toBeUndefined();
   });
 });
 
