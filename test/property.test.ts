@@ -689,11 +689,72 @@ describe('codec: thrown values round trip', () => {
     expect(cloneErrorOf(roundTrip(proxy)).message).toContain('the task threw ');
   });
 
+  it('the properties of a decoded error have the attributes of a native Error\'s', () => {
+    const attrs = (o: object, k: string) => {
+      const d = Object.getOwnPropertyDescriptor(o, k)!;
+      return [d.writable, d.configurable, d.enumerable];
+    };
+    const native = Object.assign(new TypeError('m', { cause: new Error('c') }), { code: 'E' });
+    const back = roundTrip(native) as Error;
+    for (const k of ['message', 'stack', 'cause', 'code']) expect(attrs(back, k), k).toEqual(attrs(native, k));
+    const named = roundTrip(Object.defineProperty(new Error('m'), 'name', { value: 'Named' })) as Error;
+    expect(attrs(named, 'name')).toEqual([true, true, false]);
+    // The DATA_CLONE TypeError of a value that does not clone: code as a coded error has it, cause as a native one.
+    const w = new Writer(Buffer.alloc(64));
+    const thrown = attempt(() => encodeValue(w, { f() {} }));
+    expect(thrown.ok).toBe(false);
+    const err = (thrown as { error: Error }).error;
+    cloneErrorOf(err);
+    expect(attrs(err, 'code')).toEqual([true, true, true]);
+    expect(attrs(err, 'cause')).toEqual([true, true, false]);
+  });
+
+  it('a cause that does not clone travels as its text', () => {
+    const fn = () => 1;
+    const back = roundTrip(new Error('m', { cause: fn })) as Error;
+    expect([back.message, back.cause]).toEqual(['m', String(fn)]);
+  });
+
+  it('a record that is not what encodeError writes: name and message as Error and empty text, no props', () => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeValue(w, { name: 5, message: {}, stack: undefined, props: null, isError: true });
+    const err = decodeError(w.buf, 0, w.pos) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect([err.name, err.message, Object.keys(err)]).toEqual(['Error', '', []]);
+    w.reset();
+    encodeValue(w, { isError: 'no' });
+    expect(decodeError(w.buf, 0, w.pos)).toEqual({ isError: 'no' });
+  });
+
   it('bytes that do not decode: a DATA_CLONE TypeError whose cause is the decoder\'s error', () => {
     const bad = Buffer.from([1, 0xff, 0xff, 0xff]);
     const err = cloneErrorOf(decodeError(bad, 0, bad.length));
     expect(err.message).toMatch(/^hwsq: value could not be cloned: the task failed and its error could not be read back: /);
     expect(err.cause).toBeDefined();
+  });
+});
+
+describe('codec: what an encoding holds on to', () => {
+  it('w.sabs lists the SharedArrayBuffers of the last encoding only, none after a refused one', () => {
+    const w = new Writer(Buffer.alloc(64));
+    const sab = new SharedArrayBuffer(8);
+    encodeValue(w, { s: sab });
+    expect(w.sabs).toEqual([sab]);
+    encodeValue(w, { n: 1 });
+    expect(w.sabs).toEqual([]);
+    encodeValue(w, [sab]);
+    expect(attempt(() => encodeValue(w, { s: sab, f() {} })).ok).toBe(false);
+    expect(w.sabs).toEqual([]);
+  });
+
+  it('transfer: the listed ArrayBuffers are detached once their bytes are in the payload', () => {
+    const w = new Writer(Buffer.alloc(64));
+    const ab = new Uint8Array([1, 2, 3]).buffer;
+    const kept = new Uint8Array([4]).buffer;
+    encodeValue(w, { a: new Uint8Array(ab), b: new Uint8Array(kept) }, [ab]);
+    expect([ab.byteLength, kept.byteLength]).toEqual([0, 1]);
+    const back = decodeValue(w.buf, 0, w.pos) as { a: Uint8Array; b: Uint8Array };
+    expect([[...back.a], [...back.b]]).toEqual([[1, 2, 3], [4]]);
   });
 });
 

@@ -456,6 +456,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
   const start = w.pos;
   w.seen.length = 0;
   w.tickets.clear();
+  // Stryker disable next-line ConditionalExpression: always a fresh [] equals the empty list kept (the false case is tested)
   if (w.sabs.length) w.sabs = [];  // (the caller may have kept the previous list)
   try {
     w.transfer = transfer && transfer.length ? new SafeSet(transfer) : undefined;
@@ -473,6 +474,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     w.tickets.clear();
     w.pos = start;
     if (err !== BAIL) throw cloneError(describeThrown(err), err);
+    // Stryker disable next-line ConditionalExpression: always a fresh [] equals the empty list kept
     if (w.sabs.length) w.sabs = [];
     w.memory?.reset();  // the v8 path copies everything: no memory used in place
   } finally {
@@ -550,9 +552,11 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
     if (v === UNREADABLE) continue;
     try {
       hostStructuredClone(v);  // a round trip: some values serialize but do not deserialize (an Error in a cycle)
+      // Stryker disable next-line BooleanLiteral: writable/configurable of the record's properties are not serialized (enumerable is: a test checks the props arrive)
       defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });
     } catch {
       try {
+        // Stryker disable next-line BooleanLiteral: as above, only enumerable is serialized
         defineProperty(props, k, { value: safeString(v), enumerable: true, writable: true, configurable: true });
       } catch {}
     }
@@ -672,9 +676,11 @@ export class Moved<T = unknown> {
 
 /** Recognizes a Moved made by any copy of this module (ESM and CJS builds differ). */
 export function asMoved(v: unknown): Moved | undefined {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a fast path: a primitive or function has no [MOVED] === true, and reading it off null throws into the catch below
   if (v === null || typeof v !== 'object') return undefined;
   try {
     return (v as { [MOVED]?: boolean })[MOVED] === true ? (v as Moved) : undefined;
+    // Stryker disable next-line BlockStatement: an empty catch also returns undefined
   } catch {
     return undefined;  // a Proxy whose get trap throws is not a Moved
   }
