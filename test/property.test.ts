@@ -698,6 +698,14 @@ describe('codec: thrown values round trip', () => {
     const back = roundTrip(native) as Error;
     for (const k of ['message', 'stack', 'cause', 'code']) expect(attrs(back, k), k).toEqual(attrs(native, k));
     const named = roundTrip(Object.defineProperty(new Error('m'), 'name', { value: 'Named' })) as Error;
+    // As on a native error, the class's name and no own one.
+    expect(Object.hasOwn(back, 'name')).toBe(false);
+    // A stack that is not a string is not sent: the decoded error keeps its own.
+    const noStack = roundTrip(Object.defineProperty(new Error('m'), 'stack', { value: 5 })) as Error;
+    expect(typeof noStack.stack).toBe('string');
+    // An error whose own keys cannot be listed (a Proxy): no properties, the rest as usual.
+    const unlisted = roundTrip(new Proxy(new RangeError('m'), { ownKeys: () => { throw new Error('trap'); } })) as Error;
+    expect([unlisted instanceof RangeError, unlisted.message, Object.keys(unlisted)]).toEqual([true, 'm', []]);
     expect(attrs(named, 'name')).toEqual([true, true, false]);
     // The DATA_CLONE TypeError of a value that does not clone: code as a coded error has it, cause as a native one.
     const w = new Writer(Buffer.alloc(64));
@@ -724,6 +732,12 @@ describe('codec: thrown values round trip', () => {
     w.reset();
     encodeValue(w, { isError: 'no' });
     expect(decodeError(w.buf, 0, w.pos)).toEqual({ isError: 'no' });
+    w.reset();
+    encodeValue(w, { name: 'RangeError', message: 'm', isError: true, props: 'ab' });
+    expect(Object.keys(decodeError(w.buf, 0, w.pos) as object)).toEqual([]);
+    w.reset();
+    encodeValue(w, null);
+    expect(decodeError(w.buf, 0, w.pos)).toBeNull();
   });
 
   it('bytes that do not decode: a DATA_CLONE TypeError whose cause is the decoder\'s error', () => {

@@ -420,6 +420,7 @@ function v8Decode(buf: Buffer, start: number, end: number): unknown {
 /** Detaches transferred ArrayBuffers (their bytes were already copied into the payload). */
 function detach(list: readonly unknown[]): void {
   const buffers = list.filter((x): x is ArrayBuffer => x instanceof SafeArrayBuffer && x.byteLength > 0);
+  // Stryker disable next-line ConditionalExpression: transferring an empty list is a no-op
   if (buffers.length) hostStructuredClone(undefined, { transfer: buffers });
 }
 
@@ -525,11 +526,13 @@ function read(o: object, k: PropertyKey, otherwise: unknown = undefined): unknow
 function isErrorObject(v: unknown): boolean {
   try {
     return v instanceof ErrorCtor;
+    // Stryker disable next-line BlockStatement: an empty catch returns undefined, as falsy as false to every caller
   } catch {
     return false;  // a Proxy whose getPrototypeOf trap throws, a revoked Proxy
   }
 }
 function textOf(v: unknown, fallback: string): string {
+  // Stryker disable next-line ConditionalExpression: a fast path: String() of a string is that string
   if (typeof v === 'string') return v;
   if (v === undefined) return fallback;
   try {
@@ -569,12 +572,14 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
     props,
     isError: true,
   };
+  // Stryker disable next-line BooleanLiteral: when `in` throws, reading the cause throws too and read() gives undefined: no cause either way
   let hasCause = false;
   try {
     hasCause = 'cause' in e;
   } catch {}
   if (hasCause && depth < MAX_CAUSE_DEPTH) {
     const c = read(e, 'cause');
+    // Stryker disable next-line ConditionalExpression: a cause set to undefined is one fromRecord() leaves out
     if (c !== undefined) rec.cause = isErrorObject(c) ? toRecord(c, depth + 1) : c;
   }
   return rec;
