@@ -23,7 +23,15 @@ if (path.basename(path.dirname(here)) === 'build-stryker') {
 
 export default defineConfig({
   test: {
-    include: ['test/metrics.test.ts', 'test/property.test.ts'],
+    include: [
+      'test/property.test.ts',
+      'test/wire.test.ts',
+      'test/validation.test.ts',
+      'test/runtime.test.ts',
+      'test/hostile-runtime.test.ts',
+      'test/close-quiescence.test.ts',
+      'test/metrics.test.ts',
+    ],
     testTimeout: 60_000,
     pool: 'forks',
   },

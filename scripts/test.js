@@ -7,7 +7,7 @@
 //   arm64      a named subset of the unit suite on arm64 Node under qemu-user (scripts/arm64-tests.js)
 //   vm         vitest: test/**/*.vm.test.ts, multi-NUMA kernels in QEMU
 //   mutation-native  the C++ core's named mutants (scripts/mutants.js): each must be killed
-//   mutation-ts      StrykerJS over lib/metrics (stryker.config.json): the score floor; on request only
+//   mutation-ts      StrykerJS over codec, validation, the main-thread runtime and lib/metrics (stryker.config.json): the score floor; on request only
 //   compat-NN  the unit suite again under each other supported Node major (from the npm registry)
 // A stage or suite whose system tool is absent is skipped, never silently: the summary names
 // each skip with its reason and the apt-get line that enables it (scripts/requirements.js).

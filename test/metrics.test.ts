@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } from '../lib/native-runtime/native-runtime';
 import { Runtime } from '../lib/runtime/runtime';
 import { DEFAULT_LATENCY_BUCKETS, cumulativeBuckets, registerMetrics } from '../lib/metrics/prometheus';
-import { POD_ENV, schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../lib/metrics/scheduler-json';
+import { POD_ENV, schedulerJson, schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../lib/metrics/scheduler-json';
 import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
 import type { MetricsSource } from '../lib/metrics/source';
 import { expectCode } from './helpers';
@@ -237,6 +237,9 @@ describe('registerMetrics: a real registry after a known workload', () => {
     const h = { count: 6, sumNs: 0, meanNs: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0, maxNs: 0, buckets: { lowerNs: [900, 990, 2000, 5e9], upperNs: [950, 1020, 2100, 6e9], counts: [1, 2, 2, 1] } };
     // 990..1020 has its midpoint (1005 ns) above 1 us: it counts at 2 us.
     expect(cumulativeBuckets(h, [1e-6, 2e-6, 2.5e-6, 10])).toEqual([1, 3, 5, 6]);
+    // A midpoint on a bound counts at that bound (le: less than or equal): 1000..3000 ns is 2 us.
+    const onBound = { ...h, count: 3, buckets: { lowerNs: [1000, 3000], upperNs: [3000, 5000], counts: [2, 1] } };
+    expect(cumulativeBuckets(onBound, [1e-6, 2e-6, 4e-6])).toEqual([0, 2, 3]);
   });
 
   it('also registers a JS-task Runtime (tasks_failed_total counts its failed tasks)', async () => {
@@ -596,6 +599,64 @@ describe('hwsq metrics serve', () => {
   });
 });
 
+describe('registerMetrics: exact figures from a snapshot', () => {
+  // A real snapshot (2 nodes x 2 Ps) with the figures under test set to known values, and a
+  // placement that pins P0 and P2 only.
+  function source(edit: (s: ReturnType<NativeRuntime['stats']>) => object): MetricsSource {
+    const base = runtime().stats();
+    const snapshot = edit(base) as ReturnType<NativeRuntime['stats']>;
+    const placement = [
+      { worker: 0, node: 0, cpus: [3, 1, 2] },
+      { worker: 2, node: 1, cpus: [7] },
+    ];
+    return { stats: () => snapshot, topology: () => ({ workers: placement }) };
+  }
+  const perP = (scrape: Scrape, name: string) => [0, 1, 2, 3].map((p) => one(scrape, name, { worker: String(p) }));
+
+  it('per-P counters and gauges in seconds, the sysmon figures and the optional series, as hand-computed', async () => {
+    const src = source((base) => ({
+      ...base,
+      rejected: 5,
+      sysmon: { ...base.sysmon, longestHogNs: 1.5e9 },
+      // overflowTasks on P0 only: the series exists as soon as one P reports it.
+      workers: base.workers.map((w, i) => ({ ...w, wakeups: 10 + i, spinningNs: (i + 1) * 2.5e9, busyNs: i * 1e9, runningForNs: i * 0.25e9, overflowTasks: i === 0 ? 7 : undefined })),
+    }));
+    const registry = new Registry();
+    registerMetrics(src, { registry });
+    const scrape = parseProm(await registry.metrics());
+    expect(perP(scrape, 'hwsq_wakeups_total')).toEqual([10, 11, 12, 13]);
+    expect(perP(scrape, 'hwsq_spinning_seconds_total')).toEqual([2.5, 5, 7.5, 10]);
+    expect(perP(scrape, 'hwsq_busy_seconds_total')).toEqual([0, 1, 2, 3]);
+    expect(perP(scrape, 'hwsq_worker_current_task_seconds')).toEqual([0, 0.25, 0.5, 0.75]);
+    expect(perP(scrape, 'hwsq_overflowed_tasks_total')).toEqual([7, 0, 0, 0]);
+    expect(one(scrape, 'hwsq_longest_hog_seconds')).toBe(1.5);
+    expect(one(scrape, 'hwsq_tasks_rejected_total')).toBe(5);
+    // The cpu label: the pinned CPU list, absent for a P the placement does not name.
+    expect([0, 1, 2, 3].map((p) => series(scrape, 'hwsq_wakeups_total', { worker: String(p) })[0]!.labels.cpu)).toEqual(['1-3', undefined, '7', undefined]);
+  });
+
+  it('no overflowed_tasks_total or tasks_rejected_total when the snapshot has no such figures', async () => {
+    const src = source((base) => {
+      const { rejected: _rejected, ...rest } = base;
+      return { ...rest, workers: base.workers.map(({ overflowTasks: _o, ...w }) => w) };
+    });
+    const registry = new Registry();
+    registerMetrics(src, { registry });
+    const scrape = parseProm(await registry.metrics());
+    expect(series(scrape, 'hwsq_wakeups_total')).toHaveLength(4);
+    expect(series(scrape, 'hwsq_overflowed_tasks_total')).toHaveLength(0);
+    expect(series(scrape, 'hwsq_tasks_rejected_total')).toHaveLength(0);
+  });
+
+  it('refuses a registry that already holds any one of its names, naming it, and leaves that registry as it was', () => {
+    const registry = new Registry();
+    new Gauge({ name: 'hwsq_wakeups_total', help: 'the application\'s own', registers: [registry] });
+    expectCode(() => registerMetrics(runtime(), { registry }), Error, 'ERR_HWSQ_INVALID_STATE');
+    expect(() => registerMetrics(runtime(), { registry })).toThrow(/a metric named hwsq_wakeups_total is already registered/);
+    expect(registry.getMetricsAsArray().map((m) => m.name)).toEqual(['hwsq_wakeups_total']);
+  });
+});
+
 describe('schedulerJsonFrom: exact figures from a snapshot', () => {
   it('per-node and overall queue depths, seconds and CPUs, statsEnabled and the origin, as hand-computed', () => {
     // A real snapshot (2 nodes x 2 Ps) with the figures under test set to known values.
@@ -631,5 +692,21 @@ describe('schedulerJsonFrom: exact figures from a snapshot', () => {
     expect(doc.work_steal_count).toBe(6 + 60);
     expect(doc.stats_enabled).toBe(false);
     expect([doc.pid, doc.timestamp, doc.uptime_seconds, doc.runtime_version, doc.pod_id]).toEqual([4242, '2026-01-02T03:04:05.000Z', 9, '9.9.9', 'p']);
+  });
+
+  it('failed steals summed, statsEnabled true unless the snapshot says false, the identity given or the origin\'s', () => {
+    const base = runtime().stats();
+    const { statsEnabled: _e, ...rest } = base;
+    // Without statsEnabled, as a MetricsSource written in JS may leave it.
+    const s = { ...rest, workers: base.workers.map((w, i) => ({ ...w, failedSteals: 1 + 2 * i })) } as typeof base;
+    const doc = schedulerJsonFrom(s, [], undefined, undefined);
+    expect(doc.failed_steal_count).toBe(1 + 3 + 5 + 7);
+    expect(doc.stats_enabled).toBe(true);
+    const given: PodIdentity = { pod_id: 'given', pod_uid: null, namespace: null, node_name: null, cpu_limit: null };
+    const theirs: PodIdentity = { ...given, pod_id: 'theirs' };
+    const origin: SnapshotOrigin = { pid: 1, timestamp: '2026-01-02T03:04:05.000Z', uptimeSeconds: 1, runtimeVersion: '1.0.0', identity: theirs };
+    expect(schedulerJson({ stats: () => s }, given).pod_id).toBe('given');
+    expect(schedulerJson({ stats: () => s, snapshotOrigin: () => origin }).pod_id).toBe('theirs');
+    expect(schedulerJson({ stats: () => s, snapshotOrigin: () => origin }, given).pod_id).toBe('given');
   });
 });

@@ -36,7 +36,7 @@ import {
   topology,
   type NativeRuntime,
 } from '../lib/index';
-import { Writer, decodeValue, encodeValue } from '../lib/core/codec';
+import { Writer, asMoved, decodeError, decodeValue, encodeError, encodeValue, move } from '../lib/core/codec';
 import { ensureDist } from './helpers';
 
 const SEED = 0x48575351; // "HWSQ"
@@ -615,6 +615,177 @@ describe('property: codec round trips', () => {
       }),
       runs(400),
     );
+  });
+});
+
+// What a failed task's promise rejects with: the worker encodes the thrown value (encodeError),
+// the spawner decodes it (decodeError). Both run here, in-process, on hand-built values.
+describe('codec: thrown values round trip', () => {
+  const roundTrip = (thrown: unknown): unknown => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeError(w, thrown);
+    return decodeError(w.buf, 0, w.pos);
+  };
+  const cloneErrorOf = (v: unknown): Error & { code?: string } => {
+    expect(v).toBeInstanceOf(TypeError);
+    expect((v as { code?: string }).code).toBe(ErrorCodes.DATA_CLONE);
+    return v as Error & { code?: string };
+  };
+
+  it('an Error keeps its class, name, message, stack, own properties and cause chain', () => {
+    const inner = new TypeError('inner', { cause: 42 });
+    const err = Object.assign(new RangeError('outer', { cause: inner }), { code: 'E_X', n: 5, list: [1, 'two'] });
+    const back = roundTrip(err) as RangeError & { code: string; n: number; list: unknown[]; cause: TypeError & { cause: unknown } };
+    expect(back).toBeInstanceOf(RangeError);
+    expect([back.name, back.message, back.stack]).toEqual(['RangeError', 'outer', err.stack]);
+    expect([back.code, back.n, back.list]).toEqual(['E_X', 5, [1, 'two']]);
+    expect(Object.keys(back).sort()).toEqual(['code', 'list', 'n']);
+    expect(back.cause).toBeInstanceOf(TypeError);
+    expect([back.cause.message, back.cause.cause]).toEqual(['inner', 42]);
+    expect(roundTrip(new Error('no cause'))).not.toHaveProperty('cause');
+    // Each class by its name; another name on an Error.
+    for (const C of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError]) expect(roundTrip(new C('m'))).toBeInstanceOf(C);
+    class AppError extends Error {
+      override name = 'AppError';
+    }
+    const app = roundTrip(new AppError('m')) as Error;
+    expect([Object.getPrototypeOf(app), app.name, app.message]).toEqual([Error.prototype, 'AppError', 'm']);
+    expect(Object.getOwnPropertyDescriptor(app, 'name')?.enumerable).toBe(true);
+  });
+
+  it('an unreadable or unclonable property: left out, or sent as its string; odd names and messages as text', () => {
+    const err = new Error('m') as Error & Record<string, unknown>;
+    err.fn = function f() {};
+    Object.defineProperty(err, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    Object.defineProperty(err, 'name', { value: undefined, enumerable: false });
+    err.message = 7 as never;
+    const back = roundTrip(err) as Error & Record<string, unknown>;
+    expect(back.fn).toBe(String(err.fn));
+    expect(back).not.toHaveProperty('boom');
+    expect(back.name).toBe('Error');
+    expect(back.message).toBe('7');
+  });
+
+  it('a cause chain (a cycle included) is cut after 16 links', () => {
+    const err = new Error('loop');
+    // As `new Error(m, { cause })` makes it: not enumerable (an enumerable one is also an own property to copy).
+    Object.defineProperty(err, 'cause', { value: err, writable: true, configurable: true, enumerable: false });
+    let links = 0;
+    for (let e = roundTrip(err) as { cause?: unknown }; 'cause' in e; e = e.cause as { cause?: unknown }) links++;
+    expect(links).toBe(16);
+  });
+
+  it('other values travel as they are; what cannot be cloned becomes a DATA_CLONE TypeError naming it', () => {
+    expect(roundTrip(42)).toBe(42);
+    expect(roundTrip('text')).toBe('text');
+    expect(roundTrip(undefined)).toBeUndefined();
+    expect(roundTrip({ a: [1, { b: null }] })).toEqual({ a: [1, { b: null }] });
+    const sym = cloneErrorOf(roundTrip(Symbol('sym')));
+    expect(sym.message).toBe('hwsq: value could not be cloned: the task threw Symbol(sym), which cannot be sent to another thread');
+    const odd = cloneErrorOf(roundTrip({ f() {}, toString() { throw new Error('no'); } }));
+    expect(odd.message).toContain('the task threw a value of type object,');
+    const { proxy, revoke } = Proxy.revocable(new Error('revoked'), {});
+    revoke();
+    expect(cloneErrorOf(roundTrip(proxy)).message).toContain('the task threw ');
+  });
+
+  it('the properties of a decoded error have the attributes of a native Error\'s', () => {
+    const attrs = (o: object, k: string) => {
+      const d = Object.getOwnPropertyDescriptor(o, k)!;
+      return [d.writable, d.configurable, d.enumerable];
+    };
+    const native = Object.assign(new TypeError('m', { cause: new Error('c') }), { code: 'E' });
+    const back = roundTrip(native) as Error;
+    for (const k of ['message', 'stack', 'cause', 'code']) expect(attrs(back, k), k).toEqual(attrs(native, k));
+    const named = roundTrip(Object.defineProperty(new Error('m'), 'name', { value: 'Named' })) as Error;
+    // As on a native error, the class's name and no own one.
+    expect(Object.hasOwn(back, 'name')).toBe(false);
+    // A stack that is not a string is not sent: the decoded error keeps its own.
+    const noStack = roundTrip(Object.defineProperty(new Error('m'), 'stack', { value: 5 })) as Error;
+    expect(typeof noStack.stack).toBe('string');
+    // An error whose own keys cannot be listed (a Proxy): no properties, the rest as usual.
+    const unlisted = roundTrip(new Proxy(new RangeError('m'), { ownKeys: () => { throw new Error('trap'); } })) as Error;
+    expect([unlisted instanceof RangeError, unlisted.message, Object.keys(unlisted)]).toEqual([true, 'm', []]);
+    expect(attrs(named, 'name')).toEqual([true, true, false]);
+    // The DATA_CLONE TypeError of a value that does not clone: code as a coded error has it, cause as a native one.
+    const w = new Writer(Buffer.alloc(64));
+    const thrown = attempt(() => encodeValue(w, { f() {} }));
+    expect(thrown.ok).toBe(false);
+    const err = (thrown as { error: Error }).error;
+    cloneErrorOf(err);
+    expect(attrs(err, 'code')).toEqual([true, true, true]);
+    expect(attrs(err, 'cause')).toEqual([true, true, false]);
+  });
+
+  it('a cause that does not clone travels as its text', () => {
+    const fn = () => 1;
+    const back = roundTrip(new Error('m', { cause: fn })) as Error;
+    expect([back.message, back.cause]).toEqual(['m', String(fn)]);
+  });
+
+  it('a record that is not what encodeError writes: name and message as Error and empty text, no props', () => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeValue(w, { name: 5, message: {}, stack: undefined, props: null, isError: true });
+    const err = decodeError(w.buf, 0, w.pos) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect([err.name, err.message, Object.keys(err)]).toEqual(['Error', '', []]);
+    w.reset();
+    encodeValue(w, { isError: 'no' });
+    expect(decodeError(w.buf, 0, w.pos)).toEqual({ isError: 'no' });
+    w.reset();
+    encodeValue(w, { name: 'RangeError', message: 'm', isError: true, props: 'ab' });
+    expect(Object.keys(decodeError(w.buf, 0, w.pos) as object)).toEqual([]);
+    w.reset();
+    encodeValue(w, null);
+    expect(decodeError(w.buf, 0, w.pos)).toBeNull();
+  });
+
+  it('bytes that do not decode: a DATA_CLONE TypeError whose cause is the decoder\'s error', () => {
+    const bad = Buffer.from([1, 0xff, 0xff, 0xff]);
+    const err = cloneErrorOf(decodeError(bad, 0, bad.length));
+    expect(err.message).toMatch(/^hwsq: value could not be cloned: the task failed and its error could not be read back: /);
+    expect(err.cause).toBeDefined();
+  });
+});
+
+describe('codec: what an encoding holds on to', () => {
+  it('w.sabs lists the SharedArrayBuffers of the last encoding only, none after a refused one', () => {
+    const w = new Writer(Buffer.alloc(64));
+    const sab = new SharedArrayBuffer(8);
+    encodeValue(w, { s: sab });
+    expect(w.sabs).toEqual([sab]);
+    encodeValue(w, { n: 1 });
+    expect(w.sabs).toEqual([]);
+    encodeValue(w, [sab]);
+    expect(attempt(() => encodeValue(w, { s: sab, f() {} })).ok).toBe(false);
+    expect(w.sabs).toEqual([]);
+  });
+
+  it('transfer: the listed ArrayBuffers are detached once their bytes are in the payload', () => {
+    const w = new Writer(Buffer.alloc(64));
+    const ab = new Uint8Array([1, 2, 3]).buffer;
+    const kept = new Uint8Array([4]).buffer;
+    encodeValue(w, { a: new Uint8Array(ab), b: new Uint8Array(kept) }, [ab]);
+    expect([ab.byteLength, kept.byteLength]).toEqual([0, 1]);
+    const back = decodeValue(w.buf, 0, w.pos) as { a: Uint8Array; b: Uint8Array };
+    expect([[...back.a], [...back.b]]).toEqual([[1, 2, 3], [4]]);
+  });
+});
+
+describe('codec: move() marks a task\'s result for transfer', () => {
+  it('asMoved recognizes a move() from any copy of the module, and nothing else', () => {
+    const buf = new ArrayBuffer(8);
+    const value = { data: new Uint8Array(buf) };
+    const moved = asMoved(move(value, [buf]));
+    expect(moved).toBeDefined();
+    expect(moved!.value).toBe(value);
+    expect(moved!.transfer).toEqual([buf]);
+    // Another copy of codec.ts (the ESM and CJS builds) marks it with the same registered symbol.
+    const other = { [Symbol.for('hwsq.moved')]: true, value: 1, transfer: [] };
+    expect(asMoved(other)).toBe(other);
+    for (const v of [null, undefined, 0, 'x', {}, { [Symbol.for('hwsq.moved')]: 'yes' }, () => {}]) expect(asMoved(v)).toBeUndefined();
+    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    expect(asMoved(trap)).toBeUndefined();
   });
 });
 

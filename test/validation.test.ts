@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, Runtime, allocOnNode, createNativeRuntime, pinToCpus, pinToNumaNode, podIdentity, registerMetrics, serveMetrics, spawnMany, topology, type NativeRuntime } from '../lib/index';
+import { ErrorCodes, Runtime, allocOnNode, createNativeRuntime, pinToCpus, pinToNumaNode, podIdentity, registerMetrics, serveMetrics, spawn, spawnMany, currentTask, isTaskWorker, topology, type NativeRuntime } from '../lib/index';
 import { runTop } from '../lib/cli/top';
 import { expectCode, ensureDist, rejectionOf } from './helpers';
 
@@ -247,6 +247,18 @@ describe('Runtime spawn / spawnMany: refused with nothing queued', () => {
     expect(() => (ps = spawnMany('add', 5 as never))).not.toThrow();
     expect(ps).toHaveLength(1);
     expect((await rejectionOf(ps[0]!)).code).toBe('ERR_HWSQ_NOT_IN_TASK');
+  });
+
+  it('the task API outside a task: spawn rejects, spawnMany one rejection per list, no task context', async () => {
+    expect(isTaskWorker()).toBe(false);
+    expect(currentTask()).toBeUndefined();
+    const err = await rejectionOf(spawn('add', [1, 2]));
+    expect(err.code).toBe('ERR_HWSQ_NOT_IN_TASK');
+    expect(err.message).toMatch(/^spawn\(\) is for code running inside an hwsq task/);
+    const ps = spawnMany('add', [[1], [2], [3]]);
+    expect(ps).toHaveLength(3);
+    for (const p of ps) expect((await rejectionOf(p)).code).toBe('ERR_HWSQ_NOT_IN_TASK');
+    expect((await rejectionOf(ps[0]!)).message).toMatch(/^spawnMany\(\)/);
   });
 });
 

@@ -420,6 +420,7 @@ function v8Decode(buf: Buffer, start: number, end: number): unknown {
 /** Detaches transferred ArrayBuffers (their bytes were already copied into the payload). */
 function detach(list: readonly unknown[]): void {
   const buffers = list.filter((x): x is ArrayBuffer => x instanceof SafeArrayBuffer && x.byteLength > 0);
+  // Stryker disable next-line ConditionalExpression: transferring an empty list is a no-op
   if (buffers.length) hostStructuredClone(undefined, { transfer: buffers });
 }
 
@@ -456,6 +457,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
   const start = w.pos;
   w.seen.length = 0;
   w.tickets.clear();
+  // Stryker disable next-line ConditionalExpression: always a fresh [] equals the empty list kept (the false case is tested)
   if (w.sabs.length) w.sabs = [];  // (the caller may have kept the previous list)
   try {
     w.transfer = transfer && transfer.length ? new SafeSet(transfer) : undefined;
@@ -473,6 +475,7 @@ export function encodeValue(w: Writer, value: unknown, transfer?: readonly unkno
     w.tickets.clear();
     w.pos = start;
     if (err !== BAIL) throw cloneError(describeThrown(err), err);
+    // Stryker disable next-line ConditionalExpression: always a fresh [] equals the empty list kept
     if (w.sabs.length) w.sabs = [];
     w.memory?.reset();  // the v8 path copies everything: no memory used in place
   } finally {
@@ -523,11 +526,13 @@ function read(o: object, k: PropertyKey, otherwise: unknown = undefined): unknow
 function isErrorObject(v: unknown): boolean {
   try {
     return v instanceof ErrorCtor;
+    // Stryker disable next-line BlockStatement: an empty catch returns undefined, as falsy as false to every caller
   } catch {
     return false;  // a Proxy whose getPrototypeOf trap throws, a revoked Proxy
   }
 }
 function textOf(v: unknown, fallback: string): string {
+  // Stryker disable next-line ConditionalExpression: a fast path: String() of a string is that string
   if (typeof v === 'string') return v;
   if (v === undefined) return fallback;
   try {
@@ -550,9 +555,11 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
     if (v === UNREADABLE) continue;
     try {
       hostStructuredClone(v);  // a round trip: some values serialize but do not deserialize (an Error in a cycle)
+      // Stryker disable next-line BooleanLiteral: writable/configurable of the record's properties are not serialized (enumerable is: a test checks the props arrive)
       defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });
     } catch {
       try {
+        // Stryker disable next-line BooleanLiteral: as above, only enumerable is serialized
         defineProperty(props, k, { value: safeString(v), enumerable: true, writable: true, configurable: true });
       } catch {}
     }
@@ -565,12 +572,14 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
     props,
     isError: true,
   };
+  // Stryker disable next-line BooleanLiteral: when `in` throws, reading the cause throws too and read() gives undefined: no cause either way
   let hasCause = false;
   try {
     hasCause = 'cause' in e;
   } catch {}
   if (hasCause && depth < MAX_CAUSE_DEPTH) {
     const c = read(e, 'cause');
+    // Stryker disable next-line ConditionalExpression: a cause set to undefined is one fromRecord() leaves out
     if (c !== undefined) rec.cause = isErrorObject(c) ? toRecord(c, depth + 1) : c;
   }
   return rec;
@@ -672,9 +681,11 @@ export class Moved<T = unknown> {
 
 /** Recognizes a Moved made by any copy of this module (ESM and CJS builds differ). */
 export function asMoved(v: unknown): Moved | undefined {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a fast path: a primitive or function has no [MOVED] === true, and reading it off null throws into the catch below
   if (v === null || typeof v !== 'object') return undefined;
   try {
     return (v as { [MOVED]?: boolean })[MOVED] === true ? (v as Moved) : undefined;
+    // Stryker disable next-line BlockStatement: an empty catch also returns undefined
   } catch {
     return undefined;  // a Proxy whose get trap throws is not a Moved
   }

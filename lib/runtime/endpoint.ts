@@ -273,6 +273,7 @@ export class Endpoint {
   }
 
   /** Settles a task run on this same thread, with its value as is. */
+  // Stryker disable all: runs only on a worker thread, and workers run dist/ (built from the unmutated lib/): a mutant here is invisible to in-process tests
   settleLocal(seq: number, ok: boolean, value: unknown): void {
     const entry = this.pending.get(seq);
     if (!entry) return;
@@ -281,6 +282,7 @@ export class Endpoint {
     if (ok) entry.resolve(value);
     else entry.reject(value);
   }
+  // Stryker restore all
 
   /** The addon's completion callback: completion records (core/wire.ts) in inBuf, or one big result. */
   readonly onCompletions: CompletionsFn = (count, seq, code, big) => {
