@@ -40,7 +40,10 @@ const hwsqThreadNames = () =>
     }
   });
 // hwsq's threads only: the vitest process starts threads of its own (libuv's pool, on first use).
-const threadCount = () => hwsqThreadNames().length;
+// Less the stats-file publisher (hwsq-shm), which serves every runtime of the process and has
+// its own lifecycle tests (shm.test.ts): a runtime's own threads are what these tests count.
+const ownThreadNames = () => hwsqThreadNames().filter((n) => n !== 'hwsq-shm').sort();
+const threadCount = () => ownThreadNames().length;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const MS = 1e6;
 
@@ -337,6 +340,7 @@ describe('lifecycle', () => {
   });
 
   it('close() drains: pending spawns resolve first, then every thread is joined', async () => {
+    const beforeNames = ownThreadNames();
     const before = threadCount();
     const rt = create({ workers: 2 });
     expect(threadCount()).toBeGreaterThan(before);
@@ -347,6 +351,7 @@ describe('lifecycle', () => {
     await Promise.all([work, closed]);
     expect(order).toEqual(['spawn', 'close']);
     expect(rt.stats().executed).toBe(10);
+    expect(ownThreadNames()).toEqual(beforeNames);
     expect(threadCount()).toBe(before);
     expect(await rejection(rt.spawnNative('noop'))).toMatchObject({ code: 'ERR_HWSQ_RUNTIME_CLOSED' });
     expect(await rejection(rt.locate())).toMatchObject({ code: 'ERR_HWSQ_RUNTIME_CLOSED' });

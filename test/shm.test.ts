@@ -276,6 +276,34 @@ describe('the document read by pid is the one the process serves', () => {
   });
 });
 
+describe('the publisher thread', () => {
+  it("runs (named hwsq-shm) while a runtime publishes; joined when the process's last runtime closes or is destroyed", () => {
+    // A clean child process: the count is of this process's threads only.
+    const script = `
+      const fs = require('node:fs');
+      const { createNativeRuntime } = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+      const shm = () => fs.readdirSync('/proc/self/task').filter((t) => { try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() === 'hwsq-shm'; } catch { return false; } }).length;
+      (async () => {
+        const seen = [shm()];
+        const a = createNativeRuntime({ workers: 1 });
+        const b = createNativeRuntime({ workers: 1 });
+        seen.push(shm());
+        await a.close();
+        seen.push(shm());  // b still publishes
+        await b.close();
+        seen.push(shm());  // the last one closed: joined before close() resolved
+        const c = createNativeRuntime({ workers: 1 });
+        seen.push(shm());
+        c.destroy();
+        seen.push(shm());
+        console.log(JSON.stringify(seen));
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, HWSQ_SHM_DIR: shmDir(), HWSQ_SHM: '1' }, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual([0, 1, 1, 0, 1, 0]);
+  });
+});
+
 describe('turning it off', () => {
   afterEach(() => {
     delete process.env.HWSQ_SHM;

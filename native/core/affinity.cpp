@@ -8,8 +8,8 @@
 #ifdef __linux__
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -549,11 +549,11 @@ MemPolicyState getThreadMemPolicy() {
   }
 }
 
-void nameThisThread(const std::string& name) {
-  // PR_SET_NAME copies at most 15 bytes and a NUL (TASK_COMM_LEN 16); prctl needs no pthread_t.
+void nameThread(std::thread& t, const std::string& name) {
+  // The kernel keeps at most 15 bytes and a NUL (TASK_COMM_LEN 16); a longer name is ERANGE.
   char buf[16] = {};
   name.copy(buf, sizeof buf - 1);
-  (void)prctl(PR_SET_NAME, reinterpret_cast<unsigned long>(buf), 0, 0, 0);
+  if (t.joinable()) (void)pthread_setname_np(t.native_handle(), buf);
 }
 
 }  // namespace hwsq
@@ -571,7 +571,7 @@ namespace hwsq {
 
 std::vector<int> getThreadAffinity() { throwLinuxOnly("getThreadAffinity"); }
 void setThreadAffinity(const std::vector<int>&) { throwLinuxOnly("setThreadAffinity"); }
-void nameThisThread(const std::string&) {}
+void nameThread(std::thread&, const std::string&) {}
 const std::vector<int>& processStartAffinity() {
   static const std::vector<int> none;
   return none;

@@ -10,6 +10,7 @@
 // maxPossibleNode() (1) and possibleCpuCount() (sysconf), which are queries about support.
 #pragma once
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hwsq {
@@ -20,10 +21,11 @@ std::vector<int> getThreadAffinity();                   // calling thread, sorte
 // ERR_HWSQ_CPU_NOT_ALLOWED (ids that are possible but offline/disallowed are dropped by the
 // kernel when at least one is usable). On any error the affinity is unchanged.
 void setThreadAffinity(const std::vector<int>& cpus);
-// Names the calling thread (up to 15 bytes, the kernel's limit; longer is cut): hwsq's own
-// threads are "hwsq-..." in top -H, ps -L, perf and gdb, and the tests count them by it.
-// Best effort: never throws.
-void nameThisThread(const std::string& name);
+// Names a thread hwsq started (up to 15 bytes, the kernel's limit; longer is cut): hwsq's own
+// threads are "hwsq-..." in top -H, ps -L, perf and gdb, and the tests count them by it. Called
+// by the creator right after the std::thread is constructed, so the name is there before anyone
+// can look. Best effort: never throws.
+void nameThread(std::thread& t, const std::string& name);
 int possibleCpuCount();                                 // kernel CPU ids are < this (cpu/possible)
 
 // The affinity the process started with: the union of the masks of all its threads at the

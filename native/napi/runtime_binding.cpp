@@ -261,7 +261,6 @@ Napi::Value NativeRuntimeWrap::threadOp(Napi::Env env, Op::Kind kind, void (*bod
     Runtime* rt = s.rt.get();
     try {
       op->thread = std::thread([op, rt, body] {
-        hwsq::nameThisThread("hwsq-op");
         try {
           body(*rt);
         } catch (const std::exception& e) {
@@ -269,6 +268,7 @@ Napi::Value NativeRuntimeWrap::threadOp(Napi::Env env, Op::Kind kind, void (*bod
         }
         op->state->finish(op);
       });
+      hwsq::nameThread(op->thread, "hwsq-op");
     } catch (...) {
       delete op;
       s.endOp(env);

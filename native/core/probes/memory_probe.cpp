@@ -52,13 +52,13 @@ void runPinned(int cpu, F&& fn) {
   std::exception_ptr error;
   std::thread t([&] {
     try {
-      nameThisThread("hwsq-probe");
       if (cpu >= 0) setThreadAffinity({cpu});
       fn();
     } catch (...) {
       error = std::current_exception();
     }
   });
+  nameThread(t, "hwsq-probe");
   t.join();
   if (error) std::rethrow_exception(error);
 }
@@ -243,7 +243,6 @@ struct BandwidthShared {
 };
 
 void readerLoop(BandwidthShared& sh, int index, int cpu, const unsigned char* slice, size_t sliceBytes, uint64_t warmupNs) {
-  nameThisThread("hwsq-probe");
   try {
     if (cpu >= 0) setThreadAffinity({cpu});
   } catch (...) {
@@ -307,6 +306,7 @@ BandwidthResult measureBandwidth(const BandwidthOptions& o) {
   const auto* base = static_cast<const unsigned char*>(o.buffer);
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back(readerLoop, std::ref(sh), t, o.cpus[t], base + size_t(t) * slice, slice, o.warmupNs);
+    nameThread(pool.back(), "hwsq-probe");
   }
   // Runs one phase: start it, (for samples) let it run durationNs, stop it, wait for every reader.
   auto runPhase = [&](int phase, bool timed) {

@@ -80,10 +80,8 @@ std::vector<std::vector<int>> planPins(const std::vector<std::vector<int>>& base
 }
 
 CgroupWatch::CgroupWatch(uint32_t periodMs, std::function<void()> poll) : periodMs_(periodMs), poll_(std::move(poll)) {
-  thread_ = std::thread([this] {
-    nameThisThread("hwsq-cgroup");
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  nameThread(thread_, "hwsq-cgroup");
 }
 
 CgroupWatch::~CgroupWatch() { stop(); }

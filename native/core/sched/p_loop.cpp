@@ -19,6 +19,7 @@ void Runtime::Impl::startThreads() {
     for (auto& pp : ps) {
       P* p = pp.get();
       p->thread = std::thread([this, p] { pMain(*p); });
+      nameThread(p->thread, "hwsq-p" + std::to_string(p->index));
       ++started;
     }
   } catch (...) {
@@ -77,7 +78,6 @@ void Runtime::Impl::repinIfMoved(P& p) {
 void Runtime::Impl::pMain(P& p) {
   tlRuntime = this;
   tlP = &p;
-  nameThisThread("hwsq-p" + std::to_string(p.index));
   try {
     placeThread(p);
     if (opts.onWorkerStart) opts.onWorkerStart(p.index);

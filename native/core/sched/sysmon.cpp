@@ -12,10 +12,8 @@ Sysmon::Sysmon(std::vector<const SysmonProbe*> probes, Config cfg)
   if (cfg_.minDelayUs == 0) cfg_.minDelayUs = 1;
   if (cfg_.maxDelayUs < cfg_.minDelayUs) cfg_.maxDelayUs = cfg_.minDelayUs;
   (void)nsPerTick();  // calibrate before the thread needs it
-  thread_ = std::thread([this] {
-    nameThisThread("hwsq-sysmon");
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  nameThread(thread_, "hwsq-sysmon");
 }
 
 Sysmon::~Sysmon() { stop(); }

@@ -111,10 +111,8 @@ uint64_t Publisher::add(const RuntimeSource& src, const PublishSettings& setting
     // A thread that exited by itself (its runtimes stopped) holds no lock any more: join it here.
     if (thread_.joinable()) thread_.join();
     try {
-      thread_ = std::thread([this, g = generation_] {
-        nameThisThread("hwsq-shm");
-        run(g);
-      });
+      thread_ = std::thread([this, g = generation_] { run(g); });
+      nameThread(thread_, "hwsq-shm");
     } catch (...) {  // std::system_error: nothing registered
       entries_.pop_back();
       throw;
