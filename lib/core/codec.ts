@@ -34,6 +34,7 @@ import {
   SafeTypeError as TypeErrorCtor,
   SafeUint8Array,
   defineProperty,
+  getOwnPropertyDescriptor,
   getPrototypeOf,
   isArray,
   isView,
@@ -616,7 +617,12 @@ function fromRecord(rec: ErrorRecord): unknown {
   const Ctor = errorClasses.get(name) ?? ErrorCtor;
   const err = new Ctor(typeof rec.message === 'string' ? rec.message : '');
   if (err.name !== name) defineProperty(err, 'name', { value: name, writable: true, configurable: true, enumerable: false });
-  if (rec.stack !== undefined) defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false });
+  if (rec.stack !== undefined) {
+    // The stack property as the receiver's own errors have it: an own accessor from V8 12 (Node
+    // 22+), whose setter keeps it one; a data property before.
+    if (getOwnPropertyDescriptor(err, 'stack')?.set) err.stack = rec.stack;
+    else defineProperty(err, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false });
+  }
   if (rec.props && typeof rec.props === 'object') {
     for (const k of objectKeys(rec.props)) defineProperty(err, k, { value: rec.props[k], writable: true, configurable: true, enumerable: true });
   }
