@@ -16,7 +16,7 @@
 // mutation stages); arguments
 // (npm test -- test/top.test.ts) go to each vitest stage as its file filters.
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -83,6 +83,41 @@ const selected = (stage) => {
   return only.includes(name) || (name.startsWith('compat-') && only.includes('compat')) || (name.startsWith('mutation-') && only.includes('mutation'));
 };
 
+const TAIL_BYTES = 256 * 1024;
+const FAILURE_LINES = 14;
+
+/** Runs a stage with its output passed through, keeping its last TAIL_BYTES for the failure summary. */
+function runTee(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ['inherit', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (out) => (chunk) => {
+      out.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
+    };
+    child.stdout.on('data', keep(process.stdout));
+    child.stderr.on('data', keep(process.stderr));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), tail }));
+  });
+}
+
+/** The lines of a failed stage's output that say what failed (vitest's FAIL/× lines, ctest's, errors), ANSI colours removed. */
+function failureLines(tail, code) {
+  const plain = tail.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const telling = /(^|\s)(FAIL|×|✗)\s|\*\*\*Failed|Failed\s*$|AssertionError|Error:|not killed|survived|timed? ?out/i;
+  const seen = new Set();
+  const picked = [];
+  for (const line of plain) {
+    const t = line.trim();
+    if (!t || !telling.test(t) || seen.has(t)) continue;
+    seen.add(t);
+    picked.push(t.length > 200 ? `${t.slice(0, 197)}...` : t);
+  }
+  const lines = picked.length ? picked.slice(-FAILURE_LINES) : plain.filter((l) => l.trim()).slice(-FAILURE_LINES);
+  return [...lines, `(exit code ${code})`];
+}
+
 async function main() {
   if (!supportedMajors.includes(thisMajor)) {
     console.log(`note: Node ${process.version} is not a supported major (${supportedMajors.join(', ')}); the stages run under it, the compat stages under each supported one`);
@@ -90,6 +125,7 @@ async function main() {
   const skipLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-test-')), 'skips.jsonl');
   process.env[req.SKIP_LOG_ENV] = skipLog;
   const results = [];
+  const failures = [];
   for (const stage of stages) {
     if (!selected(stage)) continue;
     if (stage.redundant) {
@@ -113,17 +149,24 @@ async function main() {
     try {
       const [cmd, args, env = {}] = stage.run();
       console.log(`\n=== ${stage.name}: ${cmd.startsWith(root + path.sep) ? path.relative(root, cmd) : cmd} ${args.join(' ')}`);
-      const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env, [req.SKIP_STAGE_ENV]: stage.name } });
-      status = r.status === 0 ? 'pass' : 'FAIL';
+      const r = await runTee(cmd, args, { ...process.env, ...env, [req.SKIP_STAGE_ENV]: stage.name });
+      status = r.code === 0 ? 'pass' : 'FAIL';
+      if (status === 'FAIL') failures.push({ name: stage.name, lines: failureLines(r.tail, r.code) });
     } catch (err) {
       console.error(`${stage.name}: ${err.message}`);
       status = 'FAIL';
+      failures.push({ name: stage.name, lines: [err.message] });
     }
     results.push({ name: stage.name, status, seconds: seconds() });
   }
 
   const skips = req.readSkips(skipLog);
   fs.rmSync(path.dirname(skipLog), { recursive: true, force: true });
+  // What failed, just above the summary: a CI log is often read from its tail only.
+  for (const f of failures) {
+    console.log(`\n=== ${f.name} failed:`);
+    for (const line of f.lines) console.log(`  ${line}`);
+  }
   console.log('\n=== summary');
   for (const r of results) console.log(`${r.status.padEnd(4)}  ${r.name} (${r.seconds}s)${r.note ? `: ${r.note}` : ''}`);
   if (skips.length) {
