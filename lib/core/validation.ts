@@ -160,7 +160,7 @@ export function integer(value: unknown, name: string, min: number, max: number, 
 /** A finite number in [min, max]; TypeError for a non-number, RangeError `code` otherwise. */
 export function finite(value: unknown, name: string, min: number, max: number, code: ErrorCode = INVALID_OPTION): number {
   if (typeof value !== 'number') throw typeError(INVALID_ARG_TYPE, `${name} must be a number, got ${show(value)}`);
-  if (!(value >= min && value <= max)) throw rangeError(code, `${name} must be a number in [${min}, ${max}], got ${show(value)}`);
+  if (!(Number.isFinite(value) && value >= min && value <= max)) throw rangeError(code, `${name} must be a number in [${min}, ${max}], got ${show(value)}`);
   return value + 0;
 }
 
