@@ -3,7 +3,7 @@
 // writer's growth past its scratch buffer. A value sent the slow way still round trips, so only
 // the first byte shows a fast path that gave up on what it should carry.
 import { describe, expect, it } from 'vitest';
-import { Writer, decodeValue, encodeValue } from '../lib/core/codec';
+import { Writer, decodeError, decodeValue, encodeError, encodeValue } from '../lib/core/codec';
 import { ErrorCodes } from '../lib/core/errors';
 
 const FAST = 0;
@@ -181,5 +181,36 @@ describe('codec: the writer', () => {
     expect(thrown).toBeInstanceOf(TypeError);
     expect((thrown as { code?: string }).code).toBe(ErrorCodes.DATA_CLONE);
     expect(w.pos).toBe(5);
+  });
+});
+
+describe('codec: thrown values', () => {
+  const roundTrip = (thrown: unknown): unknown => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeError(w, thrown);
+    return decodeError(w.buf, 0, w.pos);
+  };
+
+  it('a property that does not travel as it is (a SharedArrayBuffer, a function, an Error in a cycle) goes as its text; the others, code included, as they are', () => {
+    const cyclic = new Error('c') as Error & { self?: unknown };
+    cyclic.self = { cyclic };
+    const err = Object.assign(new RangeError('m'), { code: 'E_CODE', shared: new SharedArrayBuffer(8), fn: () => 1, cyclic: { e: cyclic }, n: [1, 2] });
+    const back = roundTrip(err) as RangeError & Record<string, unknown>;
+    expect(back).toBeInstanceOf(RangeError);
+    expect([back.message, back.code, back.n]).toEqual(['m', 'E_CODE', [1, 2]]);
+    expect(back.shared).toBe('[object SharedArrayBuffer]');
+    expect(back.fn).toBe('() => 1');
+    expect(typeof back.cyclic === 'string' || typeof back.cyclic === 'object').toBe(true);
+  });
+
+  it('a cause that does not travel (a SharedArrayBuffer) goes as its text, the error as it is', () => {
+    const back = roundTrip(Object.assign(new TypeError('t', { cause: new SharedArrayBuffer(4) }), { code: 'E' })) as TypeError & { code: string };
+    expect([back.constructor, back.message, back.code, back.cause]).toEqual([TypeError, 't', 'E', '[object SharedArrayBuffer]']);
+  });
+
+  it('a thrown non-Error that does not travel (a SharedArrayBuffer inside a Map) is a DATA_CLONE TypeError naming it', () => {
+    const back = roundTrip(new Map([[1, new SharedArrayBuffer(4)]])) as TypeError & { code: string };
+    expect([back.constructor, back.code]).toEqual([TypeError, ErrorCodes.DATA_CLONE]);
+    expect(back.message).toBe('hwsq: value could not be cloned: the task threw [object Map], which cannot be sent to another thread');
   });
 });
