@@ -126,7 +126,7 @@ describe('validation primitives: exact bounds, class, code and message', () => {
     // A thrown non-Error is shown; one that cannot be shown is 'an exception'.
     expect(outcome(() => v.guard('x', () => { throw 'text'; }))).toMatchObject({ message: 'x could not be read: "text"' });
     const unshowable = new Proxy({}, { get: () => { throw new Error('trap'); }, getPrototypeOf: () => { throw new Error('trap'); } });
-    expect(outcome(() => v.guard('x', () => { throw unshowable; }))).toMatchObject({ ok: false, cls: 'TypeError', code: INVALID_ARG_TYPE });
+    expect(outcome(() => v.guard('x', () => { throw unshowable; }))).toMatchObject({ ok: false, cls: 'TypeError', code: INVALID_ARG_TYPE, message: 'x could not be read: an exception' });
   });
 });
 
@@ -144,6 +144,8 @@ describe('validation ids', () => {
 
   it('cpuId and cpuList: 0..LIMITS.cpuId, ERR_HWSQ_CPU_OUT_OF_RANGE above; an empty list is ERR_HWSQ_EMPTY_CPUS unless allowed', () => {
     expect([v.cpuId(0), v.cpuId(v.LIMITS.cpuId)]).toEqual([0, v.LIMITS.cpuId]);
+    expect(Object.is(v.cpuId(-0), 0)).toBe(true);
+    expect(v.cpuList(Array.from({ length: v.LIMITS.cpuId + 1 }, (_, i) => i))).toHaveLength(v.LIMITS.cpuId + 1);
     refused(() => v.cpuId(v.LIMITS.cpuId + 1), 'RangeError', ErrorCodes.CPU_OUT_OF_RANGE, `cpu: no CPU ${v.LIMITS.cpuId + 1} (CPU ids are at most ${v.LIMITS.cpuId})`);
     expect(v.cpuList([3, 0])).toEqual([3, 0]);
     expect(v.cpuList([], 'cpus', true)).toEqual([]);
@@ -156,6 +158,7 @@ describe('validation ids', () => {
 
   it('workerIndex and runtimeNode: within the runtime only', () => {
     expect([v.workerIndex(0, 2), v.workerIndex(1, 2)]).toEqual([0, 1]);
+    expect(Object.is(v.workerIndex(-0, 2), 0)).toBe(true);
     refused(() => v.workerIndex(2, 2), 'RangeError', ErrorCodes.UNKNOWN_WORKER, 'worker: no worker 2 (this runtime has 2)');
     refused(() => v.workerIndex(2 ** 32 + 1, 2), 'RangeError', ErrorCodes.UNKNOWN_WORKER);
     refused(() => v.workerIndex(-1, 2), 'RangeError', ErrorCodes.INVALID_ARG);
@@ -215,7 +218,8 @@ describe('validation of runtime options', () => {
     refused(() => v.schedulerConfig({ workers: 3, placement: [{ node: 0 }] }, undefined), 'RangeError', ErrorCodes.INVALID_WORKERS, "workers (3) must equal the placement's length (1)");
     refused(() => v.schedulerConfig({ placement: 'numa' }, undefined), 'RangeError', INVALID_OPTION);
     refused(() => v.schedulerConfig({ placement: 7 }, undefined), 'TypeError', INVALID_ARG_TYPE);
-    refused(() => v.schedulerConfig({ placement: null }, undefined), 'TypeError', INVALID_ARG_TYPE);
+    refused(() => v.schedulerConfig({ placement: null }, undefined), 'TypeError', INVALID_ARG_TYPE, "placement must be one of 'spread', 'cpu', 'none', got null");
+    refused(() => v.schedulerConfig({ placement: 7 }, undefined), 'TypeError', INVALID_ARG_TYPE, "placement must be one of 'spread', 'cpu', 'none', got 7");
     // pin: the deprecated spelling, alone or with an explicit list only.
     expect(v.schedulerConfig({ pin: 'cpu' }, undefined).pin).toBe('cpu');
     expect(v.schedulerConfig({ pin: 'none', placement: [{ node: 0 }] }, undefined).pin).toBe('none');
@@ -276,6 +280,11 @@ describe('validation of runtime options', () => {
     refused(() => v.runtimeConfig({ filename: file, execArgv: [1] }), 'TypeError', INVALID_ARG_TYPE, 'execArgv[0] must be a string, got 1');
     refused(() => v.runtimeConfig({ filename: file, execArgv: ['x'.repeat(v.LIMITS.pathLength + 1)] }), 'RangeError', INVALID_OPTION);
     refused(() => v.runtimeConfig({ filename: file, workerData: () => {} }), 'TypeError', ErrorCodes.DATA_CLONE, /^workerData cannot be cloned to the workers: /);
+    try {
+      v.runtimeConfig({ filename: file, workerData: () => {} });
+    } catch (err) {
+      expect((err as { cause?: { name?: string } }).cause?.name).toBe('DataCloneError');
+    }
     refused(() => v.runtimeConfig({ filename: file, nope: 1 }), 'TypeError', ErrorCodes.UNKNOWN_OPTION);
   });
 
@@ -287,6 +296,8 @@ describe('validation of runtime options', () => {
     expect(v.taskModule('rel/a.mjs').file).toBe(`${process.cwd()}/rel/a.mjs`);
     // A one-letter scheme is a Windows drive, read as a path here.
     expect(v.taskModule('c:/a.mjs').file).toBe(`${process.cwd()}/c:/a.mjs`);
+    // A scheme only at the start: a colon further in is part of a path.
+    expect(v.taskModule('dir/https:x.mjs').file).toBe(`${process.cwd()}/dir/https:x.mjs`);
     refused(() => v.taskModule('https://example.com/t.mjs'), 'RangeError', INVALID_OPTION, 'filename must be a path or a file: URL, got a https: URL');
     refused(() => v.taskModule(new URL('data:text/javascript,1')), 'RangeError', INVALID_OPTION, 'filename must be a path or a file: URL, got a data: URL');
     refused(() => v.taskModule(''), 'RangeError', INVALID_OPTION, /^filename must be a path or a file: URL of 1 to 4096 characters without NUL bytes$/);
@@ -294,9 +305,14 @@ describe('validation of runtime options', () => {
     expect(v.taskModule(`/${'a'.repeat(v.LIMITS.pathLength - 1)}`).file).toHaveLength(v.LIMITS.pathLength);
     refused(() => v.taskModule(`/${'a'.repeat(v.LIMITS.pathLength)}`), 'RangeError', INVALID_OPTION);
     refused(() => v.taskModule('file://host/x.mjs'), 'RangeError', INVALID_OPTION, /^filename is not a usable file: URL: /);
+    try {
+      v.taskModule('file://host/x.mjs');
+    } catch (err) {
+      expect((err as { cause?: { code?: string } }).cause?.code).toBe('ERR_INVALID_FILE_URL_HOST');
+    }
     refused(() => v.taskModule(5), 'TypeError', INVALID_ARG_TYPE, 'filename must be a path or a file: URL, got 5');
     refused(() => v.taskModule({ href: 'file:///x' }), 'TypeError', INVALID_ARG_TYPE);
-    refused(() => v.taskModule(null), 'TypeError', INVALID_ARG_TYPE);
+    refused(() => v.taskModule(null), 'TypeError', INVALID_ARG_TYPE, 'filename must be a path or a file: URL, got null');
   });
 
   it('resourceLimits and env', () => {
@@ -318,6 +334,8 @@ describe('validation of runtime options', () => {
     for (const bad of [null, ['A=1'], 'A=1']) refused(() => env(bad), 'TypeError', INVALID_ARG_TYPE, /^env must be an object of strings or SHARE_ENV/);
     const many = Object.fromEntries(Array.from({ length: v.LIMITS.listLength + 1 }, (_, i) => [`V${i}`, '']));
     refused(() => env(many), 'RangeError', INVALID_OPTION, `env must have at most ${v.LIMITS.listLength} variables, got ${v.LIMITS.listLength + 1}`);
+    delete many[`V${v.LIMITS.listLength}`];
+    expect(Object.keys(env(many) as object)).toHaveLength(v.LIMITS.listLength);
     refused(() => env({ get A() { throw new Error('no'); } }), 'TypeError', INVALID_ARG_TYPE, 'env.A could not be read: no');
   });
 });
@@ -454,6 +472,9 @@ describe('validation of the NUMA functions, environment and metrics options', ()
     refused(() => v.fsroot({ fsroot: '/tmp\0' }, {}), 'RangeError', INVALID_OPTION, 'fsroot cannot hold NUL bytes');
     refused(() => v.fsroot(undefined, { HWSQ_FSROOT: '/nonexistent-dir' }), 'RangeError', ErrorCodes.INVALID_ENV, /^HWSQ_FSROOT must be a directory/);
     refused(() => v.fsroot(undefined, { HWSQ_FSROOT: `/${'a'.repeat(v.LIMITS.pathLength)}` }), 'RangeError', ErrorCodes.INVALID_ENV, `HWSQ_FSROOT is longer than ${v.LIMITS.pathLength} characters`);
+    // Exactly the limit is not too long (only not a directory).
+    refused(() => v.fsroot(undefined, { HWSQ_FSROOT: `/${'a'.repeat(v.LIMITS.pathLength - 1)}` }), 'RangeError', ErrorCodes.INVALID_ENV, /^HWSQ_FSROOT must be a directory/);
+    refused(() => v.benchDir({ HWSQ_BENCH_DIR: `/${'a'.repeat(v.LIMITS.pathLength - 1)}` }), 'RangeError', ErrorCodes.INVALID_ENV, /^HWSQ_BENCH_DIR must be a directory/);
     refused(() => v.fsroot({ fsroot: 1 }, {}), 'TypeError', INVALID_ARG_TYPE);
     expect([v.benchDir({}), v.benchDir({ HWSQ_BENCH_DIR: '' }), v.benchDir({ HWSQ_BENCH_DIR: '/tmp' })]).toEqual([undefined, undefined, '/tmp']);
     refused(() => v.benchDir({ HWSQ_BENCH_DIR: '/nonexistent-dir' }), 'RangeError', ErrorCodes.INVALID_ENV);
@@ -467,7 +488,8 @@ describe('validation of the NUMA functions, environment and metrics options', ()
     for (const bad of ['a\nb', 'a\u001fb', 'a\u007fb', 'a\u009fb', '\u0000']) refused(() => v.identityVar({ POD: bad }, 'POD'), 'RangeError', ErrorCodes.INVALID_ENV, /^POD must be at most 1024 printable characters/);
     expect(v.identityVar({ POD: 'a\u00a0b' }, 'POD')).toBe('a\u00a0b');
     refused(() => v.identityVar({ POD: 5 } as never, 'POD'), 'TypeError', INVALID_ARG_TYPE, 'env.POD must be a string, got 5');
-    refused(() => v.identityVar(null as never, 'POD'), 'TypeError', INVALID_ARG_TYPE);
+    refused(() => v.identityVar(null as never, 'POD'), 'TypeError', INVALID_ARG_TYPE, 'env must be an object of strings, got null');
+    refused(() => v.identityVar('POD=x' as never, 'POD'), 'TypeError', INVALID_ARG_TYPE, 'env must be an object of strings, got "POD=x"');
   });
 
   it('pinOptions and nodeIds', () => {
@@ -482,6 +504,7 @@ describe('validation of the NUMA functions, environment and metrics options', ()
     refused(() => v.nodeIds([1, 1]), 'RangeError', ErrorCodes.INVALID_ARG, 'node lists a node twice');
     refused(() => v.nodeIds([0, 'x']), 'TypeError', INVALID_ARG_TYPE, /^node\[1\]/);
     refused(() => v.nodeIds(new Array(v.LIMITS.nodeId + 2).fill(0)), 'RangeError', ErrorCodes.UNKNOWN_NODE);
+    expect(v.nodeIds(Array.from({ length: v.LIMITS.nodeId + 1 }, (_, i) => i)).ids).toHaveLength(v.LIMITS.nodeId + 1);
   });
 
   it('metricsSource, metricsOptions and serveOptions', () => {
@@ -501,8 +524,10 @@ describe('validation of the NUMA functions, environment and metrics options', ()
     refused(() => v.metricsOptions({ labels: { a: 1 } }), 'TypeError', INVALID_ARG_TYPE, 'labels.a must be a string, got 1');
     refused(() => v.metricsOptions({ labels: { worker: 'x' } }), 'RangeError', INVALID_OPTION, 'label worker is set by hwsq itself');
     for (const own of ['numa_node', 'cpu', 'scope', 'queue', 'origin', 'le', 'quantile']) refused(() => v.metricsOptions({ labels: { [own]: 'x' } }), 'RangeError', INVALID_OPTION);
-    refused(() => v.metricsOptions({ labels: ['a'] }), 'TypeError', INVALID_ARG_TYPE);
-    refused(() => v.metricsOptions({ labels: null }), 'TypeError', INVALID_ARG_TYPE);
+    for (const bad of [['a'], null, 'a=b']) refused(() => v.metricsOptions({ labels: bad }), 'TypeError', INVALID_ARG_TYPE, /^labels must be an object of strings, got /);
+    const longName = `l${'x'.repeat(v.LIMITS.nameLength - 1)}`;
+    expect(Object.keys(v.metricsOptions({ labels: { [longName]: 'v' } }).labels)).toEqual([longName]);
+    refused(() => v.metricsOptions({ labels: { [`${longName}x`]: 'v' } }), 'RangeError', INVALID_OPTION, /is not a valid Prometheus label name$/);
     const many = Object.fromEntries(Array.from({ length: v.LIMITS.metricsLabels + 1 }, (_, i) => [`l${i}`, '']));
     refused(() => v.metricsOptions({ labels: many }), 'RangeError', INVALID_OPTION, `labels: at most ${v.LIMITS.metricsLabels}, got ${v.LIMITS.metricsLabels + 1}`);
     expect(Object.keys(v.metricsOptions({ labels: Object.fromEntries(Array.from({ length: v.LIMITS.metricsLabels }, (_, i) => [`l${i}`, ''])) }).labels)).toHaveLength(v.LIMITS.metricsLabels);
@@ -515,7 +540,7 @@ describe('validation of the NUMA functions, environment and metrics options', ()
     expect(v.metricsOptions({ registry: fakeRegistry }).registry).toBe(fakeRegistry);
     refused(() => v.metricsOptions({ registry: { ...fakeRegistry, contentType: 1 } }), 'TypeError', INVALID_ARG_TYPE, /^registry must be a prom-client Registry/);
     refused(() => v.metricsOptions({ registry: { ...fakeRegistry, metrics: 1 } }), 'TypeError', INVALID_ARG_TYPE);
-    refused(() => v.metricsOptions({ registry: null }), 'TypeError', INVALID_ARG_TYPE);
+    for (const bad of [null, 'registry', () => {}]) refused(() => v.metricsOptions({ registry: bad }), 'TypeError', INVALID_ARG_TYPE, /^registry must be a prom-client Registry/);
     const s = v.serveOptions(undefined);
     expect(s).toMatchObject({ port: 9464, host: '127.0.0.1', headersTimeoutMs: 5000, idleTimeoutMs: 10_000, maxConnections: 64, prefix: 'hwsq_' });
     expect(v.serveOptions({ port: 0, headersTimeoutMs: 100, idleTimeoutMs: 3_600_000, maxConnections: 65536, host: 'h'.repeat(255) })).toMatchObject({ port: 0, headersTimeoutMs: 100, idleTimeoutMs: 3_600_000, maxConnections: 65536 });

@@ -190,6 +190,7 @@ export function list(value: unknown, name: string, min: number, max: number, cod
   if (!isArray(value, name)) throw typeError(INVALID_ARG_TYPE, `${name} must be an array, got ${show(value)}`);
   const length = guard(name, () => value.length);
   if (length < min || length > max) throw rangeError(code, `${name} must have ${min} to ${max} entries, got ${length}`);
+  // Stryker disable next-line ArrayDeclaration: presized or not, every index is assigned below
   const out = new Array<unknown>(length);
   for (let i = 0; i < length; i++) out[i] = guard(`${name}[${i}]`, () => value[i]);
   return out;
@@ -426,6 +427,7 @@ export function taskModule(value: unknown): { url: string; file: string } {
     if (text.length === 0 || text.length > LIMITS.pathLength || text.includes('\0')) {
       throw rangeError(INVALID_OPTION, `filename must be a path or a file: URL of 1 to ${LIMITS.pathLength} characters without NUL bytes`);
     }
+    // Stryker disable next-line OptionalChaining: a match always has its group 1
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
     if (scheme !== undefined && scheme.length > 1 && scheme !== 'file') {
       throw rangeError(INVALID_OPTION, `filename must be a path or a file: URL, got a ${scheme}: URL`);
@@ -469,6 +471,7 @@ function workerEnv(value: unknown): NodeJS.Dict<string> | typeof SHARE_ENV | und
 }
 
 function workerData(value: unknown): unknown {
+  // Stryker disable next-line ConditionalExpression: structuredClone(undefined) is undefined too (this only skips the call)
   if (value === undefined) return undefined;
   try {
     return structuredClone(value);
@@ -532,6 +535,9 @@ export interface CheckedSpawnOptions {
 }
 
 function isDetached(buffer: ArrayBuffer): boolean {
+  // ArrayBuffer.prototype.detached from Node 22; Node 20 (no such getter) takes the probe below,
+  // which agrees with it, so under Node 20 this line's mutants are equivalent.
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BooleanLiteral: see above
   if ((buffer as { detached?: boolean }).detached !== undefined) return (buffer as { detached?: boolean }).detached === true;
   if (buffer.byteLength > 0) return false;
   try {
@@ -824,6 +830,7 @@ function buckets(value: unknown, name: string): readonly number[] | undefined {
   const bounds = list(value, name, 1, LIMITS.histogramBuckets);
   bounds.forEach((b, i) => {
     if (typeof b !== 'number') throw typeError(INVALID_ARG_TYPE, `${name}[${i}] must be a number of seconds, got ${show(b)}`);
+    // Stryker disable next-line EqualityOperator: at i = 0, bounds[-1] is undefined and b <= undefined is false
     if (!(b > 0) || !Number.isFinite(b) || (i > 0 && b <= (bounds[i - 1] as number))) {
       throw rangeError(INVALID_OPTION, `${name} must be an ascending list of positive finite seconds`);
     }
