@@ -3,7 +3,8 @@
 // writer's growth past its scratch buffer. A value sent the slow way still round trips, so only
 // the first byte shows a fast path that gave up on what it should carry.
 import { describe, expect, it } from 'vitest';
-import { Writer, decodeError, decodeValue, encodeError, encodeValue } from '../lib/core/codec';
+import { Writer, cloneError, decodeError, decodeValue, describeThrown, encodeError, encodeValue } from '../lib/core/codec';
+import { allocOnNode } from '../lib/index';
 import { ErrorCodes } from '../lib/core/errors';
 
 const FAST = 0;
@@ -212,5 +213,145 @@ describe('codec: thrown values', () => {
     const back = roundTrip(new Map([[1, new SharedArrayBuffer(4)]])) as TypeError & { code: string };
     expect([back.constructor, back.code]).toEqual([TypeError, ErrorCodes.DATA_CLONE]);
     expect(back.message).toBe('hwsq: value could not be cloned: the task threw [object Map], which cannot be sent to another thread');
+  });
+});
+
+describe('codec: wire details', () => {
+  const T_INT = 5;
+  const T_DOUBLE = 6;
+  const T_ARRAYBUFFER = 10;
+  const T_SAB = 12;
+  const T_NODEMEM = 14;
+  const T_NODEMEMVIEW = 15;
+
+  it('int32 numbers take 4 bytes, the rest 8; a value that fills the scratch buffer exactly stays in it; growth doubles', () => {
+    const int = encode(-5);
+    expect([int.w.buf[1], int.w.pos, int.back]).toEqual([T_INT, 6, -5]);
+    for (const d of [0.5, 2 ** 31, -0]) {
+      const dbl = encode(d);
+      expect([dbl.w.buf[1], dbl.w.pos, Object.is(dbl.back, d)]).toEqual([T_DOUBLE, 10, true]);
+    }
+    const exact = new Writer(Buffer.alloc(6));
+    encodeValue(exact, 7);
+    expect([exact.pos, exact.spilled]).toEqual([6, false]);
+    const grows = new Writer(Buffer.alloc(4096));
+    encodeValue(grows, 'y'.repeat(1400));  // 4 + 3 * 1400 bytes reserved: past 4096, short of 8192
+    expect([grows.spilled, grows.buf.length]).toEqual([true, 8192]);
+  });
+
+  it('allocOnNode memory listed in transfer moves without a copy (a ticket), views of it included; not listed, it is copied', () => {
+    const ab = allocOnNode(4096, 0);
+    new Uint8Array(ab).fill(9);
+    const moved = encode({ whole: ab, view: new Float64Array(ab, 64, 2), after: 'x' }, [ab]);
+    expect(ab.byteLength).toBe(0);  // taken: this side lets go of it
+    const back = moved.back as { whole: ArrayBuffer; view: Float64Array; after: string };
+    expect(back.whole.byteLength).toBe(4096);
+    expect([back.view.buffer, back.view.byteOffset, back.view.length, back.after]).toEqual([back.whole, 64, 2, 'x']);
+    expect(new Uint8Array(back.whole)[4095]).toBe(9);
+    const top = encode(back.whole, [back.whole]);
+    expect([top.w.buf[1], top.w.pos]).toEqual([T_NODEMEM, 10]);
+    const topView = encode(new Uint8Array(top.back as ArrayBuffer, 8, 16), [top.back]);
+    expect([topView.w.buf[1], topView.w.pos]).toEqual([T_NODEMEMVIEW, 19]);
+    expect([(topView.back as Uint8Array).byteOffset, (topView.back as Uint8Array).length]).toEqual([8, 16]);
+    const copied = allocOnNode(4096, 0);
+    const copy = encode(copied);
+    expect([copy.w.buf[1], copied.byteLength, (copy.back as ArrayBuffer).byteLength]).toEqual([T_ARRAYBUFFER, 4096, 4096]);
+    // A plain ArrayBuffer in transfer is copied, then detached.
+    const plain = new ArrayBuffer(8);
+    const sent = encode(plain, [plain]);
+    expect([sent.w.buf[1], plain.byteLength]).toEqual([T_ARRAYBUFFER, 0]);
+  });
+
+  it('a SharedArrayBuffer id this thread does not know: DATA_CLONE naming it', () => {
+    const w = new Writer(Buffer.alloc(64));
+    encodeValue(w, new SharedArrayBuffer(8));
+    expect(w.buf[1]).toBe(T_SAB);
+    w.buf.writeDoubleLE(987654321, 2);
+    let thrown: (Error & { code?: string }) | undefined;
+    try {
+      decodeValue(w.buf, 0, w.pos);
+    } catch (err) {
+      thrown = err as Error & { code?: string };
+    }
+    expect([thrown?.constructor, thrown?.code, thrown?.message]).toEqual([TypeError, ErrorCodes.DATA_CLONE, 'hwsq: value could not be cloned: SharedArrayBuffer 987654321 is not known on this thread']);
+  });
+
+  it('a SharedArrayBuffer, or a view of one, where only v8 can go (inside a Map): DATA_CLONE saying where it can be, not a silent copy', () => {
+    const sab = new SharedArrayBuffer(8);
+    for (const value of [new Map([[1, sab]]), new Map([[1, new Int32Array(sab)]]), [new Date(0), new Uint8Array(sab, 2, 2)]]) {
+      const w = new Writer(Buffer.alloc(64));
+      let thrown: (Error & { code?: string }) | undefined;
+      try {
+        encodeValue(w, value);
+      } catch (err) {
+        thrown = err as Error & { code?: string };
+      }
+      expect([thrown?.constructor, thrown?.code]).toEqual([TypeError, ErrorCodes.DATA_CLONE]);
+      expect(thrown?.message).toBe('hwsq: value could not be cloned: a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances');
+    }
+  });
+
+  it('a getter that throws is run once: its error is the DATA_CLONE cause, v8 does not try again', () => {
+    let runs = 0;
+    const boom = new Error('getter');
+    const value = { get x() { runs++; throw boom; } };
+    const w = new Writer(Buffer.alloc(64));
+    let thrown: (Error & { cause?: unknown }) | undefined;
+    try {
+      encodeValue(w, value);
+    } catch (err) {
+      thrown = err as Error & { cause?: unknown };
+    }
+    expect([runs, thrown?.cause, thrown?.message]).toEqual([1, boom, 'hwsq: value could not be cloned: getter']);
+  });
+
+  it('the memory tally of node: auto is told of the memory used in place, for one value only', () => {
+    const added: unknown[] = [];
+    let resets = 0;
+    const tally = { add: (b: unknown) => added.push(b), reset: () => resets++ };
+    const w = new Writer(Buffer.alloc(64));
+    const sab = new SharedArrayBuffer(8);
+    w.memory = tally as never;
+    encodeValue(w, { s: sab, v: new Int32Array(sab) });
+    expect([added, resets, w.memory]).toEqual([[sab, sab], 0, undefined]);
+    encodeValue(w, { s: new SharedArrayBuffer(8) });  // no tally set for this one
+    expect(added).toHaveLength(2);
+    // A value that goes to v8 copies everything: nothing is used in place.
+    w.memory = tally as never;
+    encodeValue(w, [new Int32Array(8), new Map()]);
+    expect(resets).toBe(1);
+  });
+
+  it('transfer: a zero-length buffer is detached too; one already detached is passed over', () => {
+    const empty = new ArrayBuffer(0);
+    const gone = new ArrayBuffer(4);
+    structuredClone(gone, { transfer: [gone] });
+    encode({ a: 1 }, [empty, gone]);
+    expect((empty as ArrayBuffer & { detached?: boolean }).detached ?? true).toBe(true);
+  });
+
+  it('describeThrown and cloneError', () => {
+    expect(describeThrown(new TypeError('only the message'))).toBe('only the message');
+    expect(describeThrown('text')).toBe('text');
+    expect(describeThrown(Symbol('s'))).toBe('Symbol(s)');
+    expect(describeThrown({ toString() { throw new Error('x'); } })).toBe('a value of type object');
+    expect(Object.hasOwn(cloneError('m'), 'cause')).toBe(false);
+    expect(cloneError('m', 0).cause).toBe(0);
+    expect(cloneError('m').message).toBe('hwsq: value could not be cloned: m');
+  });
+
+  it('thrown values: a cause chain keeps its Errors, the first cause that does not travel goes as text; a property not even text is left out', () => {
+    const roundTrip = (thrown: unknown): unknown => {
+      const w = new Writer(Buffer.alloc(64));
+      encodeError(w, thrown);
+      return decodeError(w.buf, 0, w.pos);
+    };
+    const inner = new RangeError('inner', { cause: () => 2 });
+    const back = roundTrip(new Error('outer', { cause: inner })) as Error & { cause: RangeError & { cause: unknown } };
+    expect(back.cause).toBeInstanceOf(RangeError);
+    expect([back.cause.message, back.cause.cause]).toEqual(['inner', '() => 2']);
+    const unprintable = { f() {}, toString() { throw new Error('no text'); } };
+    const withProps = roundTrip(Object.assign(new Error('p'), { code: 'E', bad: unprintable })) as Error & Record<string, unknown>;
+    expect([withProps.code, 'bad' in withProps]).toEqual(['E', false]);
   });
 });

@@ -93,6 +93,7 @@ const MAX_DEPTH = 32;
 
 class Bail extends Error {}
 const BAIL = new Bail('not fast-encodable');
+// Stryker disable next-line ConditionalExpression: Node always has SharedArrayBuffer; the check is for embedders without it
 const isSab = (x: unknown): x is SharedArrayBuffer => SafeSharedArrayBuffer !== undefined && x instanceof SafeSharedArrayBuffer;
 
 /** A growable byte writer that starts in a fixed scratch buffer (shared with the addon). */
@@ -100,8 +101,10 @@ export class Writer {
   buf: Buffer;
   pos = 0;
   /** ArrayBuffers copied by the fast path in the current value: a second reference bails to v8, which keeps their identity (a view carries its own bytes only, on either path). */
+  // Stryker disable next-line ArrayDeclaration: encodeValue empties it first
   seen: ArrayBufferLike[] = [];
   /** SharedArrayBuffers in the current value (the sender holds them until the task settles: sab.ts). */
+  // Stryker disable next-line ArrayDeclaration: encodeValue replaces a non-empty list first
   sabs: SharedArrayBuffer[] = [];
   /** The current value's transfer list, and where the tickets of node-local buffers in it go. */
   transfer: Set<unknown> | undefined;
@@ -345,10 +348,8 @@ class Reader {
         const ab = new SafeArrayBuffer(n);
         new SafeUint8Array(ab).set(b.subarray(this.pos + 5, this.pos + 5 + n));
         this.pos += 5 + n;
-        const Ctor = VIEW_KINDS[kind]!;
-        if (Ctor === SafeDataView) return new SafeDataView(ab);
-        const T = Ctor as unknown as { new (b: ArrayBuffer): unknown; BYTES_PER_ELEMENT: number };
-        return new T(ab);
+        const Ctor = VIEW_KINDS[kind]! as unknown as new (b: ArrayBuffer) => unknown;
+        return new Ctor(ab);
       }
       case T_SAB: {
         const id = b.readDoubleLE(this.pos);
@@ -398,10 +399,21 @@ function resolveSab(id: number): SharedArrayBuffer {
 
 // ------------------------------------------------------------------ v8 path
 
-/** Node 20's deserializer cannot take SharedArrayBuffers back: the fast path carries them. */
-class HwsqSerializer extends DefaultSerializer {
+const SAB_ONLY_FAST = 'a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances';
+// Node's typings leave out the hook a DefaultSerializer subclass overrides.
+const HostObjectSerializer = DefaultSerializer as unknown as new () => InstanceType<typeof DefaultSerializer> & { _writeHostObject(view: ArrayBufferView): void };
+/**
+ * Node 20's deserializer cannot take SharedArrayBuffers back: the fast path carries them. A view
+ * of one is refused too: the v8 path would copy its bytes, and a task would write to a copy
+ * where it meant shared memory.
+ */
+class HwsqSerializer extends HostObjectSerializer {
   _getSharedArrayBufferId(): number {
-    throw new ErrorCtor('a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances');
+    throw new ErrorCtor(SAB_ONLY_FAST);
+  }
+  override _writeHostObject(view: ArrayBufferView): void {
+    if (isSab(view.buffer)) throw new ErrorCtor(SAB_ONLY_FAST);
+    super._writeHostObject(view);
   }
 }
 
@@ -425,7 +437,6 @@ class HwsqDeserializer extends HostObjectDeserializer {
     const view = super._readHostObject() as ArrayBufferView;
     const own = new SafeArrayBuffer(view.byteLength);
     new SafeUint8Array(own).set(new SafeUint8Array(view.buffer, view.byteOffset, view.byteLength));
-    if (view instanceof SafeDataView) return new SafeDataView(own);
     const Ctor = (SafeBuffer.isBuffer(view) ? SafeUint8Array : (view as AnyView).constructor) as new (b: ArrayBuffer) => unknown;
     return new Ctor(own);
   }
@@ -438,21 +449,33 @@ function v8Decode(buf: Buffer, start: number, end: number): unknown {
   return d.readValue();
 }
 
-/** Throws unless `v` encodes and decodes on the v8 path, as a record of it will have to. */
-function v8RoundTrip(v: unknown): void {
-  const s = new HwsqSerializer();
-  s.writeHeader();
-  s.writeValue(v);
-  const d = new HwsqDeserializer(s.releaseBuffer());
-  d.readHeader();
-  d.readValue();
+/**
+ * Whether `v` encodes and decodes on the v8 path, as a record holding it will have to: some
+ * values serialize but do not deserialize (an Error in a cycle), or not here (a SharedArrayBuffer).
+ */
+function travels(v: unknown): boolean {
+  try {
+    const s = new HwsqSerializer();
+    s.writeHeader();
+    s.writeValue(v);
+    const d = new HwsqDeserializer(s.releaseBuffer());
+    d.readHeader();
+    d.readValue();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Detaches transferred ArrayBuffers (their bytes were already copied into the payload). */
 function detach(list: readonly unknown[]): void {
-  const buffers = list.filter((x): x is ArrayBuffer => x instanceof SafeArrayBuffer && x.byteLength > 0);
-  // Stryker disable next-line ConditionalExpression: transferring an empty list is a no-op
-  if (buffers.length) hostStructuredClone(undefined, { transfer: buffers });
+  for (const x of list) {
+    try {
+      hostStructuredClone(undefined, { transfer: [x as ArrayBuffer] });
+    } catch {
+      // not transferable: a SharedArrayBuffer (shared, not moved), a buffer already detached (Node 22+ refuses it)
+    }
+  }
 }
 
 /** What went wrong, as text, whatever `err` is (a revoked Proxy, a throwing toString...). */
@@ -557,10 +580,10 @@ function read(o: object, k: PropertyKey, otherwise: unknown = undefined): unknow
 function isErrorObject(v: unknown): boolean {
   try {
     return v instanceof ErrorCtor;
-    // Stryker disable next-line BlockStatement: an empty catch returns undefined, as falsy as false to every caller
   } catch {
-    return false;  // a Proxy whose getPrototypeOf trap throws, a revoked Proxy
+    // a Proxy whose getPrototypeOf trap throws, a revoked Proxy
   }
+  return false;
 }
 function textOf(v: unknown, fallback: string): string {
   // Stryker disable next-line ConditionalExpression: a fast path: String() of a string is that string
@@ -569,8 +592,9 @@ function textOf(v: unknown, fallback: string): string {
   try {
     return safeString(v);
   } catch {
-    return fallback;
+    // a throwing toString / Symbol.toPrimitive, a revoked Proxy
   }
+  return fallback;
 }
 
 function toRecord(err: unknown, depth: number): ErrorRecord {
@@ -584,16 +608,16 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
   for (const k of keys) {
     const v = read(e, k, UNREADABLE);
     if (v === UNREADABLE) continue;
-    try {
-      v8RoundTrip(v);  // some values serialize but do not deserialize (an Error in a cycle), or not here (a SharedArrayBuffer)
-      // Stryker disable next-line BooleanLiteral: writable/configurable of the record's properties are not serialized (enumerable is: a test checks the props arrive)
-      defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });
-    } catch {
+    let value = v;
+    if (!travels(v)) {
       try {
-        // Stryker disable next-line BooleanLiteral: as above, only enumerable is serialized
-        defineProperty(props, k, { value: safeString(v), enumerable: true, writable: true, configurable: true });
-      } catch {}
+        value = safeString(v);
+      } catch {
+        continue;  // not even as text: left out
+      }
     }
+    // Stryker disable next-line BooleanLiteral: writable/configurable of the record's properties are not serialized (enumerable is: a test checks the props arrive)
+    defineProperty(props, k, { value, enumerable: true, writable: true, configurable: true });
   }
   const stack = read(e, 'stack');
   const rec: ErrorRecord = {
@@ -611,7 +635,7 @@ function toRecord(err: unknown, depth: number): ErrorRecord {
   if (hasCause && depth < MAX_CAUSE_DEPTH) {
     const c = read(e, 'cause');
     // Stryker disable next-line ConditionalExpression: a cause set to undefined is one fromRecord() leaves out
-    if (c !== undefined) rec.cause = isErrorObject(c) ? toRecord(c, depth + 1) : c;
+    if (c !== undefined) rec.cause = isErrorObject(c) ? toRecord(c, depth + 1) : travels(c) ? c : describeThrown(c);
   }
   return rec;
 }
@@ -670,28 +694,16 @@ function fromRecord(rec: ErrorRecord): unknown {
  */
 export function encodeError(w: Writer, err: unknown): void {
   const start = w.pos;
-  let rec: ErrorRecord;
+  // An Error's record holds only what travels (toRecord checked every property and cause); a
+  // thrown non-Error may not, and is described instead.
   try {
-    rec = toRecord(err, 0);
+    v8Encode(w, toRecord(err, 0));
+    v8Decode(w.buf, start + 1, w.pos);  // what the receiver will do: it must not fail there
+    return;
   } catch {
-    rec = unclonableRecord(err);
+    w.pos = start;
   }
-  const attempts: (() => ErrorRecord)[] = [
-    () => rec,
-    () => (rec.isError ? { ...rec, cause: rec.cause === undefined ? undefined : describeThrown(rec.cause) } : unclonableRecord(err)),
-    () => ({ name: rec.name, message: rec.message, stack: rec.stack, props: {}, isError: true }),
-    () => unclonableRecord(err),
-  ];
-  for (const attempt of attempts) {
-    try {
-      v8Encode(w, attempt());
-      v8Decode(w.buf, start + 1, w.pos);  // what the receiver will do: it must not fail there
-      return;
-    } catch {
-      w.pos = start;
-    }
-  }
-  v8Encode(w, { name: 'Error', message: 'hwsq: the task failed with an error that could not be encoded', stack: undefined, props: {}, isError: true });
+  v8Encode(w, unclonableRecord(err));  // text only: it encodes
 }
 
 /** The rejection value of a failed task; a TypeError ERR_HWSQ_DATA_CLONE when it cannot be decoded here. */
@@ -720,11 +732,11 @@ export function asMoved(v: unknown): Moved | undefined {
   // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: a fast path: a primitive or function has no [MOVED] === true, and reading it off null throws into the catch below
   if (v === null || typeof v !== 'object') return undefined;
   try {
-    return (v as { [MOVED]?: boolean })[MOVED] === true ? (v as Moved) : undefined;
-    // Stryker disable next-line BlockStatement: an empty catch also returns undefined
+    if ((v as { [MOVED]?: boolean })[MOVED] === true) return v as Moved;
   } catch {
-    return undefined;  // a Proxy whose get trap throws is not a Moved
+    // a Proxy whose get trap throws is not a Moved
   }
+  return undefined;
 }
 
 /**
