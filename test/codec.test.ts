@@ -16,6 +16,15 @@ function encode(value: unknown, transfer?: unknown[], scratch = 64 * 1024): { w:
   return { w, path: w.buf[0]!, back: decodeValue(w.buf, 0, w.pos) };
 }
 const pathOf = (value: unknown) => encode(value).path;
+/** What `fn` threw (undefined when it returned). */
+function thrownBy(fn: () => unknown): (Error & { code?: string; cause?: unknown }) | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string; cause?: unknown };
+  }
+  return undefined;
+}
 /** An array nested `depth` levels below the outermost one, holding 1 at the bottom. */
 const nestedArrays = (depth: number): unknown => {
   let v: unknown = 1;
@@ -173,12 +182,7 @@ describe('codec: the writer', () => {
   it('a value nothing can clone: DATA_CLONE TypeError, the writer back where it started', () => {
     const w = new Writer(Buffer.alloc(64));
     w.pos = 5;
-    let thrown: unknown;
-    try {
-      encodeValue(w, { ok: 1, f: () => {} });
-    } catch (err) {
-      thrown = err;
-    }
+    const thrown = thrownBy(() => encodeValue(w, { ok: 1, f: () => {} }));
     expect(thrown).toBeInstanceOf(TypeError);
     expect((thrown as { code?: string }).code).toBe(ErrorCodes.DATA_CLONE);
     expect(w.pos).toBe(5);
@@ -267,12 +271,7 @@ describe('codec: wire details', () => {
     encodeValue(w, new SharedArrayBuffer(8));
     expect(w.buf[1]).toBe(T_SAB);
     w.buf.writeDoubleLE(987654321, 2);
-    let thrown: (Error & { code?: string }) | undefined;
-    try {
-      decodeValue(w.buf, 0, w.pos);
-    } catch (err) {
-      thrown = err as Error & { code?: string };
-    }
+    const thrown = thrownBy(() => decodeValue(w.buf, 0, w.pos));
     expect([thrown?.constructor, thrown?.code, thrown?.message]).toEqual([TypeError, ErrorCodes.DATA_CLONE, 'hwsq: value could not be cloned: SharedArrayBuffer 987654321 is not known on this thread']);
   });
 
@@ -280,12 +279,7 @@ describe('codec: wire details', () => {
     const sab = new SharedArrayBuffer(8);
     for (const value of [new Map([[1, sab]]), new Map([[1, new Int32Array(sab)]]), [new Date(0), new Uint8Array(sab, 2, 2)]]) {
       const w = new Writer(Buffer.alloc(64));
-      let thrown: (Error & { code?: string }) | undefined;
-      try {
-        encodeValue(w, value);
-      } catch (err) {
-        thrown = err as Error & { code?: string };
-      }
+      const thrown = thrownBy(() => encodeValue(w, value));
       expect([thrown?.constructor, thrown?.code]).toEqual([TypeError, ErrorCodes.DATA_CLONE]);
       expect(thrown?.message).toBe('hwsq: value could not be cloned: a SharedArrayBuffer is shared only inside plain objects, arrays and typed-array views, not inside Map, Set or class instances');
     }
@@ -296,12 +290,7 @@ describe('codec: wire details', () => {
     const boom = new Error('getter');
     const value = { get x() { runs++; throw boom; } };
     const w = new Writer(Buffer.alloc(64));
-    let thrown: (Error & { cause?: unknown }) | undefined;
-    try {
-      encodeValue(w, value);
-    } catch (err) {
-      thrown = err as Error & { cause?: unknown };
-    }
+    const thrown = thrownBy(() => encodeValue(w, value));
     expect([runs, thrown?.cause, thrown?.message]).toEqual([1, boom, 'hwsq: value could not be cloned: getter']);
   });
 
