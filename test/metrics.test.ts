@@ -1,6 +1,7 @@
 // Observability: registerMetrics (prom-client), serveMetrics (HTTP: /metrics, /metrics/scheduler)
 // and `hwsq metrics serve`, checked against real runtimes running known workloads.
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -11,7 +12,7 @@ import { createNativeRuntime, type NativeRuntime, type NativeRuntimeOptions } fr
 import { Runtime } from '../lib/runtime/runtime';
 import { DEFAULT_LATENCY_BUCKETS, cumulativeBuckets, registerMetrics } from '../lib/metrics/prometheus';
 import { POD_ENV, schedulerJson, schedulerJsonFrom, type PodIdentity, type SchedulerJson, type SnapshotOrigin } from '../lib/metrics/scheduler-json';
-import { serveMetrics, type MetricsServer } from '../lib/metrics/server';
+import { Connections, serveMetrics, type MetricsServer } from '../lib/metrics/server';
 import type { MetricsSource } from '../lib/metrics/source';
 import { expectCode } from './helpers';
 
@@ -529,6 +530,85 @@ describe('serveMetrics: /metrics and /metrics/scheduler', () => {
   });
 });
 
+describe('serveMetrics: the connection cap, which connection makes room', () => {
+  // Stand-ins for the sockets and responses: what Connections uses of them (once('close'), destroy()).
+  class FakeSocket extends EventEmitter {
+    destroyed = false;
+    constructor(readonly name: string) {
+      super();
+    }
+    destroy(): void {
+      this.destroyed = true;
+      this.emit('close');
+    }
+  }
+  const sockets = (...names: string[]) => names.map((n) => new FakeSocket(n));
+  const asSocket = (s: FakeSocket) => s as unknown as net.Socket;
+  /** Serves one request on `s` and finishes it. */
+  function serve(c: Connections, s: FakeSocket): void {
+    const res = new EventEmitter();
+    c.serving(asSocket(s), res as never);
+    res.emit('close');
+  }
+  const destroyed = (all: FakeSocket[]) => all.filter((s) => s.destroyed).map((s) => s.name);
+
+  it('under the cap every connection is admitted; at it, the oldest that never completed a request goes first, then the least recently served', () => {
+    const c = new Connections(3);
+    const all = sockets('a', 'b', 'c', 'd', 'e', 'f', 'g');
+    const [a, b, cc, d, e, f, g] = all as [FakeSocket, FakeSocket, FakeSocket, FakeSocket, FakeSocket, FakeSocket, FakeSocket];
+    for (const s of [a, b, cc]) expect(c.admit(asSocket(s))).toBe(true);
+    expect(destroyed(all)).toEqual([]);
+    serve(c, b);  // b served once
+    serve(c, a);  // a served after b: b is the least recently served
+    expect(c.admit(asSocket(d))).toBe(true);  // cc: the only never-served one
+    expect(destroyed(all)).toEqual(['c']);
+    expect(c.admit(asSocket(e))).toBe(true);  // d: never served, although newer than a and b
+    expect(destroyed(all)).toEqual(['c', 'd']);
+    serve(c, e);
+    serve(c, b);  // now a is the least recently served
+    expect(c.admit(asSocket(f))).toBe(true);
+    expect(destroyed(all)).toEqual(['a', 'c', 'd']);
+    // f never served: it goes before any served one however old.
+    expect(c.admit(asSocket(g))).toBe(true);
+    expect(destroyed(all)).toEqual(['a', 'c', 'd', 'f']);
+  });
+
+  it('a connection being answered is never evicted: with every one busy a newcomer is refused', () => {
+    const c = new Connections(2);
+    const all = sockets('a', 'b', 'c');
+    const [a, b, cc] = all as [FakeSocket, FakeSocket, FakeSocket];
+    c.admit(asSocket(a));
+    c.admit(asSocket(b));
+    const resA = new EventEmitter();
+    const resB = new EventEmitter();
+    c.serving(asSocket(a), resA as never);
+    c.serving(asSocket(b), resB as never);
+    expect(c.admit(asSocket(cc))).toBe(false);
+    expect(destroyed(all)).toEqual([]);
+    resB.emit('close');  // b done: it may go now, a (still busy) may not
+    expect(c.admit(asSocket(cc))).toBe(true);
+    expect(destroyed(all)).toEqual(['b']);
+  });
+
+  it('a closed connection leaves the count; serving an unknown socket is ignored; destroyAll ends every one', () => {
+    const c = new Connections(2);
+    const all = sockets('a', 'b', 'c', 'x');
+    const [a, b, cc, x] = all as [FakeSocket, FakeSocket, FakeSocket, FakeSocket];
+    c.admit(asSocket(a));
+    c.admit(asSocket(b));
+    a.emit('close');  // the client went away
+    expect(c.admit(asSocket(cc))).toBe(true);
+    expect(destroyed(all)).toEqual([]);
+    expect(() => c.serving(asSocket(x), new EventEmitter() as never)).not.toThrow();
+    c.destroyAll();
+    expect(destroyed(all)).toEqual(['b', 'c']);
+    // Nothing is tracked any more: two newcomers fit without evicting.
+    const more = sockets('d', 'e');
+    for (const s of more) expect(c.admit(asSocket(s))).toBe(true);
+    expect(destroyed(more)).toEqual([]);
+  });
+});
+
 describe('runtime.serveMetrics()', () => {
   it('NativeRuntime and Runtime serve their own metrics as methods', async () => {
     const nrt = runtime();
@@ -633,6 +713,24 @@ describe('registerMetrics: exact figures from a snapshot', () => {
     expect(one(scrape, 'hwsq_tasks_rejected_total')).toBe(5);
     // The cpu label: the pinned CPU list, absent for a P the placement does not name.
     expect([0, 1, 2, 3].map((p) => series(scrape, 'hwsq_wakeups_total', { worker: String(p) })[0]!.labels.cpu)).toEqual(['1-3', undefined, '7', undefined]);
+  });
+
+  it('parallelism source (1 for the current one, 0 for the others), its changes, and memory affinity by choice, as set', async () => {
+    const registry = new Registry();
+    registerMetrics(source((base) => ({ ...base, parallelismSource: 'cgroup1', parallelismChanges: 4, memoryAffinity: { affineByMemory: 6, affineFallback: 9 } })), { registry });
+    const scrape = parseProm(await registry.metrics());
+    const bySource = Object.fromEntries(series(scrape, 'hwsq_parallelism_source').map((x) => [x.labels.source, x.value]));
+    expect(Object.values(bySource).sort()).toEqual([0, 0, 0, 1]);
+    expect(bySource.cgroup1).toBe(1);
+    expect(one(scrape, 'hwsq_parallelism_changes_total')).toBe(4);
+    expect([one(scrape, 'hwsq_memory_affinity_total', { choice: 'memory' }), one(scrape, 'hwsq_memory_affinity_total', { choice: 'fallback' })]).toEqual([6, 9]);
+    // Without memory-affinity figures in the snapshot, no such series.
+    const bare = new Registry();
+    registerMetrics(source((base) => {
+      const { memoryAffinity: _m, ...rest } = base as typeof base & { memoryAffinity?: unknown };
+      return rest;
+    }), { registry: bare });
+    expect(series(parseProm(await bare.metrics()), 'hwsq_memory_affinity_total')).toHaveLength(0);
   });
 
   it('no overflowed_tasks_total or tasks_rejected_total when the snapshot has no such figures', async () => {

@@ -65,7 +65,7 @@ interface Connection {
  * never completed a request, then the least recently served idle one. Connections being answered
  * are never evicted.
  */
-class Connections {
+export class Connections {  // exported for its unit test (test/metrics.test.ts); not public API
   private readonly open = new Map<Socket, Connection>();
   private counter = 0;
 
