@@ -96,6 +96,7 @@ describe.runIf(allowed >= 2)('following the cgroup (a machine with 2+ CPUs)', ()
     // Under the limit, new work runs on the one active P only.
     const before = rt.stats().workers.map((w) => w.executed);
     await rt.spawnNative('noop', {}, { count: 5000 });
+    await rt.idle();  // a spawn settles just before its tasks are counted (README idle())
     const after = rt.stats().workers;
     const ranOn = after.filter((w, i) => w.executed > before[i]!).map((w) => w.worker);
     expect(ranOn).toEqual([after.find((w) => w.active)!.worker]);
@@ -104,6 +105,7 @@ describe.runIf(allowed >= 2)('following the cgroup (a machine with 2+ CPUs)', ()
     tree.setCpuMax('max 100000\n');
     expect(await rising).toEqual({ previous: 1, current: allowed, source: 'cpuset' });
     await rt.spawnNative('noop', {}, { count: 1000 });
+    await rt.idle();
     s = rt.stats();
     expect(s.activeWorkers).toBe(allowed);
     expect(s.executed).toBe(2000 + 5000 + 1000);
@@ -121,6 +123,7 @@ describe.runIf(allowed >= 2)('following the cgroup (a machine with 2+ CPUs)', ()
     expect(await falling).toEqual({ previous: allowed, current: 1, source: 'cgroup1' });
     const before = rt.stats().workers.map((w) => w.executed);
     await rt.spawnNative('noop', {}, { count: 3000 });
+    await rt.idle();
     const after = rt.stats().workers;
     expect(after.filter((w, i) => w.executed > before[i]!).map((w) => w.worker)).toEqual([after.find((w) => w.active)!.worker]);
     const rising = nextEvent(rt);

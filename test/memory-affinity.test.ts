@@ -266,6 +266,7 @@ describe("node: 'auto' on NativeRuntime.spawnNative", () => {
     recordAllocation(buf, 1);  // as allocOnNode(…, 1) would on a two-node machine
     // One at a time: node 1's P is never saturated, so no other node may take its tasks.
     for (let i = 0; i < 8; i++) await rt.spawnNative('touch', { buffer: buf }, { node: 'auto' });
+    await rt.idle();
     let s = rt.stats();
     expect(s.nodes.find((n) => n.node === 1)!.executed).toBe(8);
     expect(s.nodes.find((n) => n.node === 0)!.executed).toBe(0);

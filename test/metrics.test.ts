@@ -252,7 +252,10 @@ describe('registerMetrics: a real registry after a known workload', () => {
       registerMetrics(rt, { registry });
       const results = await Promise.allSettled([...Array.from({ length: 20 }, (_, i) => rt.spawn('add', [i, 1])), ...Array.from({ length: 3 }, () => rt.spawn('fail', ['boom']))]);
       expect(results.filter((r) => r.status === 'rejected')).toHaveLength(3);
+      // A task is counted just after its result is sent: wait for the 23 (a hang fails by the test's timeout).
+      while (rt.stats().executed < 23) await new Promise((r) => setTimeout(r, 1));
       const s = rt.stats();
+      expect(s.executed).toBe(23);
       const scrape = parseProm(await registry.metrics());
       expect(one(scrape, 'hwsq_tasks_failed_total')).toBe(3);
       expect(total(scrape, 'hwsq_tasks_completed_total')).toBe(s.executed);
@@ -396,6 +399,7 @@ describe('serveMetrics: /metrics and /metrics/scheduler', () => {
     });
     for (const t of await Promise.all([slowloris, silent])) expect(t.answer).toMatch(/^HTTP\/1\.1 408 /);
     await unread;
+    await rt.idle();
     expect(rt.stats().executed).toBe(50_000);
   });
 
