@@ -121,12 +121,19 @@ describe('hwsq bench on a multi-node kernel', () => {
     for (const run of hier) expect(run.grqPops).toBe(0);
     // Hierarchical: a P goes remote only after failing to find its own node's work. The probe
     // cannot see that decision: it looks when the first remote task starts, a moment later, and
-    // counts as "own work queued" every own-node task not started yet anywhere -- spawned by
-    // the node's root after the decision, or sitting in a sibling's LRQ being stolen. So the
-    // bound is what the probe allows, not zero: one per run or a tenth of the remote pickups.
-    const hierPickups = total(hier, (x) => x.remotePickups);
+    // counts as "own work queued" every own-node task not started yet anywhere: spawned by the
+    // node's root after the decision, or taken earlier by another node's P and sitting in its
+    // LRQ, out of this node's reach. The second makes a run where both nodes ran some of the
+    // other's tasks unreadable (a fresh-clone CI run saw 5 of 7 pickups so counted in one). In
+    // a run where remote work went one way only, no own-node task of the thief was anywhere but
+    // on its node: there the probe reads true, up to one task its root spawned in between.
+    const away = (run: CompareRun, home: number) => sum(run.tasksByCpuNodeAndHome.map((row, cpu) => (cpu === home ? 0 : row[home]!)));
+    const oneWay = hier.filter((run) => !(away(run, 0) > 0 && away(run, 1) > 0));
     const detail = JSON.stringify(hier.concat(flat).map((x) => [x.policy, x.remotePickups, x.remotePickupsWhileOwnQueued, x.tasksByCpuNodeAndHome]));
-    expect(total(hier, (x) => x.remotePickupsWhileOwnQueued), detail).toBeLessThanOrEqual(Math.max(hier.length, Math.floor(hierPickups / 10)));
+    for (const run of oneWay) expect(run.remotePickupsWhileOwnQueued, detail).toBeLessThanOrEqual(1);
+    // And over every run: tasks ran away from home far less often than under flat stealing.
+    const awayTotal = (runs: CompareRun[]) => total(runs, (run) => away(run, 0) + away(run, 1));
+    expect(awayTotal(hier) * 2, detail).toBeLessThan(awayTotal(flat));
     for (const run of hier) {
       // Every task that ran away from home belongs to a run of remote work begun when the own node was dry.
       if (run.remoteTasks > 0) expect(run.remotePickups).toBeGreaterThan(0);
