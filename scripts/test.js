@@ -110,7 +110,7 @@ function failureLines(tail, code) {
   const picked = [];
   for (const line of plain) {
     const t = line.trim();
-    if (!t || !telling.test(t) || seen.has(t)) continue;
+    if (!t || t.startsWith('✓') || !telling.test(t) || seen.has(t)) continue;  // a passing test whose name says 'timeout'
     seen.add(t);
     picked.push(t.length > 200 ? `${t.slice(0, 197)}...` : t);
   }
