@@ -1,6 +1,7 @@
 // The suites StrykerJS runs against each mutant of lib/ (stryker.config.json): those that
-// exercise the mutated modules (lib/metrics/) in this process. Suites that only drive child
-// processes or guests cannot see an in-process mutant.
+// exercise the mutated modules (codec, validation, lib/runtime/ main-thread code, lib/metrics/)
+// in this process. Suites that only drive child processes or guests cannot see an in-process
+// mutant.
 import fs from 'node:fs';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
@@ -22,10 +23,10 @@ if (path.basename(path.dirname(here)) === 'build-stryker') {
 }
 
 // HWSQ_MUTATION_TESTS=in-process runs only the suites that drive no worker threads (seconds a
-// run, where the runtime suites take minutes): what a per-module run of codec.ts, validation.ts
-// or lib/metrics/ needs, since only they cover those modules' every branch in this process.
-const inProcess = ['test/property.test.ts', 'test/wire.test.ts', 'test/codec.test.ts', 'test/validation.test.ts', 'test/validation-unit.test.ts', 'test/options-vocabulary.test.ts', 'test/metrics.test.ts'];
-const runtimeSuites = ['test/runtime.test.ts', 'test/hostile-runtime.test.ts', 'test/close-quiescence.test.ts'];
+// run, where the runtime suites take tens of seconds): enough for a per-module run of codec.ts,
+// validation.ts or lib/metrics/. lib/runtime/ needs the runtime suites too.
+const inProcess = ['test/property.test.ts', 'test/wire.test.ts', 'test/codec.test.ts', 'test/validation.test.ts', 'test/validation-unit.test.ts', 'test/options-vocabulary.test.ts', 'test/metrics.test.ts', 'test/spawn-unit.test.ts'];
+const runtimeSuites = ['test/runtime.test.ts', 'test/hostile-runtime.test.ts', 'test/close-quiescence.test.ts', 'test/memory-affinity.test.ts'];
 
 export default defineConfig({
   test: {

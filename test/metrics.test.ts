@@ -522,6 +522,41 @@ describe('serveMetrics: /metrics and /metrics/scheduler', () => {
     await expect(fetch(`${server.url}/metrics`)).rejects.toThrow();
   });
 
+  it('a registry already holding these metrics is served as it is: nothing registered twice, and close() leaves them to their owner', async () => {
+    const rt = runtime();
+    const registry = new Registry();
+    const reg = registerMetrics(rt, { registry });
+    const server = await serve(rt, { registry });
+    expect(series(parseProm(await (await fetch(`${server.url}/metrics`)).text()), 'hwsq_tasks_completed_total')).toHaveLength(4);
+    await expect(server.close()).resolves.toBeUndefined();
+    expect(registry.getSingleMetric('hwsq_tasks_completed_total')).toBeDefined();
+    // The port is taken: the listen error itself, and the owner's metrics stay.
+    const other = await serve(rt);
+    await expect(serveMetrics(rt, { port: other.port, registry })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(registry.getSingleMetric('hwsq_tasks_completed_total')).toBeDefined();
+    reg.unregister();
+  });
+
+  it('latencyBuckets and runTimeBuckets set the two histograms\' le bounds', async () => {
+    const server = await serve(runtime(), { registry: new Registry(), latencyBuckets: [0.25, 2], runTimeBuckets: [0.5, 4] });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const bounds = (name: string) => [...new Set([...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"`, 'gm'))].map((m) => m[1]))];
+    expect(bounds('hwsq_scheduling_latency_seconds')).toEqual(['0.25', '2', '+Inf']);
+    expect(bounds('hwsq_task_run_seconds')).toEqual(['0.5', '4', '+Inf']);
+  });
+
+  it('a request with Content-Length: 0 carries no body: it is answered', async () => {
+    const server = await serve(runtime());
+    expect(await rawRequest(server.port, 'GET /metrics/scheduler HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('an IPv6 host is bracketed in the url', async () => {
+    const server = await serve(runtime(), { host: '::1' });
+    expect(server.host).toBe('::1');
+    expect(server.url).toBe(`http://[::1]:${server.port}`);
+    expect((await fetch(`${server.url}/metrics/scheduler`)).ok).toBe(true);
+  });
+
   it('rejects bad options before listening', async () => {
     const rt = runtime();
     await expect(serveMetrics(rt, { port: 70_000 })).rejects.toMatchObject({ code: 'ERR_HWSQ_INVALID_OPTION' });
@@ -575,6 +610,18 @@ describe('serveMetrics: the connection cap, which connection makes room', () => 
     // f never served: it goes before any served one however old.
     expect(c.admit(asSocket(g))).toBe(true);
     expect(destroyed(all)).toEqual(['a', 'c', 'd', 'f']);
+  });
+
+  it('of served connections the least recently served goes, by the order of answers, not of arrival', () => {
+    const c = new Connections(2);
+    const all = sockets('a', 'b', 'c');
+    const [a, b, cc] = all as [FakeSocket, FakeSocket, FakeSocket];
+    c.admit(asSocket(a));
+    c.admit(asSocket(b));
+    serve(c, b);
+    serve(c, a);  // a answered last: b goes, although a arrived first
+    expect(c.admit(asSocket(cc))).toBe(true);
+    expect(destroyed(all)).toEqual(['b']);
   });
 
   it('a connection being answered is never evicted: with every one busy a newcomer is refused', () => {

@@ -91,6 +91,7 @@ export class Connections {  // exported for its unit test (test/metrics.test.ts)
     c.busy = true;
     res.once('close', () => {
       c.busy = false;
+      // Stryker disable next-line UpdateOperator: only served === 0 is ever asked, and -1 is as non-zero as 1
       c.served++;
       c.order = ++this.counter;
     });
@@ -103,6 +104,7 @@ export class Connections {  // exported for its unit test (test/metrics.test.ts)
       if (c.busy) continue;
       // Never-served connections rank before every served one, oldest first.
       const key = (c.served === 0 ? 0 : Number.MAX_SAFE_INTEGER / 2) + c.order;
+      // Stryker disable next-line EqualityOperator: keys are unique (orders are), so < and <= pick the same
       if (key < bestKey) {
         bestKey = key;
         best = socket;
