@@ -10,6 +10,7 @@ import { Batch, Codes, Completion, Flags, Scratch } from '../lib/core/wire';
 import type { MemoryTally } from '../lib/numa/memory-affinity';
 import { Endpoint, abortError } from '../lib/runtime/endpoint';
 import { autoPlacement, closedError, spawnBatch, spawnOne, type SpawnTarget } from '../lib/runtime/spawn';
+import { WORKER_HOOKS, currentTask, isTaskWorker, spawn as taskSpawn, spawnMany as taskSpawnMany, type WorkerHooks } from '../lib/runtime/task';
 
 interface Submitted {
   fn: number;
@@ -444,5 +445,50 @@ describe('Endpoint: names, settling, completions', () => {
 
   it('closedError is RUNTIME_CLOSED', () => {
     expect(closedError()).toMatchObject({ code: 'ERR_HWSQ_RUNTIME_CLOSED' });
+  });
+});
+
+describe("the task API ('hwsq' inside a task): dispatch to the worker's hooks", () => {
+  it('outside a task: NOT_IN_TASK rejections (one per list for spawnMany), no context, not a worker', async () => {
+    expect(isTaskWorker()).toBe(false);
+    expect(currentTask()).toBeUndefined();
+    await expect(taskSpawn('x', [])).rejects.toMatchObject({ code: 'ERR_HWSQ_NOT_IN_TASK' });
+    const many = taskSpawnMany('x', [[1], [2], [3]]);
+    expect(many).toHaveLength(3);
+    for (const p of many) await expect(p).rejects.toMatchObject({ code: 'ERR_HWSQ_NOT_IN_TASK' });
+  });
+
+  it('with the hooks installed, each call goes to them with its arguments and defaults', async () => {
+    const calls: unknown[][] = [];
+    const context = { signal: new AbortController().signal, worker: 2, node: 1, cpus: [4] };
+    const hooks: WorkerHooks = {
+      spawn: (...a) => {
+        calls.push(['spawn', ...a]);
+        return Promise.resolve('s');
+      },
+      spawnMany: (...a) => {
+        calls.push(['spawnMany', ...a]);
+        return [Promise.resolve('m')];
+      },
+      current: () => context,
+    };
+    const g = globalThis as { [WORKER_HOOKS]?: WorkerHooks };
+    g[WORKER_HOOKS] = hooks;
+    try {
+      expect(isTaskWorker()).toBe(true);
+      expect(currentTask()).toBe(context);
+      await expect(taskSpawn('a', [1], { node: 1 })).resolves.toBe('s');
+      await expect(taskSpawn('b')).resolves.toBe('s');
+      await expect(Promise.all(taskSpawnMany('c', [[1]], { node: 'auto' }))).resolves.toEqual(['m']);
+      await expect(Promise.all(taskSpawnMany('d', [[2]]))).resolves.toEqual(['m']);
+      expect(calls).toEqual([
+        ['spawn', 'a', [1], { node: 1 }],
+        ['spawn', 'b', [], {}],
+        ['spawnMany', 'c', [[1]], { node: 'auto' }],
+        ['spawnMany', 'd', [[2]], {}],
+      ]);
+    } finally {
+      delete g[WORKER_HOOKS];
+    }
   });
 });

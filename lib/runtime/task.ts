@@ -39,7 +39,6 @@ function notInTask(what: string): Error {
 export function spawn<T = unknown>(name: string, args: readonly unknown[] = [], options: SpawnOptions = {}): Promise<T> {
   const h = hooks();
   if (!h) return Promise.reject(notInTask('spawn'));
-  // Stryker disable next-line all: runs only on a worker thread, and workers run dist/ (built from the unmutated lib/): a mutant here is invisible to in-process tests
   return h.spawn(name, args, options) as Promise<T>;
 }
 
@@ -47,7 +46,6 @@ export function spawn<T = unknown>(name: string, args: readonly unknown[] = [], 
 export function spawnMany<T = unknown>(name: string, argsList: readonly (readonly unknown[])[], options: { node?: number | 'auto' } = {}): Promise<T>[] {
   const h = hooks();
   if (!h) return Array.from({ length: rejectionCount(argsList) }, () => Promise.reject(notInTask('spawnMany')));
-  // Stryker disable next-line all: runs only on a worker thread, and workers run dist/ (built from the unmutated lib/): a mutant here is invisible to in-process tests
   return h.spawnMany(name, argsList, options) as Promise<T>[];
 }
 
