@@ -93,6 +93,7 @@ class SabRegistry {
       if (!sab) return;
       this.foreign.delete(msg.id);
       const marks = new SafeMap<PendingSource, number>();
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: a mark on a source with nothing pending never holds the id (sweep() finds its queue empty, and later spawns get seqs above the mark): only the dying entry's lifetime until the next sweep differs
       for (const s of this.sources) if (s.pending.size > 0) marks.set(s, s.seq);
       if (marks.size > 0) this.dying.set(msg.id, { sab, marks });
     } else if (msg.sab) {
