@@ -4,11 +4,14 @@
 // refuse, and how completions settle the promises. The runtime suites prove the same path end to
 // end with workers; these pin each step's exact effect (and run in milliseconds, so that the
 // mutation run can afford them).
+import { getEventListeners } from 'node:events';
+import { BroadcastChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Writer, encodeValue, encodeError } from '../lib/core/codec';
+import { Writer, decodeValue, encodeValue, encodeError } from '../lib/core/codec';
 import { Batch, Codes, Completion, Flags, Scratch } from '../lib/core/wire';
 import type { MemoryTally } from '../lib/numa/memory-affinity';
 import { Endpoint, abortError } from '../lib/runtime/endpoint';
+import { sabRegistry } from '../lib/runtime/sab';
 import { autoPlacement, closedError, spawnBatch, spawnOne, type SpawnTarget } from '../lib/runtime/spawn';
 import { WORKER_HOOKS, currentTask, isTaskWorker, spawn as taskSpawn, spawnMany as taskSpawnMany, type WorkerHooks } from '../lib/runtime/task';
 
@@ -40,7 +43,7 @@ function harness(over: Partial<SpawnTarget> & { choice?: () => number } = {}) {
   const ep = new Endpoint();
   ep.setNames(['add', 'echo'], ['config']);
   const submitted: Submitted[] = [];
-  const batches: { count: number; records: { fn: number; flags: number; node: number; len: number; seq: number }[] }[] = [];
+  const batches: { count: number; records: { fn: number; flags: number; node: number; len: number; seq: number }[]; args: unknown[] }[] = [];
   const admitted: number[] = [];
   const cancelled: number[] = [];
   const terminated: number[] = [];
@@ -62,13 +65,15 @@ function harness(over: Partial<SpawnTarget> & { choice?: () => number } = {}) {
     },
     submitMany: (count) => {
       const records = [];
+      const args = [];
       let at = 0;
       for (let i = 0; i < count; i++) {
         const len = ep.io.readUInt32LE(at + Batch.LEN);
         records.push({ fn: ep.io.readUInt32LE(at + Batch.FN), flags: ep.io.readUInt32LE(at + Batch.FLAGS), node: ep.io.readInt32LE(at + Batch.NODE), len, seq: ep.io.readDoubleLE(at + Batch.SEQ) });
+        args.push(decodeValue(ep.io, at + Batch.HEADER, at + Batch.HEADER + len));
         at += Batch.HEADER + len;
       }
-      batches.push({ count, records });
+      batches.push({ count, records, args });
       return count;
     },
     cancel: (h) => {
@@ -107,6 +112,34 @@ const encodedLength = (args: unknown[]): number => {
   encodeValue(w, args);
   return w.pos;
 };
+
+// First in the file: no other endpoint (with spawns pending) watches the registry yet.
+describe('Endpoint: the SAB registry', () => {
+  it('an endpoint with spawns pending keeps a SAB id released meanwhile resolvable (it watches the registry)', async () => {
+    const peer = new BroadcastChannel('hwsq:shared-array-buffers');
+    (peer as unknown as { unref(): void }).unref();
+    try {
+      const registry = sabRegistry();
+      registry.listen();
+      const ep = new Endpoint();
+      ep.seq = 1;
+      ep.track(1, 0);
+      const id = 9 * 2 ** 32 + 1;
+      peer.postMessage({ id, sab: new SharedArrayBuffer(4), origin: id });
+      const sab = registry.resolve(id);
+      expect(sab).toBeInstanceOf(SharedArrayBuffer);
+      peer.postMessage({ id, release: true });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(registry.resolve(id)).toBe(sab);
+      settleOk(ep, 1, 0);
+      registry.sweep();
+      expect(registry.resolve(id)).toBeUndefined();
+    } finally {
+      peer.close();
+    }
+  });
+
+});
 
 describe('spawnOne: the steps in order, and what reaches submit', () => {
   it('a spawn submits the function index, a fresh seq, the encoded length, no flags and the node given; the result settles it', async () => {
@@ -270,6 +303,7 @@ describe('spawnBatch: all or nothing, one promise per list', () => {
           { fn: 1, flags: 0, node: 1, len: encodedLength(['b']), seq: 3 },
           { fn: 1, flags: 0, node: 1, len: encodedLength([]), seq: 4 },
         ],
+        args: [[1], ['b'], []],
       },
     ]);
     expect(h.tracked()).toBe(2);
@@ -283,13 +317,17 @@ describe('spawnBatch: all or nothing, one promise per list', () => {
 
   it("node: 'auto' places each record by its own arguments' memory", () => {
     const a = new SharedArrayBuffer(8);
-    let calls = 0;
-    const h = harness({ choice: () => (calls++ % 2 === 0 ? 1 : -1) });
-    void spawnBatch(h.t, 'add', [[a], [2]], { node: 'auto' });
+    const b = new SharedArrayBuffer(8);
+    // The tally chooses node 1 when it was told of memory since its last reset.
+    let h!: ReturnType<typeof harness>;
+    h = harness({ choice: () => (h.added.length > 0 ? 1 : -1) });
+    void spawnBatch(h.t, 'add', [[a], [2], [b, b]], { node: 'auto' });
     expect(h.batches[0]!.records.map((r) => [r.node, r.flags])).toEqual([
       [1, Flags.AFFINE_MEMORY],
       [-1, Flags.AFFINE_FALLBACK],
+      [1, Flags.AFFINE_MEMORY],
     ]);
+    expect(h.added).toEqual([b, b]);  // reset before each record: only the last one's memory is left
     const m = harness({ choice: () => 0, memoryAffinity: true });
     void spawnBatch(m.t, 'add', [[1]], {});
     expect(m.batches[0]!.records[0]).toMatchObject({ node: 0, flags: Flags.AFFINE_MEMORY });
@@ -343,6 +381,8 @@ describe('spawnBatch: all or nothing, one promise per list', () => {
     expect(h.submitted[0]).toMatchObject({ fn: 1, seq: 2, node: 1, flags: Flags.AFFINE_MEMORY, len: encodedLength([big]) });
     expect(h.submitted[0]!.big!.length).toBe(encodedLength([big]));
     expect(h.batches.map((b) => b.records.map((r) => r.seq))).toEqual([[1], [3], [4, 5]]);
+    expect(h.batches.map((b) => b.args)).toEqual([[[1]], [[mid]], [[mid], [2]]]);
+    expect(h.batches.flatMap((b) => b.records.map((r) => [r.fn, r.node, r.flags]))).toEqual(Array(4).fill([1, 1, Flags.AFFINE_MEMORY]));
     for (let seq = 1; seq <= 5; seq++) settleOk(h.ep, seq, seq);
     expect(await Promise.all(ps)).toEqual([1, 2, 3, 4, 5]);
   });
@@ -441,6 +481,94 @@ describe('Endpoint: names, settling, completions', () => {
     expect(() => ep.encodeBatch(0, [[1]], 0, 0x80000000, () => 1, () => 1)).toThrow(expect.objectContaining({ code: 'ERR_HWSQ_UNKNOWN_NODE' }));
     expect(ep.seq).toBe(0);
     expect(ep.encodeBatch(0, [[1]], 0, 0x7fffffff, () => 1, () => 1)).toEqual([{ seq: 1, keep: undefined }]);
+  });
+
+  it('encodeBatch: a list that is not an array, or does not clone, refuses the whole batch; the SABs of the lists before it are let go', () => {
+    const ep = new Endpoint();
+    const flushes: number[] = [];
+    const sab = new SharedArrayBuffer(4);
+    for (const [lists, code] of [[[[sab], 'x'], 'ERR_HWSQ_INVALID_ARG_TYPE'], [[[sab], [() => 0]], 'ERR_HWSQ_DATA_CLONE']] as const) {
+      const out = ep.encodeBatch(0, lists as unknown as unknown[][], 0, -1, (n) => (flushes.push(n), n), () => 1);
+      expect(out).toHaveLength(2);
+      for (const e of out) expect(e).toMatchObject({ seq: 0, keep: undefined, error: expect.objectContaining({ code }) });
+      ep.encodeArgs([1]);
+      expect(ep.takeSabs()).toBeUndefined();
+    }
+    expect(flushes).toEqual([]);
+    expect(ep.seq).toBe(0);
+  });
+
+  it('encodeBatch: a record exactly as long as io is copied, not sent alone; records that exactly fill io share one flush', () => {
+    const overhead = encodedLength(['x'.repeat(50_000)]) - 50_000;  // the same for every length near it
+    const sized = (total: number) => ['x'.repeat(total - Batch.HEADER - overhead)];
+    expect(Batch.HEADER + encodedLength(sized(Scratch.BYTES))).toBe(Scratch.BYTES);
+    const exact = harness();
+    void spawnBatch(exact.t, 'echo', [[1], sized(Scratch.BYTES)], {});
+    expect(exact.submitted).toEqual([]);
+    expect(exact.batches.map((b) => b.count)).toEqual([1, 1]);
+    expect(exact.batches[1]!.args).toEqual([sized(Scratch.BYTES)]);
+    const fill = harness();
+    void spawnBatch(fill.t, 'echo', [sized(Scratch.BYTES / 2), sized(Scratch.BYTES / 2), [2]], {});
+    expect(fill.batches.map((b) => b.count)).toEqual([2, 1]);
+    expect(fill.batches[1]!.args).toEqual([[2]]);
+  });
+
+  it('an aborted task: cancel by handle; terminate only with a P (>= 0) and abort: \'terminate\'; the listener is removed once settled', async () => {
+    for (const [r, abort, terminated] of [[0, 'terminate', [0]], [-1, 'terminate', []], [-2, 'terminate', []], [0, 'signal', []]] as const) {
+      const calls: number[] = [];
+      const h = harness({ cancel: () => r, terminate: (p) => calls.push(p) });
+      const ac = new AbortController();
+      const p = spawnOne(h.t, 'add', [], { signal: ac.signal, abort });
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+      ac.abort();
+      await rejection(p);
+      expect(calls).toEqual(terminated);
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    }
+    const h = harness();
+    const ac = new AbortController();
+    const p = spawnOne(h.t, 'add', [], { signal: ac.signal });
+    settleOk(h.ep, 1, 1);
+    await p;
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('abortError: name AbortError, code ABORT_ERR (an own property: enumerable, writable, configurable), the reason as cause', () => {
+    const ac = new AbortController();
+    ac.abort('r');
+    const err = abortError(ac.signal, 'm');
+    expect(err).toMatchObject({ name: 'AbortError', message: 'm', cause: 'r' });
+    expect(Object.getOwnPropertyDescriptor(err, 'code')).toEqual({ value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
+  });
+
+  it('onCompletions reads exactly `count` records (what lies after them in `in` is stale); a settle that throws is rethrown later and the rest still settle', async () => {
+    const ep = new Endpoint();
+    const [p1, p2, p3] = [1, 2, 3].map((s) => ep.track(s, 0));
+    const write = (records: [number, unknown][]) => {
+      let off = 0;
+      for (const [seq, value] of records) {
+        const w = new Writer(Buffer.alloc(64));
+        encodeValue(w, value);
+        ep.inBuf.writeDoubleLE(seq, off + Completion.SEQ);
+        ep.inBuf.writeInt32LE(Codes.OK, off + Completion.CODE);
+        ep.inBuf.writeUInt32LE(w.pos, off + Completion.LEN);
+        w.buf.copy(ep.inBuf, off + Completion.HEADER, 0, w.pos);
+        off += Completion.HEADER + w.pos;
+      }
+    };
+    write([[1, 'a'], [2, 'stale']]);
+    ep.onCompletions(1, undefined, undefined, undefined);
+    expect(await p1!.promise).toBe('a');
+    expect(ep.pending.has(2)).toBe(true);
+    const bug = new Error('dispose');
+    p2!.entry.dispose = () => {
+      throw bug;
+    };
+    write([[2, 'b'], [3, 'c']]);
+    const caught = new Promise((resolve) => process.once('uncaughtException', resolve));
+    expect(() => ep.onCompletions(2, undefined, undefined, undefined)).not.toThrow();
+    expect(await p3!.promise).toBe('c');
+    expect(await caught).toBe(bug);
   });
 
   it('closedError is RUNTIME_CLOSED', () => {

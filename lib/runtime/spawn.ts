@@ -116,6 +116,7 @@ export function spawnBatch(t: SpawnTarget, name: string, argsList: readonly (rea
       fn,
       lists,
       0,
+      // Stryker disable next-line ConditionalExpression,UnaryOperator: with node 'auto' every record takes place()'s node, so this one is never read
       node === 'auto' ? -1 : node,
       (count) => t.submitMany(count),
       (seq, buf, n, f) => t.submit(fn, seq, buf.length, f, n, buf),
