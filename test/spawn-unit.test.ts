@@ -98,6 +98,20 @@ function settleOk(ep: Endpoint, seq: number, value: unknown): void {
   ep.settle(seq, Codes.OK, w.buf, 0, w.pos);
 }
 
+/** OK completion records in `in`, as the addon writes them for onCompletions. */
+function writeCompletions(ep: Endpoint, records: readonly (readonly [number, unknown])[]): void {
+  let off = 0;
+  for (const [seq, value] of records) {
+    const w = new Writer(Buffer.alloc(64));
+    encodeValue(w, value);
+    ep.inBuf.writeDoubleLE(seq, off + Completion.SEQ);
+    ep.inBuf.writeInt32LE(Codes.OK, off + Completion.CODE);
+    ep.inBuf.writeUInt32LE(w.pos, off + Completion.LEN);
+    w.buf.copy(ep.inBuf, off + Completion.HEADER, 0, w.pos);
+    off += Completion.HEADER + w.pos;
+  }
+}
+
 async function rejection(p: Promise<unknown>): Promise<{ code?: string; name?: string; message?: string }> {
   try {
     await p;
@@ -437,16 +451,7 @@ describe('Endpoint: names, settling, completions', () => {
     ep.afterCompletions = () => {
       after++;
     };
-    let off = 0;
-    for (const [seq, value] of [[2, 'two'], [1, 'one']] as const) {
-      const w = new Writer(Buffer.alloc(64));
-      encodeValue(w, value);
-      ep.inBuf.writeDoubleLE(seq, off + Completion.SEQ);
-      ep.inBuf.writeInt32LE(Codes.OK, off + Completion.CODE);
-      ep.inBuf.writeUInt32LE(w.pos, off + Completion.LEN);
-      w.buf.copy(ep.inBuf, off + Completion.HEADER, 0, w.pos);
-      off += Completion.HEADER + w.pos;
-    }
+    writeCompletions(ep, [[2, 'two'], [1, 'one']]);
     ep.onCompletions(2, undefined, undefined, undefined);
     expect(after).toBe(1);
     expect(await ps[0]).toBe('one');
@@ -544,18 +549,7 @@ describe('Endpoint: names, settling, completions', () => {
   it('onCompletions reads exactly `count` records (what lies after them in `in` is stale); a settle that throws is rethrown later and the rest still settle', async () => {
     const ep = new Endpoint();
     const [p1, p2, p3] = [1, 2, 3].map((s) => ep.track(s, 0));
-    const write = (records: [number, unknown][]) => {
-      let off = 0;
-      for (const [seq, value] of records) {
-        const w = new Writer(Buffer.alloc(64));
-        encodeValue(w, value);
-        ep.inBuf.writeDoubleLE(seq, off + Completion.SEQ);
-        ep.inBuf.writeInt32LE(Codes.OK, off + Completion.CODE);
-        ep.inBuf.writeUInt32LE(w.pos, off + Completion.LEN);
-        w.buf.copy(ep.inBuf, off + Completion.HEADER, 0, w.pos);
-        off += Completion.HEADER + w.pos;
-      }
-    };
+    const write = (records: [number, unknown][]) => writeCompletions(ep, records);
     write([[1, 'a'], [2, 'stale']]);
     ep.onCompletions(1, undefined, undefined, undefined);
     expect(await p1!.promise).toBe('a');
