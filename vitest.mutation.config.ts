@@ -26,7 +26,7 @@ if (path.basename(path.dirname(here)) === 'build-stryker') {
 // run, where the runtime suites take tens of seconds): enough for a per-module run of codec.ts,
 // validation.ts or lib/metrics/. lib/runtime/ needs the runtime suites too.
 const inProcess = ['test/property.test.ts', 'test/wire.test.ts', 'test/codec.test.ts', 'test/validation.test.ts', 'test/validation-unit.test.ts', 'test/options-vocabulary.test.ts', 'test/metrics.test.ts', 'test/spawn-unit.test.ts', 'test/sab-registry.test.ts'];
-const runtimeSuites = ['test/runtime.test.ts', 'test/hostile-runtime.test.ts', 'test/close-quiescence.test.ts', 'test/memory-affinity.test.ts'];
+const runtimeSuites = ['test/runtime.test.ts', 'test/hostile-runtime.test.ts', 'test/close-quiescence.test.ts', 'test/memory-affinity.test.ts', 'test/runtime-main.test.ts'];
 
 export default defineConfig({
   test: {
