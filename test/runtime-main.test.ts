@@ -5,6 +5,8 @@
 // runtime.test.ts proves the behaviours end to end (some in child processes, which a mutation
 // run cannot see); these pin the main-thread decisions behind them.
 import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { threadId as mainThreadId } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -233,5 +235,51 @@ describe('Runtime (main thread): start and stop', () => {
     await expect(closing).resolves.toBeUndefined();
     expect((await rejection(queued)).name).toBe('AbortError');
     expect((await rejection(held)).name).toBe('AbortError');
+  });
+});
+
+describe('Runtime (main thread): workers that cannot start again', () => {
+  // Task modules written for the test: each load appends a line to `log`, and throws (or exits)
+  // once `breakFile` exists.
+  function tempModule(onBreak: string): { file: string; log: string; breakFile: string; loads: () => number } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-rt-main-'));
+    const file = path.join(dir, 'tasks.mjs');
+    const log = path.join(dir, 'loads.log');
+    const breakFile = path.join(dir, 'broken');
+    fs.writeFileSync(
+      file,
+      `import fs from 'node:fs';\n` +
+        `fs.appendFileSync(${JSON.stringify(log)}, 'load\\n');\n` +
+        `if (fs.existsSync(${JSON.stringify(breakFile)})) { ${onBreak} }\n` +
+        `export function add(a, b) { return a + b; }\n` +
+        `export function exit(code) { process.exit(code); }\n`,
+    );
+    const loads = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0);
+    return { file, log, breakFile, loads };
+  }
+
+  it('a replacement that fails to load is retried, 5 tries in all; then workerError, the P is gone, and with it the last one the runtime closes', async () => {
+    const m = tempModule("throw new Error('cannot load any more');");
+    const rt = await start({ filename: m.file });
+    expect(m.loads()).toBe(1);
+    const errors: { worker: number; error: Error & { code?: string } }[] = [];
+    rt.on('workerError', (e) => errors.push(e));
+    fs.writeFileSync(m.breakFile, '');
+    expect((await rejection(rt.spawn('exit', [0]))).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    await until(() => rt.closed);
+    expect(m.loads()).toBe(1 + 5);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.worker).toBe(0);
+    expect(errors[0]!.error.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
+    expect((errors[0]!.error.cause as Error).message).toBe('cannot load any more');
+    expect((await rejection(rt.spawn('add', [1, 1]))).code).toBe('ERR_HWSQ_RUNTIME_CLOSED');
+  });
+
+  it('a worker that exits while its module loads fails start() with the exit code', async () => {
+    const m = tempModule('process.exit(7);');
+    fs.writeFileSync(m.breakFile, '');
+    const err = await rejection(Runtime.start({ filename: m.file, workers: 1 }));
+    expect(err.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
+    expect(err.message).toMatch(/exited with code 7 before it was ready/);
   });
 });
