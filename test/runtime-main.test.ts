@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId as mainThreadId } from 'node:worker_threads';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Runtime, type RuntimeOptions } from '../lib/index';
 import { jsBinding } from '../lib/core/js-binding';
 import { DEFAULTS } from '../lib/core/validation';
@@ -239,10 +239,15 @@ describe('Runtime (main thread): start and stop', () => {
 });
 
 describe('Runtime (main thread): workers that cannot start again', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
   // Task modules written for the test: each load appends a line to `log`, and throws (or exits)
   // once `breakFile` exists.
   function tempModule(onBreak: string): { file: string; log: string; breakFile: string; loads: () => number } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-rt-main-'));
+    dirs.push(dir);
     const file = path.join(dir, 'tasks.mjs');
     const log = path.join(dir, 'loads.log');
     const breakFile = path.join(dir, 'broken');
