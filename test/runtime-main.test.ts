@@ -61,13 +61,24 @@ describe('Runtime (main thread): holding the process open', () => {
     expect(await Promise.all([a, b])).toEqual([3, 7]);
     await turn();
     expect(ref.mock.calls.map((c) => c[1])).toEqual([true, false]);
-    // A caller that spawns again as soon as a result arrives: no unref/ref pair in between.
-    ref.mockClear();
+    // A caller that spawns again as soon as a result arrives: no unref/ref pair in between, and
+    // never unref'd while a spawn is pending.
+    ref.mockRestore();
+    const binding = jsBinding();
+    const original = binding.ref.bind(binding);
+    const seen: [boolean, number][] = [];
+    vi.spyOn(binding, 'ref').mockImplementation((h, on) => {
+      seen.push([on, rt.pending]);
+      original(h, on);
+    });
     let chained = 0;
     await rt.spawn('add', [0, 0]).then(() => rt.spawn('add', [0, 1]).then(() => chained++));
     await turn();
     expect(chained).toBe(1);
-    expect(ref.mock.calls.map((c) => c[1])).toEqual([true, false]);
+    expect(seen).toEqual([
+      [true, 1],
+      [false, 0],
+    ]);
   });
 
   it('close() with nested fire-and-forget tasks still live keeps the handle ref\'d until they finish', async () => {
@@ -149,6 +160,15 @@ describe('Runtime (main thread): what it reports', () => {
     expect(await rt.spawn('add', [1, 1])).toBe(2);
   });
 
+  it('restartWorkers: false: with a worker left the runtime goes on', async () => {
+    const rt = await start({ restartWorkers: false, workers: 2 });
+    const exits = once(rt, 'workerExit');
+    expect((await rejection(rt.spawn('exitProcess', [0]))).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    await exits;
+    expect(rt.closed).toBe(false);
+    expect(await Promise.all(Array.from({ length: 8 }, (_, i) => rt.spawn('add', [i, 1])))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('restartWorkers: false: the last worker gone closes the runtime and what waits rejects with WORKER_EXITED', async () => {
     const rt = await start({ restartWorkers: false });
     const sync = newSync();
@@ -169,11 +189,11 @@ describe('Runtime (main thread): what it reports', () => {
 
 describe('Runtime (main thread): queue limit', () => {
   it("maxQueue 'auto' is DEFAULTS.maxQueuePerWorker per worker: one more is QUEUE_FULL, then drain and waitForRoom once there is room", async () => {
-    const rt = await start({ maxQueue: 'auto' });
+    const rt = await start({ maxQueue: 'auto', workers: 2 });
     const sync = newSync();
-    const held = rt.spawn('holdUntilReleased', [sync]);
-    await until(() => Atomics.load(sync, 0) >= 1);
-    const limit = DEFAULTS.maxQueuePerWorker;
+    const held = Promise.all([rt.spawn('holdUntilReleased', [sync]), rt.spawn('holdUntilReleased', [sync])]);
+    await until(() => Atomics.load(sync, 0) >= 2);
+    const limit = DEFAULTS.maxQueuePerWorker * 2;
     const queued = rt.spawnMany('add', Array.from({ length: limit }, (_, i) => [i, 1]));
     expect(rt.queueSize).toBe(limit);
     expect((await rejection(rt.spawn('add', [0, 0]))).code).toBe('ERR_HWSQ_QUEUE_FULL');
