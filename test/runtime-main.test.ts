@@ -240,6 +240,23 @@ describe('Runtime (main thread): start and stop', () => {
     await expect(rt.close()).resolves.toBeUndefined();
   });
 
+  it('Symbol.asyncDispose closes it; workers stopped by destroy() or close() are not reported as exits or restarted', async () => {
+    const rt = await start({ workers: 2 });
+    const events: string[] = [];
+    for (const e of ['workerExit', 'workerRestart', 'workerError']) rt.on(e, () => events.push(e));
+    expect(await rt.spawn('add', [1, 2])).toBe(3);
+    await rt[Symbol.asyncDispose]();
+    expect(rt.closed).toBe(true);
+    expect(rt.workers.map((w) => w.threadId)).toEqual([-1, -1]);
+    await sleep(50);
+    expect(events).toEqual([]);
+    const other = await start({ workers: 2 });
+    other.on('workerExit', () => events.push('workerExit'));
+    await other.destroy();
+    await sleep(50);
+    expect(events).toEqual([]);
+  });
+
   it('destroy() wakes every waiter: waitForRoom, a pending close(), and rejects the pending spawns', async () => {
     const rt = await start({ maxQueue: 1 });
     const sync = newSync();
@@ -298,6 +315,17 @@ describe('Runtime (main thread): workers that cannot start again', () => {
     expect(errors[0]!.error.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
     expect((errors[0]!.error.cause as Error).message).toBe('cannot load any more');
     expect((await rejection(rt.spawn('add', [1, 1]))).code).toBe('ERR_HWSQ_RUNTIME_CLOSED');
+  });
+
+  it("a module's load error keeps its code on the cause", async () => {
+    const m = tempModule("throw Object.assign(new RangeError('coded'), { code: 'E_TASKS_CODED' });");
+    fs.writeFileSync(m.breakFile, '');
+    const err = await rejection(Runtime.start({ filename: m.file, workers: 1 }));
+    expect(err.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
+    expect(err.cause).toMatchObject({ message: 'coded', code: 'E_TASKS_CODED' });
+    const plain = tempModule("throw new Error('uncoded');");
+    fs.writeFileSync(plain.breakFile, '');
+    expect(((await rejection(Runtime.start({ filename: plain.file, workers: 1 }))).cause as { code?: string }).code).toBeUndefined();
   });
 
   it('a worker that exits while its module loads fails start() with the exit code', async () => {

@@ -318,8 +318,8 @@ export class Runtime extends EventEmitter {
         if (!settled) {
           settled = true;
           reject(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} failed to start: ${err.message}`, { cause: err }));
-        } else if (this.listenerCount('workerError') > 0) {
-          this.emit('workerError', { worker: p, error: err });
+        } else {
+          this.emit('workerError', { worker: p, error: err });  // not 'error': no listener, no throw
         }
       });
       worker.on('exit', (exitCode) => {
@@ -354,7 +354,7 @@ export class Runtime extends EventEmitter {
         (err) => {
           if (tries + 1 < MAX_RESTARTS_IN_A_ROW && !this.destroyed) setTimeout(() => attempt(tries + 1), 10 * 2 ** tries).unref();
           else {
-            if (this.listenerCount('workerError') > 0) this.emit('workerError', { worker: p, error: err });
+            this.emit('workerError', { worker: p, error: err });
             this.workerGone(p);
           }
         },
