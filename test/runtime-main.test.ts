@@ -174,12 +174,13 @@ describe('Runtime (main thread): what it reports', () => {
     const sync = newSync();
     const held = rt.spawn('holdUntilReleased', [sync]);
     await until(() => Atomics.load(sync, 0) >= 1);
-    const exited = rt.spawn('exitProcess', [0]);
-    const queued = rt.spawn('add', [1, 1]);  // behind it: never runs
+    // Each rejection is taken at once: they come while this test awaits something else.
+    const exited = rejection(rt.spawn('exitProcess', [0]));
+    const queued = rejection(rt.spawn('add', [1, 1]));  // behind it: never runs
     release(sync);
     await held;
-    expect((await rejection(exited)).code).toBe('ERR_HWSQ_WORKER_EXITED');
-    const err = await rejection(queued);
+    expect((await exited).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    const err = await queued;
     expect(err.code).toBe('ERR_HWSQ_WORKER_EXITED');
     expect(err.message).toMatch(/every worker of this runtime exited/);
     expect(rt.closed).toBe(true);
@@ -260,9 +261,9 @@ describe('Runtime (main thread): start and stop', () => {
   it('destroy() wakes every waiter: waitForRoom, a pending close(), and rejects the pending spawns', async () => {
     const rt = await start({ maxQueue: 1 });
     const sync = newSync();
-    const held = rt.spawn('holdUntilReleased', [sync]);
+    const held = rejection(rt.spawn('holdUntilReleased', [sync]));  // taken at once: it rejects while destroy() runs
     await until(() => Atomics.load(sync, 0) >= 1);
-    const queued = rt.spawn('add', [1, 1]);
+    const queued = rejection(rt.spawn('add', [1, 1]));
     const room = rt.waitForRoom();
     const closing = rt.close();
     const destroying = rt.destroy();
@@ -270,8 +271,8 @@ describe('Runtime (main thread): start and stop', () => {
     await destroying;
     await expect(room).resolves.toBeUndefined();
     await expect(closing).resolves.toBeUndefined();
-    expect((await rejection(queued)).name).toBe('AbortError');
-    expect((await rejection(held)).name).toBe('AbortError');
+    expect((await queued).name).toBe('AbortError');
+    expect((await held).name).toBe('AbortError');
   });
 });
 
