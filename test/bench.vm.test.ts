@@ -120,13 +120,15 @@ describe('hwsq bench on a multi-node kernel', () => {
     for (const run of flat) expect(run.grqPops).toBe(run.tasks + 2);
     for (const run of hier) expect(run.grqPops).toBe(0);
     // Hierarchical: a P goes remote only after failing to find its own node's work. The probe
-    // cannot see that decision: it looks when the first remote task starts, a moment later, and
-    // counts as "own work queued" every own-node task not started yet anywhere: spawned by the
-    // node's root after the decision, or taken earlier by another node's P and sitting in its
-    // LRQ, out of this node's reach. The second makes a run where both nodes ran some of the
-    // other's tasks unreadable (a fresh-clone CI run saw 5 of 7 pickups so counted in one). In
-    // a run where remote work went one way only, no own-node task of the thief was anywhere but
-    // on its node: there the probe reads true, up to one task its root spawned in between.
+    // cannot see that decision, only that it came after the P's previous task ended and before
+    // the first remote task started; it counts a pickup when own-node tasks queued by that end
+    // were still not started at that start (tasks the node's root spawned in between do not
+    // count: an emulated CPU can stall long enough for many). Such a task may also sit in
+    // another node's P's LRQ, taken there earlier and out of this node's reach, which makes a
+    // run where both nodes ran some of the other's tasks unreadable (a fresh-clone CI run saw 5
+    // of 7 pickups so counted in one). In a run where remote work went one way only, no own-node
+    // task of the thief was anywhere but on its node: there the probe reads true, up to one
+    // task in a sibling P's hands between its dequeue and its start.
     const away = (run: CompareRun, home: number) => sum(run.tasksByCpuNodeAndHome.map((row, cpu) => (cpu === home ? 0 : row[home]!)));
     const oneWay = hier.filter((run) => !(away(run, 0) > 0 && away(run, 1) > 0));
     const detail = JSON.stringify(hier.concat(flat).map((x) => [x.policy, x.remotePickups, x.remotePickupsWhileOwnQueued, x.tasksByCpuNodeAndHome]));

@@ -44,6 +44,8 @@ export class JsActor extends Actor {
   private crashes = 0;
   private terminates = 0;
   private exits = 0;
+  /** The task counts once quiescent before a clean close (ending 'check'). */
+  private quiescent: RuntimeStatsSnapshot['tasks'] | undefined;
   private readonly ending: 'check' | 'close' | 'destroy' | 'both';
   private readonly nodes: number[];
 
@@ -303,6 +305,7 @@ export class JsActor extends Actor {
       return;
     }
     const t = s.tasks;
+    this.quiescent = t;
     round.log(`${this.name} quiescent: spawned ${s.spawned} external ${s.externalSubmitted} executed ${s.executed} rejected ${s.rejected} dropped ${s.dropped}; tasks ${JSON.stringify(t)}`);
     round.check(t.live === 0 && t.queued === 0, () => `${this.name} not quiescent after every task settled: ${JSON.stringify(t)}`);
     round.check(balanced(s), () => `${this.name} executed ${s.executed} + rejected ${s.rejected} + dropped ${s.dropped} != spawned ${s.spawned} + external ${s.externalSubmitted}`);
@@ -391,11 +394,27 @@ export class JsActor extends Actor {
       }
     }
     // Exactly once: after a close() that no destroy() cut short, every nested task that was
-    // queued ran once (fire-and-forget ones included), unless its parent aborted it.
+    // queued ran once (fire-and-forget ones included), unless its parent aborted it, or a worker
+    // killed (terminate, exit, an uncaught exception) as the task started: handed to it and
+    // its function called, then stopped before its first line counted the run. Like a root
+    // killed so, it ended as exited (its promise, held by a parent, rejects), and the quiescent
+    // counts say so: each is one of the workerExited that no root accounts for.
     if (!this.destroyCalled && !this.allGone) {
+      let killedAtStart = 0;
       for (const r of this.roots)
-        for (const id of r.ids.slice(1))
-          if (round.spawnedChild(id) && !round.abortedChild(id) && round.runs(id) !== 1) round.fail(`${this.name} nested task #${id} (of root #${r.id}) was queued and ran ${round.runs(id)} times before close() resolved`);
+        for (const id of r.ids.slice(1)) {
+          if (!round.spawnedChild(id) || round.abortedChild(id) || round.runs(id) === 1) continue;
+          if (round.runs(id) === 0 && killed) killedAtStart++;
+          else round.fail(`${this.name} nested task #${id} (of root #${r.id}) was queued and ran ${round.runs(id)} times before close() resolved`);
+        }
+      if (killedAtStart) {
+        round.log(`${this.name} ${killedAtStart} nested tasks ended with their worker as they started`);
+        const q = this.quiescent;
+        if (q) {
+          const rootsExited = this.roots.filter((r) => r.t.outcome.state === 'rejected' && errCode(r.t.outcome.error) === ErrorCodes.WORKER_EXITED).length;
+          round.check(killedAtStart <= q.workerExited - rootsExited, () => `${this.name} ${killedAtStart} nested tasks never ran, but only ${q.workerExited - rootsExited} tasks besides roots exited with their worker`);
+        }
+      }
     }
     this.verifyResolved(this.others);
   }

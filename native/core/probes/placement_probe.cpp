@@ -26,13 +26,20 @@ struct alignas(64) PerWorker {
   uint64_t tasksRun = 0, remote = 0, remoteWhileOwnQueued = 0, mismatch = 0;
   uint64_t pickups = 0, pickupsWhileOwnQueued = 0;
   bool inRemoteRun = false;  // the previous task this P ran was away from home (owner-only)
+  // Own home's Progress::spawned when this P's previous task ended (owner-only): every task it
+  // counts was queued before this P next looked for work.
+  int64_t ownSpawnedBefore = 0;
 };
 
 inline void add(uint64_t& counter, uint64_t v) { __atomic_fetch_add(&counter, v, __ATOMIC_RELAXED); }
 inline uint64_t load(const uint64_t& counter) { return __atomic_load_n(&counter, __ATOMIC_RELAXED); }
 
-struct alignas(64) QueuedCount {
-  std::atomic<int64_t> n{0};
+// Per home: tasks (roots included) counted once queued, and once started. spawned - started is
+// what is queued now (it dips below zero for a moment: a task may start before it is counted).
+// Relaxed: counters read for a report, not used to order other memory.
+struct alignas(64) Progress {
+  std::atomic<int64_t> spawned{0};
+  std::atomic<int64_t> started{0};
 };
 
 struct Workload;
@@ -68,7 +75,7 @@ struct Workload {
   std::vector<const HomeBuffer*> buffers;
   size_t bytesPerTask = 0;
   std::vector<std::vector<std::vector<SliceShare>>> slices;  // [home][slice]
-  std::unique_ptr<QueuedCount[]> queued;  // per home: tasks spawned and not started (roots included)
+  std::unique_ptr<Progress[]> progress;  // per home
   std::vector<PerWorker> perWorker;
   std::vector<TaskArg> args;
   std::vector<RootArg> roots;
@@ -83,10 +90,20 @@ struct Workload {
 void taskFn(void* a) {
   auto* t = static_cast<TaskArg*>(a);
   Workload& w = *t->w;
-  w.queued[t->home].n.fetch_sub(1, std::memory_order_relaxed);
-  if (w.cancelled.load(std::memory_order_relaxed)) return;
+  w.progress[t->home].started.fetch_add(1, std::memory_order_relaxed);
   const int p = Runtime::currentWorker();
   PerWorker& me = w.perWorker[static_cast<size_t>(p)];
+  const int ownHome = w.workerHome[p];
+  // However it ends, the next decision of this P comes after this point.
+  struct SnapshotAtEnd {
+    const Workload& w;
+    PerWorker& me;
+    int ownHome;
+    ~SnapshotAtEnd() {
+      if (ownHome >= 0) me.ownSpawnedBefore = w.progress[ownHome].spawned.load(std::memory_order_relaxed);
+    }
+  } snapshot{w, me, ownHome};
+  if (w.cancelled.load(std::memory_order_relaxed)) return;
   int cpuIdx = w.workerNodeIdx[p];
   try {
     const int idx = w.matrixIndex(currentLocation().node);
@@ -95,17 +112,20 @@ void taskFn(void* a) {
   } catch (const std::exception&) {
     // getcpu unavailable: the P's placement node stands for the CPU's.
   }
-  const int ownHome = w.workerHome[p];
   const bool remote = static_cast<int>(t->home) != ownHome;
   if (remote) {
-    const bool ownQueued = ownHome >= 0 && w.queued[ownHome].n.load(std::memory_order_relaxed) > 0;
+    const int64_t ownStarted = ownHome >= 0 ? w.progress[ownHome].started.load(std::memory_order_relaxed) : 0;
+    const bool ownQueued = ownHome >= 0 && w.progress[ownHome].spawned.load(std::memory_order_relaxed) > ownStarted;
     add(me.remote, 1);
     if (ownQueued) add(me.remoteWhileOwnQueued, 1);
     // The first of a run of remote tasks: the P has just taken remote work (a steal or a batch
-    // from another node's HWSQ), so this is when the scheduler decided to go remote.
+    // from another node's HWSQ). It decided to after its previous task ended and before this
+    // one started, so own tasks queued by the end of the previous one and not started by now
+    // were queued when it decided: a lower bound that tasks its node's root spawned meanwhile
+    // cannot inflate (they are what a later look finds; an emulated CPU can stall for long).
     if (!me.inRemoteRun) {
       add(me.pickups, 1);
-      if (ownQueued) add(me.pickupsWhileOwnQueued, 1);
+      if (ownHome >= 0 && me.ownSpawnedBefore > ownStarted) add(me.pickupsWhileOwnQueued, 1);
     }
   }
   me.inRemoteRun = remote;
@@ -123,7 +143,7 @@ void taskFn(void* a) {
 void rootFn(void* a) {
   auto* r = static_cast<RootArg*>(a);
   Workload& w = *r->w;
-  w.queued[r->home].n.fetch_sub(1, std::memory_order_relaxed);  // the root itself has started
+  w.progress[r->home].started.fetch_add(1, std::memory_order_relaxed);  // the root itself has started
   Runtime* rt = Runtime::current();
   const int node = w.buffers[r->home]->node;
   constexpr size_t kChunk = 64;
@@ -140,9 +160,12 @@ void rootFn(void* a) {
     // "own node has tasks queued" is never claimed for tasks that are not in a queue yet.
     for (size_t k = i; k < end; ++k) {
       rt->spawn(&taskFn, &w.args[k], node, nullptr, nullptr, nullptr, sched::SpawnHint::Tail);
-      w.queued[r->home].n.fetch_add(1, std::memory_order_relaxed);
+      w.progress[r->home].spawned.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  const int p = Runtime::currentWorker();
+  const int ownHome = w.workerHome[p];
+  if (ownHome >= 0) w.perWorker[static_cast<size_t>(p)].ownSpawnedBefore = w.progress[ownHome].spawned.load(std::memory_order_relaxed);
 }
 
 // One run of tasksPerNode tasks per home; returns the wall time in ns.
@@ -166,7 +189,7 @@ uint64_t runOnce(Workload& w, uint64_t tasksPerNode) {
   const auto t0 = std::chrono::steady_clock::now();
   // One batch: every root is queued before any P can run out of its node's work.
   if (w.rt->submitBatch(batch.data(), batch.size()) != batch.size()) throw std::runtime_error("the probe runtime refused the root tasks");
-  for (size_t h = 0; h < homes; ++h) w.queued[h].n.fetch_add(1, std::memory_order_relaxed);
+  for (size_t h = 0; h < homes; ++h) w.progress[h].spawned.fetch_add(1, std::memory_order_relaxed);
   w.rt->waitIdle();
   const auto t1 = std::chrono::steady_clock::now();
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
@@ -242,7 +265,7 @@ PlacementResult runPlacementWorkload(const PlacementWorkloadOptions& options) {
     for (size_t s = 0; s < nslices; ++s) shares.push_back(sliceShares(*w, b, s));
     w->slices.push_back(std::move(shares));
   }
-  w->queued.reset(new QueuedCount[w->buffers.size()]);
+  w->progress.reset(new Progress[w->buffers.size()]);
   for (const auto& p : ro.workers) {
     int home = -1;
     for (size_t h = 0; h < w->buffers.size(); ++h)

@@ -55,8 +55,10 @@ struct PlacementResult {
   uint64_t remoteTasks = 0;         // ran on a P whose node is not the task's home
   uint64_t remoteWhileOwnQueued = 0;  // ... while that P's node still had tasks of its own queued
   // Runs of consecutive remote tasks on one P (each starts when the P took remote work: a steal
-  // or a batch from another node's HWSQ), and those that started while the P's own node still
-  // had tasks queued. Under the hierarchical policy the latter stay near zero; under flat not.
+  // or a batch from another node's HWSQ), and those taken while the P's own node certainly had
+  // tasks queued: tasks of its node queued before the P's previous task ended and still not
+  // started when the first remote one did (a lower bound, blind to what was queued after that
+  // end). Under the hierarchical policy the latter stay near zero; under flat not.
   uint64_t remotePickups = 0;
   uint64_t remotePickupsWhileOwnQueued = 0;
   uint64_t cpuNodeMismatch = 0;     // getcpu's node differed from the P's placement node

@@ -81,8 +81,10 @@ void Sysmon::run() {
     bool anyRunning = false;
     const bool newHog = sample(nowNs(), &anyRunning);
     if (anyRunning && cfg_.onBusyRound) cfg_.onBusyRound();
+    // A new hog keeps the cadence (no reset to minDelayUs, unlike Go's sysmon, which resets
+    // after it retook a P): sysmon only reports here, so watching faster finds nothing more,
+    // and a spawn loop that is itself a hog would get ~60 wake-ups that preempt its Ps.
     if (newHog) {
-      delay = cfg_.minDelayUs;
       idleRounds = 0;
       continue;
     }
