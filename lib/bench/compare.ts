@@ -78,7 +78,11 @@ export interface CompareRun {
   remoteTasks: number;
   /** Remote tasks that started while the P's own node had tasks queued. */
   remoteWhileOwnQueued: number;
-  /** Runs of remote tasks on a P (each begins when the P took remote work), and those begun while its own node had tasks queued. */
+  /**
+   * Runs of remote tasks on a P (each begins when the P took remote work), and those begun while
+   * its own node certainly had tasks queued: queued before the P's previous task ended and not
+   * started when the run began (a lower bound).
+   */
   remotePickups: number;
   remotePickupsWhileOwnQueued: number;
   cpuNodeMismatch: number;
