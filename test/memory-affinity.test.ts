@@ -150,8 +150,14 @@ describe("node: 'auto' on Runtime", () => {
 describe('the page sample and its cache', () => {
   it('samples at most SAMPLE_PAGES pages, spread over the buffer, in one query', () => {
     const page = native().pageSize();
-    const sab = new SharedArrayBuffer(1000 * page);
+    // 128 MiB: beyond glibc's largest mmap threshold (32 MiB), so the memory is a fresh mapping
+    // whatever this process freed before (a smaller buffer can reuse resident heap memory, as
+    // in a Stryker dry run), and a transparent huge page of the written half never reaches the
+    // sample of the other half nearest to it (4 MiB away).
+    const sab = new SharedArrayBuffer(128 * 1024 * 1024);
     const u8 = new Uint8Array(sab);
+    // Past its first 2 MiB (malloc's header is on the first page, a transparent huge page may hold it).
+    expect([...native().pageNodes(u8.subarray(2 * 1024 * 1024))].every((s) => s < 0), 'a fresh 128 MiB mapping has no resident page').toBe(true);
     expect(native().samplePageNodes(u8, SAMPLE_PAGES)).toHaveLength(SAMPLE_PAGES);
     expect([...native().samplePageNodes(u8, SAMPLE_PAGES)].every((s) => s < 0)).toBe(true);
     // The second half written: the samples of the first half see no page, those of the second
