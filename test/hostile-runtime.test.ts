@@ -2,6 +2,8 @@
 // teardown. Synchronisation is explicit (Atomics on SharedArrayBuffers, counters), never a
 // sleep. What could crash the process on a regression runs in a child process.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +163,41 @@ describe('hostile task modules', () => {
     }
     expect(await outcome(rt.spawn('fail', ['own']))).toEqual({ error: 'Error', code: 'E_OWN' });
     expect(rt.workers[0]!.restarts).toBe(0);
+  });
+
+  it("what task code posts on the worker's parentPort (forged runtime messages too) never reaches the runtime's control of that worker", async () => {
+    // At load: forged 'ready' (names that are not an array, then other names), 'load-error',
+    // 'sab-sync' and null; then postMessage itself replaced for every port. At run time the
+    // same forgeries again. Before the bootstrap had a port of its own, the first threw on this
+    // thread (an uncaught exception: a crashed service) and the second renamed the tasks.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-forge-'));
+    const file = path.join(dir, 'forge.mjs');
+    fs.writeFileSync(
+      file,
+      `import { parentPort, MessagePort } from 'node:worker_threads';
+const forgeries = [{ kind: 'hwsq:ready', names: 5 }, { kind: 'hwsq:ready', names: ['zzz'], nonFunctions: [] }, { kind: 'hwsq:load-error', message: 'forged' }, { kind: 'hwsq:sab-sync' }, null];
+const post = parentPort.postMessage.bind(parentPort);
+for (const m of forgeries) post(m);
+MessagePort.prototype.postMessage = function () {};
+export function forgeAll() { for (const m of forgeries) post(m); return 'posted'; }
+export function add(a, b) { return a + b; }
+export function mul(a, b) { return a * b; }
+`,
+    );
+    try {
+      const rt = await start({ filename: file, workers: 2 });
+      expect(rt.tasks).toEqual(['add', 'forgeAll', 'mul']);
+      expect(await rt.spawn('forgeAll')).toBe('posted');
+      expect(await Promise.all([rt.spawn('forgeAll'), rt.spawn('forgeAll')])).toEqual(['posted', 'posted']);
+      // A turn for the forged messages to arrive (they go nowhere), then the table still holds.
+      await new Promise((r) => setImmediate(r));
+      expect(rt.tasks).toEqual(['add', 'forgeAll', 'mul']);
+      expect(await Promise.all([rt.spawn('add', [2, 3]), rt.spawn('mul', [2, 3])])).toEqual([5, 6]);
+      expect(rt.workers.map((w) => w.restarts)).toEqual([0, 0]);
+      await rt.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('process.exit() in a task rejects it with ERR_HWSQ_WORKER_EXITED; every task queued behind it runs once on the replacement', async () => {

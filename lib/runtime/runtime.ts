@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import { packageRoot } from '../core/native';
@@ -288,15 +288,20 @@ export class Runtime extends EventEmitter {
     } as ConstructorParameters<typeof Worker>[1]);
     slot.worker = worker;
     slot.ready = false;
-    const init: InitMessage = { kind: 'hwsq:init', runtimeId: this.id, worker: p, url: this.moduleUrl, memoryAffinity: this.memoryAffinity, nearest: [...this.nearest] };
-    worker.postMessage(init);
+    // The worker's bootstrap talks to this thread over a port of its own: task code shares the
+    // worker's parentPort, and what it posts there (anything, a forged 'hwsq:ready' included)
+    // must not reach this listener. Closed once the worker is ready or gone.
+    const { port1: control, port2 } = new MessageChannel();
+    const init: InitMessage = { kind: 'hwsq:init', control: port2, runtimeId: this.id, worker: p, url: this.moduleUrl, memoryAffinity: this.memoryAffinity, nearest: [...this.nearest] };
+    worker.postMessage(init, [port2]);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      worker.on('message', (msg: WorkerMessage) => {
-        if (msg?.kind === 'hwsq:sab-sync') {
+      control.on('message', (msg: WorkerMessage) => {
+        if (msg.kind === 'hwsq:sab-sync') {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
-          worker.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
-        } else if (msg?.kind === 'hwsq:ready') {
+          control.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
+        } else if (msg.kind === 'hwsq:ready') {
+          control.close();
           if (p === 0 || this.endpoint.taskNames.length === 0) this.endpoint.setNames(msg.names, msg.nonFunctions);
           slot.ready = true;
           settled = true;
@@ -304,7 +309,8 @@ export class Runtime extends EventEmitter {
           // a process that never calls close() exits when nothing is pending.
           worker.unref();
           resolve();
-        } else if (msg?.kind === 'hwsq:load-error') {
+        } else if (msg.kind === 'hwsq:load-error') {
+          control.close();
           settled = true;
           const err = codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} failed to load: ${msg.message}`);
           const cause = new Error(msg.message);
@@ -323,6 +329,7 @@ export class Runtime extends EventEmitter {
         }
       });
       worker.on('exit', (exitCode) => {
+        control.close();
         if (slot.worker === worker) slot.worker = undefined;
         if (!settled) {
           settled = true;

@@ -9,7 +9,7 @@
 // an exception reach the addon (that would stop this worker and reject every task running on it
 // with ERR_HWSQ_WORKER_EXITED). A task that exits the thread (process.exit()), runs out of heap
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
 import { jsBinding, Endpoint } from './endpoint';
 import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
@@ -23,6 +23,8 @@ import { sabRegistry, type SabEntry } from './sab';
 /** The message that boots a worker (runtime.ts startWorker). */
 export interface InitMessage {
   kind: 'hwsq:init';
+  /** This bootstrap's own channel to the runtime's thread (task code posts on parentPort). */
+  control: MessagePort;
   runtimeId: number;
   worker: number;
   url: string;
@@ -77,23 +79,27 @@ function errorMessage(err: unknown): { message: string; stack?: string; code?: s
   return { message };
 }
 
-/** Asks the runtime's thread for the SharedArrayBuffers announced before this thread listened. */
-function catchUpOnSharedBuffers(): Promise<void> {
+/**
+ * Asks the runtime's thread for the SharedArrayBuffers announced before this thread listened;
+ * `post` is the control port's postMessage, bound before any task code ran.
+ */
+function catchUpOnSharedBuffers(control: MessagePort, post: (msg: unknown) => void): Promise<void> {
   return new SafePromise((resolve) => {
-    const onMessage = (msg: { kind?: string; entries?: SabEntry[] }): void => {
-      if (msg?.kind !== 'hwsq:sabs') return;
-      parentPort!.off('message', onMessage);
+    control.once('message', (msg: { entries?: SabEntry[] }) => {
       sabRegistry().adopt(msg.entries ?? []);
       resolve();
-    };
-    parentPort!.on('message', onMessage);
-    parentPort!.postMessage({ kind: 'hwsq:sab-sync' });
+    });
+    post({ kind: 'hwsq:sab-sync' });
   });
 }
 
 async function boot(init: InitMessage): Promise<void> {
   const b = jsBinding();
+  const control = init.control;
+  const post = control.postMessage.bind(control) as (msg: unknown) => void;
   sabRegistry().listen();  // first: announcements from now on reach this thread (sab.ts)
+  // Asked before the task module loads (that code can change what a later call would use).
+  const caughtUp = catchUpOnSharedBuffers(control, post);
   // Node 22+ builds the BroadcastChannel's MessageEvent from undici, loaded on the first message:
   // load it now, before the task module can replace the globals undici's start-up code uses
   // (JSON, Map, String, ...); loaded later, that code throws and takes this thread down.
@@ -103,12 +109,12 @@ async function boot(init: InitMessage): Promise<void> {
   try {
     mod = await dynamicImport(init.url);
   } catch (err) {
-    parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
+    post({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;
   }
   const { names, fns, nonFunctions } = collect(mod);
   endpoint.setNames(names, nonFunctions);
-  await catchUpOnSharedBuffers();
+  await caughtUp;
   const io = endpoint.w;
   const aborts = new SafeMap<number, AbortController>();
   let place = { node: -1, cpus: [] as number[] };
@@ -256,10 +262,10 @@ async function boot(init: InitMessage): Promise<void> {
   try {
     place = b.attach(init.runtimeId, init.worker, safeDispatch, endpoint.onCompletions, onAbort, endpoint.inBuf, endpoint.io, started);
   } catch (err) {
-    parentPort!.postMessage({ kind: 'hwsq:load-error', ...errorMessage(err) });
+    post({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;
   }
-  parentPort!.postMessage({ kind: 'hwsq:ready', names, nonFunctions });
+  post({ kind: 'hwsq:ready', names, nonFunctions });
 }
 
 parentPort?.once('message', (msg: InitMessage) => {
