@@ -213,6 +213,30 @@ describe('Runtime (main thread): queue limit', () => {
   });
 });
 
+describe("Runtime (main thread): 'drain'", () => {
+  it("is emitted once per time the queue was full, to 'drain' listeners alone; never for a queue that was not", async () => {
+    const rt = await start({ maxQueue: 2 });
+    let drained = 0;
+    rt.on('drain', () => drained++);
+    // Never full: no 'drain', however many tasks complete.
+    for (let i = 0; i < 5; i++) expect(await rt.spawn('add', [i, 1])).toBe(i + 1);
+    expect(drained).toBe(0);
+    // Full (the worker held, two queued, a third refused), with no waitForRoom() waiting.
+    const sync = newSync();
+    const held = rt.spawn('holdUntilReleased', [sync]);
+    await until(() => Atomics.load(sync, 0) >= 1);
+    const queued = [rt.spawn('add', [1, 1]), rt.spawn('add', [2, 1])];
+    expect((await rejection(rt.spawn('add', [3, 1]))).code).toBe('ERR_HWSQ_QUEUE_FULL');
+    release(sync);
+    await held;
+    expect(await Promise.all(queued)).toEqual([2, 3]);
+    expect(drained).toBe(1);
+    // Room all along since: completions emit nothing more.
+    for (let i = 0; i < 3; i++) await rt.spawn('add', [i, 1]);
+    expect(drained).toBe(1);
+  });
+});
+
 describe('Runtime (main thread): start and stop', () => {
   it('start(): a missing module, a module that throws (its error as cause, stack and all), options the workers refuse', async () => {
     const missing = await rejection(Runtime.start({ filename: fixture('no-such-module.mjs'), workers: 1 }));
