@@ -342,6 +342,52 @@ describe('Runtime (main thread): workers that cannot start again', () => {
     expect((await rejection(rt.spawn('add', [1, 1]))).code).toBe('ERR_HWSQ_RUNTIME_CLOSED');
   });
 
+  it('workers whose module exports other functions (per thread, per load) fail to start: a task never runs as another', async () => {
+    // Tasks are named on this thread and run by index on the worker: a worker with another table
+    // ran gamma for spawn('beta').
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-rt-main-'));
+    dirs.push(dir);
+    const perThread = path.join(dir, 'per-thread.mjs');
+    fs.writeFileSync(
+      perThread,
+      `import { threadId } from 'node:worker_threads';
+` +
+        `export const alpha = threadId % 2 === 0 ? undefined : () => 'alpha';
+` +
+        `export function beta() { return 'beta'; }
+` +
+        `export function gamma() { return 'gamma'; }
+`,
+    );
+    const err = await rejection(Runtime.start({ filename: perThread, workers: 2 }));
+    expect(err.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
+    expect(err.message).toMatch(/exports other functions on worker [01] than on the others \((missing: alpha; extra: none|missing: none; extra: alpha)\)/);
+    // A replacement that loads another table: retried like one that fails to load, then gone.
+    const marker = path.join(dir, 'more');
+    const perLoad = path.join(dir, 'per-load.mjs');
+    fs.writeFileSync(
+      perLoad,
+      `import fs from 'node:fs';
+` +
+        `export const extra = fs.existsSync(${JSON.stringify(marker)}) ? () => 'extra' : undefined;
+` +
+        `export function add(a, b) { return a + b; }
+` +
+        `export function exit(code) { process.exit(code); }
+`,
+    );
+    const rt = await start({ filename: perLoad });
+    const errors: { worker: number; error: Error & { code?: string } }[] = [];
+    rt.on('workerError', (e) => errors.push(e));
+    fs.writeFileSync(marker, '');
+    expect((await rejection(rt.spawn('exit', [0]))).code).toBe('ERR_HWSQ_WORKER_EXITED');
+    await until(() => rt.closed);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.error.code).toBe('ERR_HWSQ_TASK_MODULE_LOAD');
+    expect(errors[0]!.error.message).toContain('(missing: none; extra: extra)');
+    expect(rt.tasks).toEqual(['add', 'exit']);
+  });
+
   it("a module's load error keeps its code on the cause", async () => {
     const m = tempModule("throw Object.assign(new RangeError('coded'), { code: 'E_TASKS_CODED' });");
     fs.writeFileSync(m.breakFile, '');

@@ -138,6 +138,14 @@ type WorkerMessage =
 
 const MAX_RESTARTS_IN_A_ROW = 5;
 
+const sameNames = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+/** What one table has and the other lacks (a few of each). */
+function namesDifference(expected: readonly string[], got: readonly string[]): string {
+  const list = (xs: string[]) => (xs.length ? xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, and ${xs.length - 5} more` : '') : 'none');
+  const [e, g] = [new Set(expected), new Set(got)];
+  return `missing: ${list(expected.filter((n) => !g.has(n)))}; extra: ${list(got.filter((n) => !e.has(n)))}`;
+}
+
 // How destroy() rejects the tasks it stops.
 const stoppedWhileRunning = () => abortError(undefined, 'destroy() stopped this task while it ran');
 const droppedBeforeStart = () => abortError(undefined, 'destroy() dropped this task before it started');
@@ -173,6 +181,8 @@ export class Runtime extends EventEmitter {
   private idleWaiters: (() => void)[] = [];
   private quiesceWaiters: (() => void)[] = [];  // close(): until the addon's live count is 0
   private roomWaiters: (() => void)[] = [];
+  /** The task names of the first worker ready: spawns name tasks here, workers run them by index. */
+  private taskTable: readonly string[] | undefined;
   private readonly nodes: Set<number>;
   private readonly memoryAffinity: boolean;
   /** Memory node -> node with Ps (node: 'auto'; the workers get a copy). */
@@ -296,13 +306,24 @@ export class Runtime extends EventEmitter {
     worker.postMessage(init, [port2]);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let failure: Error | undefined;  // why the worker was stopped before it was ready
       control.on('message', (msg: WorkerMessage) => {
         if (msg.kind === 'hwsq:sab-sync') {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
           control.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
         } else if (msg.kind === 'hwsq:ready') {
           control.close();
-          if (p === 0 || this.endpoint.taskNames.length === 0) this.endpoint.setNames(msg.names, msg.nonFunctions);
+          // A task runs by its index in the worker's table: a worker whose module exported other
+          // functions (exports that depend on the thread, the time, randomness) would run the
+          // wrong one. It is stopped and counts as a start that failed.
+          if (this.taskTable === undefined) {
+            this.taskTable = msg.names;
+            this.endpoint.setNames(msg.names, msg.nonFunctions);
+          } else if (!sameNames(this.taskTable, msg.names)) {
+            failure = codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} exports other functions on worker ${p} than on the others (${namesDifference(this.taskTable, msg.names)}): every worker must see the same task functions`);
+            void worker.terminate();
+            return;
+          }
           slot.ready = true;
           settled = true;
           // Once ready (a 'message' listener refs the port, and start must keep the process up):
@@ -333,7 +354,7 @@ export class Runtime extends EventEmitter {
         if (slot.worker === worker) slot.worker = undefined;
         if (!settled) {
           settled = true;
-          reject(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} exited with code ${exitCode} before it was ready`));
+          reject(failure ?? codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} exited with code ${exitCode} before it was ready`));
           try {
             this.b.workerExited(this.rt, p);
           } catch {}
