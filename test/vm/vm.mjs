@@ -11,6 +11,10 @@ export { APT_COMMAND, APT_PACKAGES } from './initramfs.mjs';
 
 const DEFAULT_TIMEOUT_MS = 180_000;
 const CONSOLE_KEEP = 256 * 1024; // characters of console kept in memory (the tail)
+// A guest boots in 10-40 s under TCG. One that printed nothing by then never started (a CI run
+// saw QEMU silent for the whole 240 s of a run): it is killed and booted again, once.
+const BOOT_DEADLINE_MS = 120_000;
+const BOOT_TRIES = 2;
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const fourSingleCpuNodes = () => [0, 1, 2, 3].map(() => ({ cpus: 1, memMiB: 384 }));
@@ -231,73 +235,89 @@ export async function runInVm(topo, command, opts = {}) {
       '-virtfs', `local,path=${io.replace(/,/g, ',,')},mount_tag=hwsqio,security_model=none`,
     ];
 
-    const started = Date.now();
-    // Under coreutils timeout(1) when there is one: it kills QEMU even if this process dies without
-    // cleaning up, and it runs QEMU in its own process group, which kill() takes down as a whole.
-    const wrapper = onPath('timeout');
-    const child = wrapper
-      ? spawn(wrapper, ['--signal=KILL', `${Math.ceil(timeoutMs / 1000) + 30}s`, qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const kill = () => {
-      try {
-        if (wrapper && child.pid) process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
+    const deadline = Date.now() + timeoutMs;  // over every boot
+    for (let boot = 1; ; boot++) {
+      const started = Date.now();
+      // Under coreutils timeout(1) when there is one: it kills QEMU even if this process dies without
+      // cleaning up, and it runs QEMU in its own process group, which kill() takes down as a whole.
+      const wrapper = onPath('timeout');
+      const child = wrapper
+        ? spawn(wrapper, ['--signal=KILL', `${Math.ceil(timeoutMs / 1000) + 30}s`, qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const kill = () => {
+        try {
+          if (wrapper && child.pid) process.kill(-child.pid, 'SIGKILL');
+          else child.kill('SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      };
+      track(child, kill);
+      let consoleText = '';
+      let stderrText = '';
+      let bootMs;
+      const keep = (s) => (s.length > CONSOLE_KEEP ? s.slice(-CONSOLE_KEEP) : s);
+      child.stdout.setEncoding('utf8').on('data', (s) => {
+        consoleText = keep(consoleText + s);
+        if (bootMs === undefined && consoleText.includes('hwsq-vm: running')) bootMs = Date.now() - started;
+        if (opts.onConsole) opts.onConsole(s);
+      });
+      child.stderr.setEncoding('utf8').on('data', (s) => {
+        stderrText = keep(stderrText + s);
+        if (opts.onConsole) opts.onConsole(s);
+      });
+
+      const tail = () =>
+        `--- console tail (${topo.name}) ---\n${consoleText.slice(-4000).replace(/\r/g, '')}` +
+        (stderrText.trim() ? `\n--- qemu stderr ---\n${stderrText.slice(-2000)}` : '');
+
+      const outcome = await new Promise((resolve) => {
+        let timedOut = false;
+        let silent = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, deadline - started);
+        // Only where a second boot still has half a deadline more than a first boot needs.
+        const bootTimer = setTimeout(() => {
+          if (consoleText !== '' || boot >= BOOT_TRIES || deadline - started < BOOT_DEADLINE_MS * 1.5) return;
+          silent = true;
+          kill();
+        }, BOOT_DEADLINE_MS);
+        child.once('error', (err) => {
+          clearTimeout(timer);
+          clearTimeout(bootTimer);
+          resolve({ error: err });
+        });
+        child.once('close', (code, signal) => {
+          clearTimeout(timer);
+          clearTimeout(bootTimer);
+          resolve({ code, signal, timedOut, silent });
+        });
+      });
+      const durationMs = Date.now() - started;
+
+      if (outcome.error) throw new Error(`cannot start ${qemu}: ${outcome.error.message}`);
+      if (outcome.silent) {
+        process.stderr.write(`hwsq-vm: ${topo.name}: QEMU printed nothing in ${durationMs} ms; booting again\n`);
+        continue;
       }
-    };
-    track(child, kill);
-    let consoleText = '';
-    let stderrText = '';
-    let bootMs;
-    const keep = (s) => (s.length > CONSOLE_KEEP ? s.slice(-CONSOLE_KEEP) : s);
-    child.stdout.setEncoding('utf8').on('data', (s) => {
-      consoleText = keep(consoleText + s);
-      if (bootMs === undefined && consoleText.includes('hwsq-vm: running')) bootMs = Date.now() - started;
-      if (opts.onConsole) opts.onConsole(s);
-    });
-    child.stderr.setEncoding('utf8').on('data', (s) => {
-      stderrText = keep(stderrText + s);
-      if (opts.onConsole) opts.onConsole(s);
-    });
-
-    const tail = () =>
-      `--- console tail (${topo.name}) ---\n${consoleText.slice(-4000).replace(/\r/g, '')}` +
-      (stderrText.trim() ? `\n--- qemu stderr ---\n${stderrText.slice(-2000)}` : '');
-
-    const outcome = await new Promise((resolve) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        kill();
-      }, timeoutMs);
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        resolve({ error: err });
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, timedOut });
-      });
-    });
-    const durationMs = Date.now() - started;
-
-    if (outcome.error) throw new Error(`cannot start ${qemu}: ${outcome.error.message}`);
-    if (outcome.timedOut) {
-      throw new Error(`VM ${topo.name} timed out after ${timeoutMs} ms running ${JSON.stringify(command)} (QEMU killed)\n${tail()}`);
+      if (outcome.timedOut) {
+        throw new Error(`VM ${topo.name} timed out after ${timeoutMs} ms running ${JSON.stringify(command)} (QEMU killed)\n${tail()}`);
+      }
+      const exitFile = path.join(io, 'exit-code');
+      if (!fs.existsSync(exitFile)) {
+        throw new Error(
+          `VM ${topo.name} stopped (QEMU exit ${outcome.code ?? outcome.signal}) without running ${JSON.stringify(command)} to the end\n${tail()}`,
+        );
+      }
+      const exitCode = Number(fs.readFileSync(exitFile, 'utf8').trim());
+      const read = (f) => (fs.existsSync(path.join(io, f)) ? fs.readFileSync(path.join(io, f), 'utf8') : '');
+      /** @type {import('./vm.d.mts').VmResult} */
+      const result = { stdout: read('stdout'), exitCode, console: consoleText.replace(/\r/g, ''), durationMs, bootMs };
+      if (opts.separateStderr) result.stderr = read('stderr');
+      return result;
     }
-    const exitFile = path.join(io, 'exit-code');
-    if (!fs.existsSync(exitFile)) {
-      throw new Error(
-        `VM ${topo.name} stopped (QEMU exit ${outcome.code ?? outcome.signal}) without running ${JSON.stringify(command)} to the end\n${tail()}`,
-      );
-    }
-    const exitCode = Number(fs.readFileSync(exitFile, 'utf8').trim());
-    const read = (f) => (fs.existsSync(path.join(io, f)) ? fs.readFileSync(path.join(io, f), 'utf8') : '');
-    /** @type {import('./vm.d.mts').VmResult} */
-    const result = { stdout: read('stdout'), exitCode, console: consoleText.replace(/\r/g, ''), durationMs, bootMs };
-    if (opts.separateStderr) result.stderr = read('stderr');
-    return result;
   } finally {
     fs.rmSync(io, { recursive: true, force: true });
   }
