@@ -271,9 +271,10 @@ describe('integers crossing into C++ are refused, never wrapped', () => {
     expectCode(() => n.pin!([before[0]!], 'thread', 'bind', 2 ** 32), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');
     expect(getAffinity()).toEqual(before);
     const { NativeRuntime } = nativeRuntimeBinding();
-    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1, numaNode: -1, confineToCaller: false };
+    const config: NativeRuntimeConfig = { workers: 0, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 0, sysmon: false, idleSpinNs: 0, hogThresholdNs: null, virtualNodes: 1, virtualWorkersPerNode: 1, numaNode: -1, confineToCaller: false };
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 2 ** 32 + 1 }), RangeError, 'ERR_HWSQ_INVALID_WORKERS');
     expectCode(() => new NativeRuntime({ ...config, timingSampleShift: 2 ** 32 }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    for (const idleSpinNs of [-1, 1e8 + 1, NaN, Infinity]) expectCode(() => new NativeRuntime({ ...config, idleSpinNs }), RangeError, 'ERR_HWSQ_INVALID_OPTION');
     expectCode(() => new NativeRuntime({ ...config, virtualNodes: 0, placement: [{ node: 2 ** 32, cpus: null }] }), RangeError, 'ERR_HWSQ_UNKNOWN_NODE');
     const handle = new NativeRuntime(config);
     try {

@@ -230,12 +230,16 @@ describe('validation of runtime options', () => {
 
   it('normalizeNativeRuntimeOptions: defaults, virtualTopology bounds and what it excludes', () => {
     const d = v.normalizeNativeRuntimeOptions(undefined);
-    expect(d).toMatchObject({ stats: true, timingSampleShift: 7, sysmon: true, virtualNodes: 0, virtualWorkersPerNode: 0, shm: true, memoryAffinity: false });
+    expect(d).toMatchObject({ stats: true, timingSampleShift: 7, sysmon: true, idleSpinNs: 50_000, virtualNodes: 0, virtualWorkersPerNode: 0, shm: true, memoryAffinity: false });
     const set = v.normalizeNativeRuntimeOptions({ stats: false, timingSampleShift: 20, sysmon: false, shm: false, memoryAffinity: true });
     expect(set).toMatchObject({ stats: false, timingSampleShift: 20, sysmon: false, shm: false, memoryAffinity: true });
     expect(v.normalizeNativeRuntimeOptions({ timingSampleShift: 0 }).timingSampleShift).toBe(0);
     refused(() => v.normalizeNativeRuntimeOptions({ timingSampleShift: 21 }), 'RangeError', INVALID_OPTION);
     refused(() => v.normalizeNativeRuntimeOptions({ timingSampleShift: -1 }), 'RangeError', INVALID_OPTION);
+    expect(v.normalizeNativeRuntimeOptions({ idleSpinMicros: 0 }).idleSpinNs).toBe(0);
+    expect(v.normalizeNativeRuntimeOptions({ idleSpinMicros: 100_000 }).idleSpinNs).toBe(100_000_000);
+    for (const bad of [-1, 100_001, 1.5, NaN]) refused(() => v.normalizeNativeRuntimeOptions({ idleSpinMicros: bad }), 'RangeError', INVALID_OPTION);
+    refused(() => v.normalizeNativeRuntimeOptions({ idleSpinMicros: '50' }), 'TypeError', INVALID_ARG_TYPE);
     const virt = v.normalizeNativeRuntimeOptions({ virtualTopology: { nodes: 4, workersPerNode: 1024 } });
     expect(virt).toMatchObject({ virtualNodes: 4, virtualWorkersPerNode: 1024, cgroupPollMs: 0, numaNode: -1 });
     expect(v.normalizeNativeRuntimeOptions({ virtualTopology: { nodes: 1024, workersPerNode: 4 } }).virtualNodes).toBe(1024);

@@ -79,6 +79,7 @@ RuntimeOptions opts(int workers, bool stats, StealPolicy policy = StealPolicy::H
   o.pin = false;
   o.stats = stats;
   o.policy = policy;
+  o.idleSpinNs = 50'000;  // NativeRuntime's default (idleSpinMicros 50)
   return o;
 }
 

@@ -339,7 +339,7 @@ export function schedulerConfig(o: { workers?: unknown; placement?: unknown; pin
   };
 }
 
-const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs', 'memoryAffinity'] as const;
+const NATIVE_RUNTIME_KEYS = ['workers', 'placement', 'pin', 'stealPolicy', 'stats', 'timingSampleShift', 'sysmon', 'idleSpinMicros', 'hogThresholdMs', 'virtualTopology', 'confineToCaller', 'shm', 'cgroupPollMs', 'memoryAffinity'] as const;
 
 /** createNativeRuntime options -> the addon's config; the core checks the rest (nodes, CPUs allowed) before starting anything. */
 export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeConfig {
@@ -360,12 +360,18 @@ export function normalizeNativeRuntimeOptions(options: unknown): NativeRuntimeCo
     stats: o.stats === undefined ? DEFAULTS.stats : boolean(o.stats, 'stats'),
     timingSampleShift: o.timingSampleShift === undefined ? DEFAULTS.timingSampleShift : integer(o.timingSampleShift, 'timingSampleShift', 0, LIMITS.timingSampleShift),
     sysmon: o.sysmon === undefined ? DEFAULTS.sysmon : boolean(o.sysmon, 'sysmon'),
+    idleSpinNs: idleSpinMicros(o.idleSpinMicros) * 1000,
     virtualNodes,
     virtualWorkersPerNode,
     shm: shmOption(o.shm),
     cgroupPollMs: virtualNodes ? 0 : sched.cgroupPollMs,  // a virtual topology never follows
     memoryAffinity: memoryAffinityOption(o.memoryAffinity),
   };
+}
+
+/** The `idleSpinMicros` option of both runtimes. */
+function idleSpinMicros(value: unknown): number {
+  return value === undefined ? DEFAULTS.idleSpinMicros : integer(value, 'idleSpinMicros', 0, LIMITS.idleSpinMicros);
 }
 
 /** The `memoryAffinity` option of both runtimes: spawns default to node: 'auto'. */
@@ -493,7 +499,7 @@ export function runtimeConfig(options: unknown, numaNode?: number): RuntimeConfi
     ...schedulerConfig(o, numaNode),
     concurrency: o.concurrentTasksPerWorker === undefined ? DEFAULTS.concurrentTasksPerWorker : integer(o.concurrentTasksPerWorker, 'concurrentTasksPerWorker', 1, LIMITS.concurrentTasksPerWorker),
     budget: o.tasksPerTurn === undefined ? DEFAULTS.tasksPerTurn : integer(o.tasksPerTurn, 'tasksPerTurn', 1, LIMITS.tasksPerTurn),
-    spinNs: (o.idleSpinMicros === undefined ? DEFAULTS.idleSpinMicros : integer(o.idleSpinMicros, 'idleSpinMicros', 0, LIMITS.idleSpinMicros)) * 1000,
+    spinNs: idleSpinMicros(o.idleSpinMicros) * 1000,
   };
   let maxQueue: number | 'auto' = DEFAULTS.maxQueue;
   if (o.maxQueue === 'auto') maxQueue = 'auto';

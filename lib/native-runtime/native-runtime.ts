@@ -68,6 +68,13 @@ export interface NativeRuntimeOptions {
   /** Run the monitor thread (hog detection; default true). */
   sysmon?: boolean;
   /**
+   * Spinning instead of sleeping, in microseconds (default 50; 0 disables it; at most 100000):
+   * before a P parks it keeps looking for work this long (at most half the Ps spin at once). A P
+   * that runs dry between bursts of short tasks then gets the next task without the futex sleep
+   * and wake-up at either end, for a little CPU after each burst.
+   */
+  idleSpinMicros?: number;
+  /**
    * workers 'auto' (without a placement list) follow the cgroup: a P per allowed CPU is started
    * once, and every cgroupPollMs (default 1000; 10..3600000, 0: off) the CPU limit is re-read and
    * the Ps above it park (README "Following the cgroup"). Ignored with a number of workers, a
@@ -155,6 +162,8 @@ export interface NativeRuntimeConfig extends SchedulerConfig {
   stats: boolean;
   timingSampleShift: number;
   sysmon: boolean;
+  /** RuntimeOptions::idleSpinNs of the core (idleSpinMicros x 1000). */
+  idleSpinNs: number;
   virtualNodes: number; // 0 = the machine's topology
   virtualWorkersPerNode: number;
   /** The checked `shm` option (the addon publishes only with a ShmPublishConfig). */

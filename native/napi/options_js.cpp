@@ -96,6 +96,8 @@ RuntimeOptions schedulerOptionsFromJs(const Napi::Object& c, std::shared_ptr<Par
   o.stats = boolField(c, "stats", true);
   o.timingSampleShift = intField(c, "timingSampleShift", RuntimeOptions{}.timingSampleShift, 0, 20, "ERR_HWSQ_INVALID_OPTION");
   o.sysmon = boolField(c, "sysmon", true);
+  Napi::Value idleSpin = c.Get("idleSpinNs");
+  if (idleSpin.IsNumber()) o.idleSpinNs = static_cast<uint64_t>(numberIn(idleSpin, "idleSpinNs", 0, 1e8, "ERR_HWSQ_INVALID_OPTION"));
   Napi::Value hog = c.Get("hogThresholdNs");
   if (hog.IsNumber()) o.hogThresholdNs = static_cast<uint64_t>(numberIn(hog, "hogThresholdNs", 0, static_cast<double>(kMaxSafeInteger), "ERR_HWSQ_INVALID_OPTION"));
   // Last, once nothing here can throw: the event's carrier exists for following runtimes only.

@@ -105,8 +105,12 @@ TEST_CASE("runtime: close drains tasks spawned by tasks") {
 }
 
 TEST_CASE("runtime: no lost wake-up: one task submitted while every P parks, many times") {
+  // With idle spinning too: short windows, so that Ps alternate between spinning and parking.
+  for (uint64_t spinNs : {uint64_t{0}, uint64_t{2'000}})
   for (int workers : {1, 2, 4}) {
-    Runtime rt(plain(workers));
+    RuntimeOptions o = plain(workers);
+    o.idleSpinNs = spinNs;
+    Runtime rt(o);
     std::atomic<uint64_t> n{0};
     Task t(bump, &n);
     bool ok = true;
@@ -120,6 +124,59 @@ TEST_CASE("runtime: no lost wake-up: one task submitted while every P parks, man
     }
     CHECK(ok);
     rt.close();
+  }
+}
+
+namespace {
+struct SleepCounts {
+  uint64_t parks = 0, wakeups = 0;
+};
+SleepCounts sleepCounts(Runtime& rt) {
+  SleepCounts c;
+  for (const auto& w : rt.stats().workers) {
+    c.parks += w.parks;
+    c.wakeups += w.wakeups;
+  }
+  return c;
+}
+}  // namespace
+
+TEST_CASE("idle spin: a P that ran dry keeps looking instead of parking; close() does not wait for it") {
+  // One task at a time from outside, the runtime empty in between. Without spinning, the P that
+  // ran it parks after each and the next submit wakes it. With a (long) window, the P that ran
+  // dry spins holding the one spinner slot, takes the next task itself, and neither it nor the
+  // other P sleeps or is woken again: nobody wakes a replacement when no work is left.
+  constexpr int kRounds = 50;
+  for (uint64_t spinNs : {uint64_t{0}, uint64_t{30'000'000'000}}) {
+    RuntimeOptions o = plain(2);
+    o.idleSpinNs = spinNs;
+    Runtime rt(o);
+    std::atomic<uint64_t> n{0};
+    Task t(bump, &n);
+    CHECK(rt.submit(&t));
+    CHECK(eventually([&] { return n.load() == 1; }));
+    // Settled: no spin, both parked; spin, one parked and one spinning (at most half the Ps).
+    CHECK(eventually([&] { return rt.stats().idle == (spinNs ? 1 : 2); }));
+    const SleepCounts before = sleepCounts(rt);
+    for (int i = 0; i < kRounds; ++i) {
+      if (!spinNs) CHECK(eventually([&] { return rt.stats().idle == 2; }));
+      CHECK(rt.submit(&t));
+      CHECK(eventually([&] { return n.load(std::memory_order_acquire) == static_cast<uint64_t>(i + 2); }));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const SleepCounts after = sleepCounts(rt);
+    if (spinNs) {
+      CHECK_EQ(after.parks, before.parks);
+      CHECK_EQ(after.wakeups, before.wakeups);
+    } else {
+      CHECK(after.parks - before.parks >= static_cast<uint64_t>(kRounds));
+      CHECK(after.wakeups - before.wakeups >= static_cast<uint64_t>(kRounds));
+    }
+    // A spinner stops at once: close() must not wait out its 30 s window.
+    const auto t0 = std::chrono::steady_clock::now();
+    rt.close();
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+    CHECK_EQ(n.load(), static_cast<uint64_t>(kRounds + 1));
   }
 }
 

@@ -234,16 +234,19 @@ std::pair<int, int> Runtime::Impl::stopSpinning(P& p) {
   return {prev, nodePrev};
 }
 
-// [owner] Go's resetspinning: a spinner found work; if it was the last one, wake a replacement.
-// External mode wakes the replacement only when there is visible work left for it: a wake there
-// is a thread hop through another event loop (a spinner that finds nothing costs a CPU the
-// submitting thread needs). Safe: a submitter that skipped its wake because it saw us spinning
-// pushed before our seq_cst decrement, so the re-check below sees its task.
+// [owner] Go's resetspinning: a spinner found work; if it was the last one, wake a replacement,
+// but only when there is visible work left for it (Go wakes one regardless): a wake is a futex
+// call here and a sleep there, or a thread hop through another event loop in external mode, and
+// a replacement that finds nothing only costs a CPU the submitting threads need. Safe: a
+// submitter that skipped its wake because it saw us spinning pushed before our seq_cst
+// decrement, so the re-check below sees its task.
 void Runtime::Impl::resetSpinning(P& p) {
   auto [prev, nodePrev] = stopSpinning(p);
-  if (prev == 1 && nidle.load(std::memory_order_seq_cst) > 0 &&
-      (!opts.externalWorkers || p.lrq.hasWork() || anyWorkVisible(p)))
-    wake(WakeScope::anyNode(p.nodeIdx));
+  if (prev == 1) {
+    storeLoadFence();  // the decrement before the re-check: Dekker with the submitter's S2
+    if (nidle.load(std::memory_order_seq_cst) > 0 && (p.lrq.hasWork() || anyWorkVisible(p)))
+      wake(WakeScope::anyNode(p.nodeIdx));
+  }
   Node& node = nodes[p.nodeIdx];
   if (hier && nodePrev == 1 && node.idle.load(std::memory_order_seq_cst) > 0 && hwsqDepth(p.nodeIdx) > 0)
     wake(WakeScope::onNode(p.nodeIdx));
@@ -321,46 +324,54 @@ void Runtime::Impl::parkThread(P& p) {
 
 // ------------------------------------------------------------------- the waiting strategies
 
+bool IdleSpin::spinning() {
+  if (spinNs_ == 0) return false;
+  const uint64_t now = nowNs();
+  if (spinUntil_ == 0 && !holdsSlot_) {
+    const int limit = std::max(1, rt_.nprocs / 2);
+    const int spinners = rt_.idleSpinners.fetch_add(1, std::memory_order_relaxed);
+    rt_.checkCountUp(spinners, rt_.nprocs, "idle spinners above nprocs");
+    if (spinners < limit) {
+      holdsSlot_ = true;
+      spinUntil_ = now + spinNs_;
+      // Ran dry: a waitIdle()/close() waiter must not wait for the end of the window to see it
+      // (parkPrepare's P3 + poke, earlier). The fence orders our executed counts before the load.
+      storeLoadFence();
+      if (rt_.quiesceWaiters.load(std::memory_order_relaxed) != 0) rt_.pokeQuiesce();
+    } else {
+      rt_.idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  if (holdsSlot_ && now < spinUntil_) {
+    cpuRelax();
+    return true;
+  }
+  release();
+  return false;
+}
+
+void IdleSpin::release() {
+  spinUntil_ = 0;
+  if (!holdsSlot_) return;
+  holdsSlot_ = false;
+  const int prev = rt_.idleSpinners.fetch_sub(1, std::memory_order_relaxed);
+  HWSQ_ASSERT(prev >= 1, "idle spinners went negative");
+  (void)prev;
+}
+
 bool ThreadPark::idle(P& p) {
-  rt.parkThread(p);
+  if (!spin_.spinning()) rt_.parkThread(p);
   return true;
 }
 
 bool ExternalPark::idle(P& p) {
-  if (spinNs_) {
-    const uint64_t now = nowNs();
-    if (spinUntil_ == 0 && !holdsSpinSlot_) {
-      const int limit = std::max(1, rt_.nprocs / 2);
-      const int spinners = rt_.idleSpinners.fetch_add(1, std::memory_order_relaxed);
-      rt_.checkCountUp(spinners, rt_.nprocs, "idle spinners above nprocs");
-      if (spinners < limit) {
-        holdsSpinSlot_ = true;
-        spinUntil_ = now + spinNs_;
-      } else {
-        rt_.idleSpinners.fetch_sub(1, std::memory_order_relaxed);
-      }
-    }
-    if (holdsSpinSlot_ && now < spinUntil_) {
-      cpuRelax();
-      return true;
-    }
-    releaseSpinSlot();
-    spinUntil_ = 0;
-  }
+  if (spin_.spinning()) return true;
   if (rt_.parkPrepare(p)) {  // P1..P4 said sleep: P5 is the embedder's
     p.extParked = true;
     parked_ = true;
     return false;
   }
   return true;
-}
-
-void ExternalPark::releaseSpinSlot() {
-  if (!holdsSpinSlot_) return;
-  holdsSpinSlot_ = false;
-  const int prev = rt_.idleSpinners.fetch_sub(1, std::memory_order_relaxed);
-  HWSQ_ASSERT(prev >= 1, "idle spinners went negative");
-  (void)prev;
 }
 
 }  // namespace hwsq::sched

@@ -157,12 +157,13 @@ void Runtime::Impl::parkLimited(P& p) {
 // ------------------------------------------------------------------------------- strategies
 
 bool ThreadPark::limited(P& p) {
-  rt.parkLimited(p);
+  spin_.release();
+  rt_.parkLimited(p);
   return true;
 }
 
 bool ExternalPark::limited(P& p) {
-  releaseSpinSlot();
+  spin_.release();
   rt_.shedForLimit(p);
   if (!p.limited.load(std::memory_order_acquire) || rt_.stopping.load(std::memory_order_acquire) || p.inbox.ownerHasWork())
     return true;

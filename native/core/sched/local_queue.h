@@ -126,6 +126,12 @@ class LocalQueue {
     return t;
   }
 
+  // [owner] The task `ahead` slots past the next to pop, for a prefetch hint only: it may be
+  // stale (past the tail, or already taken by a thief) and must never be dereferenced.
+  Task* peekAhead(uint32_t ahead) const {
+    return slots_[(head_.load(std::memory_order_relaxed) + ahead) & kMask].load(std::memory_order_relaxed);
+  }
+
   // ---- any thread (approximate when racing) ----
   uint32_t size() const {
     uint32_t h = head_.load(std::memory_order_acquire);

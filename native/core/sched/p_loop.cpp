@@ -93,8 +93,13 @@ void Runtime::Impl::pMain(P& p) {
     startCv.wait(lk, [&] { return go; });
   }
   if (p.startedOk && !stopping.load(std::memory_order_acquire)) {
-    ThreadPark wait{*this};
-    while (Task* t = findRunnable(p, wait)) {
+    for (;;) {
+      Task* t;
+      {
+        ThreadPark wait{*this};  // a fresh spin window per search; its slot is free while t runs
+        t = findRunnable(p, wait);
+      }
+      if (!t) break;
       if (p.spinning) resetSpinning(p);
       runTask(p, t);
     }

@@ -202,8 +202,9 @@ struct Runtime::Impl {
   std::atomic<bool> stoppedFlag{false};         // every thread is joined
   std::mutex lifecycleMu;                       // one close()/destroy() at a time
 
-  // External mode: Ps busy-waiting before they park (RunLimits::spinNs), at most half the Ps
-  // (at least one) so that spinners never take every CPU from the threads that submit.
+  // Ps busy-waiting before they park (IdleSpin: RunLimits::spinNs, RuntimeOptions::idleSpinNs),
+  // at most half the Ps (at least one) so that spinners never take every CPU from the threads
+  // that submit.
   alignas(64) std::atomic<int> idleSpinners{0};
 
   // Drain accounting (lifecycle.cpp).

@@ -74,6 +74,9 @@ struct RuntimeOptions {
   // ours). bench_spawn measures it against stats off and full timing.
   int timingSampleShift = 7;
   bool sysmon = true;                           // start the monitor thread
+  // Thread-backed Ps: before parking, keep looking for work this long (busy, no system calls;
+  // at most half the Ps at once), like RunLimits::spinNs for external ones. 0: park at once.
+  uint64_t idleSpinNs = 0;
   size_t hwsqCapacity = 4096;                   // per node, power of two
   uint64_t hogThresholdNs = 10'000'000;
   uint64_t sysmonMinDelayUs = 20;

@@ -29,6 +29,10 @@ struct alignas(64) Task {
 };
 static_assert(sizeof(Task) == 64, "Task is one cache line");
 
+// How many tasks ahead the task pool and the LRQ prefetch a task's line (enough misses in flight
+// to cover a cross-core transfer at a few ns per task).
+constexpr uint32_t kTaskPrefetchDistance = 8;
+
 enum TaskFlags : uint32_t {
   kTaskPooled = 1u << 0,      // allocated by allocTask; freed by the runtime after it ran / was dropped
 };

@@ -76,12 +76,33 @@ Depot& depot() {
 struct Cache {
   Task* items[2 * kBatch];
   size_t n = 0;
-  ~Cache() {  // thread exit: everything goes back to the depot
-    for (size_t i = 0; i < n; i += kBatch) depot().put(items + i, n - i < kBatch ? n - i : kBatch);
-    n = 0;
+};
+
+// The calling thread's cache lives on the heap and only a pointer is thread-local: the addon's
+// whole TLS must stay small for glibc to place it in its static TLS surplus when Node dlopens
+// it; a 4 KiB thread_local made every access from the addon a call into the dynamic-TLS path
+// (__tls_get_addr / _dl_tlsdesc_dynamic), a few percent of a no-op task.
+struct CacheSlot {
+  Cache* cache = nullptr;
+  bool exited = false;  // thread exit: its tasks went back to the depot
+  ~CacheSlot() {
+    if (Cache* c = cache) {
+      for (size_t i = 0; i < c->n; i += kBatch) depot().put(c->items + i, c->n - i < kBatch ? c->n - i : kBatch);
+      delete c;
+    }
+    cache = nullptr;
+    exited = true;
   }
 };
-thread_local Cache tlCache;
+thread_local CacheSlot tlCache;
+
+// nullptr once the thread's cache was given back (a task allocated or freed by a later
+// thread-exit destructor) or when there is no memory for one: the caller uses the depot.
+Cache* threadCache() {
+  CacheSlot& s = tlCache;
+  if (__builtin_expect(s.cache == nullptr, 0) && !s.exited) s.cache = new (std::nothrow) Cache();
+  return s.cache;
+}
 #endif
 
 }  // namespace
@@ -97,16 +118,33 @@ Task* allocTask() {
 void freeTask(Task* t) { delete t; }
 #else
 Task* allocTask() {
-  Cache& c = tlCache;
+  Cache* cp = threadCache();
+  if (__builtin_expect(cp == nullptr, 0)) {  // no cache (see threadCache)
+    Task* got[kBatch];
+    const size_t n = depot().get(got);
+    if (n > 1) depot().put(got + 1, n - 1);
+    *got[0] = Task();
+    got[0]->flags = kTaskPooled;
+    return got[0];
+  }
+  Cache& c = *cp;
   if (c.n == 0) c.n = depot().get(c.items);
   Task* t = c.items[--c.n];
+  // The caller writes the whole line at once: get a later task's line on its way here (its
+  // last writer was usually another core) so that those stores do not wait one miss each.
+  if (c.n >= kTaskPrefetchDistance) __builtin_prefetch(c.items[c.n - kTaskPrefetchDistance], 1);
   *t = Task();  // stores to a possibly cold line; no dependent load on it
   t->flags = kTaskPooled;
   return t;
 }
 
 void freeTask(Task* t) {
-  Cache& c = tlCache;
+  Cache* cp = threadCache();
+  if (__builtin_expect(cp == nullptr, 0)) {
+    depot().put(&t, 1);
+    return;
+  }
+  Cache& c = *cp;
   if (c.n == 2 * kBatch) {
     // Give the older half away; keep the newest (warmest) tasks here.
     depot().put(c.items, kBatch);
