@@ -277,7 +277,7 @@ bool Runtime::Impl::parkPrepare(P& p) {
   }
   if (p.spinning) stopSpinning(p);                      // P2
   storeLoadFence();                                     // P3
-  if (quiesceWaiters.load(std::memory_order_relaxed) != 0) pokeQuiesce();
+  pokeQuiesceIfDrained();
   if (stopping.load(std::memory_order_acquire) || anyWorkVisible(p)) {  // P4
     bool becomeSpinner = false;
     {
@@ -337,7 +337,7 @@ bool IdleSpin::spinning() {
       // Ran dry: a waitIdle()/close() waiter must not wait for the end of the window to see it
       // (parkPrepare's P3 + poke, earlier). The fence orders our executed counts before the load.
       storeLoadFence();
-      if (rt_.quiesceWaiters.load(std::memory_order_relaxed) != 0) rt_.pokeQuiesce();
+      rt_.pokeQuiesceIfDrained();
     } else {
       rt_.idleSpinners.fetch_sub(1, std::memory_order_relaxed);
     }

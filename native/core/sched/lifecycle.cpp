@@ -131,6 +131,16 @@ void Runtime::Impl::pokeQuiesce() {
   futexWake(idleEvent, -1);
 }
 
+// [owner] A P ran dry (after a store-load fence that orders its executed count before this):
+// wakes the waiters only when they can return. Waking them on every park cost a futex call
+// here and a wake-up there per burst while the work went on. Not drained: some task is queued
+// or running, and whichever P runs the last one runs dry after it and pokes then (of two Ps
+// finishing at once, the fences make at least one see both counts); the waiter's 2 ms safety
+// net stays.
+void Runtime::Impl::pokeQuiesceIfDrained() {
+  if (quiesceWaiters.load(std::memory_order_relaxed) != 0 && drained()) pokeQuiesce();
+}
+
 // [stopped] Drops one queued task: cancel(doneArg), freed if pooled, counted.
 void Runtime::Impl::dropTask(Task* t) {
   const TaskFn cancel = t->cancel;

@@ -310,6 +310,7 @@ struct Runtime::Impl {
   bool drained(uint64_t droppedCount = 0) const;    // [any]
   void waitQuiescent();                             // [outside]
   void pokeQuiesce();                               // [any]
+  void pokeQuiesceIfDrained();                      // [owner] a P ran dry
   void dropTask(Task* t);                           // [stopped]
   void dropRemaining();                             // [stopped]
   void stopAndJoin();                               // [outside] under lifecycleMu

@@ -4,10 +4,38 @@
 #include <mutex>
 #include <new>
 #include <vector>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 namespace hwsq::sched {
 
 namespace {
+
+#if defined(__x86_64__)
+// CPUID 0x80000001 ECX bit 8 (PRFCHW): PREFETCHW exists (every AMD64 CPU, Intel's since
+// Broadwell). Elsewhere its opcode is not promised to be a no-op, so it runs only where present.
+bool cpuHasPrefetchw() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0x80000000u, nullptr) < 0x80000001u) return false;
+  __cpuid(0x80000001u, a, b, c, d);
+  return (c & (1u << 8)) != 0;
+}
+const bool kHasPrefetchw = cpuHasPrefetchw();
+#endif
+
+// A hint that the line of t is about to be written whole: fetch it exclusive, so that the
+// stores do not wait for other cores' copies to be invalidated one miss at a time (its last
+// writer or reader was usually the P that ran it). Without PREFETCHW a read prefetch at least
+// brings it close; arm64's is PRFM PSTL1KEEP.
+inline void prefetchForWrite(const Task* t) {
+#if defined(__x86_64__)
+  if (kHasPrefetchw) asm volatile("prefetchw (%0)" : : "r"(t));
+  else __builtin_prefetch(t, 0, 3);
+#else
+  __builtin_prefetch(t, 1, 3);
+#endif
+}
 
 constexpr size_t kBatch = 256;  // tasks moved between a thread cache and the depot at once
 constexpr size_t kSlab = kBatch;  // tasks allocated from the system at once
@@ -130,9 +158,8 @@ Task* allocTask() {
   Cache& c = *cp;
   if (c.n == 0) c.n = depot().get(c.items);
   Task* t = c.items[--c.n];
-  // The caller writes the whole line at once: get a later task's line on its way here (its
-  // last writer was usually another core) so that those stores do not wait one miss each.
-  if (c.n >= kTaskPrefetchDistance) __builtin_prefetch(c.items[c.n - kTaskPrefetchDistance], 1);
+  // Get a later task's line on its way, so that its stores overlap with the work in between.
+  if (c.n >= kTaskPrefetchDistance) prefetchForWrite(c.items[c.n - kTaskPrefetchDistance]);
   *t = Task();  // stores to a possibly cold line; no dependent load on it
   t->flags = kTaskPooled;
   return t;
