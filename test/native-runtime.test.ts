@@ -277,6 +277,39 @@ describe('spawnNative', () => {
   });
 });
 
+describe('idleSpinMicros', () => {
+  // One task at a time, the runtime empty in between. 0: the P that ran it parks after each and
+  // the next spawn wakes it. A window: the P that ran dry keeps looking (holding the one spinner
+  // slot of 2 Ps) and takes the next task itself, so nobody parks or is woken; a stall of the
+  // whole 100 ms on a loaded host lets a round or two through, hence the margin.
+  const rounds = 20;
+  const sleeps = (rt: NativeRuntime) => sum(rt.stats().workers.map((w) => w.parks + w.wakeups));
+  const settled = async (rt: NativeRuntime, idle: number) => {
+    for (let i = 0; i < 5000 && rt.stats().idle !== idle; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(rt.stats().idle).toBe(idle);
+  };
+  it('0: a P that ran dry parks after every task and is woken for the next', async () => {
+    const rt = create({ workers: 2, placement: 'none', idleSpinMicros: 0 });
+    await rt.spawnNative('noop');
+    await settled(rt, 2);
+    const before = sleeps(rt);
+    for (let i = 0; i < rounds; i++) {
+      await rt.spawnNative('noop');
+      await settled(rt, 2);
+    }
+    expect(sleeps(rt) - before).toBeGreaterThanOrEqual(2 * rounds);
+  });
+  it('100000: the P keeps looking and takes the next task without a sleep or a wake-up', async () => {
+    const rt = create({ workers: 2, placement: 'none', idleSpinMicros: 100_000 });
+    await rt.spawnNative('noop');
+    await settled(rt, 1);
+    const before = sleeps(rt);
+    for (let i = 0; i < rounds; i++) await rt.spawnNative('noop');
+    expect(sleeps(rt) - before).toBeLessThan(rounds / 2);
+    expect(rt.stats().executed).toBe(rounds + 1);
+  });
+});
+
 describe('node affinity and steal order (virtual topologies)', () => {
   // The nearest victims of each thief, by hand: virtual distances are 10 + 10 * |i - j|.
   const nearest: Record<string, Record<number, number[]>> = {
