@@ -13,7 +13,7 @@ namespace hwsq::sched {
 namespace {
 
 #if defined(__x86_64__)
-// CPUID 0x80000001 ECX bit 8 (PRFCHW): PREFETCHW exists (every AMD64 CPU, Intel's since
+// CPUID 0x80000001 ECX bit 8 (PRFCHW): PREFETCHW exists (AMD since family 10h, Intel since
 // Broadwell). Elsewhere its opcode is not promised to be a no-op, so it runs only where present.
 bool cpuHasPrefetchw() {
   unsigned a = 0, b = 0, c = 0, d = 0;
