@@ -144,8 +144,11 @@ SleepCounts sleepCounts(Runtime& rt) {
 TEST_CASE("idle spin: a P that ran dry keeps looking instead of parking; close() does not wait for it") {
   // One task at a time from outside, the runtime empty in between. Without spinning, the P that
   // ran it parks after each and the next submit wakes it. With a (long) window, the P that ran
-  // dry spins holding the one spinner slot, takes the next task itself, and neither it nor the
-  // other P sleeps or is woken again: nobody wakes a replacement when no work is left.
+  // dry spins holding the one spinner slot and takes the next task itself, and nobody wakes a
+  // replacement when no work is left: no park, no wake-up. Except in a round whose submit lands
+  // while that P, between its task and its next search, is not yet spinning again (a slow
+  // build, a descheduled thread): then the other P is woken, may take the slot, and one of the
+  // two parks. Hence a margin: at most a round in two, where no spinning costs one each.
   constexpr int kRounds = 50;
   for (uint64_t spinNs : {uint64_t{0}, uint64_t{30'000'000'000}}) {
     RuntimeOptions o = plain(2);
@@ -166,8 +169,8 @@ TEST_CASE("idle spin: a P that ran dry keeps looking instead of parking; close()
     }
     const SleepCounts after = sleepCounts(rt);
     if (spinNs) {
-      CHECK_EQ(after.parks, before.parks);
-      CHECK_EQ(after.wakeups, before.wakeups);
+      CHECK(after.parks - before.parks < static_cast<uint64_t>(kRounds / 2));
+      CHECK(after.wakeups - before.wakeups < static_cast<uint64_t>(kRounds / 2));
     } else {
       CHECK(after.parks - before.parks >= static_cast<uint64_t>(kRounds));
       CHECK(after.wakeups - before.wakeups >= static_cast<uint64_t>(kRounds));
