@@ -551,4 +551,35 @@ TEST_CASE("task pool: alloc/free across threads") {
   freeTask(again);
 }
 
+namespace {
+// A thread-exit destructor that runs after the thread's task cache was given back (thread_local
+// destructors run in reverse order of construction: this one was constructed first).
+struct LateUser {
+  bool armed = false;
+  std::atomic<int>* ok = nullptr;
+  ~LateUser() {
+    if (!armed) return;
+    Task* t = allocTask();  // no cache any more: straight from the depot
+    if (t && t->flags == kTaskPooled && t->fn == nullptr) ok->fetch_add(1);
+    freeTask(t);            // and straight back to it
+    ok->fetch_add(1);
+  }
+};
+thread_local LateUser lateUser;
+}  // namespace
+
+TEST_CASE("task pool: a thread-exit destructor after the thread's cache went back still allocates and frees") {
+  std::atomic<int> ok{0};
+  std::thread th([&] {
+    lateUser.armed = true;  // constructed before the cache below
+    lateUser.ok = &ok;
+    for (int i = 0; i < 600; ++i) freeTask(allocTask());  // the cache exists, holds tasks
+  });
+  th.join();
+  CHECK_EQ(ok.load(), 2);
+#if !defined(__SANITIZE_ADDRESS__)
+  CHECK(taskPoolInfo().depotTasks > 0u);
+#endif
+}
+
 TEST_MAIN()

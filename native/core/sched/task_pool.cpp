@@ -109,27 +109,36 @@ struct Cache {
 // The calling thread's cache lives on the heap and only a pointer is thread-local: the addon's
 // whole TLS must stay small for glibc to place it in its static TLS surplus when Node dlopens
 // it; a 4 KiB thread_local made every access from the addon a call into the dynamic-TLS path
-// (__tls_get_addr / _dl_tlsdesc_dynamic), a few percent of a no-op task.
-struct CacheSlot {
-  Cache* cache = nullptr;
-  bool exited = false;  // thread exit: its tasks went back to the depot
-  ~CacheSlot() {
-    if (Cache* c = cache) {
+// (__tls_get_addr / _dl_tlsdesc_dynamic), a few percent of a no-op task. The pointer and the
+// "gone" flag are trivially destructible, so they stay readable by thread-exit destructors that
+// run after CacheReturn's (a store to a member inside its own destructor could be dropped as dead).
+thread_local Cache* tlCachePtr = nullptr;
+thread_local bool tlCacheGone = false;  // thread exit: its tasks went back to the depot
+struct CacheReturn {
+  bool armed = false;
+  ~CacheReturn() {
+    if (Cache* c = tlCachePtr) {
       for (size_t i = 0; i < c->n; i += kBatch) depot().put(c->items + i, c->n - i < kBatch ? c->n - i : kBatch);
       delete c;
     }
-    cache = nullptr;
-    exited = true;
+    tlCachePtr = nullptr;
+    tlCacheGone = true;
   }
 };
-thread_local CacheSlot tlCache;
+thread_local CacheReturn tlCacheReturn;
 
 // nullptr once the thread's cache was given back (a task allocated or freed by a later
 // thread-exit destructor) or when there is no memory for one: the caller uses the depot.
 Cache* threadCache() {
-  CacheSlot& s = tlCache;
-  if (__builtin_expect(s.cache == nullptr, 0) && !s.exited) s.cache = new (std::nothrow) Cache();
-  return s.cache;
+  Cache* c = tlCachePtr;
+  if (__builtin_expect(c == nullptr, 0) && !tlCacheGone) {
+    c = new (std::nothrow) Cache();
+    if (c) {
+      tlCacheReturn.armed = true;  // registers its thread-exit destructor
+      tlCachePtr = c;
+    }
+  }
+  return c;
 }
 #endif
 
