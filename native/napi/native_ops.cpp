@@ -19,25 +19,19 @@ constexpr size_t kChunk = 256;  // tasks per submitBatch: one lock / ring claim 
 
 void submitPooled(Runtime& rt, const TaskTemplate& tpl, uint64_t n, uint64_t& sent) {
   Task* buf[kChunk];
+  Task proto(tpl.fn, tpl.arg, tpl.node);
+  proto.done = tpl.done;
+  proto.cancel = tpl.cancel;
+  proto.doneArg = tpl.doneArg;
   sent = 0;
   while (sent < n) {
     const size_t k = static_cast<size_t>(std::min<uint64_t>(kChunk, n - sent));
-    size_t made = 0;
-    size_t taken = 0;
+    allocTasks(buf, k, proto);  // all or nothing
+    size_t taken;
     try {
-      for (; made < k; ++made) {
-        Task* t = allocTask();
-        t->fn = tpl.fn;
-        t->arg = tpl.arg;
-        t->node = tpl.node;
-        t->done = tpl.done;
-        t->cancel = tpl.cancel;
-        t->doneArg = tpl.doneArg;
-        buf[made] = t;
-      }
       taken = rt.submitBatch(buf, k, SpawnHint::Tail);
     } catch (...) {
-      for (size_t j = 0; j < made; ++j) freeTask(buf[j]);
+      for (size_t j = 0; j < k; ++j) freeTask(buf[j]);
       throw;
     }
     if (taken != k) {

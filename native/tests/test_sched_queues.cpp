@@ -551,6 +551,26 @@ TEST_CASE("task pool: alloc/free across threads") {
   freeTask(again);
 }
 
+TEST_CASE("task pool: allocTasks hands out n distinct pooled copies of the prototype") {
+  int arg = 0;
+  Task proto([](void*) {}, &arg, 3);
+  proto.done = [](void*) {};
+  proto.doneArg = &arg;
+  proto.submitTicks = 99;
+  proto.flags = 0;
+  std::vector<Task*> ts(1300);  // more than the thread cache holds: refills from the depot midway
+  allocTasks(ts.data(), ts.size(), proto);
+  std::vector<Task*> sorted(ts);
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  size_t bad = 0;
+  for (Task* t : ts)
+    bad += t->fn != proto.fn || t->arg != &arg || t->node != 3 || t->done != proto.done || t->doneArg != &arg ||
+           t->cancel != nullptr || t->submitTicks != 99 || t->flags != kTaskPooled || t->next != nullptr;
+  CHECK_EQ(bad, 0u);
+  for (Task* t : ts) freeTask(t);
+}
+
 namespace {
 // A thread-exit destructor that runs after the thread's task cache was given back (thread_local
 // destructors run in reverse order of construction: this one was constructed first).

@@ -1004,6 +1004,60 @@ TEST_CASE("overflow: a full LRQ moves its older half to its node's HWSQ (hierarc
   }
 }
 
+TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (counts, overflow, affinity, stamps)") {
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);  // P0 node 0, P1 node 1
+  o.sysmon = false;
+  o.timingSampleShift = 0;  // every task stamped at submit: the latency histogram counts them all
+  Runtime rt(o);
+  order::Latch p1Busy;
+  Task blocker(affinity::block, &p1Busy);
+  rt.submitToWorker(1, &blocker);  // P1 takes nothing while the batch is looked at
+  p1Busy.waitCount(1);
+  struct Spawner {
+    Runtime* rt = nullptr;
+    std::atomic<uint64_t> ran{0};
+    size_t taken = 0;
+    RuntimeStats after;
+    std::atomic<bool> looked{false};
+  } sp;
+  sp.rt = &rt;
+  Task root(
+      [](void* a) {
+        auto* s = static_cast<Spawner*>(a);
+        std::vector<Task*> batch(400);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          batch[i] = allocTask();
+          batch[i]->fn = [](void* x) { static_cast<Spawner*>(x)->ran.fetch_add(1); };
+          batch[i]->arg = s;
+          if (i % 10 == 3) batch[i]->node = 1;  // 40 for the other node: its HWSQ, not this LRQ
+        }
+        s->taken = s->rt->submitBatch(batch.data(), batch.size());
+        s->after = s->rt->stats();  // still inside, P1 blocked: nothing of the batch ran
+        s->looked.store(true);
+      },
+      &sp);
+  rt.submitToWorker(0, &root);
+  CHECK(eventually([&] { return sp.looked.load(); }));
+  p1Busy.release();
+  rt.waitIdle();
+  CHECK_EQ(sp.taken, 400u);
+  CHECK_EQ(sp.ran.load(), 400u);
+  // 360 for this node: 256 fill the ring, the 257th moves the older 128 plus itself out, 103 follow.
+  const WorkerStats& w = sp.after.workers[0];
+  CHECK_EQ(w.spawned, 400u);
+  CHECK_EQ(w.localPushes, 360u);
+  CHECK_EQ(w.overflows, 1u);
+  CHECK_EQ(w.overflowTasks, 129u);
+  CHECK_EQ(w.lrqDepth, 231u);
+  CHECK_EQ(w.hwsqPushes, 129u + 40u);
+  CHECK_EQ(sp.after.nodes[0].hwsqDepth, 129u);
+  CHECK_EQ(sp.after.nodes[1].hwsqDepth, 40u);
+  auto s = rt.stats();
+  CHECK_EQ(s.executed, 402u);             // the blocker, the root, the batch
+  CHECK_EQ(s.latency.count, s.executed);  // every task of the batch was stamped
+  rt.close();
+}
+
 TEST_CASE("find work: a P that takes from the GRQ prefetches its idle siblings' share into its HWSQ") {
   // 100 tasks without affinity in the GRQ; P0's GRQ pops bring part of it into HWSQ[0] for P1.
   depths::Ctx ctx;

@@ -3,7 +3,20 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu_relax.h"
+
 namespace hwsq::sched {
+
+// Critical sections are a memcpy of a few hundred pointers at most: spin about that long before
+// sleeping in the kernel (a futex wait plus its wake cost microseconds on a loaded machine, and
+// the holder is usually running on another CPU).
+std::unique_lock<std::mutex> GlobalQueue::lock() {
+  for (int i = 0; i < kLockSpins; ++i) {
+    if (mu_.try_lock()) return std::unique_lock<std::mutex>(mu_, std::adopt_lock);
+    cpuRelax();
+  }
+  return std::unique_lock<std::mutex>(mu_);
+}
 
 GlobalQueue::~GlobalQueue() {
   Chunk* c = head_;
@@ -25,7 +38,7 @@ GlobalQueue::Chunk* GlobalQueue::newChunkLocked() {
 
 void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
   if (n == 0) return;
-  std::lock_guard<std::mutex> lk(mu_);
+  std::unique_lock<std::mutex> lk = lock();
   if (!tail_) {
     head_ = tail_ = newChunkLocked();
     headIdx_ = tailIdx_ = 0;
@@ -72,13 +85,13 @@ size_t GlobalQueue::popLocked(Task** out, size_t n) {
 
 size_t GlobalQueue::popBatch(Task** out, size_t max) {
   if (max == 0 || empty()) return 0;
-  std::lock_guard<std::mutex> lk(mu_);
+  std::unique_lock<std::mutex> lk = lock();
   return popLocked(out, max);
 }
 
 size_t GlobalQueue::popShare(Task** out, size_t nprocs, size_t max) {
   if (max == 0 || empty()) return 0;
-  std::lock_guard<std::mutex> lk(mu_);
+  std::unique_lock<std::mutex> lk = lock();
   size_t n = count_ / (nprocs ? nprocs : 1) + 1;
   return popLocked(out, std::min(n, max));
 }

@@ -39,6 +39,8 @@ class GlobalQueue {
     Chunk* next = nullptr;
     Task* items[kItems];
   };
+  static constexpr int kLockSpins = 200;
+  std::unique_lock<std::mutex> lock();
   size_t popLocked(Task** out, size_t n);
   Chunk* newChunkLocked();
 

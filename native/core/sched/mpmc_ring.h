@@ -30,17 +30,10 @@
 #include <thread>
 
 #include "../invariant.h"
+#include "cpu_relax.h"
 #include "task.h"
 
 namespace hwsq::sched {
-
-inline void cpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 class MpmcRing {
  public:

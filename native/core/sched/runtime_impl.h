@@ -234,6 +234,7 @@ struct Runtime::Impl {
   size_t submitOutside(Task* const* ts, size_t n);  // [outside]
   bool refusesLocalSpawns() const;                  // [owner]
   void spawnLocal(P& p, Task* t, SpawnHint hint);   // [owner] from one of its tasks
+  void spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint);  // [owner] same, n in order
   void pushShared(P& p, Task* const* ts, size_t n, int ni);  // [owner] HWSQ ni (flat: GRQ), then wake
   void lrqOverflow(P& p, Task* t);                  // [owner]
   void hwsqPush(int ni, Task* const* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]

@@ -142,6 +142,21 @@ Cache* threadCache() {
 }
 #endif
 
+// allocTasks without a thread cache: all or nothing.
+void allocTasksOneByOne(Task** out, size_t n, const Task& proto) {
+  size_t i = 0;
+  try {
+    for (; i < n; ++i) {
+      out[i] = allocTask();
+      *out[i] = proto;
+      out[i]->flags = kTaskPooled;
+    }
+  } catch (...) {
+    while (i > 0) freeTask(out[--i]);
+    throw;
+  }
+}
+
 }  // namespace
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -153,6 +168,7 @@ Task* allocTask() {
   return t;
 }
 void freeTask(Task* t) { delete t; }
+void allocTasks(Task** out, size_t n, const Task& proto) { allocTasksOneByOne(out, n, proto); }
 #else
 Task* allocTask() {
   Cache* cp = threadCache();
@@ -172,6 +188,30 @@ Task* allocTask() {
   *t = Task();  // stores to a possibly cold line; no dependent load on it
   t->flags = kTaskPooled;
   return t;
+}
+
+void allocTasks(Task** out, size_t n, const Task& proto) {
+  Cache* cp = threadCache();
+  if (__builtin_expect(cp == nullptr, 0)) {
+    allocTasksOneByOne(out, n, proto);
+    return;
+  }
+  Cache& c = *cp;
+  for (size_t i = 0; i < n; ++i) {
+    if (c.n == 0) {
+      try {
+        c.n = depot().get(c.items);
+      } catch (...) {
+        while (i > 0) freeTask(out[--i]);
+        throw;
+      }
+    }
+    Task* t = c.items[--c.n];
+    if (c.n >= kTaskPrefetchDistance) prefetchForWrite(c.items[c.n - kTaskPrefetchDistance]);
+    *t = proto;
+    t->flags = kTaskPooled;
+    out[i] = t;
+  }
 }
 
 void freeTask(Task* t) {

@@ -11,6 +11,9 @@ namespace hwsq::sched {
 
 // Returns a default-initialized Task with flags = kTaskPooled. Throws std::bad_alloc.
 Task* allocTask();
+// Fills out[0..n) with n pooled copies of proto (flags = kTaskPooled), with one thread-cache
+// access for all (the batch paths). All or nothing: throws std::bad_alloc having allocated none.
+void allocTasks(Task** out, size_t n, const Task& proto);
 // Returns a pooled task to the calling thread's cache. Only for tasks from allocTask.
 void freeTask(Task* t);
 
