@@ -60,7 +60,7 @@
       },
       "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] } },
       "conditions": [
-        ["OS=='linux'", { "cflags_cc": ["-fvisibility=hidden", "-fno-semantic-interposition"] }],
+        ["OS=='linux'", { "cflags_cc": ["-fvisibility=hidden", "-fno-semantic-interposition", "-flto=auto"], "ldflags": ["-flto=auto", "-O2"] }],
         ["OS=='linux' and target_arch=='x64'", { "cflags_cc": ["-mtls-dialect=gnu2"] }]
       ],
       "configurations": { "Debug": { "defines": ["HWSQ_ENABLE_ASSERTS=1"] } }

@@ -455,6 +455,32 @@ TEST_CASE("timing sampler: 1 in 2^k on average, spread over every phase of a per
   for (int i = 0; i < 100; ++i) CHECK(all.next(0));
 }
 
+TEST_CASE("timing sampler: skip(n) picks exactly the tasks next() would, gaps skipped at once") {
+  for (int shift : {0, 1, 4, 7}) {
+    TimingSampler one(777), batched(777);
+    std::vector<uint64_t> a, b;
+    uint64_t pos = 0;
+    uint64_t batchSize = 1;
+    while (pos < 200000) {
+      batchSize = batchSize * 7 % 601 + 1;  // batches of 1..601 tasks, in a scrambled order
+      for (uint64_t i = 0; i < batchSize; ++i)
+        if (one.next(shift)) a.push_back(pos + i);
+      uint64_t i = 0;
+      while (i < batchSize) {
+        const uint64_t gap = batched.skip(batchSize - i, shift);
+        CHECK(gap <= batchSize - i);
+        i += gap;
+        if (i == batchSize) break;
+        CHECK(batched.next(shift));  // skip stopped before a timed task
+        b.push_back(pos + i++);
+      }
+      pos += batchSize;
+    }
+    CHECK(a.size() > (shift == 0 ? 199999u : (200000u >> shift) / 2));
+    CHECK(a == b);
+  }
+}
+
 TEST_CASE("histogram: scale multiplies counts and sum, keeps quantiles") {
   Histogram h;
   for (uint64_t v = 1; v <= 1000; ++v) h.record(v);

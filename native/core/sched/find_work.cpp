@@ -35,7 +35,8 @@ Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
       if (!wait.limited(p)) return nullptr;
       continue;
     }
-    if (++p.schedTick % kGlobalCheckEvery == 0) {  // 1. fairness
+    if (--p.fairnessCountdown == 0) {  // 1. fairness
+      p.fairnessCountdown = kGlobalCheckEvery;
       p.runnextChain = 0;
       if (Task* t = grqGet(p, 1)) return t;
       if (hier)

@@ -25,15 +25,33 @@ GlobalQueue::~GlobalQueue() {
     delete c;
     c = n;
   }
-  delete spare_;
+  while (spares_) {
+    Chunk* n = spares_->next;
+    delete spares_;
+    spares_ = n;
+  }
 }
 
 GlobalQueue::Chunk* GlobalQueue::newChunkLocked() {
-  Chunk* c = spare_;
-  if (c) spare_ = nullptr;
-  else c = new Chunk();
+  Chunk* c = spares_;
+  if (c) {
+    spares_ = c->next;
+    --spareCount_;
+  } else {
+    c = new Chunk();
+  }
   c->next = nullptr;
   return c;
+}
+
+void GlobalQueue::retireChunkLocked(Chunk* c) {
+  if (spareCount_ >= kMaxSpareChunks) {
+    delete c;
+    return;
+  }
+  c->next = spares_;
+  spares_ = c;
+  ++spareCount_;
 }
 
 void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
@@ -73,8 +91,7 @@ size_t GlobalQueue::popLocked(Task** out, size_t n) {
       Chunk* old = head_;
       head_ = head_->next;
       headIdx_ = 0;
-      if (!spare_) spare_ = old;
-      else delete old;
+      retireChunkLocked(old);
     }
   }
   count_ -= n;

@@ -43,13 +43,19 @@ class GlobalQueue {
   std::unique_lock<std::mutex> lock();
   size_t popLocked(Task** out, size_t n);
   Chunk* newChunkLocked();
+  void retireChunkLocked(Chunk* c);
 
   std::mutex mu_;
   Chunk* head_ = nullptr;    // chunk holding the oldest task (guarded by mu_)
   Chunk* tail_ = nullptr;    // chunk receiving pushes (guarded by mu_)
   size_t headIdx_ = 0;       // next item to pop in head_ (guarded by mu_)
   size_t tailIdx_ = 0;       // next free item in tail_ (guarded by mu_)
-  Chunk* spare_ = nullptr;   // one cached empty chunk (guarded by mu_)
+  // Emptied chunks kept for the next growth (guarded by mu_), up to kMaxSpareChunks: a queue
+  // that fills and drains again (bursts) would otherwise take every chunk from malloc anew, and
+  // fault its pages in again under the lock once malloc gave them back to the system.
+  static constexpr size_t kMaxSpareChunks = 1024;  // 4 MiB, ~520k tasks
+  Chunk* spares_ = nullptr;
+  size_t spareCount_ = 0;
   size_t count_ = 0;         // exact size (guarded by mu_)
   alignas(64) std::atomic<size_t> size_{0};
 };

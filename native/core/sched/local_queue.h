@@ -58,7 +58,11 @@ class LocalQueue {
     HWSQ_ASSERT(tl - h <= kCapacity, "LRQ: more than capacity between head and tail");
     uint32_t room = kCapacity - (tl - h);
     if (n > room) n = room;
-    for (uint32_t i = 0; i < n; ++i) slots_[(tl + i) & kMask].store(ts[i], std::memory_order_relaxed);
+    // Two contiguous runs of slots at most (the ring wraps once): no index masking per task.
+    const uint32_t start = tl & kMask;
+    const uint32_t first = n < kCapacity - start ? n : kCapacity - start;
+    for (uint32_t i = 0; i < first; ++i) slots_[start + i].store(ts[i], std::memory_order_relaxed);
+    for (uint32_t i = first; i < n; ++i) slots_[i - first].store(ts[i], std::memory_order_relaxed);
     tail_.store(tl + n, std::memory_order_release);
     return n;
   }
@@ -72,7 +76,10 @@ class LocalQueue {
     uint32_t tl = tail_.load(std::memory_order_relaxed);
     uint32_t n = (tl - h) / 2;
     if (n != kCapacity / 2) return 0;  // not full any more
-    for (uint32_t i = 0; i < n; ++i) out[i] = slots_[(h + i) & kMask].load(std::memory_order_relaxed);
+    const uint32_t start = h & kMask;
+    const uint32_t first = n < kCapacity - start ? n : kCapacity - start;
+    for (uint32_t i = 0; i < first; ++i) out[i] = slots_[start + i].load(std::memory_order_relaxed);
+    for (uint32_t i = first; i < n; ++i) out[i] = slots_[i - first].load(std::memory_order_relaxed);
     // acq_rel: release commits our reads of the slots (see the file comment); on failure nothing
     // was taken.
     if (!head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel, std::memory_order_relaxed)) return 0;

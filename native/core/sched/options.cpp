@@ -105,6 +105,7 @@ Runtime::Impl::Impl(Runtime* s, RuntimeOptions options) : self(s), opts(std::mov
   if (o.timingSampleShift < 0 || o.timingSampleShift > 20)
     throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "timingSampleShift must be in [0, 20]");
   shift = o.timingSampleShift;
+  timeAll = statsOn && shift == 0;
   hier = o.policy == StealPolicy::Hierarchical;
   nprocs = static_cast<int>(o.workers.size());
   for (size_t i = 0; i < nn; ++i) {

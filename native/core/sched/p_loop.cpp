@@ -128,7 +128,7 @@ void Runtime::Impl::runTask(P& p, Task* t) {
   uint64_t start = 0;
   const uint64_t sub = t->submitTicks;
   // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
-  const bool timed = statsOn && (shift == 0 || sub != 0);
+  const bool timed = timeAll || (sub != 0 && statsOn);
   if (timed) {
     start = nowTicks();
     if (sub) p.latency.record(start > sub ? start - sub : 0);

@@ -106,7 +106,7 @@ struct alignas(64) P {
   alignas(64) Histogram runTime;  // start -> end of fn of its sampled tasks (stats on)
 
   // Owner only.
-  uint32_t schedTick = 0;      // findRunnable rounds (the 1-in-61 fairness check)
+  uint32_t fairnessCountdown = kGlobalCheckEvery;  // findRunnable rounds to the next fairness check (1 in 61)
   uint32_t runnextChain = 0;   // runnext tasks taken in a row (kMaxRunnextChain)
   bool spinning = false;       // counted in Impl::nspinning and its node's spinning count
   uint64_t spinStart = 0;      // nowTicks() when it started spinning (stats on)
@@ -173,6 +173,7 @@ struct Runtime::Impl {
   Runtime* const self;                // the public object
   RuntimeOptions opts;                // as given (validated)
   bool statsOn = true;                // RuntimeOptions::stats
+  bool timeAll = false;               // statsOn and shift == 0: every task is timed
   bool hier = true;                   // hierarchical policy: HWSQs and node tiers (flat: neither)
   int shift = 0;                      // timingSampleShift: 1 task in 2^shift timed (TimingSampler)
   int nprocs = 0;                     // Ps
@@ -234,12 +235,13 @@ struct Runtime::Impl {
   size_t submitOutside(Task* const* ts, size_t n);  // [outside]
   bool refusesLocalSpawns() const;                  // [owner]
   void spawnLocal(P& p, Task* t, SpawnHint hint);   // [owner] from one of its tasks
-  void spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint);  // [owner] same, n in order
+  void spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint, bool anyAffinity);  // [owner] same, n in order
   void pushShared(P& p, Task* const* ts, size_t n, int ni);  // [owner] HWSQ ni (flat: GRQ), then wake
   void lrqOverflow(P& p, Task* t);                  // [owner]
   void hwsqPush(int ni, Task* const* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
   size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
   void stamp(Task* t, TimingSampler& sampler);      // [owner of sampler]
+  void stampBatch(Task* const* ts, size_t n, TimingSampler& sampler);  // [owner of sampler]
 
   // ---- find_work.cpp
   template <class Wait>

@@ -50,6 +50,18 @@ struct alignas(64) PCounters {
 class TimingSampler {
  public:
   explicit TimingSampler(uint64_t seed = 0x9E3779B97F4A7C15ull) : rng_(seed | 1) {}
+  // How many of the next n tasks are not timed before one that is (n: none of them), skipped
+  // over at once; when less than n, the task after them is timed: next() returns true for it.
+  uint64_t skip(uint64_t n, int shift) {
+    if (shift == 0) return 0;
+    if (left_ > n) {
+      left_ -= static_cast<uint32_t>(n);
+      return n;
+    }
+    const uint64_t k = left_ - 1;
+    left_ = 1;
+    return k;
+  }
   // True when the next task is to be timed. shift 0: every task.
   bool next(int shift) {
     if (shift == 0) return true;

@@ -42,10 +42,14 @@ bool Runtime::submit(Task* t, SpawnHint hint) {
 size_t Runtime::submitBatch(Task* const* tasks, size_t n, SpawnHint hint) {
   Impl& rt = *impl_;
   if (P* p = tlP; p && p->rt == &rt) {
+    bool anyAffinity = false;
     for (size_t i = 0; i < n; ++i)
-      if (tasks[i]->node >= 0) rt.checkedNodeIndex(tasks[i]->node);
+      if (tasks[i]->node >= 0) {
+        rt.checkedNodeIndex(tasks[i]->node);
+        anyAffinity = true;
+      }
     if (rt.refusesLocalSpawns()) return 0;  // all or nothing
-    rt.spawnLocalBatch(*p, tasks, n, hint);
+    rt.spawnLocalBatch(*p, tasks, n, hint, anyAffinity);
     return n;
   }
   return rt.submitOutside(tasks, n);
@@ -98,6 +102,24 @@ void Runtime::Impl::stamp(Task* t, TimingSampler& sampler) {
   t->submitTicks = statsOn && sampler.next(shift) ? nowTicks() : 0;
 }
 
+// [owner of sampler] stamp() for n tasks of one submit: the sampled ones share one clock read,
+// taken only if one is picked (a submit of a single task must not pay a clock read 127 times in
+// 128), and the sampler skips over the gaps between them at once.
+void Runtime::Impl::stampBatch(Task* const* ts, size_t n, TimingSampler& sampler) {
+  size_t i = 0;
+  uint64_t now = 0;
+  while (i < n) {
+    const size_t gap = statsOn ? sampler.skip(n - i, shift) : n - i;
+    for (size_t end = i + gap; i < end; ++i) ts[i]->submitTicks = 0;
+    if (i == n) return;
+    const bool picked = sampler.next(shift);
+    HWSQ_ASSERT(picked, "TimingSampler: skip stopped before an untimed task");
+    (void)picked;
+    if (now == 0) now = nowTicks();
+    ts[i++]->submitTicks = now;
+  }
+}
+
 // [outside] n tasks from a thread that is not a P of this runtime: all or nothing.
 size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
   if (n == 0) return 0;
@@ -108,22 +130,7 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     rejected.fetch_add(n, std::memory_order_release);
     return 0;
   }
-  // The tasks the caller's sampler picks share one clock read, taken only if one is picked (a
-  // submit of a single task must not pay a clock read 127 times in 128).
-  if (statsOn) {
-    TimingSampler& sampler = callerSampler();
-    uint64_t now = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (sampler.next(shift)) {
-        if (now == 0) now = nowTicks();
-        ts[i]->submitTicks = now;
-      } else {
-        ts[i]->submitTicks = 0;
-      }
-    }
-  } else {
-    for (size_t i = 0; i < n; ++i) ts[i]->submitTicks = 0;
-  }
+  stampBatch(ts, n, callerSampler());
   bool global = false;
   int wakeNodes[4];
   int nWake = 0;
@@ -184,10 +191,10 @@ void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
   wakeSpinner(p.nodeIdx);
 }
 
-// [owner] n tasks from a task running on p (validated, not refused), in order. The tasks bound
-// for p's own ring (no hint, no foreign node) are queued as one run: one count, one clock read
+// [owner] n tasks from a task running on p (validated, not refused; anyAffinity: some task has a
+// node), in order. The tasks bound for p's own ring (no hint, no foreign node) are queued as one run: one count, one clock read
 // for the sampled ones, one ring claim, one wake; any other task goes through spawnLocal.
-void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint) {
+void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint, bool anyAffinity) {
   if (hint != SpawnHint::Tail) {
     for (size_t i = 0; i < n; ++i) spawnLocal(p, ts[i], hint);
     return;
@@ -195,6 +202,7 @@ void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint h
   size_t i = 0;
   while (i < n) {
     size_t j = i;
+    if (!anyAffinity) j = n;  // one run, nothing to look at
     while (j < n && (ts[j]->node < 0 || (hier && nodeIndexOf(ts[j]->node) == p.nodeIdx))) ++j;
     if (j == i) {  // bound elsewhere
       spawnLocal(p, ts[i++], hint);
@@ -202,20 +210,8 @@ void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint h
     }
     const size_t k = j - i;
     p.c.spawned.add(k);
-    if (statsOn) {
-      p.c.localPushes.add(k);
-      uint64_t now = 0;
-      for (size_t x = i; x < j; ++x) {
-        if (p.sampler.next(shift)) {
-          if (now == 0) now = nowTicks();
-          ts[x]->submitTicks = now;
-        } else {
-          ts[x]->submitTicks = 0;
-        }
-      }
-    } else {
-      for (size_t x = i; x < j; ++x) ts[x]->submitTicks = 0;
-    }
+    if (statsOn) p.c.localPushes.add(k);
+    stampBatch(ts + i, k, p.sampler);
     while (i < j) {
       i += p.lrq.pushBackBatch(ts + i, static_cast<uint32_t>(std::min<size_t>(j - i, LocalQueue::kCapacity)));
       if (i < j) lrqOverflow(p, ts[i++]);

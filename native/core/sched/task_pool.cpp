@@ -214,7 +214,10 @@ void allocTasks(Task** out, size_t n, const Task& proto) {
   }
 }
 
-void freeTask(Task* t) {
+namespace {
+// freeTask's rare cases, out of line so that its common case needs no stack frame: the thread's
+// first free (the cache is created), a full cache, no cache.
+[[gnu::noinline]] void freeTaskSlow(Task* t) {
   Cache* cp = threadCache();
   if (__builtin_expect(cp == nullptr, 0)) {
     depot().put(&t, 1);
@@ -228,6 +231,16 @@ void freeTask(Task* t) {
     c.n = kBatch;
   }
   c.items[c.n++] = t;
+}
+}  // namespace
+
+void freeTask(Task* t) {
+  Cache* c = tlCachePtr;
+  if (__builtin_expect(c != nullptr && c->n < 2 * kBatch, 1)) {
+    c->items[c->n++] = t;
+    return;
+  }
+  freeTaskSlow(t);
 }
 #endif
 
