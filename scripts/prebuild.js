@@ -22,8 +22,10 @@ const { checkTools } = require('./requirements');
 const root = path.resolve(__dirname, '..');
 /** What the tarball ships to rebuild the addon from source. */
 const SOURCES = ['binding.gyp', 'native/core', 'native/napi'];
-/** Newest symbol version a prebuild may need from each system library (README: Prebuilds). */
-const FLOOR = { GLIBC: '2.34', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '3.0' };
+/** Newest symbol version a prebuild may need from each system library (README: Prebuilds).
+ * GCC (libgcc_s): 3.3.1 for __gcc_personality_v0, which the link-time optimized build references
+ * (every libgcc_s since 2003 has it). */
+const FLOOR = { GLIBC: '2.34', GLIBCXX: '3.4.30', CXXABI: '1.3.13', GCC: '3.3.1' };
 const ELF_MACHINE = { x64: 62, arm64: 183 };
 
 const ARCHES = {

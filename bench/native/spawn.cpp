@@ -10,7 +10,9 @@
 //   fidelity_*     the latency histogram's p50/p99 with sampling against full timing on the
 //                  very same tasks (bursts of 1000 no-op tasks): every task's latency is kept,
 //                  the default's sampler then picks its subset, as the runtime would
-//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only]
+//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE]
+// --only runs one figure of the first table (e.g. hwsq_inside_tail) and nothing else: for counting
+// instructions per task under `valgrind --tool=callgrind`, which no load on the machine can move.
 // Every figure is the median of R repetitions (best also reported); runtimes/arenas are created
 // and warmed before timing; the timed region is submit-all + wait-until-all-completed.
 #include <algorithm>
@@ -57,6 +59,7 @@ struct Args {
   bool json = false;
   bool go = true;
   bool statsOnly = false;
+  std::string only;  // --only: the one figure to run
 };
 
 Figure measure(const Args& a, const std::function<void(uint64_t)>& body) {
@@ -462,11 +465,12 @@ int main(int argc, char** argv) {
     if (s == "--json") a.json = true;
     else if (s == "--no-go") a.go = false;
     else if (s == "--stats-only") a.statsOnly = true;
+    else if (s.rfind("--only=", 0) == 0) a.only = s.substr(7);
     else if (s.rfind("--tasks=", 0) == 0) a.tasks = std::strtoull(s.c_str() + 8, nullptr, 10);
     else if (s.rfind("--reps=", 0) == 0) a.reps = std::max(1, std::atoi(s.c_str() + 7));
     else if (s.rfind("--workers=", 0) == 0) a.workers = std::max(1, std::atoi(s.c_str() + 10));
     else {
-      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE]\n", argv[0]);
       return 2;
     }
   }
@@ -480,26 +484,38 @@ int main(int argc, char** argv) {
   };
   if (!a.json) std::printf("spawn+complete of %llu no-op tasks, %d workers, median of %d\n", (unsigned long long)a.tasks, a.workers, a.reps);
   std::string tbbVersion, goVersion;
+  // --only: that figure alone (lazily: the others are not even set up).
+  auto run = [&](const std::string& name, const std::function<Figure()>& figure) {
+    if (a.only.empty() || a.only == name) add(name, figure());
+  };
   if (!a.statsOnly) {
     // Default options throughout (stats on, timing sampled 1 in 2^kDefaultShift).
-    add("hwsq_external_batch256", hwsqExternalBatch(a, true, 256, false));
-    add("hwsq_external_batch256_stats_off", hwsqExternalBatch(a, false, 256, false));
-    add("hwsq_external_batch256_waitgroup", hwsqExternalBatch(a, true, 256, true));
-    add("hwsq_external_single", hwsqExternalSingle(a, true));
-    add("hwsq_external_single_stats_off", hwsqExternalSingle(a, false));
-    add("hwsq_external_spawn_pooled", hwsqExternalSpawn(a));
-    add("hwsq_inside_tail", hwsqInside(a, true, SpawnHint::Tail));
-    add("hwsq_inside_tail_stats_off", hwsqInside(a, false, SpawnHint::Tail));
-    add("hwsq_inside_next", hwsqInside(a, true, SpawnHint::Next));
-    add("hwsq_inside_tail_flat", hwsqInside(a, true, SpawnHint::Tail, StealPolicy::Flat));
+    run("hwsq_external_batch256", [&] { return hwsqExternalBatch(a, true, 256, false); });
+    run("hwsq_external_batch256_stats_off", [&] { return hwsqExternalBatch(a, false, 256, false); });
+    run("hwsq_external_batch256_waitgroup", [&] { return hwsqExternalBatch(a, true, 256, true); });
+    run("hwsq_external_single", [&] { return hwsqExternalSingle(a, true); });
+    run("hwsq_external_single_stats_off", [&] { return hwsqExternalSingle(a, false); });
+    run("hwsq_external_spawn_pooled", [&] { return hwsqExternalSpawn(a); });
+    run("hwsq_inside_tail", [&] { return hwsqInside(a, true, SpawnHint::Tail); });
+    run("hwsq_inside_tail_stats_off", [&] { return hwsqInside(a, false, SpawnHint::Tail); });
+    run("hwsq_inside_next", [&] { return hwsqInside(a, true, SpawnHint::Next); });
+    run("hwsq_inside_tail_flat", [&] { return hwsqInside(a, true, SpawnHint::Tail, StealPolicy::Flat); });
 #ifdef HWSQ_HAVE_TBB
     tbbVersion = TBB_VERSION_STRING;
-    add("tbb_task_group_external", tbbExternal(a));
-    add("tbb_task_group_inside", tbbInside(a));
+    run("tbb_task_group_external", [&] { return tbbExternal(a); });
+    run("tbb_task_group_inside", [&] { return tbbInside(a); });
 #endif
     std::map<std::string, Figure> goFigs;
-    if (a.go && runGo(a, goFigs, goVersion))
+    if (a.go && a.only.empty() && runGo(a, goFigs, goVersion))
       for (auto& [k, v] : goFigs) add(k, v);
+  }
+
+  if (!a.only.empty()) {
+    if (rows.empty()) {
+      std::fprintf(stderr, "%s: no figure named %s (--only takes a name of the first table)\n", argv[0], a.only.c_str());
+      return 2;
+    }
+    return 0;
   }
 
   // What stats cost: default options against stats off (and full timing), interleaved rounds.
