@@ -294,7 +294,7 @@ describe('hwsq bench spawn', () => {
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout) as SpawnBenchReport;
     const st = rep.stats;
-    expect(st.rounds).toBe(3);
+    expect(st.rounds).toBe(9);  // 3 interleaved rounds per repetition
     expect(st.defaultTimingSampleShift).toBe(7);
     const ordered = (x: Spread) => {
       expect(finitePositive(x.min)).toBe(true);
@@ -325,7 +325,7 @@ describe('hwsq bench spawn', () => {
     }
     const text = hwsq(['bench', 'spawn', '--quick', '--tasks', '20000', '--reps', '1', '--no-go', '--workers', '2']);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 1 interleaved rounds.*1 task in 128/);
+    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 3 interleaved rounds.*1 task in 128/);
     expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing\s+best\/best\s+default\/off per round/m);
     expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(best\/best, worse shape\): \d+\.\d{3}, (met|NOT met)/);
   }, 300_000);

@@ -33,7 +33,7 @@ export function buildProgram(): Command {
     .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, what stats cost (default options vs stats: false vs full timing, interleaved rounds), oneTBB and Go when installed, queue microbenchmarks')
     .option('--json', 'print one JSON object instead of the human summary')
     .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', tasksArg)
-    .option('--reps <n>', 'repetitions (and interleaved rounds of the stats cost), the median is reported (default 5; 3 with --quick)', repsArg)
+    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick); the stats cost runs 3 interleaved rounds per repetition', repsArg)
     .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", workersArg)
     .option('--quick', 'fewer tasks and repetitions')
     .option('--no-go', 'skip the Go comparison')

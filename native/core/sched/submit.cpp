@@ -192,8 +192,9 @@ void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
 }
 
 // [owner] n tasks from a task running on p (validated, not refused; anyAffinity: some task has a
-// node), in order. The tasks bound for p's own ring (no hint, no foreign node) are queued as one run: one count, one clock read
-// for the sampled ones, one ring claim, one wake; any other task goes through spawnLocal.
+// node), in order. The tasks bound for p's own ring (no hint, no foreign node) are queued as one
+// run: one count, one clock read for the sampled ones, one ring claim, one wake; any other task
+// goes through spawnLocal.
 void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint, bool anyAffinity) {
   if (hint != SpawnHint::Tail) {
     for (size_t i = 0; i < n; ++i) spawnLocal(p, ts[i], hint);
