@@ -314,6 +314,18 @@ describe('hwsq bench spawn', () => {
     expect(st.goal.met).toBe(st.goal.ratio <= 1.03);
     expect(rep.goal.target).toBe(4);
     if (rep.goal.ratio !== null) expect(rep.goal.met).toBe(rep.goal.ratio >= 4);
+    // oneTBB and hwsq in the same rounds: one figure of each per round, ratios paired within a round.
+    expect(rep.tbbPaired.available).toBe(rep.tbb.available && rep.benchSpawnBinary.available);
+    if (rep.tbbPaired.available) {
+      expect(rep.tbbPaired.rounds).toBe(3);
+      for (const p of [rep.tbbPaired.external, rep.tbbPaired.inside]) {
+        for (const x of [p.tbbNs, p.hwsqNs, p.tbbOverHwsq]) ordered(x);
+        expect(p.tbbOverHwsq.min).toBeGreaterThanOrEqual(p.tbbNs.min / p.hwsqNs.max - 1e-9);
+        expect(p.tbbOverHwsq.max).toBeLessThanOrEqual(p.tbbNs.max / p.hwsqNs.min + 1e-9);
+      }
+    } else {
+      expect(rep.tbbPaired.reason.length).toBeGreaterThan(0);
+    }
     if (rep.benchSpawnBinary.available) {
       // bench_spawn's own sections: the stats cost with 10 us tasks, and the fidelity check.
       expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_inside_1worker', 'noop_inside_1worker_cpu', 'noop_external_batch256', 'spin10us_inside']);
@@ -328,6 +340,7 @@ describe('hwsq bench spawn', () => {
     expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 3 interleaved rounds.*1 task in 128/);
     expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing\s+best\/best\s+default\/off per round/m);
     expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(best\/best, worse shape\): \d+\.\d{3}, (met|NOT met)/);
+    expect(text.stdout).toMatch(/^oneTBB \/ hwsq (C\+\+ loop in the same rounds \(1, one repetition of each back to back\), per round median \(min\.\.max\): external \d+\.\d{3} \(\d+\.\d{3}\.\.\d+\.\d{3}\), inside \d+\.\d{3} |in the same rounds: not measured \()/m);
   }, 300_000);
 });
 

@@ -12,7 +12,8 @@
 //                  the default's sampler then picks its subset, as the runtime would
 //   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE]
 // --only runs one figure of the first table (e.g. hwsq_inside_tail) and nothing else: for counting
-// instructions per task under `valgrind --tool=callgrind`, which no load on the machine can move.
+// instructions per task under `valgrind --tool=callgrind`, which no load on the machine can move,
+// and for `hwsq bench spawn`'s rounds that pair oneTBB with hwsq (with --json: one JSON line).
 // Every figure is the median of R repetitions (best also reported); runtimes/arenas are created
 // and warmed before timing; the timed region is submit-all + wait-until-all-completed.
 #include <algorithm>
@@ -520,6 +521,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: no figure named %s (--only takes a name of the first table)\n", argv[0], a.only.c_str());
       return 2;
     }
+    if (a.json)
+      std::printf("{\"bench\":\"spawn\",\"tasks\":%llu,\"workers\":%d,\"reps\":%d,\"results\":{\"%s\":{\"ns_per_task\":%.2f,\"best_ns_per_task\":%.2f}}}\n",
+                  (unsigned long long)a.tasks, a.workers, a.reps, rows[0].first.c_str(), rows[0].second.median, rows[0].second.best);
     return 0;
   }
 

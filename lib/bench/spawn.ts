@@ -84,6 +84,8 @@ export interface SpawnBenchReport {
         results: Record<string, number>;
       }
     | Absent;
+  /** oneTBB and the C++ loop in the same rounds (one repetition each, back to back, alternating which goes first), so that both see the same load. */
+  tbbPaired: { available: true; rounds: number; external: TbbPairedShape; inside: TbbPairedShape } | Absent;
   /** Slower / faster: > 1 means hwsq is faster by that factor. null when a side is absent. */
   ratios: Record<string, number | null>;
   goal: { statement: string; target: number; ratio: number | null; met: boolean | null };
@@ -94,6 +96,13 @@ export interface Spread {
   median: number;
   min: number;
   max: number;
+}
+
+/** One shape of the oneTBB / hwsq pairing: ns/task of each side over the rounds, and oneTBB / hwsq per round. */
+export interface TbbPairedShape {
+  tbbNs: Spread;
+  hwsqNs: Spread;
+  tbbOverHwsq: Spread;
 }
 
 /** One shape of the C++ loop under each stats setting, interleaved rounds. */
@@ -240,6 +249,43 @@ function queueFigures(binDir: string | undefined, quick: boolean, threads: numbe
   };
 }
 
+// oneTBB's figure on a shared machine moves by 3x between runs minutes apart: each round runs one
+// repetition of hwsq's C++ loop (in this process) and one of oneTBB's task_group (bench_spawn
+// --only, a process of its own), back to back, alternating which goes first, so that a ratio is
+// taken between figures of the same moment.
+function pairedTbb(
+  binding: ReturnType<typeof nativeRuntimeBinding>,
+  config: ReturnType<typeof normalizeNativeRuntimeOptions>,
+  bin: string,
+  tasks: number,
+  rounds: number,
+  workers: number,
+): SpawnBenchReport['tbbPaired'] {
+  const shape = (mode: 'external' | 'inside'): TbbPairedShape | string => {
+    const tbb: number[] = [];
+    const hwsq: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const side of r % 2 === 0 ? ['hwsq', 'tbb'] : ['tbb', 'hwsq']) {
+        if (side === 'hwsq') {
+          hwsq.push(binding.benchSpawn(config, mode, tasks, 1).nsPerTask);
+          continue;
+        }
+        const name = `tbb_task_group_${mode}`;
+        const out = runJson(bin, ['--json', `--only=${name}`, `--tasks=${tasks}`, '--reps=1', `--workers=${workers}`]);
+        const fig = out.json ? (out.json.results as BinaryRows | undefined)?.[name] : undefined;
+        if (!fig) return out.error ?? `${path.basename(bin)} printed no ${name}`;
+        tbb.push(fig.ns_per_task);
+      }
+    }
+    return { tbbNs: spread(tbb), hwsqNs: spread(hwsq), tbbOverHwsq: spread(tbb.map((x, i) => x / hwsq[i]!)) };
+  };
+  const external = shape('external');
+  if (typeof external === 'string') return { available: false, reason: external };
+  const inside = shape('inside');
+  if (typeof inside === 'string') return { available: false, reason: inside };
+  return { available: true, rounds, external, inside };
+}
+
 const STATS_GOAL = 1.03;
 // A goal of 3% read off the best of a few rounds of +-20% noise reads met or not by luck: the
 // stats cost runs three interleaved rounds per repetition (as bench_spawn's does).
@@ -318,6 +364,9 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
   const stats = statsCost(binding, config, tasks, STATS_ROUNDS_PER_REP * reps);
   log('bench_spawn (oneTBB)');
   const { tbb, binary } = benchSpawnBinary(options.binDir, tasks, reps, workers);
+  log('oneTBB and hwsq in the same rounds');
+  const tbbPaired: SpawnBenchReport['tbbPaired'] =
+    tbb.available && binary.available ? pairedTbb(binding, config, binary.path, tasks, reps, workers) : { available: false, reason: tbb.available ? 'bench_spawn is absent' : tbb.reason };
   log('Go');
   const go: SpawnBenchReport['go'] = options.go === false ? { available: false, reason: 'skipped: --no-go' } : goFigures(tasks, reps, workers);
   log('queue microbenchmarks');
@@ -353,6 +402,7 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
     go,
     stats,
     benchSpawnBinary: binary,
+    tbbPaired,
     queues,
     ratios,
     goal: {
@@ -418,6 +468,13 @@ export function formatSpawnBench(r: SpawnBenchReport): string {
         `p99 by ${(f.p99_rel_err_median! * 100).toFixed(2)}% (${(f.p99_rel_err_max! * 100).toFixed(2)}% worst)`,
     );
   }
+  if (r.tbbPaired.available) {
+    const p = r.tbbPaired;
+    lines.push(
+      `oneTBB / hwsq C++ loop in the same rounds (${p.rounds}, one repetition of each back to back), per round median (min..max): ` +
+        `external ${pct(p.external.tbbOverHwsq)}, inside ${pct(p.inside.tbbOverHwsq)}`,
+    );
+  } else lines.push(`oneTBB / hwsq in the same rounds: not measured (${r.tbbPaired.reason})`);
   lines.push('ratios of ns/task, a / b (> 1: b is faster by that factor):');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`  ${k.padEnd(58)} ${v === null ? 'n/a' : v.toFixed(2)}`);
   lines.push(`goal: >= ${r.goal.target}x oneTBB (best/best, worse shape): ${r.goal.ratio === null ? 'not measured (oneTBB absent)' : `${r.goal.ratio.toFixed(2)}x, ${r.goal.met ? 'met' : 'NOT met'}`}`);
