@@ -472,7 +472,8 @@ export function formatSpawnBench(r: SpawnBenchReport): string {
     const p = r.tbbPaired;
     lines.push(
       `oneTBB / hwsq C++ loop in the same rounds (${p.rounds}, one repetition of each back to back), per round median (min..max): ` +
-        `external ${pct(p.external.tbbOverHwsq)}, inside ${pct(p.inside.tbbOverHwsq)}`,
+        `external ${pct(p.external.tbbOverHwsq)}, inside ${pct(p.inside.tbbOverHwsq)}; ns/task medians oneTBB / hwsq: ` +
+        `external ${p.external.tbbNs.median.toFixed(1)} / ${p.external.hwsqNs.median.toFixed(1)}, inside ${p.inside.tbbNs.median.toFixed(1)} / ${p.inside.hwsqNs.median.toFixed(1)}`,
     );
   } else lines.push(`oneTBB / hwsq in the same rounds: not measured (${r.tbbPaired.reason})`);
   lines.push('ratios of ns/task, a / b (> 1: b is faster by that factor):');
