@@ -11,7 +11,9 @@ import {
   describeMachine,
   formatTable,
   histogramDelta,
+  loadSnapshot,
   mergeBuckets,
+  otherCpus,
   parseDuration,
   parseSize,
   quantile,
@@ -105,6 +107,27 @@ describe('bench helpers', () => {
     expect(defaultMemorySize([64 * 1024 * MiB], 4 * MiB)).toBe(64 * MiB); // at least 64 MiB
     expect(defaultMemorySize([200 * MiB], 32 * MiB)).toBe(50 * MiB); // at most a quarter of the free memory
     expect(defaultMemorySize([64 * 1024 * MiB], null)).toBe(256 * MiB);
+  });
+
+  it('counts the CPUs other processes kept busy between two snapshots, leaving out this process and its children', () => {
+    const before = { busy: 1000, total: 4000, own: 100 };
+    // 300 busy ticks of 400 elapsed (2 CPUs, 200 each), 200 of them ours: 100 / 400 of the machine = 0.5 CPU.
+    expect(otherCpus(before, { busy: 1300, total: 4400, own: 300 }, 2)).toBeCloseTo(0.5, 9);
+    expect(otherCpus(before, { busy: 1300, total: 4400, own: 400 }, 2)).toBe(0); // ours and the machine's read at different instants
+    expect(otherCpus(before, { busy: 1000, total: 4000, own: 100 }, 2)).toBeNull(); // no time passed
+    expect(otherCpus(null, before, 2)).toBeNull();
+    expect(otherCpus(before, null, 2)).toBeNull();
+    const a = loadSnapshot();
+    if (process.platform !== 'linux') return expect(a).toBeNull();
+    expect(a).not.toBeNull();
+    const until = Date.now() + 300;
+    let x = 0;
+    while (Date.now() < until) x += Math.sqrt(x + 1);
+    const b = loadSnapshot()!;
+    expect(x).toBeGreaterThan(0);
+    expect(b.own).toBeGreaterThan(a!.own); // 300 ms of this thread's CPU, in ticks of 10 ms
+    expect(b.busy - a!.busy).toBeGreaterThanOrEqual(b.own - a!.own - 2);
+    expect(otherCpus(a, b, os.cpus().length)).toBeGreaterThanOrEqual(0);
   });
 
   it('describes the machine it runs on', async () => {
@@ -314,15 +337,19 @@ describe('hwsq bench spawn', () => {
     expect(st.goal.met).toBe(st.goal.ratio <= 1.03);
     expect(rep.goal.target).toBe(4);
     if (rep.goal.ratio !== null) expect(rep.goal.met).toBe(rep.goal.ratio >= 4);
+    expect(process.platform !== 'linux' || (rep.otherCpus !== null && rep.otherCpus >= 0 && rep.otherCpus <= os.cpus().length)).toBe(true);
     // oneTBB and hwsq in the same rounds: one figure of each per round, ratios paired within a round.
     expect(rep.tbbPaired.available).toBe(rep.tbb.available && rep.benchSpawnBinary.available);
     if (rep.tbbPaired.available) {
       expect(rep.tbbPaired.rounds).toBe(3);
       for (const p of [rep.tbbPaired.external, rep.tbbPaired.inside]) {
-        for (const x of [p.tbbNs, p.hwsqNs, p.tbbOverHwsq]) ordered(x);
+        for (const x of [p.tbbNs, p.hwsqNs, p.tbbOverHwsq, p.tbbCpuNs, p.hwsqCpuNs, p.tbbOverHwsqCpu]) ordered(x);
         expect(p.tbbOverHwsq.min).toBeGreaterThanOrEqual(p.tbbNs.min / p.hwsqNs.max - 1e-9);
         expect(p.tbbOverHwsq.max).toBeLessThanOrEqual(p.tbbNs.max / p.hwsqNs.min + 1e-9);
+        expect(p.tbbOverHwsqCpu.min).toBeGreaterThanOrEqual(p.tbbCpuNs.min / p.hwsqCpuNs.max - 1e-9);
+        expect(p.tbbOverHwsqCpu.max).toBeLessThanOrEqual(p.tbbCpuNs.max / p.hwsqCpuNs.min + 1e-9);
       }
+      expect(rep.tbbPaired.otherCpus === null || rep.tbbPaired.otherCpus >= 0).toBe(true);
     } else {
       expect(rep.tbbPaired.reason.length).toBeGreaterThan(0);
     }
@@ -341,6 +368,11 @@ describe('hwsq bench spawn', () => {
     expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing\s+best\/best\s+default\/off per round/m);
     expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(best\/best, worse shape\): \d+\.\d{3}, (met|NOT met)/);
     expect(text.stdout).toMatch(/^oneTBB \/ hwsq (C\+\+ loop in the same rounds \(1, one repetition of each back to back\), per round median \(min\.\.max\): external \d+\.\d{3} \(\d+\.\d{3}\.\.\d+\.\d{3}\), inside \d+\.\d{3} .*; ns\/task medians oneTBB \/ hwsq: external \d+\.\d \/ \d+\.\d, inside \d+\.\d \/ \d+\.\d$|in the same rounds: not measured \()/m);
+    if (/in the same rounds \(/.test(text.stdout)) {
+      expect(text.stdout).toMatch(/^  by CPU time \(each side's process, every thread\): per round external \d+\.\d{3} .*; CPU ns\/task medians oneTBB \/ hwsq: external \d+\.\d \/ \d+\.\d, inside \d+\.\d \/ \d+\.\d$/m);
+      expect(text.stdout).toMatch(/^  other processes kept (\d+\.\d{2} CPUs|an unknown number of CPUs \(no \/proc\)) busy meanwhile/m);
+    }
+    expect(text.stdout).toMatch(/^other processes kept (\d+\.\d{2} CPUs|an unknown number of CPUs \(no \/proc\)) busy over the whole run/m);
   }, 300_000);
 });
 

@@ -291,4 +291,24 @@ describe('integers crossing into C++ are refused, never wrapped', () => {
       handle.destroy();
     }
   });
+
+  it('benchSpawn (hwsq bench spawn) refuses bad modes, counts and warm-up sizes before building a runtime', () => {
+    const { benchSpawn } = nativeRuntimeBinding();
+    const config: NativeRuntimeConfig = { workers: 1, placement: null, pin: 'none', policy: 'hierarchical', stats: true, timingSampleShift: 7, sysmon: false, idleSpinNs: 0, hogThresholdNs: null, virtualNodes: 0, virtualWorkersPerNode: 0, numaNode: -1, confineToCaller: false };
+    const bench = benchSpawn as unknown as (...a: unknown[]) => unknown;
+    expectCode(() => bench(config, 'sideways', 100, 1), RangeError, 'ERR_HWSQ_INVALID_OPTION');
+    for (const tasks of [0, -1, 1.5, NaN, 2 ** 53 + 2]) expectCode(() => bench(config, 'external', tasks, 1), RangeError, 'ERR_HWSQ_INVALID_COUNT');
+    for (const reps of [0, 2 ** 20 + 1]) expectCode(() => bench(config, 'external', 100, reps), RangeError, 'ERR_HWSQ_INVALID_COUNT');
+    for (const warmup of [0, -1, 0.5, NaN, Infinity, 2 ** 53 + 2]) expectCode(() => bench(config, 'inside', 100, 1, warmup), RangeError, 'ERR_HWSQ_INVALID_COUNT');
+    expect(() => bench(config, 'inside', 100, 1, '100')).toThrow(TypeError);
+    // A figure with the process's CPU time per task; an explicit warm-up size is taken as given.
+    for (const mode of ['external', 'inside'] as const) {
+      const f = benchSpawn(config, mode, 2000, 2, 2000);
+      expect(f.mode).toBe(mode);
+      expect(f.samplesNs).toHaveLength(2);
+      expect(f.bestNsPerTask).toBeLessThanOrEqual(f.nsPerTask);
+      expect(f.cpuNsPerTask).toBeGreaterThan(0);
+      expect(Number.isFinite(f.cpuNsPerTask)).toBe(true);
+    }
+  });
 });

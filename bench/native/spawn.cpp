@@ -10,10 +10,12 @@
 //   fidelity_*     the latency histogram's p50/p99 with sampling against full timing on the
 //                  very same tasks (bursts of 1000 no-op tasks): every task's latency is kept,
 //                  the default's sampler then picks its subset, as the runtime would
-//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE]
+//   bench_spawn [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE] [--warmup=N]
 // --only runs one figure of the first table (e.g. hwsq_inside_tail) and nothing else: for counting
 // instructions per task under `valgrind --tool=callgrind`, which no load on the machine can move,
 // and for `hwsq bench spawn`'s rounds that pair oneTBB with hwsq (with --json: one JSON line).
+// --warmup: tasks of the first table's untimed warm-up (default N/10); the paired rounds warm up
+// with all N, so that one timed repetition does not pay for first-touching its memory.
 // Every figure is the median of R repetitions (best also reported); runtimes/arenas are created
 // and warmed before timing; the timed region is submit-all + wait-until-all-completed.
 #include <algorithm>
@@ -51,7 +53,16 @@ namespace {
 
 struct Figure {
   double median = 0, best = 0;
+  double cpuMedian = -1;  // the process's CPU time (every thread, spinning included) per task, median; < 0: not measured (Go)
 };
+
+// CPU time of the whole process, every thread: a figure that other load on the machine moves far
+// less than wall-clock time (a descheduled thread uses none).
+double processCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
 
 struct Args {
   uint64_t tasks = 1'000'000;
@@ -61,18 +72,29 @@ struct Args {
   bool go = true;
   bool statsOnly = false;
   std::string only;  // --only: the one figure to run
+  uint64_t warmup = 0;  // --warmup: tasks of the untimed warm-up of measure(); 0: tasks / 10
 };
 
+std::string cpuJson(const Figure& f) {
+  if (f.cpuMedian < 0) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", f.cpuMedian);
+  return b;
+}
+
 Figure measure(const Args& a, const std::function<void(uint64_t)>& body) {
-  body(a.tasks / 10);  // warm-up (pool, arena, page faults)
-  std::vector<double> xs;
+  body(a.warmup ? a.warmup : a.tasks / 10);  // warm-up (pool, arena, page faults)
+  std::vector<double> xs, cpu;
   for (int r = 0; r < a.reps; ++r) {
+    const double c0 = processCpuNs();
     auto t0 = Clock::now();
     body(a.tasks);
     xs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(a.tasks));
+    cpu.push_back((processCpuNs() - c0) / static_cast<double>(a.tasks));
   }
   std::sort(xs.begin(), xs.end());
-  return {xs[xs.size() / 2], xs[0]};
+  std::sort(cpu.begin(), cpu.end());
+  return {xs[xs.size() / 2], xs[0], cpu[cpu.size() / 2]};
 }
 
 void noop(void*) {}
@@ -475,8 +497,9 @@ int main(int argc, char** argv) {
     else if (s.rfind("--tasks=", 0) == 0) a.tasks = std::strtoull(s.c_str() + 8, nullptr, 10);
     else if (s.rfind("--reps=", 0) == 0) a.reps = std::max(1, std::atoi(s.c_str() + 7));
     else if (s.rfind("--workers=", 0) == 0) a.workers = std::max(1, std::atoi(s.c_str() + 10));
+    else if (s.rfind("--warmup=", 0) == 0) a.warmup = std::strtoull(s.c_str() + 9, nullptr, 10);
     else {
-      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE] [--warmup=N]\n", argv[0]);
       return 2;
     }
   }
@@ -522,8 +545,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (a.json)
-      std::printf("{\"bench\":\"spawn\",\"tasks\":%llu,\"workers\":%d,\"reps\":%d,\"results\":{\"%s\":{\"ns_per_task\":%.2f,\"best_ns_per_task\":%.2f}}}\n",
-                  (unsigned long long)a.tasks, a.workers, a.reps, rows[0].first.c_str(), rows[0].second.median, rows[0].second.best);
+      std::printf("{\"bench\":\"spawn\",\"tasks\":%llu,\"workers\":%d,\"reps\":%d,\"results\":{\"%s\":{\"ns_per_task\":%.2f,\"best_ns_per_task\":%.2f,\"cpu_ns_per_task\":%s}}}\n",
+                  (unsigned long long)a.tasks, a.workers, a.reps, rows[0].first.c_str(), rows[0].second.median, rows[0].second.best, cpuJson(rows[0].second).c_str());
     return 0;
   }
 
@@ -582,8 +605,8 @@ int main(int argc, char** argv) {
                 tbbVersion.c_str(), tbbVersion.empty() ? "" : "\"", goVersion.empty() ? "null" : "\"", goVersion.c_str(),
                 goVersion.empty() ? "" : "\"");
     for (size_t i = 0; i < rows.size(); ++i)
-      std::printf("%s\"%s\":{\"ns_per_task\":%.2f,\"best_ns_per_task\":%.2f}", i ? "," : "", rows[i].first.c_str(), rows[i].second.median,
-                  rows[i].second.best);
+      std::printf("%s\"%s\":{\"ns_per_task\":%.2f,\"best_ns_per_task\":%.2f,\"cpu_ns_per_task\":%s}", i ? "," : "", rows[i].first.c_str(),
+                  rows[i].second.median, rows[i].second.best, cpuJson(rows[i].second).c_str());
     std::printf("},\"ratios\":{");
     for (size_t i = 0; i < ratios.size(); ++i) std::printf("%s\"%s\":%.3f", i ? "," : "", ratios[i].first.c_str(), ratios[i].second);
     std::printf("},\"default_timing_sample_shift\":%d,\"stats_cost\":{", kDefaultShift);

@@ -124,6 +124,37 @@ function procStatTotals(): { busy: number; total: number } | null {
   return { busy: total - idle, total };
 }
 
+/** Machine-wide busy time (/proc/stat) and this process's CPU time with its reaped children's (/proc/self/stat), both in clock ticks. */
+export interface LoadSnapshot {
+  busy: number;
+  total: number;
+  own: number;
+}
+
+export function loadSnapshot(): LoadSnapshot | null {
+  const m = procStatTotals();
+  const stat = readText('/proc/self/stat');
+  if (!m || !stat) return null;
+  // Fields after the command name (which may hold spaces and parentheses): state is field 3,
+  // utime stime cutime cstime are fields 14..17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const own = f.slice(11, 15).reduce((a, b) => a + b, 0);
+  return Number.isFinite(own) ? { ...m, own } : null;
+}
+
+/**
+ * CPUs kept busy by everything but this process (and the children it waited for) between two
+ * snapshots: what a benchmark's figures shared the machine with. null when unknown.
+ */
+export function otherCpus(before: LoadSnapshot | null, after: LoadSnapshot | null, cpus: number): number | null {
+  if (!before || !after || after.total <= before.total) return null;
+  const other = after.busy - before.busy - (after.own - before.own);
+  return (Math.max(0, other) / (after.total - before.total)) * cpus;
+}
+
+/** Other processes keeping a quarter of a CPU or more busy disturb a benchmark (describeMachine's threshold too). */
+export const OTHER_LOAD_CPUS = 0.25;
+
 /** CPUs busy over `ms` (from /proc/stat jiffies); null when /proc/stat is unreadable. */
 export async function busyCpus(ms: number): Promise<number | null> {
   const a = procStatTotals();
@@ -170,7 +201,7 @@ export async function describeMachine(sampleMs = 250): Promise<MachineInfo> {
     numaBalancing: readText('/proc/sys/kernel/numa_balancing'),
     // Other processes using a quarter of a CPU or more while we sampled /proc/stat are "load" (the
     // loadavg, a minute's average, also counts this process's own work of the last minute).
-    load: { loadavg1, busyCpus: busy, sampleMs, otherLoadSeen: busy !== null ? busy >= 0.25 : loadavg1 >= 1 },
+    load: { loadavg1, busyCpus: busy, sampleMs, otherLoadSeen: busy !== null ? busy >= OTHER_LOAD_CPUS : loadavg1 >= 1 },
     clock: 'CLOCK_MONOTONIC (process.hrtime.bigint in JS, std::chrono::steady_clock natively)',
   };
 }

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { packageRoot } from '../core/native';
 import { createNativeRuntime, nativeRuntimeBinding, type NativeRuntime } from '../native-runtime/native-runtime';
 import { benchDir, normalizeNativeRuntimeOptions } from '../core/validation';
+import { loadSnapshot, otherCpus, OTHER_LOAD_CPUS } from './common';
 import { version } from '../core/version';
 
 export interface SpawnBenchOptions {
@@ -85,7 +86,9 @@ export interface SpawnBenchReport {
       }
     | Absent;
   /** oneTBB and the C++ loop in the same rounds (one repetition each, back to back, alternating which goes first), so that both see the same load. */
-  tbbPaired: { available: true; rounds: number; external: TbbPairedShape; inside: TbbPairedShape } | Absent;
+  tbbPaired: { available: true; rounds: number; external: TbbPairedShape; inside: TbbPairedShape; otherCpus: number | null } | Absent;
+  /** CPUs kept busy by other processes over the whole run (/proc/stat less this process and its children); null when unknown. */
+  otherCpus: number | null;
   /** Slower / faster: > 1 means hwsq is faster by that factor. null when a side is absent. */
   ratios: Record<string, number | null>;
   goal: { statement: string; target: number; ratio: number | null; met: boolean | null };
@@ -98,11 +101,18 @@ export interface Spread {
   max: number;
 }
 
-/** One shape of the oneTBB / hwsq pairing: ns/task of each side over the rounds, and oneTBB / hwsq per round. */
+/**
+ * One shape of the oneTBB / hwsq pairing: ns/task of each side over the rounds, and oneTBB / hwsq
+ * per round; by wall clock (throughput) and by the CPU time of each side's process (what a task
+ * costs in CPU, spinning included: where the CPUs are shared with other load, throughput follows it).
+ */
 export interface TbbPairedShape {
   tbbNs: Spread;
   hwsqNs: Spread;
   tbbOverHwsq: Spread;
+  tbbCpuNs: Spread;
+  hwsqCpuNs: Spread;
+  tbbOverHwsqCpu: Spread;
 }
 
 /** One shape of the C++ loop under each stats setting, interleaved rounds. */
@@ -181,7 +191,7 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.e
   return { json: JSON.parse(line) as Record<string, unknown> };
 }
 
-type BinaryRows = Record<string, { ns_per_task: number; best_ns_per_task: number }>;
+type BinaryRows = Record<string, { ns_per_task: number; best_ns_per_task: number; cpu_ns_per_task?: number | null }>;
 
 function benchSpawnBinary(binDir: string | undefined, tasks: number, reps: number, workers: number): { tbb: SpawnBenchReport['tbb']; binary: SpawnBenchReport['benchSpawnBinary'] } {
   const bin = findBinary('bench_spawn', binDir);
@@ -252,7 +262,9 @@ function queueFigures(binDir: string | undefined, quick: boolean, threads: numbe
 // oneTBB's figure on a shared machine moves by 3x between runs minutes apart: each round runs one
 // repetition of hwsq's C++ loop (in this process) and one of oneTBB's task_group (bench_spawn
 // --only, a process of its own), back to back, alternating which goes first, so that a ratio is
-// taken between figures of the same moment.
+// taken between figures of the same moment. Each side's repetition follows an untimed one of the
+// same size in the same runtime or arena: a repetition that first-touched its memory (queue chunks,
+// TBB's task memory) timed page faults, dearest just after another process freed much memory.
 function pairedTbb(
   binding: ReturnType<typeof nativeRuntimeBinding>,
   config: ReturnType<typeof normalizeNativeRuntimeOptions>,
@@ -264,26 +276,40 @@ function pairedTbb(
   const shape = (mode: 'external' | 'inside'): TbbPairedShape | string => {
     const tbb: number[] = [];
     const hwsq: number[] = [];
+    const tbbCpu: number[] = [];
+    const hwsqCpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
       for (const side of r % 2 === 0 ? ['hwsq', 'tbb'] : ['tbb', 'hwsq']) {
         if (side === 'hwsq') {
-          hwsq.push(binding.benchSpawn(config, mode, tasks, 1).nsPerTask);
+          const f = binding.benchSpawn(config, mode, tasks, 1, tasks);
+          hwsq.push(f.nsPerTask);
+          hwsqCpu.push(f.cpuNsPerTask);
           continue;
         }
         const name = `tbb_task_group_${mode}`;
-        const out = runJson(bin, ['--json', `--only=${name}`, `--tasks=${tasks}`, '--reps=1', `--workers=${workers}`]);
+        const out = runJson(bin, ['--json', `--only=${name}`, `--tasks=${tasks}`, '--reps=1', `--warmup=${tasks}`, `--workers=${workers}`]);
         const fig = out.json ? (out.json.results as BinaryRows | undefined)?.[name] : undefined;
         if (!fig) return out.error ?? `${path.basename(bin)} printed no ${name}`;
+        if (typeof fig.cpu_ns_per_task !== 'number') return `${path.basename(bin)} printed no cpu_ns_per_task (rebuild it: ${BUILD_HINT})`;
         tbb.push(fig.ns_per_task);
+        tbbCpu.push(fig.cpu_ns_per_task);
       }
     }
-    return { tbbNs: spread(tbb), hwsqNs: spread(hwsq), tbbOverHwsq: spread(tbb.map((x, i) => x / hwsq[i]!)) };
+    return {
+      tbbNs: spread(tbb),
+      hwsqNs: spread(hwsq),
+      tbbOverHwsq: spread(tbb.map((x, i) => x / hwsq[i]!)),
+      tbbCpuNs: spread(tbbCpu),
+      hwsqCpuNs: spread(hwsqCpu),
+      tbbOverHwsqCpu: spread(tbbCpu.map((x, i) => x / hwsqCpu[i]!)),
+    };
   };
+  const before = loadSnapshot();
   const external = shape('external');
   if (typeof external === 'string') return { available: false, reason: external };
   const inside = shape('inside');
   if (typeof inside === 'string') return { available: false, reason: inside };
-  return { available: true, rounds, external, inside };
+  return { available: true, rounds, external, inside, otherCpus: otherCpus(before, loadSnapshot(), os.cpus().length) };
 }
 
 const STATS_GOAL = 1.03;
@@ -292,7 +318,7 @@ const STATS_GOAL = 1.03;
 const STATS_ROUNDS_PER_REP = 3;
 const SPEED_GOAL = 4;
 
-// Every round runs each setting once (one benchSpawn of one repetition, its warm-up untimed),
+// Every round runs each setting once (one benchSpawn of one repetition after an untimed one of the same size),
 // starting with a different setting each round, so that drift in the machine's load hits all.
 function statsCost(binding: ReturnType<typeof nativeRuntimeBinding>, config: ReturnType<typeof normalizeNativeRuntimeOptions>, tasks: number, rounds: number): StatsCostReport {
   const settings = [config, { ...config, stats: false }, { ...config, timingSampleShift: 0 }];
@@ -301,7 +327,7 @@ function statsCost(binding: ReturnType<typeof nativeRuntimeBinding>, config: Ret
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < settings.length; k++) {
         const i = (k + r) % settings.length;
-        ns[i]!.push(binding.benchSpawn(settings[i]!, mode, tasks, 1).nsPerTask);
+        ns[i]!.push(binding.benchSpawn(settings[i]!, mode, tasks, 1, tasks).nsPerTask);
       }
     }
     const per = (a: number[], b: number[]) => a.map((x, r) => x / b[r]!);
@@ -342,6 +368,7 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
   const reps = options.reps ?? (quick ? 3 : 5);
   const log = options.log ?? (() => {});
   if (options.binDir === undefined) benchDir(); // HWSQ_BENCH_DIR checked before anything runs
+  const loadBefore = loadSnapshot();
   const config = normalizeNativeRuntimeOptions({ workers: options.workers ?? 'auto' });
   const rt = createNativeRuntime({ workers: options.workers ?? 'auto' });
   const workers = rt.size;
@@ -403,6 +430,7 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
     stats,
     benchSpawnBinary: binary,
     tbbPaired,
+    otherCpus: otherCpus(loadBefore, loadSnapshot(), os.cpus().length),
     queues,
     ratios,
     goal: {
@@ -413,6 +441,16 @@ export async function runSpawnBench(options: SpawnBenchOptions = {}): Promise<Sp
       met: goalRatio === null ? null : goalRatio >= SPEED_GOAL,
     },
   };
+}
+
+function cpusText(cpus: number | null): string {
+  return cpus === null ? 'an unknown number of CPUs (no /proc)' : `${cpus.toFixed(2)} CPUs`;
+}
+
+// oneTBB / hwsq by wall clock falls where the CPUs are shared: hwsq's lead is in how its two
+// workers scale, and a shared CPU takes that away (the CPU-time ratio is what is left).
+function otherLoadWarning(cpus: number | null): string {
+  return cpus !== null && cpus >= OTHER_LOAD_CPUS ? '  << other load: figures disturbed, oneTBB / hwsq by wall clock falls toward the CPU-time ratio' : '';
 }
 
 function row(label: string, f: Figure): string {
@@ -474,10 +512,15 @@ export function formatSpawnBench(r: SpawnBenchReport): string {
       `oneTBB / hwsq C++ loop in the same rounds (${p.rounds}, one repetition of each back to back), per round median (min..max): ` +
         `external ${pct(p.external.tbbOverHwsq)}, inside ${pct(p.inside.tbbOverHwsq)}; ns/task medians oneTBB / hwsq: ` +
         `external ${p.external.tbbNs.median.toFixed(1)} / ${p.external.hwsqNs.median.toFixed(1)}, inside ${p.inside.tbbNs.median.toFixed(1)} / ${p.inside.hwsqNs.median.toFixed(1)}`,
+      `  by CPU time (each side's process, every thread): per round external ${pct(p.external.tbbOverHwsqCpu)}, inside ${pct(p.inside.tbbOverHwsqCpu)}; ` +
+        `CPU ns/task medians oneTBB / hwsq: external ${p.external.tbbCpuNs.median.toFixed(1)} / ${p.external.hwsqCpuNs.median.toFixed(1)}, ` +
+        `inside ${p.inside.tbbCpuNs.median.toFixed(1)} / ${p.inside.hwsqCpuNs.median.toFixed(1)}`,
+      `  other processes kept ${cpusText(p.otherCpus)} busy meanwhile${otherLoadWarning(p.otherCpus)}`,
     );
   } else lines.push(`oneTBB / hwsq in the same rounds: not measured (${r.tbbPaired.reason})`);
   lines.push('ratios of ns/task, a / b (> 1: b is faster by that factor):');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`  ${k.padEnd(58)} ${v === null ? 'n/a' : v.toFixed(2)}`);
+  lines.push(`other processes kept ${cpusText(r.otherCpus)} busy over the whole run${otherLoadWarning(r.otherCpus)}`);
   lines.push(`goal: >= ${r.goal.target}x oneTBB (best/best, worse shape): ${r.goal.ratio === null ? 'not measured (oneTBB absent)' : `${r.goal.ratio.toFixed(2)}x, ${r.goal.met ? 'met' : 'NOT met'}`}`);
   return lines.join('\n');
 }

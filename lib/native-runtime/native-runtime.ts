@@ -201,13 +201,16 @@ export interface CppSpawnFigure {
   workers: number;
   nsPerTask: number;
   bestNsPerTask: number;
+  /** The process's CPU time (every thread, spinning included) per task, median of the repetitions. */
+  cpuNsPerTask: number;
   samplesNs: number[];
 }
 
 export interface NativeRuntimeBinding {
   NativeRuntime: new (config: NativeRuntimeAddonConfig) => NativeRuntimeHandle;
   prepareChase(view: Uint8Array, seed: number): void;
-  benchSpawn(config: NativeRuntimeAddonConfig, mode: 'external' | 'inside', tasks: number, reps: number): CppSpawnFigure;
+  /** warmupTasks: the untimed warm-up's size (default tasks / 10). */
+  benchSpawn(config: NativeRuntimeAddonConfig, mode: 'external' | 'inside', tasks: number, reps: number, warmupTasks?: number): CppSpawnFigure;
 }
 
 export function nativeRuntimeBinding(): NativeRuntimeBinding {

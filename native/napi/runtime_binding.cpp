@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -383,10 +384,10 @@ void benchRootFn(void* p) {
   }
 }
 
-// benchSpawn(config, mode, tasks, reps) -> { mode, tasks, reps, nsPerTask, bestNsPerTask, samplesNs }
+// benchSpawn(config, mode, tasks, reps, warmupTasks?) -> { mode, tasks, reps, nsPerTask, bestNsPerTask, cpuNsPerTask, samplesNs }
 // The C++ spawn loop of bench/native/spawn.cpp, in this process, on a runtime built from config
 // (blocks the calling thread). Timed: submit all `tasks` no-op tasks + wait until all completed;
-// median of `reps` after a warm-up of tasks/10.
+// median of `reps` after an untimed warm-up of warmupTasks (default tasks/10); cpuNsPerTask: the process's CPU time per task, median.
 //   mode 'external': from this thread in batches of 256 pooled tasks (hwsq_external_batch256)
 //   mode 'inside':   one task spawns them all from a P, LRQ tail (hwsq_inside_tail)
 Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
@@ -397,6 +398,9 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
     const uint64_t tasks = static_cast<uint64_t>(integerIn(info[2], "tasks", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"));
     const int reps = intIn(info[3], "reps", 1, 1 << 20, "ERR_HWSQ_INVALID_COUNT");
     if (mode != "external" && mode != "inside") throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "mode must be 'external' or 'inside'");
+    const uint64_t warmup = info.Length() > 4 && !info[4].IsUndefined()
+                                ? static_cast<uint64_t>(integerIn(info[4], "warmupTasks", 1, kMaxSafeInteger, "ERR_HWSQ_INVALID_COUNT"))
+                                : std::max<uint64_t>(1, tasks / 10);
     Runtime rt(std::move(opts));
     // `shm` in config: published like any runtime (bench spawn measures the cost against off).
     hwsq::shm::Registration published = publishIfEnabled(info[0].As<Napi::Object>(), rt, hwsq::shm::RuntimeKind::Native);
@@ -411,12 +415,21 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
       }
       rt.waitIdle();
     };
-    body(std::max<uint64_t>(1, tasks / 10));  // warm-up: task pool, queues, page faults
-    std::vector<double> xs;
+    body(warmup);  // untimed: task pool, queues, page faults
+    // The process's CPU time too (every thread, spinning included): other load on the machine
+    // moves it far less than wall-clock time.
+    auto processCpuNs = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+      return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+    };
+    std::vector<double> xs, cpu;
     for (int r = 0; r < reps; ++r) {
+      const double c0 = processCpuNs();
       const auto t0 = std::chrono::steady_clock::now();
       body(tasks);
       xs.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(tasks));
+      cpu.push_back((processCpuNs() - c0) / static_cast<double>(tasks));
     }
     rt.close();
     auto samples = Napi::Array::New(env, xs.size());
@@ -429,6 +442,8 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
     out.Set("workers", rt.workerCount());
     out.Set("nsPerTask", xs[xs.size() / 2]);
     out.Set("bestNsPerTask", xs[0]);
+    std::sort(cpu.begin(), cpu.end());
+    out.Set("cpuNsPerTask", cpu[cpu.size() / 2]);
     out.Set("samplesNs", samples);
     return out;
   });
