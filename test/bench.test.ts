@@ -2,6 +2,7 @@
 // the helpers they share (lib/bench/common.ts). Behaviour only, never timings: the JSON has the
 // documented shape, placement is verified, values are positive and finite and ordered where they
 // must be (p50 <= p99 <= max), Ctrl-C stops a run and prints what finished.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -354,6 +355,12 @@ describe('hwsq bench spawn', () => {
       expect(rep.tbbPaired.reason.length).toBeGreaterThan(0);
     }
     if (rep.benchSpawnBinary.available) {
+      // Its counts are digits within bounds: "-1" is not 2^64 - 1 (a warm-up that never ends).
+      for (const bad of ['--tasks=-1', '--tasks=x', '--tasks=', '--warmup=-1', '--reps=0', '--workers=100000', '--tasks=99999999999999999999']) {
+        const b = spawnSync(rep.benchSpawnBinary.path, [bad, '--only=hwsq_inside_tail', '--json'], { encoding: 'utf8', timeout: 20_000 });
+        expect(b.status, bad).toBe(2);
+        expect(b.stderr, bad).toMatch(/^usage: /);
+      }
       // bench_spawn's own sections: the stats cost with 10 us tasks, and the fidelity check.
       expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_inside_1worker', 'noop_inside_1worker_cpu', 'noop_external_batch256', 'spin10us_inside']);
       const f = rep.benchSpawnBinary.fidelity as Record<string, number>;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "args.h"
 #include "sched/clock.h"
 #include "sched/global_queue.h"
 #include "sched/local_queue.h"
@@ -207,9 +208,10 @@ int main(int argc, char** argv) {
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
+    uint64_t v = 0;
     if (s == "--json") json = true;
-    else if (s.rfind("--ops=", 0) == 0) ops = std::max<uint64_t>(100000, std::strtoull(s.c_str() + 6, nullptr, 10));
-    else if (s.rfind("--threads=", 0) == 0) threads = std::max(2, std::atoi(s.c_str() + 10));
+    else if (s.rfind("--ops=", 0) == 0 && parseCount(s.c_str() + 6, 1, 10'000'000'000ull, &ops)) ops = std::max<uint64_t>(100000, ops);
+    else if (s.rfind("--threads=", 0) == 0 && parseCount(s.c_str() + 10, 1, 1024, &v)) threads = std::max(2, static_cast<int>(v));
     else {
       std::fprintf(stderr, "usage: %s [--ops=N] [--threads=T] [--json]\n", argv[0]);
       return 2;

@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "args.h"
 #include "sched/clock.h"
 #include "sched/native_tasks.h"
 #include "sched/parker.h"
@@ -488,17 +489,19 @@ bool runGo(const Args& a, std::map<std::string, Figure>& out, std::string& versi
 int main(int argc, char** argv) {
   Args a;
   a.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  constexpr uint64_t kMaxTasks = 10'000'000'000ull;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
+    uint64_t v = 0;
     if (s == "--json") a.json = true;
     else if (s == "--no-go") a.go = false;
     else if (s == "--stats-only") a.statsOnly = true;
     else if (s.rfind("--only=", 0) == 0) a.only = s.substr(7);
-    else if (s.rfind("--tasks=", 0) == 0) a.tasks = std::strtoull(s.c_str() + 8, nullptr, 10);
-    else if (s.rfind("--reps=", 0) == 0) a.reps = std::max(1, std::atoi(s.c_str() + 7));
-    else if (s.rfind("--workers=", 0) == 0) a.workers = std::max(1, std::atoi(s.c_str() + 10));
-    else if (s.rfind("--warmup=", 0) == 0) a.warmup = std::strtoull(s.c_str() + 9, nullptr, 10);
-    else {
+    else if (s.rfind("--tasks=", 0) == 0 && parseCount(s.c_str() + 8, 1, kMaxTasks, &a.tasks)) {
+    } else if (s.rfind("--reps=", 0) == 0 && parseCount(s.c_str() + 7, 1, 1000, &v)) a.reps = static_cast<int>(v);
+    else if (s.rfind("--workers=", 0) == 0 && parseCount(s.c_str() + 10, 1, 1024, &v)) a.workers = static_cast<int>(v);
+    else if (s.rfind("--warmup=", 0) == 0 && parseCount(s.c_str() + 9, 1, kMaxTasks, &a.warmup)) {
+    } else {
       std::fprintf(stderr, "usage: %s [--tasks=N] [--reps=R] [--workers=W] [--no-go] [--json] [--stats-only] [--only=FIGURE] [--warmup=N]\n", argv[0]);
       return 2;
     }
