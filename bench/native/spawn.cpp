@@ -172,6 +172,30 @@ void spawner(void* p) {
   auto* c = static_cast<InsideCtx*>(p);
   for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(noop, nullptr, -1, nullptr, nullptr, nullptr, c->hint);
 }
+// Inside, in batches of 256 pooled copies of one task (the addon's submitPooled: spawnNative
+// inside, hwsq bench spawn's in-process loop).
+void batchSpawner(void* p) {
+  auto* c = static_cast<InsideCtx*>(p);
+  Task* buf[256];
+  const Task proto(noop, nullptr);
+  for (uint64_t i = 0; i < c->n; i += 256) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(256, c->n - i));
+    allocTasks(buf, k, proto);
+    c->rt->submitBatch(buf, k, SpawnHint::Tail);
+  }
+}
+Figure hwsqInsideBatch(const Args& a) {
+  Runtime rt(opts(a.workers, true));
+  auto f = measure(a, [&](uint64_t n) {
+    InsideCtx c{&rt, n, SpawnHint::Tail};
+    Task root(batchSpawner, &c);
+    rt.submit(&root);
+    rt.waitIdle();
+  });
+  rt.close();
+  return f;
+}
+
 Figure hwsqInside(const Args& a, bool stats, SpawnHint hint, StealPolicy policy = StealPolicy::Hierarchical) {
   Runtime rt(opts(a.workers, stats, policy));
   auto f = measure(a, [&](uint64_t n) {
@@ -530,6 +554,7 @@ int main(int argc, char** argv) {
     run("hwsq_external_spawn_pooled", [&] { return hwsqExternalSpawn(a); });
     run("hwsq_inside_tail", [&] { return hwsqInside(a, true, SpawnHint::Tail); });
     run("hwsq_inside_tail_stats_off", [&] { return hwsqInside(a, false, SpawnHint::Tail); });
+    run("hwsq_inside_batch256", [&] { return hwsqInsideBatch(a); });
     run("hwsq_inside_next", [&] { return hwsqInside(a, true, SpawnHint::Next); });
     run("hwsq_inside_tail_flat", [&] { return hwsqInside(a, true, SpawnHint::Tail, StealPolicy::Flat); });
 #ifdef HWSQ_HAVE_TBB

@@ -13,6 +13,7 @@
 #include "../invariant.h"
 #include "clock.h"
 #include "fence.h"
+#include "hot_path.h"
 #include "idle.h"
 
 namespace hwsq::sched {

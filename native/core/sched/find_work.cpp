@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "fence.h"
+#include "hot_path.h"
 #include "idle.h"
 
 namespace hwsq::sched {
@@ -53,37 +54,6 @@ Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
 
 template Task* Runtime::Impl::findRunnable<ThreadPark>(P&, ThreadPark&);
 template Task* Runtime::Impl::findRunnable<ExternalPark>(P&, ExternalPark&);
-
-// [owner] Only p's own queues: its inbox, then runnext / LRQ (also all an external P at its
-// concurrency limit may take: RunLimits::localOnly).
-Task* Runtime::Impl::localGet(P& p) {
-  if (Task* t = p.inbox.pop()) {
-    if (statsOn) p.c.inboxPops.add();
-    return t;
-  }
-  return lrqGet(p);
-}
-
-// [owner] runnext, at most kMaxRunnextChain in a row, then the LRQ's oldest.
-Task* Runtime::Impl::lrqGet(P& p) {
-  if (p.runnextChain < kMaxRunnextChain) {
-    if (Task* t = p.lrq.takeRunnext()) {
-      ++p.runnextChain;
-      if (statsOn) p.c.runnextHits.add();
-      return t;
-    }
-  } else if (Task* t = p.lrq.takeRunnext()) {
-    // The runnext chain used its budget: demote to the back of the ring so the ring's older
-    // tasks run (tokio's LIFO-slot limit; Go issue 52934 for the starvation it prevents).
-    if (!p.lrq.pushBack(t)) lrqOverflow(p, t);
-  }
-  p.runnextChain = 0;
-  Task* t = p.lrq.popFront();
-  // A queued task's line is usually cold (written by the spawning core): start loading the one
-  // a few pops ahead now, so that misses overlap instead of costing one full miss per task.
-  if (t) __builtin_prefetch(p.lrq.peekAhead(kTaskPrefetchDistance));
-  return t;
-}
 
 // [owner] Pops a batch of about p's share of HWSQ ni (spill list first on fairness ticks, see
 // hwsq.h) into p.buf: the first is for p to run, the rest go to its LRQ (empty on this path,

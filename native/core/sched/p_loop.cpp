@@ -1,11 +1,11 @@
 // A thread-backed P's thread: the constructor starts one per P and waits until each has pinned
 // itself and run onWorkerStart; then each loops "find a task, run it" (findRunnable with the
-// ThreadPark strategy) until the runtime stops. runTask, running one task, is shared with
-// external Ps (external.cpp).
+// ThreadPark strategy) until the runtime stops. runTask, running one task, is in hot_path.h
+// (shared with external Ps).
 #include <thread>
 
 #include "../affinity.h"
-#include "clock.h"
+#include "hot_path.h"
 #include "idle.h"
 #include "task_pool.h"
 
@@ -114,40 +114,6 @@ void Runtime::Impl::pMain(P& p) {
   tlP = nullptr;
   tlRuntime = nullptr;
   leaveRuntimeThread();
-}
-
-// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last.
-void Runtime::Impl::runTask(P& p, Task* t) {
-  // Copy out first: fn may free or reuse a caller-owned task.
-  const TaskFn fn = t->fn;
-  void* const arg = t->arg;
-  const TaskFn done = t->done;
-  void* const doneArg = t->doneArg;
-  const uint32_t flags = t->flags;
-  const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
-  uint64_t start = 0;
-  const uint64_t sub = t->submitTicks;
-  // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
-  const bool timed = timeAll || (sub != 0 && statsOn);
-  if (timed) {
-    start = nowTicks();
-    if (sub) p.latency.record(start > sub ? start - sub : 0);
-  }
-  p.probe.startTicks.store(start, std::memory_order_relaxed);  // 0: sysmon uses its own clock
-  p.probe.tick.store(tick + 1, std::memory_order_release);      // odd: running (sysmon)
-  fn(arg);
-  if (timed) {
-    uint64_t end = nowTicks();
-    p.runTime.record(end - start);
-    p.c.busyTicks.add((end - start) << shift);
-  }
-  // Even before done(): a completion may make its waiter submit the next task at once, and
-  // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
-  // that publish their result from inside fn call taskEnding() first for the same reason.
-  p.probe.tick.store(tick + 2, std::memory_order_release);
-  if (done) done(doneArg);
-  if (flags & kTaskPooled) freeTask(t);
-  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
 }
 
 Runtime* Runtime::current() { return tlRuntime ? tlRuntime->self : nullptr; }

@@ -246,8 +246,8 @@ struct Runtime::Impl {
   // ---- find_work.cpp
   template <class Wait>
   Task* findRunnable(P& p, Wait& wait);             // [owner] the search order
-  Task* localGet(P& p);                             // [owner] inbox, runnext, LRQ
-  Task* lrqGet(P& p);                               // [owner] runnext (budgeted), LRQ
+  [[gnu::always_inline]] Task* localGet(P& p);     // [owner] inbox, runnext, LRQ (hot_path.h)
+  [[gnu::always_inline]] Task* lrqGet(P& p);       // [owner] runnext (budgeted), LRQ (hot_path.h)
   size_t hwsqTake(P& p, int ni, size_t max, bool spillFirst, size_t* depth);  // [owner]
   Task* hwsqGet(P& p, int ni, size_t max, bool spillFirst = false);           // [owner] its own node
   Task* grqGet(P& p, size_t max);                   // [owner]
@@ -302,7 +302,7 @@ struct Runtime::Impl {
   void startThreads();                              // [ctor] thread-backed: start the Ps, wait for them
   void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
-  void runTask(P& p, Task* t);                      // [owner]
+  [[gnu::always_inline]] void runTask(P& p, Task* t);  // [owner] (hot_path.h)
 
   // ---- external.cpp
   RunResult runSome(P& p, const RunLimits& lim);    // [owner] the attached thread

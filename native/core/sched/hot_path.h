@@ -1,0 +1,78 @@
+// The per-task path of a P: taking from its own queues (localGet: inbox, runnext, LRQ) and running
+// a task (runTask). Inline in each caller (a thread-backed P's loop in p_loop.cpp, findRunnable in
+// find_work.cpp, an external P's runOne in external.cpp) and forced so: defined out of line, with
+// two callers each, the addon's link-time optimizer kept them as calls, and the inside spawn shape
+// took 1.3x the time per task.
+#pragma once
+#include "clock.h"
+#include "runtime_impl.h"
+#include "task_pool.h"
+
+namespace hwsq::sched {
+
+// [owner] Only p's own queues: its inbox, then runnext / LRQ (also all an external P at its
+// concurrency limit may take: RunLimits::localOnly).
+inline Task* Runtime::Impl::localGet(P& p) {
+  if (Task* t = p.inbox.pop()) {
+    if (statsOn) p.c.inboxPops.add();
+    return t;
+  }
+  return lrqGet(p);
+}
+
+// [owner] runnext, at most kMaxRunnextChain in a row, then the LRQ's oldest.
+inline Task* Runtime::Impl::lrqGet(P& p) {
+  if (p.runnextChain < kMaxRunnextChain) {
+    if (Task* t = p.lrq.takeRunnext()) {
+      ++p.runnextChain;
+      if (statsOn) p.c.runnextHits.add();
+      return t;
+    }
+  } else if (Task* t = p.lrq.takeRunnext()) {
+    // The runnext chain used its budget: demote to the back of the ring so the ring's older
+    // tasks run (tokio's LIFO-slot limit; Go issue 52934 for the starvation it prevents).
+    if (!p.lrq.pushBack(t)) lrqOverflow(p, t);
+  }
+  p.runnextChain = 0;
+  Task* t = p.lrq.popFront();
+  // A queued task's line is usually cold (written by the spawning core): start loading the one
+  // a few pops ahead now, so that misses overlap instead of costing one full miss per task.
+  if (t) __builtin_prefetch(p.lrq.peekAhead(kTaskPrefetchDistance));
+  return t;
+}
+
+// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last.
+inline void Runtime::Impl::runTask(P& p, Task* t) {
+  // Copy out first: fn may free or reuse a caller-owned task.
+  const TaskFn fn = t->fn;
+  void* const arg = t->arg;
+  const TaskFn done = t->done;
+  void* const doneArg = t->doneArg;
+  const uint32_t flags = t->flags;
+  const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
+  uint64_t start = 0;
+  const uint64_t sub = t->submitTicks;
+  // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
+  const bool timed = timeAll || (sub != 0 && statsOn);
+  if (timed) {
+    start = nowTicks();
+    if (sub) p.latency.record(start > sub ? start - sub : 0);
+  }
+  p.probe.startTicks.store(start, std::memory_order_relaxed);  // 0: sysmon uses its own clock
+  p.probe.tick.store(tick + 1, std::memory_order_release);      // odd: running (sysmon)
+  fn(arg);
+  if (timed) {
+    uint64_t end = nowTicks();
+    p.runTime.record(end - start);
+    p.c.busyTicks.add((end - start) << shift);
+  }
+  // Even before done(): a completion may make its waiter submit the next task at once, and
+  // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
+  // that publish their result from inside fn call taskEnding() first for the same reason.
+  p.probe.tick.store(tick + 2, std::memory_order_release);
+  if (done) done(doneArg);
+  if (flags & kTaskPooled) freeTask(t);
+  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
+}
+
+}  // namespace hwsq::sched
