@@ -1,6 +1,7 @@
 // Shutdown never hangs and never loses work: destroy() of a NativeRuntime or a Runtime in the
 // middle of a burst far beyond a node queue's ring, of a big fan-out from inside a task, a Worker
-// that owns such a runtime being terminated, and process.exit() mid-burst. Each scenario runs in
+// that owns such a runtime being terminated, process.exit() mid-burst, and workers that crash as
+// they start, replaced again and again. Each scenario runs in
 // a child process (test/fixtures/shutdown/scenario.cjs) under a generous watchdog: a hung
 // destroy() blocks its whole thread, so only another process can notice it. The watchdog is a
 // hang detector, not a timing assertion: it fails the test instead of hanging CI.
@@ -114,5 +115,14 @@ describe('owners going away mid-burst', { timeout: TEST_TIMEOUT_MS }, () => {
   it('a child process calls process.exit() while it and its Worker own busy Runtimes: it exits', () => {
     const { stdout } = scenario<{ exiting: boolean }>('exit-runtime');
     expect(stdout).toContain('"exiting":true');
+  });
+
+  it('workers crashing right after they report ready, restarted while the main thread stalls: never two per P, none left behind, the process exits', () => {
+    const { result: r } = scenario<{ workers: number; base: number; after: number; rounds: { crashMs: number; loads: number; maxLive: number; exits: number }[] }>('restart-storm');
+    for (const round of r.rounds) {
+      expect(round.loads, JSON.stringify(round)).toBeGreaterThan(r.workers + 2);  // the storm happened: replacements loaded and crashed
+      expect(round.maxLive, JSON.stringify(round)).toBeLessThanOrEqual(r.workers);
+    }
+    expect(r.after, 'worker threads left after every runtime was destroyed').toBe(r.base);
   });
 });

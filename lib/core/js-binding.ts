@@ -9,7 +9,8 @@ export interface JsRuntimeBinding {
   submitBig(rt: object, fn: number, seq: number, buf: Uint8Array, flags: number, node: number): number;
   submitMany(rt: object, count: number): number;
   cancel(rt: object, handle: number): number;
-  workerExited(rt: object, worker: number): void;
+  /** After the Worker of P `worker` (worker_threads id `threadId`) exited. */
+  workerExited(rt: object, worker: number, threadId: number): void;
   queued(rt: object): number;
   live(rt: object): number;
   /** Until it happens, onCompletions(0) on the main thread once live reaches 0; returns live now. */
@@ -25,6 +26,7 @@ export interface JsRuntimeBinding {
     inBuf: Uint8Array,
     io: Uint8Array,
     started: Uint8Array,
+    threadId: number,
   ): { node: number; cpus: number[] };
   spawn(fn: number, seq: number, len: number, flags: number, node: number, big?: Uint8Array): number;
   spawnMany(count: number): number;

@@ -122,8 +122,8 @@ export interface WorkerInfo {
 }
 
 interface Slot {
+  /** Its one Worker alive (starting, ready or exiting), if any. */
   worker: Worker | undefined;
-  ready: boolean;
   /** No worker, and none will start (restartWorkers: false, or its replacement failed MAX_RESTARTS_IN_A_ROW times). */
   gone: boolean;
   restarts: number;
@@ -200,7 +200,7 @@ export class Runtime extends EventEmitter {
     // `new Runtime()` from JS (TypeScript's `private` does not stop it) would leave a runtime
     // with no native half.
     if (token !== startToken) throw typeError(ErrorCodes.INVALID_ARG_TYPE, 'a Runtime is created with Runtime.start(options), not new Runtime()');
-    this.slots = placement.map((p) => ({ worker: undefined, ready: false, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
+    this.slots = placement.map((p) => ({ worker: undefined, gone: false, restarts: 0, node: p.node, cpus: p.cpus }));
     this.nodes = new Set(placement.map((p) => p.node));
     this.memoryAffinity = opts.memoryAffinity === true;
     this.nearest = nearestNodes([...this.nodes]);
@@ -286,6 +286,11 @@ export class Runtime extends EventEmitter {
     return this.closed;
   }
 
+  // A P has at most one Worker alive: the promise of a worker that fails before it is ready
+  // (an error, a load error, other exports, an exit) rejects only at its 'exit', and the next
+  // worker for the P starts after that. Everything below acts on this worker only: its
+  // messages, error and exit may arrive in any order (they travel on different ports), and a
+  // late one must never touch the P's next worker.
   private startWorker(p: number): Promise<void> {
     const slot = this.slots[p]!;
     const o = this.opts;
@@ -296,8 +301,8 @@ export class Runtime extends EventEmitter {
       execArgv: o.execArgv,
       name: `hwsq-${p}`,
     } as ConstructorParameters<typeof Worker>[1]);
+    const threadId = worker.threadId;  // -1 once it exited: kept for workerExited()
     slot.worker = worker;
-    slot.ready = false;
     // The worker's bootstrap talks to this thread over a port of its own: task code shares the
     // worker's parentPort, and what it posts there (anything, a forged 'hwsq:ready' included)
     // must not reach this listener. Closed once the worker is ready or gone.
@@ -305,14 +310,20 @@ export class Runtime extends EventEmitter {
     const init: InitMessage = { kind: 'hwsq:init', control: port2, runtimeId: this.id, worker: p, url: this.moduleUrl, memoryAffinity: this.memoryAffinity, nearest: [...this.nearest] };
     worker.postMessage(init, [port2]);
     return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let failure: Error | undefined;  // why the worker was stopped before it was ready
+      let ready = false;
+      let failure: Error | undefined;  // why it failed before it was ready: rejected with at its 'exit'
+      const fail = (err: Error) => {
+        if (ready || failure) return;
+        failure = err;
+        control.close();
+        void worker.terminate();
+      };
       control.on('message', (msg: WorkerMessage) => {
+        if (ready || failure) return;
         if (msg.kind === 'hwsq:sab-sync') {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
           control.postMessage({ kind: 'hwsq:sabs', entries: sabRegistry().snapshot() });
         } else if (msg.kind === 'hwsq:ready') {
-          control.close();
           // A task runs by its index in the worker's table: a worker whose module exported other
           // functions (exports that depend on the thread, the time, randomness) would run the
           // wrong one. It is stopped and counts as a start that failed.
@@ -320,55 +331,48 @@ export class Runtime extends EventEmitter {
             this.taskTable = msg.names;
             this.endpoint.setNames(msg.names, msg.nonFunctions);
           } else if (!sameNames(this.taskTable, msg.names)) {
-            failure = codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} exports other functions on worker ${p} than on the others (${namesDifference(this.taskTable, msg.names)}): every worker must see the same task functions`);
-            void worker.terminate();
+            fail(codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} exports other functions on worker ${p} than on the others (${namesDifference(this.taskTable, msg.names)}): every worker must see the same task functions`));
             return;
           }
-          slot.ready = true;
-          settled = true;
+          control.close();
+          ready = true;
           // Once ready (a 'message' listener refs the port, and start must keep the process up):
           // a process that never calls close() exits when nothing is pending.
           worker.unref();
           resolve();
         } else if (msg.kind === 'hwsq:load-error') {
-          control.close();
-          settled = true;
           const err = codedError(ErrorCodes.TASK_MODULE_LOAD, `task module ${this.moduleUrl} failed to load: ${msg.message}`);
           const cause = new Error(msg.message);
           if (msg.stack) cause.stack = msg.stack;
           if (msg.code) Object.assign(cause, { code: msg.code });
           Object.defineProperty(err, 'cause', { value: cause, configurable: true, writable: true });
-          reject(err);
+          fail(err);
         }
       });
       worker.on('error', (err) => {
-        if (!settled) {
-          settled = true;
-          reject(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} failed to start: ${err.message}`, { cause: err }));
-        } else {
-          this.emit('workerError', { worker: p, error: err });  // not 'error': no listener, no throw
-        }
+        if (!ready) fail(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} failed to start: ${err.message}`, { cause: err }));
+        else this.emit('workerError', { worker: p, error: err });  // not 'error': no listener, no throw
       });
       worker.on('exit', (exitCode) => {
         control.close();
         if (slot.worker === worker) slot.worker = undefined;
-        if (!settled) {
-          settled = true;
-          reject(failure ?? codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} exited with code ${exitCode} before it was ready`));
+        if (!ready) {
           try {
-            this.b.workerExited(this.rt, p);
+            this.b.workerExited(this.rt, p, threadId);
           } catch {}
+          reject(failure ?? codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} exited with code ${exitCode} before it was ready`));
           return;
         }
-        this.onWorkerExit(p, exitCode, slot.ready);
+        this.onWorkerExit(p, exitCode, threadId);
       });
     });
   }
 
-  private onWorkerExit(p: number, exitCode: number, wasReady: boolean): void {
+  // A worker that was ready exited: report it, then replace it (restartWorkers) or give the P up.
+  private onWorkerExit(p: number, exitCode: number, threadId: number): void {
     const slot = this.slots[p]!;
     if (this.destroyed) return;
-    this.b.workerExited(this.rt, p);
+    this.b.workerExited(this.rt, p, threadId);
     this.emit('workerExit', { worker: p, exitCode });
     if (this.opts.restartWorkers === false) {
       this.workerGone(p);
@@ -388,7 +392,7 @@ export class Runtime extends EventEmitter {
         },
       );
     };
-    if (wasReady) attempt(0);
+    attempt(0);
   }
 
   // P p will not get a worker again. Other Ps still take what is queued (they steal from its

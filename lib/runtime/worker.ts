@@ -9,7 +9,7 @@
 // an exception reach the addon (that would stop this worker and reject every task running on it
 // with ERR_HWSQ_WORKER_EXITED). A task that exits the thread (process.exit()), runs out of heap
 // or never returns takes its worker with it (the runtime replaces it); that cannot be caught.
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import { asMoved, cloneError, describeThrown, encodeError, encodeValue, decodeValue } from '../core/codec';
 import { jsBinding, Endpoint } from './endpoint';
 import { spawnBatch, spawnOne, type SpawnTarget } from './spawn';
@@ -260,7 +260,7 @@ async function boot(init: InitMessage): Promise<void> {
   (globalThis as { [WORKER_HOOKS]?: WorkerHooks })[WORKER_HOOKS] = hooks;
 
   try {
-    place = b.attach(init.runtimeId, init.worker, safeDispatch, endpoint.onCompletions, onAbort, endpoint.inBuf, endpoint.io, started);
+    place = b.attach(init.runtimeId, init.worker, safeDispatch, endpoint.onCompletions, onAbort, endpoint.inBuf, endpoint.io, started, threadId);
   } catch (err) {
     post({ kind: 'hwsq:load-error', ...errorMessage(err) });
     return;

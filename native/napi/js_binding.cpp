@@ -197,13 +197,14 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   });
 }
 
-// workerExited(rt, p): after the Worker of P p exited (its thread is joined). Normally its env
-// cleanup already did everything; this covers a thread that ended without it.
+// workerExited(rt, p, threadId): after the Worker of P p exited (its thread is joined). Normally
+// its env cleanup already did everything; this covers a thread that ended without it.
 Napi::Value WorkerExited(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     JsRuntime* rt = unwrap(info[0]);
-    workerExited(rt, workerArg(rt, info[1]));
+    hwsq::napi::requireNumber(info[2], "threadId");
+    workerExited(rt, workerArg(rt, info[1]), info[2].As<Napi::Number>().DoubleValue());
     return env.Undefined();
   });
 }
@@ -300,8 +301,9 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
     auto rt = lookup(u32Arg(info[0], "runtime id"));
     const int p = workerArg(rt.get(), info[1]);
     if (tlEndpoint) throw std::logic_error("this thread is already a worker of a runtime");
-    openWorkerEndpoint(env, rt, p, info[2].As<Napi::Function>(), info[3].As<Napi::Function>(), info[4].As<Napi::Function>(),
-                       info[5], info[6], info[7]);
+    hwsq::napi::requireNumber(info[8], "threadId");
+    openWorkerEndpoint(env, rt, p, info[8].As<Napi::Number>().DoubleValue(), info[2].As<Napi::Function>(),
+                       info[3].As<Napi::Function>(), info[4].As<Napi::Function>(), info[5], info[6], info[7]);
     return hwsq::napi::workerPlacementToJs(env, rt->core->options(), static_cast<size_t>(p));
   });
 }

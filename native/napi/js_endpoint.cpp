@@ -270,10 +270,10 @@ void initEndpoint(Napi::Env env, const std::shared_ptr<Endpoint>& ep, Napi::Func
 
 // On the endpoint's own thread: no more completions, the handle closes, JS references go.
 void closeEndpoint(Endpoint* ep) {
+  if (!ep->async) return;  // closed already (the handle is owner-thread state; `alive` is not: workerExited)
   JsTask* list;
   {
     std::lock_guard<std::mutex> lk(ep->mu);
-    if (!ep->alive) return;
     ep->alive = false;
     list = ep->doneHead;
     ep->doneHead = ep->doneTail = nullptr;
@@ -328,10 +328,10 @@ void workerTeardown(Endpoint* ep) {
 // destroys the runtime (its Workers are gone by now) instead of leaving its threads behind.
 void endpointCleanupHook(napi_async_cleanup_hook_handle, void* arg) {
   auto* ep = static_cast<Endpoint*>(arg);
-  {
-    std::lock_guard<std::mutex> lk(ep->mu);
-    if (!ep->alive) return;  // closed already (its runtime may be gone): the handle's close callback removes this hook
-  }
+  // Closed already (its runtime may be gone): the handle's close callback removes this hook.
+  // Keyed on the handle, not on `alive`: an env waits for this hook until it is removed, so
+  // an endpoint whose handle is still open must close it here whatever else happened.
+  if (!ep->async) return;
   if (ep->worker >= 0) workerTeardown(ep);
   else if (!ep->rt->destroying) destroyRuntime(ep->rt, false);
   else closeEndpoint(ep);
@@ -363,12 +363,13 @@ void refMainEndpoint(JsRuntime* rt, bool ref) {
   }
 }
 
-void openWorkerEndpoint(Napi::Env env, const std::shared_ptr<JsRuntime>& rt, int p, Napi::Function dispatcher,
+void openWorkerEndpoint(Napi::Env env, const std::shared_ptr<JsRuntime>& rt, int p, double threadId, Napi::Function dispatcher,
                         Napi::Function onCompletions, Napi::Function onAbort, const Napi::Value& in, const Napi::Value& io,
                         const Napi::Value& startedArg) {
   auto ep = std::make_shared<Endpoint>();
   ep->rt = rt.get();
   ep->worker = p;
+  ep->threadId = threadId;
   ep->dispatcher = Napi::Persistent(dispatcher);
   ep->onAbort = Napi::Persistent(onAbort);
   if (!startedArg.IsTypedArray()) throw std::invalid_argument("attach() needs the started flag");
@@ -392,11 +393,17 @@ void openWorkerEndpoint(Napi::Env env, const std::shared_ptr<JsRuntime>& rt, int
   ep->signal();  // first run: whatever was queued for this P meanwhile
 }
 
-void workerExited(JsRuntime* rt, int p) {
+void workerExited(JsRuntime* rt, int p, double threadId) {
   std::shared_ptr<Endpoint> ep;
   {
     std::lock_guard<std::mutex> lk(rt->epMu);
-    if (p >= 0 && static_cast<size_t>(p) < rt->workerEps.size()) ep = std::move(rt->workerEps[p]);
+    if (p < 0 || static_cast<size_t>(p) >= rt->workerEps.size()) return;
+    std::shared_ptr<Endpoint>& slot = rt->workerEps[p];
+    // Another worker attached to P p since: its endpoint and its P are live, not ours to touch
+    // (the runtime starts a P's next worker only after the last one's 'exit'; this is the guard
+    // should an 'exit' ever arrive late).
+    if (slot && slot->threadId != threadId) return;
+    ep = std::move(slot);
   }
   if (ep) {  // no cleanup ran: the thread is gone, so its owner state is ours now
     reportExited(ep.get());

@@ -35,6 +35,7 @@ extern thread_local Endpoint* tlEndpoint;
 struct Endpoint {
   JsRuntime* rt = nullptr;
   int worker = -1;  // P index; -1: the main thread
+  double threadId = -1;  // worker: its worker_threads threadId (workerExited names the thread that exited)
   napi_env env = nullptr;
 
   // Shared with other threads, under mu.
@@ -114,12 +115,13 @@ void spinForResults(Endpoint* ep, uint64_t spinNs);
 // Endpoint::started; each a Uint8Array, checked in the order attach() always has).
 void openMainEndpoint(Napi::Env env, JsRuntime* rt, Napi::Function onCompletions, Napi::Uint8Array in, Napi::Uint8Array io);
 void refMainEndpoint(JsRuntime* rt, bool ref);
-void openWorkerEndpoint(Napi::Env env, const std::shared_ptr<JsRuntime>& rt, int p, Napi::Function dispatcher,
+void openWorkerEndpoint(Napi::Env env, const std::shared_ptr<JsRuntime>& rt, int p, double threadId, Napi::Function dispatcher,
                         Napi::Function onCompletions, Napi::Function onAbort, const Napi::Value& in, const Napi::Value& io,
                         const Napi::Value& started);
 void closeEndpoint(Endpoint* ep);
-// After the Worker of P p exited (its thread is joined), from the owner's thread: covers a
-// thread that ended without its env cleanup, then reclaims the P.
-void workerExited(JsRuntime* rt, int p);
+// After the Worker of P p with worker_threads id threadId exited (its thread is joined), from
+// the owner's thread: covers a thread that ended without its env cleanup, then reclaims the P.
+// Nothing when P p belongs to another (live) worker by now.
+void workerExited(JsRuntime* rt, int p, double threadId);
 
 }  // namespace hwsq::js
