@@ -29,6 +29,9 @@ function scenario<T>(name: string): Run<T> {
   expect(r.signal, `scenario ${name} hung (killed after ${WATCHDOG_MS / 1000} s); stderr: ${r.stderr}`).toBeNull();
   expect(r.status, `scenario ${name} failed; stderr: ${r.stderr}`).toBe(0);
   const lines = r.stdout.trim().split('\n');
+  // Exit code 0 and no report: the event loop ran empty in the middle of an await (a promise
+  // that nothing kept the process up for) and the code after it never ran.
+  expect(lines[lines.length - 1], `scenario ${name} ended without its report; stderr: ${r.stderr}`).not.toBe('');
   return { result: JSON.parse(lines[lines.length - 1]!) as T, stdout: r.stdout };
 }
 
@@ -124,5 +127,15 @@ describe('owners going away mid-burst', { timeout: TEST_TIMEOUT_MS }, () => {
       expect(round.maxLive, JSON.stringify(round)).toBeLessThanOrEqual(r.workers);
     }
     expect(r.after, 'worker threads left after every runtime was destroyed').toBe(r.base);
+  });
+
+  it('close() and destroy() while the worker is busy outside JS after its last task: the code after the await runs', () => {
+    expect(scenario<{ after: string }>('close-slow-worker').result.after).toBe('close');
+    expect(scenario<{ after: string }>('destroy-slow-worker').result.after).toBe('destroy');
+  });
+
+  it("an exit report naming another thread leaves the P's live worker alone: it runs the next task, close() returns", () => {
+    const { result: r } = scenario<{ sum: unknown; badThreadId: string; restarts: number }>('stale-exit-report');
+    expect(r).toEqual({ sum: 5, badThreadId: 'TypeError ERR_HWSQ_INVALID_ARG_TYPE', restarts: 0 });
   });
 });

@@ -523,13 +523,21 @@ export class Runtime extends EventEmitter {
     this.stopping ??= (async () => {
       this.destroyed = true;
       this.endpoint.exitedError = exited;
-      await Promise.all(
-        this.slots.map(async (s) => {
-          const w = s.worker;
-          s.worker = undefined;
-          if (w) await w.terminate();
-        }),
-      );
+      // Workers are unref'd once ready, and terminate()'s own ref() does not always hold one
+      // that is already on its way out (a crash): the event loop could run empty during this
+      // await and the process end in the middle of it, the caller's code after it never run.
+      const keepUp = setInterval(() => {}, 2 ** 30);
+      try {
+        await Promise.all(
+          this.slots.map(async (s) => {
+            const w = s.worker;
+            s.worker = undefined;
+            if (w) await w.terminate();
+          }),
+        );
+      } finally {
+        clearInterval(keepUp);
+      }
       try {
         this.b.destroy(this.rt);
       } finally {
