@@ -171,9 +171,14 @@ export class Round {
     return Number(Atomics.load(this.words, line * 8));
   }
 
-  /** A pause between operations: none, a microtask, a macrotask, or a few milliseconds. */
+  /**
+   * A pause between operations: none, a microtask, a macrotask, a few milliseconds, or a stall:
+   * this thread blocked for a few milliseconds, so that what the workers send meanwhile (ready
+   * reports, errors, exits, completions: on different ports) is read in one turn, in the order
+   * the event loop picks.
+   */
   async pause(): Promise<void> {
-    switch (this.rng.weighted({ none: 5, micro: 3, immediate: 3, timer: 2 })) {
+    switch (this.rng.weighted({ none: 5, micro: 3, immediate: 3, timer: 2, stall: 1 })) {
       case 'none':
         return;
       case 'micro':
@@ -184,6 +189,9 @@ export class Round {
         return;
       case 'timer':
         await new Promise((r) => setTimeout(r, this.rng.int(0, 4)));
+        return;
+      case 'stall':
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.rng.int(1, 12));
     }
   }
 }
