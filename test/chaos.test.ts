@@ -47,19 +47,18 @@ interface Batch {
 }
 
 /** /proc/<pid>/task/*: each thread's name, state and wait channel (where a blocked thread sleeps). */
-function threadStates(pid: number): string[] {
-  const out: string[] = [];
+function threadStates(pid: number): { tid: string; comm: string; state: string; wchan: string }[] {
+  const out: { tid: string; comm: string; state: string; wchan: string }[] = [];
   try {
-    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       const read = (f: string) => {
         try {
-          return fs.readFileSync(`/proc/${pid}/task/${t}/${f}`, 'utf8').trim();
+          return fs.readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim();
         } catch {
           return '?';
         }
       };
-      const state = read('stat').replace(/^.*\) /, '').split(' ')[0];
-      out.push(`${t} ${read('comm')} ${state} ${read('wchan')}`);
+      out.push({ tid, comm: read('comm'), state: read('stat').replace(/^.*\) /, '').split(' ')[0]!, wchan: read('wchan') });
     }
   } catch {}
   return out;
@@ -118,7 +117,13 @@ function runBatch(firstRound: number, sliceMs: number, maxRounds: number): Promi
     const timer = setInterval(() => {
       if (Date.now() - lastProgress < KILL_MS) return;
       clearInterval(timer);
-      killedFor = `round ${batch.round}: no progress for ${KILL_MS / 1000} s (its thread is blocked); threads:\n  ${threadStates(child.pid!).join('\n  ')}\n${nativeStacks(child.pid!)}`;
+      const states = threadStates(child.pid!);
+      // One line that survives a CI summary: how many threads wait where.
+      const byWait = new Map<string, number>();
+      for (const t of states) byWait.set(`${t.state} ${t.wchan}`, (byWait.get(`${t.state} ${t.wchan}`) ?? 0) + 1);
+      const digest = [...byWait].map(([k, n]) => `${k} x${n}`).join(', ');
+      const lines = states.map((t) => `${t.tid} ${t.comm} ${t.state} ${t.wchan}`);
+      killedFor = `round ${batch.round}: no progress for ${KILL_MS / 1000} s (its thread is blocked); threads by state and wait channel: ${digest}; threads:\n  ${lines.join('\n  ')}\n${nativeStacks(child.pid!)}`;
       child.kill('SIGKILL');
     }, 1000);
     child.on('close', (code, signal) => {
