@@ -42,7 +42,7 @@ double lrqPushPop(uint64_t ops) {
   for (uint64_t i = 0; i < ops; i += 128) {
     for (int k = 0; k < 128; ++k) q.pushBack(&gTasks[k]);
     for (int k = 0; k < 128; ++k) {
-      Task* t = q.popFront();
+      TaskRef t = q.popFront();
       asm volatile("" : : "r"(t));
     }
   }
@@ -71,7 +71,7 @@ double stealHalf(uint64_t ops) {
     }
     uint32_t n;
     uint64_t t0 = nowTicks();
-    Task* t = thief.stealHalfFrom(victim, false, &n);  // only the steal is timed
+    TaskRef t = thief.stealHalfFrom(victim, false, &n);  // only the steal is timed
     ticks += nowTicks() - t0;
     asm volatile("" : : "r"(t));
     while (thief.popFront()) {
@@ -120,7 +120,7 @@ double hwsqSingle(uint64_t ops) {
 
 double hwsqBatch(uint64_t ops, size_t batch) {
   MpmcRing q(4096);
-  std::vector<Task*> in(batch), out(batch);
+  std::vector<TaskRef> in(batch), out(batch);
   for (size_t i = 0; i < batch; ++i) in[i] = &gTasks[i];
   auto t0 = Clock::now();
   for (uint64_t i = 0; i < ops; i += batch) {
@@ -138,7 +138,7 @@ double hwsqContended(uint64_t ops, int threads, size_t b) {
   std::vector<std::thread> th;
   for (int k = 0; k < threads; ++k)
     th.emplace_back([&, k] {
-      std::vector<Task*> in(b), out(b);
+      std::vector<TaskRef> in(b), out(b);
       for (size_t i = 0; i < b; ++i) in[i] = &gTasks[(k * 64 + i) & 4095];
       ready.fetch_add(1);
       while (ready.load() < threads) {
@@ -159,7 +159,7 @@ double hwsqContended(uint64_t ops, int threads, size_t b) {
 
 double grqBatch(uint64_t ops, size_t b) {
   GlobalQueue q;
-  std::vector<Task*> in(b), out(b);
+  std::vector<TaskRef> in(b), out(b);
   for (size_t i = 0; i < b; ++i) in[i] = &gTasks[i];
   auto t0 = Clock::now();
   for (uint64_t i = 0; i < ops; i += b) {

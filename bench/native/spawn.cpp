@@ -99,6 +99,17 @@ Figure measure(const Args& a, const std::function<void(uint64_t)>& body) {
 }
 
 void noop(void*) {}
+const TaskOps kNoopOps{noop, nullptr, nullptr};
+void* const kNullArgs[Runtime::kLightBatchMax] = {};  // the no-op tasks' args
+
+// n light no-op tasks (Runtime::spawnLight), in batches of up to `batch` (the addon's
+// submitLightBatch: spawnNative({count}), hwsq bench spawn's in-process loop).
+void spawnLightNoops(Runtime& rt, uint64_t n, size_t batch, SpawnHint hint = SpawnHint::Tail) {
+  for (uint64_t i = 0; i < n; i += batch) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(batch, n - i));
+    rt.spawnLight(&kNoopOps, kNullArgs, k, -1, hint);
+  }
+}
 
 RuntimeOptions opts(int workers, bool stats, StealPolicy policy = StealPolicy::Hierarchical) {
   RuntimeOptions o;
@@ -134,35 +145,39 @@ Figure hwsqExternalSpawn(const Args& a) {
   return f;
 }
 
-// Outside thread, batches of `batch` pooled tasks (the JS layer's spawnNative({count}) path).
+// Outside thread, batches of `batch` tasks: light (the JS layer's spawnNative({count}) path), or
+// pooled Tasks whose done counts a WaitGroup (waitGroup).
 Figure hwsqExternalBatch(const Args& a, bool stats, size_t batch, bool waitGroup) {
   Runtime rt(opts(a.workers, stats));
   WaitGroup wg;
   auto doneFn = [](void* p) { static_cast<WaitGroup*>(p)->done(); };
   std::vector<Task*> buf(batch);
   auto f = measure(a, [&](uint64_t n) {
-    if (waitGroup) wg.add(static_cast<int64_t>(n));
+    if (!waitGroup) {
+      spawnLightNoops(rt, n, batch);
+      rt.waitIdle();
+      return;
+    }
+    wg.add(static_cast<int64_t>(n));
     for (uint64_t i = 0; i < n; i += batch) {
       size_t k = static_cast<size_t>(std::min<uint64_t>(batch, n - i));
       for (size_t j = 0; j < k; ++j) {
         Task* t = allocTask();
         t->fn = noop;
-        if (waitGroup) {
-          t->done = doneFn;
-          t->doneArg = &wg;
-        }
+        t->done = doneFn;
+        t->doneArg = &wg;
         buf[j] = t;
       }
       rt.submitBatch(buf.data(), k);
     }
-    if (waitGroup) wg.wait();
-    else rt.waitIdle();
+    wg.wait();
   });
   rt.close();
   return f;
 }
 
-// Inside: one task spawns all N (pooled) tasks from a worker, like a parallel loop's spawner.
+// Inside: one task spawns all N tasks from a worker, one spawn each, like a parallel loop's
+// spawner: light tasks (Tail), or pooled Tasks into runnext (Next).
 struct InsideCtx {
   Runtime* rt;
   uint64_t n;
@@ -170,19 +185,17 @@ struct InsideCtx {
 };
 void spawner(void* p) {
   auto* c = static_cast<InsideCtx*>(p);
-  for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(noop, nullptr, -1, nullptr, nullptr, nullptr, c->hint);
+  if (c->hint == SpawnHint::Next) {
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(noop, nullptr, -1, nullptr, nullptr, nullptr, c->hint);
+    return;
+  }
+  spawnLightNoops(*c->rt, c->n, 1, c->hint);
 }
-// Inside, in batches of 256 pooled copies of one task (the addon's submitPooled: spawnNative
-// inside, hwsq bench spawn's in-process loop).
+// Inside, in batches of 256 light tasks (the addon's submitLightBatch: spawnNative inside, hwsq
+// bench spawn's in-process loop).
 void batchSpawner(void* p) {
   auto* c = static_cast<InsideCtx*>(p);
-  Task* buf[256];
-  const Task proto(noop, nullptr);
-  for (uint64_t i = 0; i < c->n; i += 256) {
-    const size_t k = static_cast<size_t>(std::min<uint64_t>(256, c->n - i));
-    allocTasks(buf, k, proto);
-    c->rt->submitBatch(buf, k, SpawnHint::Tail);
-  }
+  spawnLightNoops(*c->rt, c->n, 256);
 }
 Figure hwsqInsideBatch(const Args& a) {
   Runtime rt(opts(a.workers, true));
@@ -325,11 +338,12 @@ double insideBody(Runtime& rt, uint64_t n, TaskFn fn) {
   struct Ctx {
     Runtime* rt;
     uint64_t n;
-    TaskFn fn;
-  } c{&rt, n, fn};
+    TaskOps ops;  // lives until waitIdle returns, past every task
+  } c{&rt, n, TaskOps{fn, nullptr, nullptr}};
   Task root([](void* p) {
     auto* c = static_cast<Ctx*>(p);
-    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(c->fn, nullptr);
+    void* const arg = nullptr;
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawnLight(&c->ops, &arg, 1);
   }, &c);
   rt.submit(&root);
   rt.waitIdle();
@@ -354,7 +368,9 @@ double insideCpuBody(Runtime& rt, uint64_t n) {
   Task root([](void* p) {
     auto* c = static_cast<CpuCtx*>(p);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->start);
-    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawn(countedNoop, nullptr);
+    static const TaskOps ops{countedNoop, nullptr, nullptr};
+    void* const arg = nullptr;
+    for (uint64_t i = 0; i < c->n; ++i) c->rt->spawnLight(&ops, &arg, 1);
   }, &c);
   rt.submit(&root);
   rt.waitIdle();
@@ -363,15 +379,7 @@ double insideCpuBody(Runtime& rt, uint64_t n) {
 }
 
 double externalBatchBody(Runtime& rt, uint64_t n) {
-  Task* buf[256];
-  for (uint64_t i = 0; i < n; i += 256) {
-    size_t k = static_cast<size_t>(std::min<uint64_t>(256, n - i));
-    for (size_t j = 0; j < k; ++j) {
-      buf[j] = allocTask();
-      buf[j]->fn = noop;
-    }
-    rt.submitBatch(buf, k);
-  }
+  spawnLightNoops(rt, n, 256);
   rt.waitIdle();
   return -1;
 }

@@ -13,34 +13,18 @@ namespace hwsq::napi {
 
 using namespace hwsq::sched;
 
-namespace {
-constexpr size_t kChunk = 256;  // tasks per submitBatch: one lock / ring claim per destination
-}  // namespace
-
-void submitPooled(Runtime& rt, const TaskTemplate& tpl, uint64_t n, uint64_t& sent) {
-  Task* buf[kChunk];
-  Task proto(tpl.fn, tpl.arg, tpl.node);
-  proto.done = tpl.done;
-  proto.cancel = tpl.cancel;
-  proto.doneArg = tpl.doneArg;
+void submitLightBatch(Runtime& rt, const TaskOps* ops, void* arg, int node, uint64_t n, uint64_t& sent) {
+  void* args[Runtime::kLightBatchMax];
+  std::fill(std::begin(args), std::end(args), arg);
   sent = 0;
   while (sent < n) {
-    const size_t k = static_cast<size_t>(std::min<uint64_t>(kChunk, n - sent));
-    allocTasks(buf, k, proto);  // all or nothing
-    size_t taken;
-    try {
-      taken = rt.submitBatch(buf, k, SpawnHint::Tail);
-    } catch (...) {
-      for (size_t j = 0; j < k; ++j) freeTask(buf[j]);
-      throw;
-    }
-    if (taken != k) {
-      for (size_t j = 0; j < k; ++j) freeTask(buf[j]);
-      return;
-    }
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(Runtime::kLightBatchMax, n - sent));
+    if (rt.spawnLight(ops, args, k, node, SpawnHint::Tail) != k) return;  // all or nothing
     sent += k;
   }
 }
+
+const TaskOps kNoopTaskOps{nativeTaskFn(NativeKind::Noop), nullptr, nullptr};
 
 // Counts n tasks of op as finished (run, or dropped without running).
 void finishTasks(Op* op, uint64_t n, bool dropped) {
@@ -52,15 +36,23 @@ void finishTasks(Op* op, uint64_t n, bool dropped) {
 void taskDone(void* p) { finishTasks(static_cast<Op*>(p), 1, false); }
 void taskCancel(void* p) { finishTasks(static_cast<Op*>(p), 1, true); }
 
+namespace {
+void runOpTask(void* p) {
+  Op* op = static_cast<Op*>(p);
+  op->kindFn(&op->args);
+}
+}  // namespace
+const TaskOps kOpTaskOps{runOpTask, taskDone, taskCancel};
+
 // Root of an `inside` spawn: runs on a P and spawns the Op's tasks into that P's LRQ.
 void fanOut(void* p) {
   Op* op = static_cast<Op*>(p);
-  TaskTemplate tpl{nativeTaskFn(op->args.kind), &op->args, op->node, taskDone, taskCancel, op};
   // Read before submitting: once every child has run, the JS thread may settle and free op.
   const uint64_t count = op->count;
+  const int node = op->node;
   uint64_t sent = 0;
   try {
-    submitPooled(*Runtime::current(), tpl, count, sent);
+    submitLightBatch(*Runtime::current(), &kOpTaskOps, op, node, count, sent);
   } catch (...) {  // out of memory: what was not spawned counts as dropped
   }
   finishTasks(op, count - sent, true);  // touches op only when sent < count (op still pending)

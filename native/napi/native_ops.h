@@ -41,23 +41,16 @@
 
 namespace hwsq::napi {
 
-// ------------------------------------------------------------------ pooled batch submission
+// ------------------------------------------------------------------ batch submission
 
-// What every task of one submission looks like.
-struct TaskTemplate {
-  hwsq::sched::TaskFn fn = nullptr;
-  void* arg = nullptr;
-  int node = -1;
-  hwsq::sched::TaskFn done = nullptr;
-  hwsq::sched::TaskFn cancel = nullptr;
-  void* doneArg = nullptr;
-};
-
-// Submits n pooled tasks made from tpl, kChunk at a time (from a worker of rt: to its LRQ's
-// tail; from another thread: the node's HWSQ or the GRQ). `sent` counts the tasks submitted
-// so far, also when this throws (std::bad_alloc; nothing of the failing chunk is submitted).
-// Returns with sent < n only when rt was closed meanwhile.
-void submitPooled(hwsq::sched::Runtime& rt, const TaskTemplate& tpl, uint64_t n, uint64_t& sent);
+// Submits n light tasks ops->run(arg) (Runtime::spawnLight) with affinity `node` (-1: none),
+// Runtime::kLightBatchMax at a time (from a worker of rt: to its LRQ's tail; from another
+// thread: the node's HWSQ or the GRQ). `sent` counts the tasks submitted so far, also when this
+// throws (std::bad_alloc; nothing of the failing chunk is submitted). Returns with sent < n only
+// when rt was closed meanwhile.
+void submitLightBatch(hwsq::sched::Runtime& rt, const hwsq::sched::TaskOps* ops, void* arg, int node, uint64_t n, uint64_t& sent);
+// The no-op task kind as a light task (the in-process spawn benchmark).
+extern const hwsq::sched::TaskOps kNoopTaskOps;
 
 // ------------------------------------------------------------------ operations
 
@@ -84,6 +77,7 @@ struct Op {
   uint64_t startNs = 0;
   uint64_t endNs = 0;                 // written by the finishing thread, published by State::mu
   hwsq::sched::NativeTaskArgs args;   // shared by the Op's tasks (read-only while they run)
+  hwsq::sched::TaskFn kindFn = nullptr;  // Spawn: nativeTaskFn(args.kind), run by each task on args
   int node = -1;
   HeldBytes buffer;                   // a touch/chase buffer's memory until the Op settles (bytes_js.h)
   std::vector<Location> locations;    // Locate: one per P
@@ -142,12 +136,14 @@ struct State {
 };
 
 // The task callbacks of Ops. finishTasks counts n tasks of op as finished (run, or dropped
-// without running): taskDone / taskCancel are a task's done / cancel. fanOut is the root of an
+// without running): taskDone / taskCancel are a task's done / cancel; kOpTaskOps a spawn's light
+// task (arg: the Op): its kind on the Op's args, then taskDone (taskCancel if dropped). fanOut is the root of an
 // `inside` spawn (fanOutCancel: dropped by destroy()); locateFn a locate() probe task (arg: its
 // Location).
 void finishTasks(Op* op, uint64_t n, bool dropped);
 void taskDone(void* p);
 void taskCancel(void* p);
+extern const hwsq::sched::TaskOps kOpTaskOps;
 void fanOut(void* p);
 void fanOutCancel(void* p);
 void locateFn(void* p);

@@ -127,6 +127,7 @@ Napi::Value NativeRuntimeWrap::Spawn(const Napi::CallbackInfo& info) {
     auto op = std::make_unique<Op>(Op::Kind::Spawn, &s, env);
     const NativeKind kind = parseNativeKind(info[0].As<Napi::String>().Utf8Value());
     op->args.kind = kind;
+    op->kindFn = nativeTaskFn(kind);
     op->args.spinNs = static_cast<uint64_t>(integerIn(info[1], "spin ns", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG"));
     op->args.steps = static_cast<uint64_t>(integerIn(info[3], "steps", 0, kMaxSafeInteger, "ERR_HWSQ_INVALID_ARG"));
     const int node = indexArg(info[4], "node", "ERR_HWSQ_UNKNOWN_NODE", true);
@@ -184,7 +185,7 @@ Napi::Value NativeRuntimeWrap::Spawn(const Napi::CallbackInfo& info) {
           }
         }
       } else {
-        submitPooled(rt, TaskTemplate{nativeTaskFn(kind), &raw->args, node, taskDone, taskCancel, raw}, raw->count, sent);
+        submitLightBatch(rt, &kOpTaskOps, raw, node, raw->count, sent);
       }
     } catch (...) {
       if (sent == 0) {  // nothing reached the core: undo and throw
@@ -379,7 +380,7 @@ void benchRootFn(void* p) {
   auto* b = static_cast<BenchRoot*>(p);
   uint64_t sent = 0;
   try {
-    submitPooled(*b->rt, TaskTemplate{nativeTaskFn(NativeKind::Noop), nullptr, -1, nullptr, nullptr, nullptr}, b->n, sent);
+    submitLightBatch(*b->rt, &kNoopTaskOps, nullptr, -1, b->n, sent);
   } catch (...) {
   }
 }
@@ -388,7 +389,7 @@ void benchRootFn(void* p) {
 // The C++ spawn loop of bench/native/spawn.cpp, in this process, on a runtime built from config
 // (blocks the calling thread). Timed: submit all `tasks` no-op tasks + wait until all completed;
 // median of `reps` after an untimed warm-up of warmupTasks (default tasks/10); cpuNsPerTask: the process's CPU time per task, median.
-//   mode 'external': from this thread in batches of 256 pooled tasks (hwsq_external_batch256)
+//   mode 'external': from this thread in batches of 256 light tasks (hwsq_external_batch256)
 //   mode 'inside':   one task spawns them all from a P, LRQ tail (hwsq_inside_tail)
 Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -407,7 +408,7 @@ Napi::Value BenchSpawn(const Napi::CallbackInfo& info) {
     auto body = [&](uint64_t n) {
       if (mode == "external") {
         uint64_t sent = 0;
-        submitPooled(rt, TaskTemplate{nativeTaskFn(NativeKind::Noop), nullptr, -1, nullptr, nullptr, nullptr}, n, sent);
+        submitLightBatch(rt, &kNoopTaskOps, nullptr, -1, n, sent);
       } else {
         BenchRoot b{&rt, n};
         Task root(benchRootFn, &b);

@@ -27,6 +27,17 @@ std::vector<Task> makeTasks(size_t n) {
   return v;
 }
 size_t id(const Task* t) { return reinterpret_cast<size_t>(t->arg); }
+// Light refs in the concurrent tests: which of two ops a ref carries follows from its id (its
+// arg), so a slot read torn between two writes (one word of each) is caught.
+const TaskOps kIdOps[2] = {};
+TaskRef refOf(std::vector<Task>& ts, size_t i) {
+  return i % 3 == 1 ? TaskRef::light(&kIdOps[i & 1], reinterpret_cast<void*>(i)) : TaskRef::full(&ts[i]);
+}
+size_t id(TaskRef t) {
+  if (!t.isLight()) return id(t.task());
+  const size_t i = reinterpret_cast<size_t>(t.arg);
+  return t.ops == &kIdOps[i & 1] ? i : 0;  // torn: counted against task 0, which is then seen twice
+}
 }  // namespace
 
 // ---------------------------------------------------------------- LRQ
@@ -39,7 +50,7 @@ TEST_CASE("lrq: FIFO, full at 256, empty") {
   CHECK_EQ(q.size(), 256u);
   CHECK(!q.pushBack(&ts[256]));  // full
   for (size_t i = 0; i < LocalQueue::kCapacity; ++i) {
-    Task* t = q.popFront();
+    TaskRef t = q.popFront();
     CHECK(t != nullptr);
     if (t) CHECK_EQ(id(t), i);
   }
@@ -55,12 +66,12 @@ TEST_CASE("lrq: wrap-around over many laps") {
   while (next < ts.size()) {
     while (q.size() < 200 && next < ts.size()) CHECK(q.pushBack(&ts[next++]));
     while (q.size() > 100) {
-      Task* t = q.popFront();
+      TaskRef t = q.popFront();
       CHECK_EQ(id(t), expect);
       ++expect;
     }
   }
-  while (Task* t = q.popFront()) CHECK_EQ(id(t), expect++);
+  while (TaskRef t = q.popFront()) CHECK_EQ(id(t), expect++);
   CHECK_EQ(expect, ts.size());
 }
 
@@ -90,7 +101,7 @@ TEST_CASE("lrq: steal-half arithmetic") {
     LocalQueue victim, thief;
     for (uint32_t i = 0; i < have; ++i) CHECK(victim.pushBack(&ts[i]));
     uint32_t n = 0;
-    Task* t = thief.stealHalfFrom(victim, false, &n);
+    TaskRef t = thief.stealHalfFrom(victim, false, &n);
     uint32_t want = have - have / 2;  // half, rounded up
     CHECK_EQ(n, want);
     // The thief runs the last stolen task and keeps the others, oldest first.
@@ -105,7 +116,7 @@ TEST_CASE("lrq: steal-half arithmetic") {
 TEST_CASE("lrq: overflow grabs the older half in one batch") {
   LocalQueue q;
   auto ts = makeTasks(256);
-  Task* out[256];
+  TaskRef out[256];
   for (size_t i = 0; i < 200; ++i) q.pushBack(&ts[i]);
   CHECK_EQ(q.grabHalfForOverflow(out), 0u);  // not full
   for (size_t i = 200; i < 256; ++i) q.pushBack(&ts[i]);
@@ -118,7 +129,7 @@ TEST_CASE("lrq: overflow grabs the older half in one batch") {
 TEST_CASE("lrq: batch push stops at capacity") {
   LocalQueue q;
   auto ts = makeTasks(300);
-  std::vector<Task*> ptrs;
+  std::vector<TaskRef> ptrs;
   for (auto& t : ts) ptrs.push_back(&t);
   CHECK_EQ(q.pushBackBatch(ptrs.data(), 100), 100u);
   CHECK_EQ(q.pushBackBatch(ptrs.data() + 100, 200), 156u);
@@ -132,7 +143,7 @@ TEST_CASE("lrq: concurrent owner push/pop vs thieves, every task exactly once") 
   LocalQueue owner;
   std::atomic<bool> done{false};
   std::atomic<size_t> taken{0};
-  auto take = [&](Task* t) {
+  auto take = [&](TaskRef t) {
     seen[id(t)].fetch_add(1, std::memory_order_relaxed);
     taken.fetch_add(1, std::memory_order_relaxed);
   };
@@ -142,9 +153,9 @@ TEST_CASE("lrq: concurrent owner push/pop vs thieves, every task exactly once") 
       LocalQueue mine;
       while (!done.load(std::memory_order_acquire)) {
         uint32_t n;
-        if (Task* t = mine.stealHalfFrom(owner, (k & 1) != 0, &n)) {
+        if (TaskRef t = mine.stealHalfFrom(owner, (k & 1) != 0, &n)) {
           take(t);
-          while (Task* u = mine.popFront()) take(u);
+          while (TaskRef u = mine.popFront()) take(u);
         } else {
           std::this_thread::yield();
         }
@@ -152,19 +163,19 @@ TEST_CASE("lrq: concurrent owner push/pop vs thieves, every task exactly once") 
     });
   for (size_t i = 0; i < kTasks; ++i) {
     if (i % 3 == 0) {
-      if (Task* old = owner.putRunnext(&ts[i]))
+      if (TaskRef old = owner.putRunnext(&ts[i]))
         while (!owner.pushBack(old))
-          if (Task* t = owner.popFront()) take(t);
+          if (TaskRef t = owner.popFront()) take(t);
     } else {
-      while (!owner.pushBack(&ts[i]))
-        if (Task* t = owner.popFront()) take(t);
+      while (!owner.pushBack(refOf(ts, i)))
+        if (TaskRef t = owner.popFront()) take(t);
     }
     if (i % 5 == 0)
-      if (Task* t = owner.popFront()) take(t);
+      if (TaskRef t = owner.popFront()) take(t);
   }
   for (;;) {
-    if (Task* t = owner.takeRunnext()) take(t);
-    else if (Task* t = owner.popFront()) take(t);
+    if (TaskRef t = owner.takeRunnext()) take(t);
+    else if (TaskRef t = owner.popFront()) take(t);
     else break;
   }
   done.store(true, std::memory_order_release);
@@ -181,9 +192,9 @@ TEST_CASE("hwsq ring: capacity, full, partial batch push, FIFO batch pop") {
   CHECK_THROWS(MpmcRing(3));
   MpmcRing q(16);
   auto ts = makeTasks(40);
-  std::vector<Task*> p;
+  std::vector<TaskRef> p;
   for (auto& t : ts) p.push_back(&t);
-  Task* out[40];
+  TaskRef out[40];
   CHECK_EQ(q.popBatch(out, 4), 0u);
   CHECK_EQ(q.pushBatch(p.data(), 10), 10u);
   CHECK_EQ(q.pushBatch(p.data() + 10, 10), 6u);  // only 6 fit
@@ -200,9 +211,9 @@ TEST_CASE("hwsq ring: wrap-around over many laps") {
   MpmcRing q(8);
   auto ts = makeTasks(1000);
   size_t in = 0, outN = 0;
-  Task* out[8];
+  TaskRef out[8];
   while (outN < ts.size()) {
-    std::vector<Task*> batch;
+    std::vector<TaskRef> batch;
     for (size_t k = 0; k < 5 && in < ts.size(); ++k) batch.push_back(&ts[in++]);
     size_t pushed = q.pushBatch(batch.data(), batch.size());
     in -= batch.size() - pushed;
@@ -225,10 +236,10 @@ void exactlyOnceMpmc(size_t kPer, Push push, Pop pop) {
   std::vector<std::thread> th;
   for (int p = 0; p < kProducers; ++p)
     th.emplace_back([&, p] {
-      Task* batch[9];
+      TaskRef batch[9];
       for (size_t i = p * kPer, end = (p + 1) * kPer; i < end;) {
         size_t n = std::min<size_t>(1 + i % 9, end - i);
-        for (size_t k = 0; k < n; ++k) batch[k] = &ts[i + k];
+        for (size_t k = 0; k < n; ++k) batch[k] = refOf(ts, i + k);
         size_t k = push(batch, n);
         i += k;
         if (k == 0) std::this_thread::yield();
@@ -236,7 +247,7 @@ void exactlyOnceMpmc(size_t kPer, Push push, Pop pop) {
     });
   for (int c = 0; c < kConsumers; ++c)
     th.emplace_back([&, c] {
-      Task* out[32];
+      TaskRef out[32];
       for (uint32_t round = 0; consumed.load(std::memory_order_relaxed) < ts.size(); ++round) {
         size_t n = pop(out, 1 + (c * 7 + round) % 32, round);
         for (size_t k = 0; k < n; ++k) seen[id(out[k])].fetch_add(1, std::memory_order_relaxed);
@@ -253,15 +264,15 @@ void exactlyOnceMpmc(size_t kPer, Push push, Pop pop) {
 TEST_CASE("hwsq ring: MPMC stress with batches, every task exactly once") {
   MpmcRing q(256);
   exactlyOnceMpmc(
-      200000, [&](Task* const* b, size_t n) { return q.pushBatch(b, n); },
-      [&](Task** out, size_t max, uint32_t) { return q.popBatch(out, max); });
+      200000, [&](TaskRef const* b, size_t n) { return q.pushBatch(b, n); },
+      [&](TaskRef* out, size_t max, uint32_t) { return q.popBatch(out, max); });
   CHECK_EQ(q.size(), 0u);
 }
 
 TEST_CASE("hwsq: one queue: the ring, then the spill list; pop and drain take from both") {
   Hwsq q(8);
   auto ts = makeTasks(100);
-  std::vector<Task*> p;
+  std::vector<TaskRef> p;
   for (auto& t : ts) p.push_back(&t);
   q.push(p.data(), 30);                       // 8 in the ring, 22 spilled
   for (size_t i = 30; i < 40; ++i) q.push(&p[i], 1);
@@ -269,7 +280,7 @@ TEST_CASE("hwsq: one queue: the ring, then the spill list; pop and drain take fr
   CHECK_EQ(q.ringCapacity(), 8u);
   CHECK_EQ(q.ringRoom(), 0u);
   CHECK_EQ(q.pushRing(&p[40], 1), 0u);       // the ring alone is full
-  Task* out[64];
+  TaskRef out[64];
   CHECK_EQ(q.pop(out, 64), 8u);               // ring first: the 8 oldest
   for (size_t i = 0; i < 8; ++i) CHECK_EQ(id(out[i]), i);
   CHECK_EQ(q.pop(out, 5), 5u);                // then the spill list, FIFO
@@ -279,7 +290,7 @@ TEST_CASE("hwsq: one queue: the ring, then the spill list; pop and drain take fr
   for (size_t i = 0; i < 3; ++i) CHECK_EQ(id(out[i]), 13 + i);
   CHECK_EQ(q.size(), 40u - 16u + 2u);
   std::vector<size_t> dropped;
-  CHECK_EQ(q.drain([&](Task* t) { dropped.push_back(id(t)); }), 26u);
+  CHECK_EQ(q.drain([&](TaskRef t) { dropped.push_back(id(t)); }), 26u);
   CHECK_EQ(q.size(), 0u);
   CHECK(q.empty());
   std::sort(dropped.begin(), dropped.end());
@@ -293,11 +304,11 @@ TEST_CASE("hwsq: producers past the ring and consumers, every task exactly once 
   Hwsq q(64);
   exactlyOnceMpmc(
       100000,
-      [&](Task* const* b, size_t n) {
+      [&](TaskRef const* b, size_t n) {
         q.push(b, n);  // never refuses: what the ring cannot take is spilled
         return n;
       },
-      [&](Task** out, size_t max, uint32_t round) { return q.pop(out, max, round % 61 == 0); });
+      [&](TaskRef* out, size_t max, uint32_t round) { return q.pop(out, max, round % 61 == 0); });
   CHECK_EQ(q.size(), 0u);
 }
 
@@ -306,13 +317,13 @@ TEST_CASE("hwsq: producers past the ring and consumers, every task exactly once 
 TEST_CASE("grq: FIFO across chunks, batch pops, fair share") {
   GlobalQueue q;
   auto ts = makeTasks(2000);
-  std::vector<Task*> p;
+  std::vector<TaskRef> p;
   for (auto& t : ts) p.push_back(&t);
   CHECK(q.empty());
   q.pushBatch(p.data(), 700);
   for (size_t i = 700; i < 2000; ++i) q.push(p[i]);
   CHECK_EQ(q.size(), 2000u);
-  std::vector<Task*> out(2000);
+  std::vector<TaskRef> out(2000);
   // share for one of 4 consumers: 2000/4 + 1 = 501, capped at 128
   CHECK_EQ(q.popShare(out.data(), 4, 128), 128u);
   CHECK_EQ(q.popShare(out.data() + 128, 4, 10000), static_cast<size_t>((2000 - 128) / 4 + 1));
@@ -336,14 +347,14 @@ TEST_CASE("grq: concurrent producers and consumers") {
   for (int p = 0; p < 2; ++p)
     th.emplace_back([&, p] {
       for (size_t i = p * kPer; i < (p + 1) * kPer; i += 4) {
-        Task* b[4] = {&ts[i], &ts[i + 1], &ts[i + 2], &ts[i + 3]};
+        TaskRef b[4] = {refOf(ts, i), refOf(ts, i + 1), refOf(ts, i + 2), refOf(ts, i + 3)};
         if (i % 8 == 0) q.pushBatch(b, 4);
-        else for (auto* t : b) q.push(t);
+        else for (TaskRef t : b) q.push(t);
       }
     });
   for (int c = 0; c < 2; ++c)
     th.emplace_back([&] {
-      Task* out[64];
+      TaskRef out[64];
       while (consumed.load() < ts.size()) {
         size_t n = q.popShare(out, 2, 64);
         for (size_t k = 0; k < n; ++k) seen[id(out[k])].fetch_add(1);
@@ -373,7 +384,7 @@ TEST_CASE("inbox: every task exactly once, FIFO per producer, under concurrent p
   // a hang; a duplicate is a count above.
   for (;;) {
     const bool finished = producersDone.load(std::memory_order_acquire) == 2;
-    Task* t = in.pop();
+    TaskRef t = in.pop();
     if (!t) {
       if (finished) break;
       std::this_thread::yield();

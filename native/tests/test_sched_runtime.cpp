@@ -1004,7 +1004,12 @@ TEST_CASE("overflow: a full LRQ moves its older half to its node's HWSQ (hierarc
   }
 }
 
-TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (counts, overflow, affinity, stamps)") {
+// Runs spawn(rt) inside a task on P0 of virtualTopology(2, 1), every task timed, while P1 is
+// blocked; spawn must queue 400 tasks, 40 of them for node 1, and return how many it queued.
+// Checks what that leaves, seen from inside the task: 360 for this node, of which 256 fill the
+// ring, the 257th moves the older 128 plus itself out, 103 follow; and after waitIdle, that every
+// task ran and was stamped (the blocker, the root, the 400).
+static void checkSpawn400(size_t (*spawn)(Runtime&)) {
   RuntimeOptions o = RuntimeOptions::virtualTopology(2, 1);  // P0 node 0, P1 node 1
   o.sysmon = false;
   o.timingSampleShift = 0;  // every task stamped at submit: the latency histogram counts them all
@@ -1015,23 +1020,17 @@ TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (
   p1Busy.waitCount(1);
   struct Spawner {
     Runtime* rt = nullptr;
-    std::atomic<uint64_t> ran{0};
+    size_t (*spawn)(Runtime&) = nullptr;
     size_t taken = 0;
     RuntimeStats after;
     std::atomic<bool> looked{false};
   } sp;
   sp.rt = &rt;
+  sp.spawn = spawn;
   Task root(
       [](void* a) {
         auto* s = static_cast<Spawner*>(a);
-        std::vector<Task*> batch(400);
-        for (size_t i = 0; i < batch.size(); ++i) {
-          batch[i] = allocTask();
-          batch[i]->fn = [](void* x) { static_cast<Spawner*>(x)->ran.fetch_add(1); };
-          batch[i]->arg = s;
-          if (i % 10 == 3) batch[i]->node = 1;  // 40 for the other node: its HWSQ, not this LRQ
-        }
-        s->taken = s->rt->submitBatch(batch.data(), batch.size());
+        s->taken = s->spawn(*s->rt);
         s->after = s->rt->stats();  // still inside, P1 blocked: nothing of the batch ran
         s->looked.store(true);
       },
@@ -1041,11 +1040,10 @@ TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (
   p1Busy.release();
   rt.waitIdle();
   CHECK_EQ(sp.taken, 400u);
-  CHECK_EQ(sp.ran.load(), 400u);
-  // 360 for this node: 256 fill the ring, the 257th moves the older 128 plus itself out, 103 follow.
   const WorkerStats& w = sp.after.workers[0];
   CHECK_EQ(w.spawned, 400u);
   CHECK_EQ(w.localPushes, 360u);
+  CHECK_EQ(w.runnextHits, 0u);
   CHECK_EQ(w.overflows, 1u);
   CHECK_EQ(w.overflowTasks, 129u);
   CHECK_EQ(w.lrqDepth, 231u);
@@ -1053,9 +1051,25 @@ TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (
   CHECK_EQ(sp.after.nodes[0].hwsqDepth, 129u);
   CHECK_EQ(sp.after.nodes[1].hwsqDepth, 40u);
   auto s = rt.stats();
-  CHECK_EQ(s.executed, 402u);             // the blocker, the root, the batch
-  CHECK_EQ(s.latency.count, s.executed);  // every task of the batch was stamped
+  CHECK_EQ(s.executed, 402u);
+  CHECK_EQ(s.latency.count, s.executed);
   rt.close();
+}
+
+static std::atomic<uint64_t> batchRan{0};
+
+TEST_CASE("batch spawn: submitBatch from a task queues like one spawn per task (counts, overflow, affinity, stamps)") {
+  batchRan = 0;
+  checkSpawn400([](Runtime& rt) {
+    std::vector<Task*> batch(400);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i] = allocTask();
+      batch[i]->fn = [](void*) { batchRan.fetch_add(1); };
+      if (i % 10 == 3) batch[i]->node = 1;  // 40 for the other node: its HWSQ, not this LRQ
+    }
+    return rt.submitBatch(batch.data(), batch.size());
+  });
+  CHECK_EQ(batchRan.load(), 400u);
 }
 
 TEST_CASE("find work: a P that takes from the GRQ prefetches its idle siblings' share into its HWSQ") {
@@ -1190,16 +1204,23 @@ void blockUntilClosed(void* a) {
   b->gate->entered.fetch_add(1);
   while (!b->rt->isClosed()) std::this_thread::yield();
 }
+// Both Ps of a 2-P runtime held in blockUntilClosed: constructed once both are inside.
+struct BothBlocked {
+  Gate gate;
+  Blocker blocker;
+  Task tasks[2];
+  explicit BothBlocked(Runtime& rt)
+      : blocker{&rt, &gate}, tasks{Task(blockUntilClosed, &blocker), Task(blockUntilClosed, &blocker)} {
+    rt.submitToWorker(0, &tasks[0]);
+    rt.submitToWorker(1, &tasks[1]);
+    CHECK(eventually([&] { return gate.entered.load() == 2; }));
+  }
+};
 }  // namespace drop
 
 TEST_CASE("runtime: destroy drops queued tasks through their cancel callback") {
   Runtime rt(plain(2));
-  Gate gate;
-  drop::Blocker b{&rt, &gate};
-  Task blockers[2] = {Task(drop::blockUntilClosed, &b), Task(drop::blockUntilClosed, &b)};
-  rt.submitToWorker(0, &blockers[0]);
-  rt.submitToWorker(1, &blockers[1]);
-  CHECK(eventually([&] { return gate.entered.load() == 2; }));
+  drop::BothBlocked blocked(rt);
   std::atomic<uint64_t> ran{0};
   const uint64_t kTasks = 3000;
   for (uint64_t i = 0; i < kTasks; ++i) rt.spawn(bump, &ran, -1, nullptr, nullptr, drop::cancelFn);
@@ -1212,6 +1233,139 @@ TEST_CASE("runtime: destroy drops queued tasks through their cancel callback") {
   CHECK(s.dropped > 0u);
   rt.destroy();  // idempotent
   rt.close();
+}
+
+// ---------------------------------------------------------------- light tasks (spawnLight)
+
+namespace light {
+// Per-id run and done counts; done must come after run (TaskOps::done).
+struct Log {
+  std::vector<std::atomic<uint32_t>> runs, dones, cancels;
+  std::atomic<uint64_t> doneBeforeRun{0};
+  explicit Log(size_t n) : runs(n), dones(n), cancels(n) {}
+  size_t badCounts(size_t from, size_t to, uint32_t want) const {
+    size_t bad = 0;
+    for (size_t i = from; i < to; ++i) bad += runs[i].load() != want || dones[i].load() != want;
+    return bad;
+  }
+};
+Log* gLog = nullptr;
+void run(void* a) { gLog->runs[reinterpret_cast<size_t>(a)].fetch_add(1); }
+void done(void* a) {
+  const size_t i = reinterpret_cast<size_t>(a);
+  if (gLog->runs[i].load() == 0) gLog->doneBeforeRun.fetch_add(1);
+  gLog->dones[i].fetch_add(1);
+}
+void cancel(void* a) { gLog->cancels[reinterpret_cast<size_t>(a)].fetch_add(1); }
+const TaskOps kOps{run, done, cancel};
+std::vector<void*> ids(size_t from, size_t n) {
+  std::vector<void*> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = reinterpret_cast<void*>(from + i);
+  return v;
+}
+}  // namespace light
+
+TEST_CASE("light tasks: spawnLight from a task queues like submitBatch (counts, overflow, affinity, stamps)") {
+  light::Log log(400);
+  light::gLog = &log;
+  checkSpawn400([](Runtime& rt) {  // every light task timed: each becomes a stamped full Task
+    auto first = light::ids(0, 256), second = light::ids(256, 104), remote = light::ids(360, 40);
+    size_t taken = rt.spawnLight(&light::kOps, first.data(), first.size());
+    taken += rt.spawnLight(&light::kOps, second.data(), second.size(), -1, SpawnHint::Next);  // Next acts as Tail
+    return taken + rt.spawnLight(&light::kOps, remote.data(), remote.size(), 1);  // node 1's HWSQ, not this LRQ
+  });
+  CHECK_EQ(log.badCounts(0, 400, 1), 0u);
+  CHECK_EQ(log.doneBeforeRun.load(), 0u);
+  light::gLog = nullptr;
+}
+
+TEST_CASE("light tasks: from outside, exactly once on the right node; closed and bad input queue nothing") {
+  RuntimeOptions o = RuntimeOptions::virtualTopology(2, 2);  // P0, P1 node 0; P2, P3 node 1
+  o.timingSampleShift = 2;  // 1 in 4 light tasks become full Tasks: both kinds in every queue
+  Runtime rt(o);
+  const size_t kAny = 256 * 40, kNode1 = 256 * 4;
+  light::Log log(kAny + kNode1);
+  light::gLog = &log;
+  for (size_t i = 0; i < kAny; i += 256) {
+    auto a = light::ids(i, 256);
+    CHECK_EQ(rt.spawnLight(&light::kOps, a.data(), a.size()), 256u);
+  }
+  rt.waitIdle();
+  CHECK_EQ(log.badCounts(0, kAny, 1), 0u);
+  // Node 0 blocked: node-1 light tasks are taken from HWSQ[1] by node 1's Ps only.
+  order::Latch node0;
+  Task blockers[2] = {Task(affinity::block, &node0), Task(affinity::block, &node0)};
+  rt.submitToWorker(0, &blockers[0]);
+  rt.submitToWorker(1, &blockers[1]);
+  node0.waitCount(2);
+  const auto before = rt.stats();
+  for (size_t i = kAny; i < kAny + kNode1; i += 256) {
+    auto a = light::ids(i, 256);
+    CHECK_EQ(rt.spawnLight(&light::kOps, a.data(), a.size(), 1), 256u);
+  }
+  CHECK(eventually([&] { return log.badCounts(kAny, kAny + kNode1, 1) == 0; }));
+  auto s = rt.stats();
+  CHECK_EQ(s.workers[2].hwsqPops + s.workers[3].hwsqPops - before.workers[2].hwsqPops - before.workers[3].hwsqPops, kNode1);
+  CHECK_EQ(s.workers[0].executed + s.workers[1].executed, before.workers[0].executed + before.workers[1].executed);
+  node0.release();
+  rt.waitIdle();
+  CHECK_EQ(log.doneBeforeRun.load(), 0u);
+  CHECK(s.latency.count > 0u);  // the sampled ones were timed
+  // Bad input: typed errors, nothing queued or counted.
+  s = rt.stats();
+  auto a = light::ids(0, 257);
+  const TaskOps noRun{nullptr, light::done, nullptr};
+  bool invalid = false, range = false;
+  try { rt.spawnLight(nullptr, a.data(), 1); } catch (const std::invalid_argument&) { invalid = true; }
+  CHECK(invalid);
+  invalid = false;
+  try { rt.spawnLight(&noRun, a.data(), 1); } catch (const std::invalid_argument&) { invalid = true; }
+  CHECK(invalid);
+  invalid = false;
+  try { rt.spawnLight(&light::kOps, a.data(), Runtime::kLightBatchMax + 1); } catch (const std::invalid_argument&) { invalid = true; }
+  CHECK(invalid);
+  try { rt.spawnLight(&light::kOps, a.data(), 1, 7); } catch (const hwsq::HwsqRangeError& e) { range = e.code == "ERR_HWSQ_UNKNOWN_NODE"; }
+  CHECK(range);
+  CHECK_EQ(rt.spawnLight(&light::kOps, a.data(), 0), 0u);
+  auto after = rt.stats();
+  CHECK_EQ(after.externalSubmitted, s.externalSubmitted);
+  CHECK_EQ(after.rejected, s.rejected);
+  CHECK_EQ(after.executed, s.executed);
+  rt.close();
+  // Closed: refused, counted as rejected, nothing run or cancelled.
+  CHECK_EQ(rt.spawnLight(&light::kOps, a.data(), 100), 0u);
+  CHECK_EQ(rt.stats().rejected, after.rejected + 100);
+  CHECK_EQ(log.badCounts(0, 100, 1), 0u);
+  size_t cancelled = 0;
+  for (auto& c : log.cancels) cancelled += c.load();
+  CHECK_EQ(cancelled, 0u);
+  light::gLog = nullptr;
+}
+
+TEST_CASE("light tasks: destroy drops queued ones through ops->cancel, each exactly once") {
+  RuntimeOptions o = plain(2);
+  o.timingSampleShift = 3;  // some are full Tasks carrying ops->cancel
+  Runtime rt(o);
+  drop::BothBlocked blocked(rt);
+  const size_t kTasks = 256 * 12;
+  light::Log log(kTasks);
+  light::gLog = &log;
+  for (size_t i = 0; i < kTasks; i += 256) {
+    auto a = light::ids(i, 256);
+    CHECK_EQ(rt.spawnLight(&light::kOps, a.data(), a.size()), 256u);
+  }
+  rt.destroy();
+  auto s = rt.stats();
+  size_t bad = 0, cancelled = 0;
+  for (size_t i = 0; i < kTasks; ++i) {
+    const uint32_t r = log.runs[i].load(), c = log.cancels[i].load();
+    bad += r + c != 1 || log.dones[i].load() != r;
+    cancelled += c;
+  }
+  CHECK_EQ(bad, 0u);
+  CHECK_EQ(s.dropped, cancelled);
+  CHECK(cancelled > 0u);
+  light::gLog = nullptr;
 }
 
 namespace cross {

@@ -1,6 +1,7 @@
 // Stress: every task runs exactly once. Several outside producers submit roots (singly, in
-// batches, with and without affinity, to inboxes) while tasks spawn children (runnext and tail,
-// some with affinity to the other node, enough to overflow LRQs); every P steals.
+// batches, light batches, with and without affinity, to inboxes) while tasks spawn children
+// (runnext and tail, full Tasks and light ones, some with affinity to the other node, enough to
+// overflow LRQs); every P steals, so light and full tasks share every queue.
 // Size: HWSQ_STRESS_TASKS (default 10^7; 10^6 under ThreadSanitizer, about 1.2 us/task there).
 #include <atomic>
 #include <chrono>
@@ -42,12 +43,21 @@ struct Shared {
 };
 Shared g;
 
+void taskFn(void* arg);
+const TaskOps kLightOps{taskFn, nullptr, nullptr};
+
 void taskFn(void* arg) {
   const uint64_t id = reinterpret_cast<uint64_t>(arg);
   g.runs[id].fetch_add(1, std::memory_order_relaxed);
   const uint64_t first = g.external + id * kFan;
   for (uint64_t j = 0; j < kFan && first + j < g.total; ++j) {
     const uint64_t c = first + j;
+    if (c % 3 == 2) {  // light: in the queue slots themselves
+      void* const a = reinterpret_cast<void*>(c);
+      const int node = g.nodes > 1 && c % 17 == 2 ? static_cast<int>(c % g.nodes) : -1;
+      g.rt->spawnLight(&kLightOps, &a, 1, node, (c & 4) ? SpawnHint::Shared : SpawnHint::Tail);
+      continue;
+    }
     Task* t = allocTask();
     t->fn = taskFn;
     t->arg = reinterpret_cast<void*>(c);
@@ -122,7 +132,16 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
   for (int p = 0; p < producers; ++p)
     th.emplace_back([&, p] {
       std::vector<Task*> batch;
+      std::vector<void*> light;
       for (uint64_t id = p; id < g.external; id += producers) {
+        if (id % 7 == 3) {
+          light.push_back(reinterpret_cast<void*>(id));
+          if (light.size() == 100) {
+            rt.spawnLight(&kLightOps, light.data(), light.size());
+            light.clear();
+          }
+          continue;
+        }
         Task* t = allocTask();
         t->fn = taskFn;
         t->arg = reinterpret_cast<void*>(id);
@@ -134,6 +153,7 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
         }
       }
       if (!batch.empty()) rt.submitBatch(batch.data(), batch.size());
+      if (!light.empty()) rt.spawnLight(&kLightOps, light.data(), light.size());
     });
   for (auto& t : th) t.join();
   rt.waitIdle();

@@ -97,11 +97,11 @@ RunResult Runtime::Impl::runSome(P& p, const RunLimits& lim) {
       r.status = RunStatus::Stopped;
       break;
     }
-    Task* t;
+    TaskRef t;
     if (lim.localOnly) {
       const bool lim = p.limited.load(std::memory_order_acquire);
-      if (stopping.load(std::memory_order_acquire)) t = nullptr;
-      else if (lim) t = p.inbox.pop();  // limit.cpp: only its inbox
+      if (stopping.load(std::memory_order_acquire)) t = TaskRef{};
+      else if (lim) t = TaskRef::full(p.inbox.pop());  // limit.cpp: only its inbox
       else t = localGet(p);
       if (!t) {
         if (lim && !stopping.load(std::memory_order_acquire)) shedForLimit(p);  // strand nothing while at its concurrency limit

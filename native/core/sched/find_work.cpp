@@ -24,36 +24,36 @@ namespace hwsq::sched {
 //      stops looking.
 // Returns nullptr when the runtime is stopping or the waiting strategy stopped looking.
 template <class Wait>
-Task* Runtime::Impl::findRunnable(P& p, Wait& wait) {
+TaskRef Runtime::Impl::findRunnable(P& p, Wait& wait) {
   for (;;) {
-    if (stopping.load(std::memory_order_acquire)) return nullptr;
+    if (stopping.load(std::memory_order_acquire)) return TaskRef{};
     repinIfMoved(p);  // after a cpuset change (cgroup_watch.cpp)
     if (p.limited.load(std::memory_order_acquire)) {  // 0. above the parallelism limit (limit.cpp)
       if (Task* t = p.inbox.pop()) {
         if (statsOn) p.c.inboxPops.add();
-        return t;
+        return TaskRef::full(t);
       }
-      if (!wait.limited(p)) return nullptr;
+      if (!wait.limited(p)) return TaskRef{};
       continue;
     }
     if (--p.fairnessCountdown == 0) {  // 1. fairness
       p.fairnessCountdown = kGlobalCheckEvery;
       p.runnextChain = 0;
-      if (Task* t = grqGet(p, 1)) return t;
+      if (TaskRef t = grqGet(p, 1)) return t;
       if (hier)
-        if (Task* t = hwsqGet(p, p.nodeIdx, 1, true)) return t;
+        if (TaskRef t = hwsqGet(p, p.nodeIdx, 1, true)) return t;
     }
-    if (Task* t = localGet(p)) return t;  // 2. local
-    if (hier)                              // 3. own node
-      if (Task* t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
-    if (Task* t = grqGet(p, kBatchMax)) return t;  // 4. global
-    if (Task* t = steal(p)) return t;              // 5. same node, then remote
-    if (!wait.idle(p)) return nullptr;             // 6. park
+    if (TaskRef t = localGet(p)) return t;  // 2. local
+    if (hier)                                // 3. own node
+      if (TaskRef t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
+    if (TaskRef t = grqGet(p, kBatchMax)) return t;  // 4. global
+    if (TaskRef t = steal(p)) return t;              // 5. same node, then remote
+    if (!wait.idle(p)) return TaskRef{};             // 6. park
   }
 }
 
-template Task* Runtime::Impl::findRunnable<ThreadPark>(P&, ThreadPark&);
-template Task* Runtime::Impl::findRunnable<ExternalPark>(P&, ExternalPark&);
+template TaskRef Runtime::Impl::findRunnable<ThreadPark>(P&, ThreadPark&);
+template TaskRef Runtime::Impl::findRunnable<ExternalPark>(P&, ExternalPark&);
 
 // [owner] Pops a batch of about p's share of HWSQ ni (spill list first on fairness ticks, see
 // hwsq.h) into p.buf: the first is for p to run, the rest go to its LRQ (empty on this path,
@@ -74,10 +74,10 @@ size_t Runtime::Impl::hwsqTake(P& p, int ni, size_t max, bool spillFirst, size_t
 }
 
 // [owner] From HWSQ ni, p's own node.
-Task* Runtime::Impl::hwsqGet(P& p, int ni, size_t max, bool spillFirst) {
+TaskRef Runtime::Impl::hwsqGet(P& p, int ni, size_t max, bool spillFirst) {
   size_t depth;
   const size_t n = hwsqTake(p, ni, max, spillFirst, &depth);
-  if (n == 0) return nullptr;
+  if (n == 0) return TaskRef{};
   if (statsOn) p.c.hwsqPops.add(n);
   // More of the node's work left (in its queue or our LRQ) and a sibling asleep with no
   // spinner around: hand it over now rather than after this batch (a P that was between
@@ -90,16 +90,16 @@ Task* Runtime::Impl::hwsqGet(P& p, int ni, size_t max, bool spillFirst) {
 
 // [owner] A bounded share of the GRQ (Go's globrunqget): the first to run, the rest into the
 // LRQ. A P with node siblings then prefetches their share into its node's HWSQ.
-Task* Runtime::Impl::grqGet(P& p, size_t max) {
-  if (grq.empty()) return nullptr;
+TaskRef Runtime::Impl::grqGet(P& p, size_t max) {
+  if (grq.empty()) return TaskRef{};
   size_t n = grq.popShare(p.buf, static_cast<size_t>(nprocs), max);
-  if (n == 0) return nullptr;
+  if (n == 0) return TaskRef{};
   if (n > 1) {
     uint32_t k = p.lrq.pushBackBatch(p.buf + 1, static_cast<uint32_t>(n - 1));
     if (k < n - 1) grq.pushBatch(p.buf + 1 + k, n - 1 - k);
   }
   if (statsOn) p.c.grqPops.add(n);
-  Task* t = p.buf[0];
+  const TaskRef t = p.buf[0];
   if (max > 1 && hier && nodes[p.nodeIdx].ps.size() > 1 && !grq.empty()) grqPrefetch(p);
   return t;
 }
@@ -112,7 +112,7 @@ void Runtime::Impl::grqPrefetch(P& p) {
   size_t share = (grq.size() / static_cast<size_t>(nprocs) + 1) * siblings;
   size_t want = std::min({kPrefetchMax, share, q.ringRoom()});
   if (want == 0) return;
-  Task** out = p.buf + LocalQueue::kCapacity;
+  TaskRef* out = p.buf + LocalQueue::kCapacity;
   size_t n = grq.popBatch(out, want);
   if (n == 0) return;
   size_t k = q.pushRing(out, n);

@@ -7,7 +7,7 @@
 
 namespace hwsq::sched {
 
-// Critical sections are a memcpy of a few hundred pointers at most: spin about that long before
+// Critical sections are a memcpy of a few hundred tasks (16 bytes each) at most: spin about that long before
 // sleeping in the kernel (a futex wait plus its wake cost microseconds on a loaded machine, and
 // the holder is usually running on another CPU).
 std::unique_lock<std::mutex> GlobalQueue::lock() {
@@ -54,7 +54,7 @@ void GlobalQueue::retireChunkLocked(Chunk* c) {
   ++spareCount_;
 }
 
-void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
+void GlobalQueue::pushBatch(const TaskRef* ts, size_t n) {
   if (n == 0) return;
   std::unique_lock<std::mutex> lk = lock();
   if (!tail_) {
@@ -69,7 +69,7 @@ void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
       tailIdx_ = 0;
     }
     size_t k = std::min(n, Chunk::kItems - tailIdx_);
-    std::memcpy(&tail_->items[tailIdx_], ts, k * sizeof(Task*));
+    std::memcpy(&tail_->items[tailIdx_], ts, k * sizeof(TaskRef));
     tailIdx_ += k;
     ts += k;
     n -= k;
@@ -78,13 +78,13 @@ void GlobalQueue::pushBatch(Task* const* ts, size_t n) {
   size_.store(count_, std::memory_order_release);
 }
 
-size_t GlobalQueue::popLocked(Task** out, size_t n) {
+size_t GlobalQueue::popLocked(TaskRef* out, size_t n) {
   n = std::min(n, count_);
   size_t done = 0;
   while (done < n) {
     size_t inChunk = (head_ == tail_ ? tailIdx_ : Chunk::kItems) - headIdx_;
     size_t k = std::min(n - done, inChunk);
-    std::memcpy(out + done, &head_->items[headIdx_], k * sizeof(Task*));
+    std::memcpy(out + done, &head_->items[headIdx_], k * sizeof(TaskRef));
     headIdx_ += k;
     done += k;
     if (headIdx_ == Chunk::kItems && head_ != tail_) {
@@ -100,13 +100,13 @@ size_t GlobalQueue::popLocked(Task** out, size_t n) {
   return n;
 }
 
-size_t GlobalQueue::popBatch(Task** out, size_t max) {
+size_t GlobalQueue::popBatch(TaskRef* out, size_t max) {
   if (max == 0 || empty()) return 0;
   std::unique_lock<std::mutex> lk = lock();
   return popLocked(out, max);
 }
 
-size_t GlobalQueue::popShare(Task** out, size_t nprocs, size_t max) {
+size_t GlobalQueue::popShare(TaskRef* out, size_t nprocs, size_t max) {
   if (max == 0 || empty()) return 0;
   std::unique_lock<std::mutex> lk = lock();
   size_t n = count_ / (nprocs ? nprocs : 1) + 1;

@@ -1,6 +1,6 @@
-// GRQ: the runtime's global run queue. Unbounded FIFO of task pointers for tasks with no
+// GRQ: the runtime's global run queue. Unbounded FIFO of tasks (TaskRef) for tasks with no
 // affinity, LRQ/HWSQ overflow and submissions from outside threads. A mutex around a list of
-// fixed-size chunks of pointers: batches move with memcpy under the lock (no pointer chasing
+// fixed-size chunks of them: batches move with memcpy under the lock (no pointer chasing
 // through task memory while holding it), and an atomic size lets empty checks skip the lock.
 // Consumers take a bounded share, like Go's globrunqget: size/nprocs + 1, capped.
 #pragma once
@@ -20,13 +20,13 @@ class GlobalQueue {
   GlobalQueue(const GlobalQueue&) = delete;
   GlobalQueue& operator=(const GlobalQueue&) = delete;
 
-  void push(Task* t) { pushBatch(&t, 1); }
-  void pushBatch(Task* const* ts, size_t n);
+  void push(TaskRef t) { pushBatch(&t, 1); }
+  void pushBatch(const TaskRef* ts, size_t n);
 
   // Pops min(size, max) tasks, oldest first.
-  size_t popBatch(Task** out, size_t max);
+  size_t popBatch(TaskRef* out, size_t max);
   // Pops a fair share for one of nprocs consumers: min(size, size/nprocs + 1, max).
-  size_t popShare(Task** out, size_t nprocs, size_t max);
+  size_t popShare(TaskRef* out, size_t nprocs, size_t max);
 
   // size_ is written under mu_ (release) and read without it (acquire) for cheap emptiness
   // checks; it is exact whenever no push/pop is in progress.
@@ -35,13 +35,13 @@ class GlobalQueue {
 
  private:
   struct Chunk {
-    static constexpr size_t kItems = 510;  // 4 KiB chunks
+    static constexpr size_t kItems = 255;  // 4 KiB chunks
     Chunk* next = nullptr;
-    Task* items[kItems];
+    TaskRef items[kItems];
   };
   static constexpr int kLockSpins = 200;
   std::unique_lock<std::mutex> lock();
-  size_t popLocked(Task** out, size_t n);
+  size_t popLocked(TaskRef* out, size_t n);
   Chunk* newChunkLocked();
   void retireChunkLocked(Chunk* c);
 
@@ -53,7 +53,7 @@ class GlobalQueue {
   // Emptied chunks kept for the next growth (guarded by mu_), up to kMaxSpareChunks: a queue
   // that fills and drains again (bursts) would otherwise take every chunk from malloc anew, and
   // fault its pages in again under the lock once malloc gave them back to the system.
-  static constexpr size_t kMaxSpareChunks = 1024;  // 4 MiB, ~520k tasks
+  static constexpr size_t kMaxSpareChunks = 1024;  // 4 MiB, ~260k tasks
   Chunk* spares_ = nullptr;
   size_t spareCount_ = 0;
   size_t count_ = 0;         // exact size (guarded by mu_)

@@ -12,46 +12,62 @@ namespace hwsq::sched {
 
 // [owner] Only p's own queues: its inbox, then runnext / LRQ (also all an external P at its
 // concurrency limit may take: RunLimits::localOnly).
-inline Task* Runtime::Impl::localGet(P& p) {
+inline TaskRef Runtime::Impl::localGet(P& p) {
   if (Task* t = p.inbox.pop()) {
     if (statsOn) p.c.inboxPops.add();
-    return t;
+    return TaskRef::full(t);
   }
   return lrqGet(p);
 }
 
 // [owner] runnext, at most kMaxRunnextChain in a row, then the LRQ's oldest.
-inline Task* Runtime::Impl::lrqGet(P& p) {
+inline TaskRef Runtime::Impl::lrqGet(P& p) {
   if (p.runnextChain < kMaxRunnextChain) {
     if (Task* t = p.lrq.takeRunnext()) {
       ++p.runnextChain;
       if (statsOn) p.c.runnextHits.add();
-      return t;
+      return TaskRef::full(t);
     }
   } else if (Task* t = p.lrq.takeRunnext()) {
     // The runnext chain used its budget: demote to the back of the ring so the ring's older
     // tasks run (tokio's LIFO-slot limit; Go issue 52934 for the starvation it prevents).
-    if (!p.lrq.pushBack(t)) lrqOverflow(p, t);
+    if (!p.lrq.pushBack(TaskRef::full(t))) lrqOverflow(p, TaskRef::full(t));
   }
   p.runnextChain = 0;
-  Task* t = p.lrq.popFront();
-  // A queued task's line is usually cold (written by the spawning core): start loading the one
-  // a few pops ahead now, so that misses overlap instead of costing one full miss per task.
-  if (t) __builtin_prefetch(p.lrq.peekAhead(kTaskPrefetchDistance));
+  const TaskRef t = p.lrq.popFront();
+  // A full task's line is usually cold (written by the spawning core): start loading the one a
+  // few pops ahead now, so that misses overlap instead of costing one full miss per task (a
+  // prefetch of a stale or torn slot's pointer is harmless: it never faults).
+  if (t)
+    if (const Task* ahead = p.lrq.peekAhead(kTaskPrefetchDistance).task()) __builtin_prefetch(ahead);
   return t;
 }
 
-// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last.
-inline void Runtime::Impl::runTask(P& p, Task* t) {
-  // Copy out first: fn may free or reuse a caller-owned task.
-  const TaskFn fn = t->fn;
-  void* const arg = t->arg;
-  const TaskFn done = t->done;
-  void* const doneArg = t->doneArg;
-  const uint32_t flags = t->flags;
+// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last. A light task:
+// ops->run(arg), then ops->done(arg).
+inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
+  Task* const t = ref.task();
+  TaskFn fn;
+  void* arg;
+  TaskFn done = nullptr;
+  void* doneArg = nullptr;
+  uint32_t flags = 0;
+  uint64_t sub = 0;
+  if (t) {  // copy out first: fn may free or reuse a caller-owned task
+    fn = t->fn;
+    arg = t->arg;
+    done = t->done;
+    doneArg = t->doneArg;
+    flags = t->flags;
+    sub = t->submitTicks;
+  } else {
+    fn = ref.ops->run;
+    arg = ref.arg;
+    done = ref.ops->done;
+    doneArg = arg;
+  }
   const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
   uint64_t start = 0;
-  const uint64_t sub = t->submitTicks;
   // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
   const bool timed = timeAll || (sub != 0 && statsOn);
   if (timed) {

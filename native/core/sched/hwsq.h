@@ -25,29 +25,29 @@ class Hwsq {
   Hwsq& operator=(const Hwsq&) = delete;
 
   // Takes all n tasks: the ring first, the rest to the spill list.
-  void push(Task* const* ts, size_t n) {
+  void push(const TaskRef* ts, size_t n) {
     const size_t k = ring_.pushBatch(ts, n);
     if (k < n) spill_.pushBatch(ts + k, n - k);
   }
   // Takes what fits in the ring only (GRQ prefetch: work with no affinity is not worth a spill);
   // returns how many.
-  size_t pushRing(Task* const* ts, size_t n) { return ring_.pushBatch(ts, n); }
+  size_t pushRing(const TaskRef* ts, size_t n) { return ring_.pushBatch(ts, n); }
 
   // Pops up to max tasks into out, oldest first from one of the two places (see the file comment);
   // returns the count.
-  size_t pop(Task** out, size_t max, bool spillFirst = false) {
+  size_t pop(TaskRef* out, size_t max, bool spillFirst = false) {
     size_t n = spillFirst ? spill_.popBatch(out, max) : 0;
     if (n == 0) n = ring_.popBatch(out, max);
     if (n == 0 && !spillFirst) n = spill_.popBatch(out, max);
     return n;
   }
 
-  // Hands every queued task to drop(Task*), ring and spill list; returns how many. For destroy(),
+  // Hands every queued task to drop(TaskRef), ring and spill list; returns how many. For destroy(),
   // after the Ps are gone; tasks pushed concurrently may or may not be seen (callers loop until
   // their counts balance).
   template <class F>
   size_t drain(F&& drop) {
-    Task* batch[256];
+    TaskRef batch[256];
     size_t total = 0;
     for (;;) {
       size_t n = ring_.popBatch(batch, 256);

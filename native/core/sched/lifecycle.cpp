@@ -141,11 +141,13 @@ void Runtime::Impl::pokeQuiesceIfDrained() {
   if (quiesceWaiters.load(std::memory_order_relaxed) != 0 && drained()) pokeQuiesce();
 }
 
-// [stopped] Drops one queued task: cancel(doneArg), freed if pooled, counted.
-void Runtime::Impl::dropTask(Task* t) {
-  const TaskFn cancel = t->cancel;
-  void* const doneArg = t->doneArg;
-  const uint32_t flags = t->flags;
+// [stopped] Drops one queued task: cancel(doneArg) (light: ops->cancel(arg)), freed if pooled,
+// counted.
+void Runtime::Impl::dropTask(TaskRef ref) {
+  Task* const t = ref.task();
+  const TaskFn cancel = t ? t->cancel : ref.ops->cancel;
+  void* const doneArg = t ? t->doneArg : ref.arg;
+  const uint32_t flags = t ? t->flags : 0;
   if (cancel) {
     try {
       cancel(doneArg);
@@ -163,17 +165,17 @@ void Runtime::Impl::dropTask(Task* t) {
 // more: no P runs, cancel callbacks that submit are refused (closed), spawns from tasks ended
 // with them.
 void Runtime::Impl::dropRemaining() {
-  auto drop = [this](Task* t) { dropTask(t); };
+  auto drop = [this](TaskRef t) { dropTask(t); };
   for (;;) {
     for (auto& pp : ps) {
       P& p = *pp;
-      while (Task* t = p.lrq.takeRunnext()) dropTask(t);
-      while (Task* t = p.lrq.popFront()) dropTask(t);
-      while (Task* t = p.inbox.pop()) dropTask(t);
+      while (Task* t = p.lrq.takeRunnext()) dropTask(TaskRef::full(t));
+      while (TaskRef t = p.lrq.popFront()) dropTask(t);
+      while (Task* t = p.inbox.pop()) dropTask(TaskRef::full(t));
     }
     for (auto& node : nodes)
       if (node.hwsq) node.hwsq->drain(drop);
-    Task* tmp[256];
+    TaskRef tmp[256];
     while (size_t n = grq.popBatch(tmp, 256))
       for (size_t i = 0; i < n; ++i) dropTask(tmp[i]);
     auto [finished, submitted] = drainCounts(dropped.load(std::memory_order_relaxed));

@@ -131,7 +131,7 @@ void Runtime::Impl::shedForLimit(P& p) {
   if (p.spinning) stopSpinning(p);
   size_t n = 0;
   for (;;) {
-    Task* t = p.lrq.takeRunnext();
+    TaskRef t = TaskRef::full(p.lrq.takeRunnext());
     if (!t) t = p.lrq.popFront();
     if (!t) break;
     p.buf[n++] = t;

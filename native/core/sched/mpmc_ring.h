@@ -1,4 +1,4 @@
-// The bounded multi-producer multi-consumer ring of task pointers, with batch push and pop, that
+// The bounded multi-producer multi-consumer ring of tasks (TaskRef), with batch push and pop, that
 // holds a node's tasks in its HWSQ (hwsq.h; what does not fit goes to the HWSQ's spill list).
 // It combines two known designs:
 //  - ticketed range claims: a producer claims k consecutive positions with one CAS on tail,
@@ -18,7 +18,7 @@
 // released) and waits for seq == pos; a consumer that claimed pos may find its producer not yet
 // done and waits for seq == pos + 1. The release store of seq after writing/reading the task and
 // the acquire load before it give the happens-before for the task pointer, so the plain `task`
-// field is never accessed concurrently. The waits are bounded by another thread's few
+// field (two words) is never accessed concurrently. The waits are bounded by another thread's few
 // instructions between its CAS and its seq store (like Vyukov's queue, it is not lock-free in
 // the strict sense if that thread is descheduled right there; we spin, then yield).
 #pragma once
@@ -50,7 +50,7 @@ class MpmcRing {
   size_t capacity() const { return cap_; }
 
   // Pushes a prefix of ts[0..n); returns how many were pushed (less than n when full).
-  size_t pushBatch(Task* const* ts, size_t n) {
+  size_t pushBatch(const TaskRef* ts, size_t n) {
     if (n == 0) return 0;
     uint64_t pos = tail_.load(std::memory_order_relaxed);
     uint64_t h;
@@ -83,10 +83,10 @@ class MpmcRing {
     }
     return k;
   }
-  bool push(Task* t) { return pushBatch(&t, 1) == 1; }
+  bool push(TaskRef t) { return pushBatch(&t, 1) == 1; }
 
   // Pops up to max tasks (oldest first) into out; returns the count.
-  size_t popBatch(Task** out, size_t max) {
+  size_t popBatch(TaskRef* out, size_t max) {
     if (max == 0) return 0;
     uint64_t pos = head_.load(std::memory_order_relaxed);
     uint64_t t;
@@ -114,9 +114,9 @@ class MpmcRing {
     }
     return k;
   }
-  Task* pop() {
-    Task* t = nullptr;
-    return popBatch(&t, 1) ? t : nullptr;
+  TaskRef pop() {
+    TaskRef t;
+    return popBatch(&t, 1) ? t : TaskRef{};
   }
 
   // Approximate depth (exact when quiescent).
@@ -129,7 +129,7 @@ class MpmcRing {
  private:
   struct Slot {
     std::atomic<uint64_t> seq{0};
-    Task* task = nullptr;  // guarded by seq (see the file comment)
+    TaskRef task;  // guarded by seq (see the file comment)
   };
 
   // Waits for a slot's sequence to reach `want`. pos: the position claimed. While waiting, the

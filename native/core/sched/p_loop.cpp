@@ -94,7 +94,7 @@ void Runtime::Impl::pMain(P& p) {
   }
   if (p.startedOk && !stopping.load(std::memory_order_acquire)) {
     for (;;) {
-      Task* t;
+      TaskRef t;
       {
         ThreadPark wait{*this};  // a fresh spin window per search; its slot is free while t runs
         t = findRunnable(p, wait);

@@ -113,7 +113,7 @@ struct alignas(64) P {
   TimingSampler sampler;       // which of its spawns are timed (RuntimeOptions::timingSampleShift)
   uint64_t rng;                // xorshift64* state: victim order
   std::vector<Tier> tiers;     // its steal order (constant after construction)
-  Task* buf[kBufSize];         // batch scratch: HWSQ/GRQ pops, overflow, prefetch
+  TaskRef buf[kBufSize];         // batch scratch: HWSQ/GRQ pops, overflow, prefetch
 
   // Guarded by Impl::idleMu.
   bool idle = false;           // in its node's idle stack (counted in nidle, its node's idle)
@@ -233,29 +233,33 @@ struct Runtime::Impl {
 
   // ---- submit.cpp
   size_t submitOutside(Task* const* ts, size_t n);  // [outside]
+  template <class NodeOf>
+  void pushOutside(const TaskRef* ts, size_t n, NodeOf nodeOf);  // [outside] counted, stamped: S1, S2, wakes
   bool refusesLocalSpawns() const;                  // [owner]
   void spawnLocal(P& p, Task* t, SpawnHint hint);   // [owner] from one of its tasks
   void spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint hint, bool anyAffinity);  // [owner] same, n in order
-  void pushShared(P& p, Task* const* ts, size_t n, int ni);  // [owner] HWSQ ni (flat: GRQ), then wake
-  void lrqOverflow(P& p, Task* t);                  // [owner]
-  void hwsqPush(int ni, Task* const* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
+  void pushShared(P& p, const TaskRef* ts, size_t n, int ni);  // [owner] HWSQ ni (flat: GRQ), then wake
+  void pushLocalRun(P& p, const TaskRef* ts, size_t n);  // [owner] into its ring (overflow), wake
+  void lrqOverflow(P& p, TaskRef t);                // [owner]
+  void hwsqPush(int ni, const TaskRef* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
   size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
   void stamp(Task* t, TimingSampler& sampler);      // [owner of sampler]
   void stampBatch(Task* const* ts, size_t n, TimingSampler& sampler);  // [owner of sampler]
+  void stampRefs(TaskRef* ts, size_t n, TimingSampler& sampler);        // [owner of sampler] light: sampled -> full
 
   // ---- find_work.cpp
   template <class Wait>
-  Task* findRunnable(P& p, Wait& wait);             // [owner] the search order
-  [[gnu::always_inline]] Task* localGet(P& p);     // [owner] inbox, runnext, LRQ (hot_path.h)
-  [[gnu::always_inline]] Task* lrqGet(P& p);       // [owner] runnext (budgeted), LRQ (hot_path.h)
+  TaskRef findRunnable(P& p, Wait& wait);             // [owner] the search order
+  [[gnu::always_inline]] TaskRef localGet(P& p);     // [owner] inbox, runnext, LRQ (hot_path.h)
+  [[gnu::always_inline]] TaskRef lrqGet(P& p);       // [owner] runnext (budgeted), LRQ (hot_path.h)
   size_t hwsqTake(P& p, int ni, size_t max, bool spillFirst, size_t* depth);  // [owner]
-  Task* hwsqGet(P& p, int ni, size_t max, bool spillFirst = false);           // [owner] its own node
-  Task* grqGet(P& p, size_t max);                   // [owner]
+  TaskRef hwsqGet(P& p, int ni, size_t max, bool spillFirst = false);           // [owner] its own node
+  TaskRef grqGet(P& p, size_t max);                 // [owner]
   void grqPrefetch(P& p);                           // [owner]
 
   // ---- steal.cpp
-  Task* steal(P& p);                                // [owner] spin, then steal by tier
-  Task* hwsqSteal(P& p, int ni);                    // [owner] a saturated remote node's HWSQ
+  TaskRef steal(P& p);                              // [owner] spin, then steal by tier
+  TaskRef hwsqSteal(P& p, int ni);                  // [owner] a saturated remote node's HWSQ
   void countSteal(P& p, const P& victim, uint32_t tasks);  // [owner]
   bool nodeSaturated(int ni) const;                 // [any]
   bool ownNodeHasWork(P& p) const;                  // [owner]
@@ -302,7 +306,7 @@ struct Runtime::Impl {
   void startThreads();                              // [ctor] thread-backed: start the Ps, wait for them
   void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
-  [[gnu::always_inline]] void runTask(P& p, Task* t);  // [owner] (hot_path.h)
+  [[gnu::always_inline]] void runTask(P& p, TaskRef t);  // [owner] (hot_path.h)
 
   // ---- external.cpp
   RunResult runSome(P& p, const RunLimits& lim);    // [owner] the attached thread
@@ -314,7 +318,7 @@ struct Runtime::Impl {
   void waitQuiescent();                             // [outside]
   void pokeQuiesce();                               // [any]
   void pokeQuiesceIfDrained();                      // [owner] a P ran dry
-  void dropTask(Task* t);                           // [stopped]
+  void dropTask(TaskRef t);                         // [stopped]
   void dropRemaining();                             // [stopped]
   void stopAndJoin();                               // [outside] under lifecycleMu
 };

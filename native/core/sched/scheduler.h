@@ -181,6 +181,16 @@ class Runtime {
   bool spawn(TaskFn fn, void* arg, int node = -1, TaskFn done = nullptr, void* doneArg = nullptr,
              TaskFn cancel = nullptr, SpawnHint hint = SpawnHint::Next);
 
+  // Light tasks (task.h: TaskOps): ops->run(args[i]) for each i < n, carried in the run queues'
+  // slots themselves (no Task object, no allocation), for fan-outs of small tasks. ops must stay
+  // valid until every task ran or was dropped (static storage). ops->done(args[i]), if set, right
+  // after run (as Task::done); ops->cancel(args[i]), if set, when destroy() drops one. node: affinity of them all
+  // (negative: none). hint as submitBatch's, except that Next acts as Tail (runnext holds one full
+  // Task). All or nothing: returns n, or 0 once closed (see submit). Throws std::invalid_argument
+  // for a null ops or ops->run, or n > kLightBatchMax; HwsqRangeError for a node this runtime has
+  // no P on; std::bad_alloc (the timed ones are full Tasks) -- each with nothing queued.
+  static constexpr size_t kLightBatchMax = 256;
+  size_t spawnLight(const TaskOps* ops, void* const* args, size_t n, int node = -1, SpawnHint hint = SpawnHint::Tail);
   // Blocks until every task submitted before the call (and everything those spawn) has
   // completed. Other threads may keep submitting; then it waits for those too.
   // Must not be called from this runtime's workers (throws std::logic_error).

@@ -11,19 +11,19 @@
 namespace hwsq::sched {
 
 // [owner] Step 5 of findRunnable. Returns a task to run now, or nullptr.
-Task* Runtime::Impl::steal(P& p) {
-  if (nprocs == 1) return nullptr;
+TaskRef Runtime::Impl::steal(P& p) {
+  if (nprocs == 1) return TaskRef{};
   if (!p.spinning) {  // only spinners steal, and at most half of the busy Ps spin (Go)
     int busy = nactive.load(std::memory_order_relaxed) - nidle.load(std::memory_order_relaxed);
     if (2 * nspinning.load(std::memory_order_relaxed) < busy) startSpinning(p);
   }
-  if (!p.spinning) return nullptr;
+  if (!p.spinning) return TaskRef{};
   for (int pass = 0; pass < kStealPasses; ++pass) {
     const bool last = pass == kStealPasses - 1;
     if (pass > 0) {  // what a lost race or a new push left in the queues a steal does not visit
       if (hier)
-        if (Task* t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
-      if (Task* t = grqGet(p, kBatchMax)) return t;
+        if (TaskRef t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
+      if (TaskRef t = grqGet(p, kBatchMax)) return t;
     }
     for (const Tier& tier : p.tiers) {
       const uint32_t n = static_cast<uint32_t>(tier.ps.size());
@@ -31,10 +31,10 @@ Task* Runtime::Impl::steal(P& p) {
         uint32_t pos = p.random() % n;
         const uint32_t stride = tier.coprimes[p.random() % tier.coprimes.size()];
         for (uint32_t i = 0; i < n; ++i, pos = (pos + stride) % n) {
-          if (stopping.load(std::memory_order_relaxed)) return nullptr;
+          if (stopping.load(std::memory_order_relaxed)) return TaskRef{};
           P& victim = *ps[tier.ps[pos]];
           uint32_t cnt = 0;
-          if (Task* t = p.lrq.stealHalfFrom(victim.lrq, last, &cnt)) {
+          if (TaskRef t = p.lrq.stealHalfFrom(victim.lrq, last, &cnt)) {
             if (statsOn) countSteal(p, victim, cnt);
             return t;
           }
@@ -44,22 +44,22 @@ Task* Runtime::Impl::steal(P& p) {
       if (hier)
         for (int ni : tier.nodes)
           if (nodeSaturated(ni))
-            if (Task* t = hwsqSteal(p, ni)) return t;
+            if (TaskRef t = hwsqSteal(p, ni)) return t;
       // Our node still has work we failed to take (a steal lost a race, or a sibling holds
       // only its runnext task, stealable on the last pass): try it again before going remote.
       if (tier.sameNode && !last && ownNodeHasWork(p)) break;
     }
   }
-  return nullptr;
+  return TaskRef{};
 }
 
 // [owner] A batch from HWSQ ni of another node (saturated: see nodeSaturated), counted as a
 // remote steal.
-Task* Runtime::Impl::hwsqSteal(P& p, int ni) {
+TaskRef Runtime::Impl::hwsqSteal(P& p, int ni) {
   HWSQ_ASSERT(ni != p.nodeIdx, "a HWSQ steal from the thief's own node");
   size_t depth;
   const size_t n = hwsqTake(p, ni, kBatchMax, false, &depth);
-  if (n == 0) return nullptr;
+  if (n == 0) return TaskRef{};
   if (statsOn) {
     p.c.stealsRemote.add();
     p.c.stealsRemoteTasks.add(n);

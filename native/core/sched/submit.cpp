@@ -5,6 +5,7 @@
 // Drain accounting (lifecycle.cpp): outside submissions count outsideSubmitted before the closed
 // check; spawns count the P's `spawned`.
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include "../errors.h"
@@ -95,6 +96,39 @@ bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, 
   return ok;
 }
 
+size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int node, SpawnHint hint) {
+  if (ops == nullptr || ops->run == nullptr) throw std::invalid_argument("spawnLight: ops and ops->run are required");
+  if (n > kLightBatchMax) throw std::invalid_argument("spawnLight: more than kLightBatchMax tasks in one call");
+  if (n == 0) return 0;
+  Impl& rt = *impl_;
+  const int ni = node >= 0 ? rt.checkedNodeIndex(node) : -1;
+  TaskRef refs[kLightBatchMax];
+  for (size_t i = 0; i < n; ++i) refs[i] = TaskRef::light(ops, args[i]);
+  P* p = tlP;
+  const bool local = p && p->rt == &rt;
+  if (local && rt.refusesLocalSpawns()) return 0;
+  rt.stampRefs(refs, n, local ? p->sampler : callerSampler());  // may throw: nothing counted yet
+  if (local) {
+    p->c.spawned.add(n);
+    if (hint == SpawnHint::Shared || (ni >= 0 && (!rt.hier || ni != p->nodeIdx))) {
+      rt.pushShared(*p, refs, n, ni >= 0 ? ni : p->nodeIdx);
+    } else {  // Next acts as Tail: runnext holds one full Task
+      if (rt.statsOn) p->c.localPushes.add(n);
+      rt.pushLocalRun(*p, refs, n);
+    }
+    return n;
+  }
+  rt.outsideSubmitted.fetch_add(n, std::memory_order_seq_cst);  // before the closed check (drain)
+  if (rt.closed.load(std::memory_order_seq_cst)) {
+    rt.rejected.fetch_add(n, std::memory_order_release);
+    for (size_t i = 0; i < n; ++i)
+      if (Task* t = refs[i].task()) freeTask(t);
+    return 0;
+  }
+  rt.pushOutside(refs, n, [node](size_t) { return node; });
+  return n;
+}
+
 // ------------------------------------------------------------------------------- Impl
 
 // [owner of sampler] Submit timestamp for the latency histogram (0: not timed, see TimingSampler).
@@ -120,6 +154,41 @@ void Runtime::Impl::stampBatch(Task* const* ts, size_t n, TimingSampler& sampler
   }
 }
 
+// [owner of sampler] stampBatch for light tasks, which carry no timestamp: each one the sampler
+// picks becomes a full pooled Task stamped now. All or nothing: on std::bad_alloc the refs are
+// as they were. n <= Runtime::kLightBatchMax.
+void Runtime::Impl::stampRefs(TaskRef* ts, size_t n, TimingSampler& sampler) {
+  if (!statsOn) return;
+  HWSQ_ASSERT(n <= Runtime::kLightBatchMax, "stampRefs: more than a light batch");
+  size_t picked[Runtime::kLightBatchMax];
+  size_t npicked = 0;
+  size_t i = 0;
+  while (i < n) {
+    i += sampler.skip(n - i, shift);
+    if (i == n) break;
+    const bool timed = sampler.next(shift);
+    HWSQ_ASSERT(timed, "TimingSampler: skip stopped before an untimed task");
+    (void)timed;
+    picked[npicked++] = i++;
+  }
+  if (npicked == 0) return;
+  Task* full[Runtime::kLightBatchMax];
+  Task proto;
+  allocTasks(full, npicked, proto);  // all or nothing
+  const uint64_t now = nowTicks();
+  for (size_t k = 0; k < npicked; ++k) {
+    TaskRef& r = ts[picked[k]];
+    Task* t = full[k];
+    t->fn = r.ops->run;
+    t->arg = r.arg;
+    t->done = r.ops->done;
+    t->cancel = r.ops->cancel;
+    t->doneArg = r.arg;
+    t->submitTicks = now;
+    r = TaskRef::full(t);
+  }
+}
+
 // [outside] n tasks from a thread that is not a P of this runtime: all or nothing.
 size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
   if (n == 0) return 0;
@@ -131,6 +200,20 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     return 0;
   }
   stampBatch(ts, n, callerSampler());
+  TaskRef refs[Runtime::kLightBatchMax];
+  for (size_t done = 0; done < n;) {
+    const size_t k = std::min(n - done, Runtime::kLightBatchMax);
+    for (size_t i = 0; i < k; ++i) refs[i] = TaskRef::full(ts[done + i]);
+    pushOutside(refs, k, [&](size_t i) { return ts[done + i]->node; });
+    done += k;
+  }
+  return n;
+}
+
+// [outside] Counted, stamped tasks (nodeOf(i): task i's affinity, -1 none) to the GRQ / HWSQs,
+// one push per run of tasks with the same destination (S1), then S2 and the wakes.
+template <class NodeOf>
+void Runtime::Impl::pushOutside(const TaskRef* ts, size_t n, NodeOf nodeOf) {
   bool global = false;
   int wakeNodes[4];
   int nWake = 0;
@@ -142,13 +225,14 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     size_t i = 0;
     while (i < n) {  // S1, one push per run of tasks with the same destination
       size_t j = i + 1;
-      if (ts[i]->node < 0) {
-        while (j < n && ts[j]->node < 0) ++j;
+      const int node = nodeOf(i);
+      if (node < 0) {
+        while (j < n && nodeOf(j) < 0) ++j;
         grq.pushBatch(ts + i, j - i);
         global = true;
       } else {
-        int ni = nodeIndexOf(ts[i]->node);
-        while (j < n && ts[j]->node == ts[i]->node) ++j;
+        int ni = nodeIndexOf(node);
+        while (j < n && nodeOf(j) == node) ++j;
         hwsqPush(ni, ts + i, j - i);
         if (nWake < 4) wakeNodes[nWake++] = ni;
         else manyNodes = true;
@@ -161,7 +245,6 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
   if (manyNodes)
     for (size_t ni = 0; ni < nodes.size(); ++ni) wakeForHwsq(static_cast<int>(ni));
   if (global) wakeSpinner(-1);
-  return n;
 }
 
 // [owner] Spawns from a task are refused once destroy() began (the caller gets false and keeps
@@ -176,7 +259,8 @@ void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
   p.c.spawned.add();
   stamp(t, p.sampler);
   if (hint == SpawnHint::Shared || (ni >= 0 && (!hier || ni != p.nodeIdx))) {
-    pushShared(p, &t, 1, ni >= 0 ? ni : p.nodeIdx);
+    const TaskRef ref = TaskRef::full(t);
+    pushShared(p, &ref, 1, ni >= 0 ? ni : p.nodeIdx);
     return;
   }
   if (statsOn) p.c.localPushes.add();
@@ -187,7 +271,7 @@ void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
       return;
     }
   }
-  if (!p.lrq.pushBack(t)) lrqOverflow(p, t);
+  if (!p.lrq.pushBack(TaskRef::full(t))) lrqOverflow(p, TaskRef::full(t));
   wakeSpinner(p.nodeIdx);
 }
 
@@ -213,16 +297,29 @@ void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint h
     p.c.spawned.add(k);
     if (statsOn) p.c.localPushes.add(k);
     stampBatch(ts + i, k, p.sampler);
+    TaskRef refs[Runtime::kLightBatchMax];
     while (i < j) {
-      i += p.lrq.pushBackBatch(ts + i, static_cast<uint32_t>(std::min<size_t>(j - i, LocalQueue::kCapacity)));
-      if (i < j) lrqOverflow(p, ts[i++]);
+      const size_t m = std::min(j - i, Runtime::kLightBatchMax);
+      for (size_t r = 0; r < m; ++r) refs[r] = TaskRef::full(ts[i + r]);
+      pushLocalRun(p, refs, m);
+      i += m;
     }
-    wakeSpinner(p.nodeIdx);
   }
 }
 
+// [owner] Counted, stamped tasks for p's own ring, in order: the ring, what does not fit by
+// lrqOverflow; then a wake.
+void Runtime::Impl::pushLocalRun(P& p, const TaskRef* ts, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    i += p.lrq.pushBackBatch(ts + i, static_cast<uint32_t>(std::min<size_t>(n - i, LocalQueue::kCapacity)));
+    if (i < n) lrqOverflow(p, ts[i++]);
+  }
+  wakeSpinner(p.nodeIdx);
+}
+
 // [owner] Tasks that must not stay on p: node ni's HWSQ (hierarchical), else the GRQ; S2 + wake.
-void Runtime::Impl::pushShared(P& p, Task* const* ts, size_t n, int ni) {
+void Runtime::Impl::pushShared(P& p, const TaskRef* ts, size_t n, int ni) {
   if (hier) {
     hwsqPush(ni, ts, n);
     if (statsOn) p.c.hwsqPushes.add(n);
@@ -236,7 +333,7 @@ void Runtime::Impl::pushShared(P& p, Task* const* ts, size_t n, int ni) {
 }
 
 // [owner] The LRQ is full: move its older half plus t out in one batch (Go's runqputslow).
-void Runtime::Impl::lrqOverflow(P& p, Task* t) {
+void Runtime::Impl::lrqOverflow(P& p, TaskRef t) {
   for (;;) {
     uint32_t n = p.lrq.grabHalfForOverflow(p.buf);
     if (n == 0) {

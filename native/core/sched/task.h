@@ -8,6 +8,7 @@
 // runtime frees after done. So fn or done may free or reuse a caller-owned task.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace hwsq::sched {
 
@@ -32,6 +33,40 @@ static_assert(sizeof(Task) == 64, "Task is one cache line");
 // How many tasks ahead the task pool and the LRQ prefetch a task's line (enough misses in flight
 // to cover a cross-core transfer at a few ns per task).
 constexpr uint32_t kTaskPrefetchDistance = 8;
+
+// A light task: a pooled Task whose callbacks all take one argument and which has no affinity
+// left to honour once queued and no timestamp, kept in the queue slot itself (TaskRef) instead
+// of a 64-byte Task. The pointer names the behaviour, shared by every task of a kind.
+struct TaskOps {
+  TaskFn run = nullptr;     // required: run(arg)
+  TaskFn done = nullptr;    // optional: done(arg) right after run, as Task::done
+  TaskFn cancel = nullptr;  // optional: cancel(arg) if destroy() drops the task
+};
+
+// What every run queue slot holds, 16 bytes: a light task inline ({ops, arg}), or a full Task
+// ({nullptr, Task*}). Queued tasks are read once, by the P that runs them: carrying fn and arg in
+// the slot spares that P a miss on a line the spawning core wrote (and the pool the line's trip
+// back), which for a no-op task is most of its cost once thousands are queued.
+struct TaskRef {
+  // No default member initializers: arrays of TaskRef (batch scratch, GRQ chunks) stay
+  // uninitialized until written, as the pointer arrays they replace did. TaskRef{} is empty.
+  const TaskOps* ops;
+  void* arg;
+
+  TaskRef() = default;
+  TaskRef(Task* t) : ops(nullptr), arg(t) {}  // NOLINT(google-explicit-constructor): every Task* is a (full) TaskRef
+  TaskRef(const TaskOps* o, void* a) : ops(o), arg(a) {}
+  static TaskRef full(Task* t) { return TaskRef(t); }
+  static TaskRef light(const TaskOps* o, void* a) { return TaskRef(o, a); }
+  friend bool operator==(TaskRef a, TaskRef b) { return a.ops == b.ops && a.arg == b.arg; }
+  friend bool operator!=(TaskRef a, TaskRef b) { return !(a == b); }
+  // The full Task, or nullptr for a light task (or an empty ref).
+  Task* task() const { return ops ? nullptr : static_cast<Task*>(arg); }
+  bool isLight() const { return ops != nullptr; }
+  explicit operator bool() const { return ops != nullptr || arg != nullptr; }
+};
+static_assert(sizeof(TaskRef) == 16, "TaskRef is two words");
+static_assert(std::is_trivially_copyable<TaskRef>::value, "queues move TaskRefs with memcpy");
 
 enum TaskFlags : uint32_t {
   kTaskPooled = 1u << 0,      // allocated by allocTask; freed by the runtime after it ran / was dropped
