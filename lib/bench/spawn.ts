@@ -60,7 +60,7 @@ export interface SpawnBenchReport {
   cpus: number;
   numaNodes: number[];
   hwsq: {
-    /** The C++ loop in this process: submitBatch of 256 pooled tasks from this thread; one task spawning all from a P. */
+    /** The C++ loop in this process: spawnLight batches of 256 light tasks from this thread; one task spawning all (the same batches) from a P. */
     cpp: { externalBatch256: Figure; insideTail: Figure };
     /** From JS: one spawnNative of all tasks; calls of 1024; inside; one call per task (`singleTasks` of them). */
     js: { batch: Figure; batches1024: Figure; inside: Figure; single: Figure; singleTasks: number };

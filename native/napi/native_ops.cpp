@@ -1,4 +1,4 @@
-// NativeRuntime's operations (native_ops.h): pooled batch submission, the task callbacks that
+// NativeRuntime's operations (native_ops.h): light-task batch submission, the task callbacks that
 // finish an Op, and State, which delivers finished Ops to the JS thread and settles them.
 #include "native_ops.h"
 

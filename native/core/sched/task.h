@@ -34,9 +34,10 @@ static_assert(sizeof(Task) == 64, "Task is one cache line");
 // to cover a cross-core transfer at a few ns per task).
 constexpr uint32_t kTaskPrefetchDistance = 8;
 
-// A light task: a pooled Task whose callbacks all take one argument and which has no affinity
-// left to honour once queued and no timestamp, kept in the queue slot itself (TaskRef) instead
-// of a 64-byte Task. The pointer names the behaviour, shared by every task of a kind.
+// A light task (Runtime::spawnLight): what a pooled Task carries when its callbacks all take the
+// same argument, its affinity was honoured at submit and it has no timestamp, kept in the queue
+// slot itself (TaskRef) instead of a 64-byte Task. The pointer names the behaviour, shared by
+// every task of a kind.
 struct TaskOps {
   TaskFn run = nullptr;     // required: run(arg)
   TaskFn done = nullptr;    // optional: done(arg) right after run, as Task::done
