@@ -9,7 +9,7 @@
 //   ... rebuild ...
 //   node bench/spawn-ab.mjs /tmp/a.node build/Release/hwsq.node [--mode inside|external] [--rounds 30] [--workers 2]
 // Prints each build's best and median ns/task and the median of the per-round B/A ratios
-// (< 1: B is faster). Options: NativeRuntime's defaults (stats on, 1 task in 128 timed, idle
+// (< 1: B is faster). Options: NativeRuntime's defaults (stats on, 1 task in 256 timed, idle
 // spin 50 us), unpinned, no stats file; a build older than an option ignores it.
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -230,7 +230,7 @@ describe('validation of runtime options', () => {
 
   it('normalizeNativeRuntimeOptions: defaults, virtualTopology bounds and what it excludes', () => {
     const d = v.normalizeNativeRuntimeOptions(undefined);
-    expect(d).toMatchObject({ stats: true, timingSampleShift: 7, sysmon: true, idleSpinNs: 50_000, virtualNodes: 0, virtualWorkersPerNode: 0, shm: true, memoryAffinity: false });
+    expect(d).toMatchObject({ stats: true, timingSampleShift: 8, sysmon: true, idleSpinNs: 50_000, virtualNodes: 0, virtualWorkersPerNode: 0, shm: true, memoryAffinity: false });
     const set = v.normalizeNativeRuntimeOptions({ stats: false, timingSampleShift: 20, sysmon: false, shm: false, memoryAffinity: true });
     expect(set).toMatchObject({ stats: false, timingSampleShift: 20, sysmon: false, shm: false, memoryAffinity: true });
     expect(v.normalizeNativeRuntimeOptions({ timingSampleShift: 0 }).timingSampleShift).toBe(0);

@@ -600,7 +600,7 @@ int main(int argc, char** argv) {
   }
   costs.push_back(statsCost(a, "noop_external_batch256", a.tasks, 1.03, externalBatchBody));
   costs.push_back(statsCost(a, "spin10us_inside", spinTasks, 1.01, [](Runtime& rt, uint64_t n) { return insideBody(rt, n, spin10us); }));
-  const Fidelity fid = fidelity(a, a.tasks);  // at 1 in 128, 10^6 tasks time ~7,800
+  const Fidelity fid = fidelity(a, a.tasks);  // at 1 in 256, 10^6 tasks time ~3,900
   if (!a.json) {
     std::printf("stats cost: default options (timing 1 task in %d) vs stats: false vs full timing, %d interleaved rounds, ns/task median (min..max)\n",
                 1 << kDefaultShift, statsRounds(a));

@@ -186,7 +186,7 @@ export async function runLatencyBench(options: LatencyBenchOptions = {}): Promis
   };
   try {
     if (runtimes.includes('native') && !stopped()) {
-      // Every task timed: a burst's quantiles from all of its tasks, not 1 in 128.
+      // Every task timed: a burst's quantiles from all of its tasks, not a sample.
       const rt = createNativeRuntime({ workers: options.workers ?? 'auto', stealPolicy, timingSampleShift: 0 });
       results.workers = rt.size;
       results.nodes = [...rt.nodes];

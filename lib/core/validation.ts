@@ -74,7 +74,7 @@ export const DEFAULTS = Object.freeze({
   placement: 'spread' as PlacementMode,
   stealPolicy: 'hierarchical' as StealPolicy,
   stats: true,
-  timingSampleShift: 7,
+  timingSampleShift: 8,
   sysmon: true,
   hogThresholdMs: 10,
   maxQueue: Infinity,

@@ -61,7 +61,7 @@ export interface NativeRuntimeOptions {
   stats?: boolean;
   /**
    * Time 1 task in 2^shift, picked at random, for the latency and run-time histograms (0..20,
-   * default 7: 1 in 128; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
+   * default 8: 1 in 256; 0: every task). Their counts and sums are scaled back by 2^shift (unbiased
    * estimates); `executed` and every other counter stay exact.
    */
   timingSampleShift?: number;

@@ -86,7 +86,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     RuntimeOptions ro = hwsq::napi::schedulerOptionsFromJs(o, &events);  // the same builder as NativeRuntime's
     ro.externalWorkers = true;
     // JS tasks cost microseconds each: timing every one is cheap here, and keeps their
-    // histograms' counts exact (the native default times 1 in 128, for sub-microsecond tasks).
+    // histograms' counts exact (the native default times 1 in 256, for tasks of nanoseconds).
     ro.timingSampleShift = 0;
     auto rt = std::make_shared<JsRuntime>();
     rt->events = events;

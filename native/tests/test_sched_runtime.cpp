@@ -1537,7 +1537,7 @@ TEST_CASE("stats: counters, depths, histograms; stats off keeps drain working") 
 }
 
 TEST_CASE("stats: timingSampleShift times 1 task in 2^k; counts read back scaled, unbiased") {
-  CHECK_EQ(RuntimeOptions{}.timingSampleShift, 7);  // the default: 1 in 128
+  CHECK_EQ(RuntimeOptions{}.timingSampleShift, 8);  // the default: 1 in 256
   RuntimeOptions o = plain(2);
   o.timingSampleShift = 4;
   Runtime rt(o);

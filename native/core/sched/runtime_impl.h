@@ -245,7 +245,8 @@ struct Runtime::Impl {
   size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
   void stamp(Task* t, TimingSampler& sampler);      // [owner of sampler]
   void stampBatch(Task* const* ts, size_t n, TimingSampler& sampler);  // [owner of sampler]
-  void stampRefs(TaskRef* ts, size_t n, TimingSampler& sampler);        // [owner of sampler] light: sampled -> full
+  void stampRefs(const TaskOps* ops, TaskRef* ts, size_t n, TimingSampler& sampler);  // [owner of sampler] light: sampled -> full
+  void timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t first, TimingSampler& sampler);  // [owner of sampler]
 
   // ---- find_work.cpp
   template <class Wait>

@@ -68,11 +68,12 @@ struct RuntimeOptions {
   // stats.h): the latency and run-time histograms hold the timed tasks, their counts and sums
   // scaled by 2^shift when read (unbiased estimates; busyNs likewise); every counter, executed
   // included, stays exact. 0 = time every task. A timed task costs three clock reads (rdtsc:
-  // ~8 ns on bare metal, ~27 ns in the development VM) and two histogram records, about twice
-  // a whole no-op spawn+run; the default, 1 in 128, spreads that to under a nanosecond a task,
-  // so stats can stay on in production (Go times 1 goroutine in 8, but its spawn costs ~10x
-  // ours). bench_spawn measures it against stats off and full timing.
-  int timingSampleShift = 7;
+  // ~8 ns on bare metal, 11..27 ns in the development VM) and two histogram records, 30..45 ns,
+  // two to three times a whole no-op light spawn+run; the default, 1 in 256, spreads that to a
+  // few tenths of a nanosecond a task, so stats can stay on in production (Go times 1 goroutine
+  // in 8, but its spawn costs ~20x ours). bench_spawn measures it against stats off and full
+  // timing, and the histograms' fidelity at this rate.
+  int timingSampleShift = 8;
   bool sysmon = true;                           // start the monitor thread
   // Thread-backed Ps: before parking, keep looking for work this long (busy, no system calls;
   // at most half the Ps at once), like RunLimits::spinNs for external ones. 0: park at once.

@@ -22,7 +22,9 @@ RuntimeStats Runtime::stats() const {
     ws.node = p.nodeId;
     ws.spawned = c.spawned.get();
     ws.executed = c.executed.get();
-    ws.localPushes = c.localPushes.get();
+    // Counted whatever the setting (a plain store on the owner's line costs less than the branch
+    // around it on the spawn path), reported only with stats on.
+    ws.localPushes = rt.statsOn ? c.localPushes.get() : 0;
     ws.runnextHits = c.runnextHits.get();
     ws.hwsqPushes = c.hwsqPushes.get();
     ws.hwsqPops = c.hwsqPops.get();

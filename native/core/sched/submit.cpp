@@ -96,6 +96,44 @@ bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, 
   return ok;
 }
 
+// [owner of sampler] stampBatch for n light tasks of ops, which carry no timestamp: the ones the
+// sampler picks become full pooled Tasks stamped now (timeRefs). Inline, as its common case is
+// that none is picked (one countdown); all or nothing: on std::bad_alloc the refs are as they were.
+inline void Runtime::Impl::stampRefs(const TaskOps* ops, TaskRef* ts, size_t n, TimingSampler& sampler) {
+  if (!statsOn) return;
+  const size_t untimed = static_cast<size_t>(sampler.skip(n, shift));
+  if (__builtin_expect(untimed == n, 1)) return;
+  timeRefs(ops, ts, n, untimed, sampler);
+}
+
+// [owner of sampler] stampRefs' rare case: ts[i] is the first picked task.
+void Runtime::Impl::timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t i, TimingSampler& sampler) {
+  const uint64_t now = nowTicks();
+  try {
+    while (i < n) {
+      const bool timed = sampler.next(shift);
+      HWSQ_ASSERT(timed, "TimingSampler: skip stopped before an untimed task");
+      (void)timed;
+      Task* t = allocTask();
+      t->fn = ops->run;
+      t->arg = ts[i].arg;
+      t->done = ops->done;
+      t->cancel = ops->cancel;
+      t->doneArg = ts[i].arg;
+      t->submitTicks = now;
+      ts[i++] = TaskRef::full(t);
+      i += static_cast<size_t>(sampler.skip(n - i, shift));
+    }
+  } catch (...) {  // back to light refs (all of them were light), nothing allocated
+    for (size_t k = 0; k < n; ++k)
+      if (Task* t = ts[k].task()) {
+        ts[k] = TaskRef::light(ops, t->arg);
+        freeTask(t);
+      }
+    throw;
+  }
+}
+
 size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int node, SpawnHint hint) {
   if (ops == nullptr || ops->run == nullptr) throw std::invalid_argument("spawnLight: ops and ops->run are required");
   if (n > kLightBatchMax) throw std::invalid_argument("spawnLight: more than kLightBatchMax tasks in one call");
@@ -107,13 +145,13 @@ size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int 
   P* p = tlP;
   const bool local = p && p->rt == &rt;
   if (local && rt.refusesLocalSpawns()) return 0;
-  rt.stampRefs(refs, n, local ? p->sampler : callerSampler());  // may throw: nothing counted yet
+  rt.stampRefs(ops, refs, n, local ? p->sampler : callerSampler());  // may throw: nothing counted yet
   if (local) {
     p->c.spawned.add(n);
     if (hint == SpawnHint::Shared || (ni >= 0 && (!rt.hier || ni != p->nodeIdx))) {
       rt.pushShared(*p, refs, n, ni >= 0 ? ni : p->nodeIdx);
     } else {  // Next acts as Tail: runnext holds one full Task
-      if (rt.statsOn) p->c.localPushes.add(n);
+      p->c.localPushes.add(n);  // kept with stats off too, reported only with them (stats.cpp)
       rt.pushLocalRun(*p, refs, n);
     }
     return n;
@@ -137,8 +175,8 @@ void Runtime::Impl::stamp(Task* t, TimingSampler& sampler) {
 }
 
 // [owner of sampler] stamp() for n tasks of one submit: the sampled ones share one clock read,
-// taken only if one is picked (a submit of a single task must not pay a clock read 127 times in
-// 128), and the sampler skips over the gaps between them at once.
+// taken only if one is picked (a submit of a single task must not pay a clock read 255 times in
+// 256), and the sampler skips over the gaps between them at once.
 void Runtime::Impl::stampBatch(Task* const* ts, size_t n, TimingSampler& sampler) {
   size_t i = 0;
   uint64_t now = 0;
@@ -151,41 +189,6 @@ void Runtime::Impl::stampBatch(Task* const* ts, size_t n, TimingSampler& sampler
     (void)picked;
     if (now == 0) now = nowTicks();
     ts[i++]->submitTicks = now;
-  }
-}
-
-// [owner of sampler] stampBatch for light tasks, which carry no timestamp: each one the sampler
-// picks becomes a full pooled Task stamped now. All or nothing: on std::bad_alloc the refs are
-// as they were. n <= Runtime::kLightBatchMax.
-void Runtime::Impl::stampRefs(TaskRef* ts, size_t n, TimingSampler& sampler) {
-  if (!statsOn) return;
-  HWSQ_ASSERT(n <= Runtime::kLightBatchMax, "stampRefs: more than a light batch");
-  size_t picked[Runtime::kLightBatchMax];
-  size_t npicked = 0;
-  size_t i = 0;
-  while (i < n) {
-    i += sampler.skip(n - i, shift);
-    if (i == n) break;
-    const bool timed = sampler.next(shift);
-    HWSQ_ASSERT(timed, "TimingSampler: skip stopped before an untimed task");
-    (void)timed;
-    picked[npicked++] = i++;
-  }
-  if (npicked == 0) return;
-  Task* full[Runtime::kLightBatchMax];
-  Task proto;
-  allocTasks(full, npicked, proto);  // all or nothing
-  const uint64_t now = nowTicks();
-  for (size_t k = 0; k < npicked; ++k) {
-    TaskRef& r = ts[picked[k]];
-    Task* t = full[k];
-    t->fn = r.ops->run;
-    t->arg = r.arg;
-    t->done = r.ops->done;
-    t->cancel = r.ops->cancel;
-    t->doneArg = r.arg;
-    t->submitTicks = now;
-    r = TaskRef::full(t);
   }
 }
 
@@ -263,7 +266,7 @@ void Runtime::Impl::spawnLocal(P& p, Task* t, SpawnHint hint) {
     pushShared(p, &ref, 1, ni >= 0 ? ni : p.nodeIdx);
     return;
   }
-  if (statsOn) p.c.localPushes.add();
+  p.c.localPushes.add();
   if (hint == SpawnHint::Next) {
     t = p.lrq.putRunnext(t);
     if (!t) {
@@ -295,7 +298,7 @@ void Runtime::Impl::spawnLocalBatch(P& p, Task* const* ts, size_t n, SpawnHint h
     }
     const size_t k = j - i;
     p.c.spawned.add(k);
-    if (statsOn) p.c.localPushes.add(k);
+    p.c.localPushes.add(k);
     stampBatch(ts + i, k, p.sampler);
     TaskRef refs[Runtime::kLightBatchMax];
     while (i < j) {
