@@ -26,7 +26,7 @@ const rounds = Number(values.rounds);
 const tasks = Number(values.tasks);
 const config = {
   workers: Number(values.workers), placement: 'none', pin: 'none', confineToCaller: false, policy: 'hierarchical',
-  hogThresholdNs: 10_000_000, numaNode: -1, cgroupPollMs: 0, cgroupFsroot: '', stats: true, timingSampleShift: 7,
+  hogThresholdNs: 10_000_000, numaNode: -1, cgroupPollMs: 0, cgroupFsroot: '', stats: true, timingSampleShift: 8,
   sysmon: true, idleSpinNs: 50_000, virtualNodes: 0, virtualWorkersPerNode: 0, shm: false,
 };
 const builds = positionals.map((file) => {
