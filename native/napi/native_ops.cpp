@@ -24,7 +24,7 @@ void submitLightBatch(Runtime& rt, const TaskOps* ops, void* arg, int node, uint
   }
 }
 
-const TaskOps kNoopTaskOps{nativeTaskFn(NativeKind::Noop), nullptr, nullptr};
+const TaskOps kNoopTaskOps{nativeTaskFn(NativeKind::Noop), nullptr, nullptr, nullptr};
 
 // Counts n tasks of op as finished (run, or dropped without running).
 void finishTasks(Op* op, uint64_t n, bool dropped) {
@@ -41,8 +41,11 @@ void runOpTask(void* p) {
   Op* op = static_cast<Op*>(p);
   op->kindFn(&op->args);
 }
+void opTasksDone(void* p, uint64_t n) { finishTasks(static_cast<Op*>(p), n, false); }
 }  // namespace
-const TaskOps kOpTaskOps{runOpTask, taskDone, taskCancel};
+// Completions coalesced per P (TaskOps::doneMany): one update of the Op's shared counter per run
+// of its tasks on a P, not one per task, which both Ps' cores would pass back and forth.
+const TaskOps kOpTaskOps{runOpTask, nullptr, taskCancel, opTasksDone};
 
 // Root of an `inside` spawn: runs on a P and spawns the Op's tasks into that P's LRQ.
 void fanOut(void* p) {

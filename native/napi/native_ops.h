@@ -137,7 +137,8 @@ struct State {
 
 // The task callbacks of Ops. finishTasks counts n tasks of op as finished (run, or dropped
 // without running): taskDone / taskCancel are a task's done / cancel; kOpTaskOps a spawn's light
-// task (arg: the Op): its kind on the Op's args, then taskDone (taskCancel if dropped). fanOut is the root of an
+// task (arg: the Op): its kind on the Op's args, its completions counted per run on a P
+// (TaskOps::doneMany; taskCancel if dropped). fanOut is the root of an
 // `inside` spawn (fanOutCancel: dropped by destroy()); locateFn a locate() probe task (arg: its
 // Location).
 void finishTasks(Op* op, uint64_t n, bool dropped);

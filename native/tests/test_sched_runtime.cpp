@@ -1342,6 +1342,97 @@ TEST_CASE("light tasks: from outside, exactly once on the right node; closed and
   light::gLog = nullptr;
 }
 
+namespace coalesce {
+// Two args, each its own tally of doneMany reports.
+struct Tally {
+  std::atomic<uint64_t> ran{0}, reported{0}, reports{0}, largest{0}, cancelled{0};
+};
+void run(void* a) { static_cast<Tally*>(a)->ran.fetch_add(1); }
+void doneMany(void* a, uint64_t n) {
+  auto* t = static_cast<Tally*>(a);
+  t->reported.fetch_add(n);
+  t->reports.fetch_add(1);
+  uint64_t l = t->largest.load();
+  while (n > l && !t->largest.compare_exchange_weak(l, n)) {
+  }
+}
+void cancel(void* a) { static_cast<Tally*>(a)->cancelled.fetch_add(1); }
+const TaskOps kOps{run, nullptr, cancel, doneMany};
+}  // namespace coalesce
+
+TEST_CASE("light tasks: doneMany reports runs of completions per P, every one before waitIdle returns") {
+  for (int shift : {8, 1}) {  // 1: half of them timed, carried by full Tasks
+    RuntimeOptions o = plain(2);
+    o.timingSampleShift = shift;
+    Runtime rt(o);
+    coalesce::Tally a, b;
+    const size_t kBatches = 40;
+    for (size_t i = 0; i < kBatches; ++i) {
+      std::vector<void*> args(256, (i % 4 == 3) ? static_cast<void*>(&b) : static_cast<void*>(&a));
+      CHECK_EQ(rt.spawnLight(&coalesce::kOps, args.data(), args.size()), 256u);
+    }
+    rt.waitIdle();  // returns only once every run was reported: executed counts them then
+    const uint64_t wantA = 256 * 30, wantB = 256 * 10;
+    CHECK_EQ(a.ran.load(), wantA);
+    CHECK_EQ(b.ran.load(), wantB);
+    CHECK_EQ(a.reported.load(), wantA);
+    CHECK_EQ(b.reported.load(), wantB);
+    CHECK_EQ(rt.stats().executed, wantA + wantB);
+    CHECK(a.largest.load() <= kMaxCoalescedDone);
+    CHECK(a.largest.load() > 1u);                    // coalesced...
+    CHECK(a.reports.load() * 8 <= a.reported.load());  // ...into runs of 8 or more on average
+    // A single task: its P reports it when its queues run dry (no later task to end the run).
+    coalesce::Tally one;
+    void* arg = &one;
+    CHECK_EQ(rt.spawnLight(&coalesce::kOps, &arg, 1), 1u);
+    CHECK(eventually([&] { return one.reported.load() == 1; }));
+    rt.waitIdle();
+    CHECK_EQ(one.reports.load(), 1u);
+    rt.close();
+  }
+  Runtime rt(plain(1));
+  const TaskOps both{coalesce::run, light::done, nullptr, coalesce::doneMany};
+  void* arg = nullptr;
+  bool invalid = false;
+  try { rt.spawnLight(&both, &arg, 1); } catch (const std::invalid_argument&) { invalid = true; }
+  CHECK(invalid);
+  CHECK_EQ(rt.stats().externalSubmitted, 0u);
+  rt.close();
+}
+
+TEST_CASE("light tasks: destroy with coalesced completions: each task reported or cancelled, exactly once") {
+  RuntimeOptions o = plain(2);
+  o.timingSampleShift = 2;
+  Runtime rt(o);
+  coalesce::Tally t;
+  // A P runs a few of them, then blocks inside a task until destroy(): its coalesced run must be
+  // reported when it stops, the rest cancelled.
+  struct Mid {
+    Runtime* rt;
+    std::atomic<int> entered{0};
+  } mid{&rt};
+  const TaskOps blockOps{[](void* m) {
+                           auto* x = static_cast<Mid*>(m);
+                           x->entered.fetch_add(1);
+                           while (!x->rt->isClosed()) std::this_thread::yield();
+                         },
+                         nullptr, nullptr, nullptr};
+  std::vector<void*> args(256, &t);
+  for (int i = 0; i < 8; ++i) CHECK_EQ(rt.spawnLight(&coalesce::kOps, args.data(), args.size()), 256u);
+  void* m = &mid;
+  CHECK_EQ(rt.spawnLight(&blockOps, &m, 1), 1u);
+  CHECK_EQ(rt.spawnLight(&blockOps, &m, 1), 1u);
+  for (int i = 0; i < 8; ++i) CHECK_EQ(rt.spawnLight(&coalesce::kOps, args.data(), args.size()), 256u);
+  CHECK(eventually([&] { return mid.entered.load() == 2; }));
+  rt.destroy();
+  CHECK_EQ(t.ran.load(), t.reported.load());
+  CHECK_EQ(t.reported.load() + t.cancelled.load(), 256u * 16);
+  CHECK(t.cancelled.load() > 0u);
+  auto s = rt.stats();
+  CHECK_EQ(s.executed, t.reported.load() + 2);
+  CHECK_EQ(s.dropped, t.cancelled.load());
+}
+
 TEST_CASE("light tasks: destroy drops queued ones through ops->cancel, each exactly once") {
   RuntimeOptions o = plain(2);
   o.timingSampleShift = 3;  // some are full Tasks carrying ops->cancel

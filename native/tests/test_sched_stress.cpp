@@ -40,11 +40,13 @@ struct Shared {
   uint64_t external = 0;
   int nodes = 1;
   std::unique_ptr<std::atomic<uint8_t>[]> runs;
+  std::atomic<uint64_t> lightQueued{0}, lightReported{0};  // light tasks, and their coalesced completions
 };
 Shared g;
 
 void taskFn(void* arg);
-const TaskOps kLightOps{taskFn, nullptr, nullptr};
+// One arg per task: the coalesced runs (doneMany) are short here, which is what stresses them.
+const TaskOps kLightOps{taskFn, nullptr, nullptr, [](void*, uint64_t n) { g.lightReported.fetch_add(n, std::memory_order_relaxed); }};
 
 void taskFn(void* arg) {
   const uint64_t id = reinterpret_cast<uint64_t>(arg);
@@ -55,6 +57,7 @@ void taskFn(void* arg) {
     if (c % 3 == 2) {  // light: in the queue slots themselves
       void* const a = reinterpret_cast<void*>(c);
       const int node = g.nodes > 1 && c % 17 == 2 ? static_cast<int>(c % g.nodes) : -1;
+      g.lightQueued.fetch_add(1, std::memory_order_relaxed);
       g.rt->spawnLight(&kLightOps, &a, 1, node, (c & 4) ? SpawnHint::Shared : SpawnHint::Tail);
       continue;
     }
@@ -120,6 +123,8 @@ uint64_t stealPhase(Runtime& rt) {
 
 void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* label) {
   g.total = total;
+  g.lightQueued = 0;
+  g.lightReported = 0;
   g.external = total / 8;
   g.nodes = static_cast<int>(opts.nodeIds.size() ? opts.nodeIds.size() : 1);
   g.runs.reset(new std::atomic<uint8_t>[total]);
@@ -137,6 +142,7 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
         if (id % 7 == 3) {
           light.push_back(reinterpret_cast<void*>(id));
           if (light.size() == 100) {
+            g.lightQueued.fetch_add(light.size(), std::memory_order_relaxed);
             rt.spawnLight(&kLightOps, light.data(), light.size());
             light.clear();
           }
@@ -153,7 +159,10 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
         }
       }
       if (!batch.empty()) rt.submitBatch(batch.data(), batch.size());
-      if (!light.empty()) rt.spawnLight(&kLightOps, light.data(), light.size());
+      if (!light.empty()) {
+        g.lightQueued.fetch_add(light.size(), std::memory_order_relaxed);
+        rt.spawnLight(&kLightOps, light.data(), light.size());
+      }
     });
   for (auto& t : th) t.join();
   rt.waitIdle();
@@ -179,6 +188,8 @@ void runStress(RuntimeOptions opts, uint64_t total, int producers, const char* l
   CHECK_EQ(s.executed, total + phaseTasks);  // each id once, plus the steal phase's roots and leaves
   CHECK_EQ(s.spawned + s.externalSubmitted, s.executed);
   CHECK_EQ(s.dropped, 0u);
+  CHECK(g.lightQueued.load() > 0u);
+  CHECK_EQ(g.lightReported.load(), g.lightQueued.load());  // every light task's completion, once
   uint64_t overflows = 0;
   for (auto& w : s.workers) {
     CHECK(w.stealsSameNode + w.stealsRemote > 0u);  // every P stole
@@ -209,6 +220,8 @@ TEST_CASE("stress: exactly once, stats off, 3 nodes x 1 P") {
   // With stats off the steal counters are not maintained: check exactly-once only.
   const uint64_t total = std::max<uint64_t>(stressTasks() / 4, 1000);
   g.total = total;
+  g.lightQueued = 0;
+  g.lightReported = 0;
   g.external = total / 8;
   g.nodes = 3;
   g.runs.reset(new std::atomic<uint8_t>[total]);
@@ -230,6 +243,7 @@ TEST_CASE("stress: exactly once, stats off, 3 nodes x 1 P") {
   for (uint64_t i = 0; i < total; ++i) bad += g.runs[i].load() != 1;
   CHECK_EQ(bad, 0u);
   CHECK_EQ(rt.stats().executed, total);
+  CHECK_EQ(g.lightReported.load(), g.lightQueued.load());
   g.rt = nullptr;
   g.runs.reset();
 }

@@ -104,6 +104,7 @@ RunResult Runtime::Impl::runSome(P& p, const RunLimits& lim) {
       else if (lim) t = TaskRef::full(p.inbox.pop());  // limit.cpp: only its inbox
       else t = localGet(p);
       if (!t) {
+        if (p.coalescedCount) flushCoalesced(p);
         if (lim && !stopping.load(std::memory_order_acquire)) shedForLimit(p);  // strand nothing while at its concurrency limit
         if (p.spinning) stopSpinning(p);
         r.status = stopping.load(std::memory_order_acquire) ? RunStatus::Stopping : RunStatus::Limited;
@@ -125,6 +126,7 @@ RunResult Runtime::Impl::runSome(P& p, const RunLimits& lim) {
     ++r.ran;
   }
   if (r.ran >= lim.budget) r.status = RunStatus::Budget;
+  if (p.coalescedCount) flushCoalesced(p);  // the embedder may not call again for a while
   if (p.spinning) stopSpinning(p);
   return r;
 }

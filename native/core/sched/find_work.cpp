@@ -26,13 +26,17 @@ namespace hwsq::sched {
 template <class Wait>
 TaskRef Runtime::Impl::findRunnable(P& p, Wait& wait) {
   for (;;) {
-    if (stopping.load(std::memory_order_acquire)) return TaskRef{};
+    if (stopping.load(std::memory_order_acquire)) {
+      if (p.coalescedCount) flushCoalesced(p);
+      return TaskRef{};
+    }
     repinIfMoved(p);  // after a cpuset change (cgroup_watch.cpp)
     if (p.limited.load(std::memory_order_acquire)) {  // 0. above the parallelism limit (limit.cpp)
       if (Task* t = p.inbox.pop()) {
         if (statsOn) p.c.inboxPops.add();
         return TaskRef::full(t);
       }
+      if (p.coalescedCount) flushCoalesced(p);
       if (!wait.limited(p)) return TaskRef{};
       continue;
     }
@@ -44,6 +48,7 @@ TaskRef Runtime::Impl::findRunnable(P& p, Wait& wait) {
         if (TaskRef t = hwsqGet(p, p.nodeIdx, 1, true)) return t;
     }
     if (TaskRef t = localGet(p)) return t;  // 2. local
+    if (p.coalescedCount) flushCoalesced(p);  // its own queues ran dry: report before going further
     if (hier)                                // 3. own node
       if (TaskRef t = hwsqGet(p, p.nodeIdx, kBatchMax)) return t;
     if (TaskRef t = grqGet(p, kBatchMax)) return t;  // 4. global

@@ -41,9 +41,10 @@ class GlobalQueue {
   };
   static constexpr int kLockSpins = 200;
   std::unique_lock<std::mutex> lock();
-  size_t popLocked(TaskRef* out, size_t n);
-  Chunk* newChunkLocked();
-  void retireChunkLocked(Chunk* c);
+  size_t popLocked(TaskRef* out, size_t n, Chunk** toFree);
+  Chunk* newChunkLocked(Chunk** fresh);
+  void retireChunkLocked(Chunk* c, Chunk** toFree);
+  static void freeChunks(Chunk* list);
 
   std::mutex mu_;
   Chunk* head_ = nullptr;    // chunk holding the oldest task (guarded by mu_)
@@ -51,11 +52,13 @@ class GlobalQueue {
   size_t headIdx_ = 0;       // next item to pop in head_ (guarded by mu_)
   size_t tailIdx_ = 0;       // next free item in tail_ (guarded by mu_)
   // Emptied chunks kept for the next growth (guarded by mu_), up to kMaxSpareChunks: a queue
-  // that fills and drains again (bursts) would otherwise take every chunk from malloc anew, and
-  // fault its pages in again under the lock once malloc gave them back to the system.
-  static constexpr size_t kMaxSpareChunks = 1024;  // 4 MiB, ~260k tasks
+  // that fills and drains again (bursts) would otherwise take every chunk from malloc anew and
+  // fault its pages in again. What malloc must provide (or take back) is allocated (freed)
+  // outside the lock: a page fault in the critical section made the other Ps' spins run out
+  // and sleep on the futex, and the queue convoyed.
+  static constexpr size_t kMaxSpareChunks = 2048;  // 8 MiB, ~520k tasks
   Chunk* spares_ = nullptr;
-  size_t spareCount_ = 0;
+  std::atomic<size_t> spareCount_{0};  // written under mu_; read without it as a hint
   size_t count_ = 0;         // exact size (guarded by mu_)
   alignas(64) std::atomic<size_t> size_{0};
 };

@@ -43,8 +43,9 @@ inline TaskRef Runtime::Impl::lrqGet(P& p) {
   return t;
 }
 
-// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last. A light task:
-// ops->run(arg), then ops->done(arg).
+// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last. A light task
+// (inline, or a timed one carried by a full Task): ops->run(arg), then ops->done(arg), or its
+// completion coalesced with the P's run of the same ops and arg (TaskOps::doneMany).
 inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   Task* const t = ref.task();
   TaskFn fn;
@@ -53,6 +54,7 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   void* doneArg = nullptr;
   uint32_t flags = 0;
   uint64_t sub = 0;
+  const TaskOps* light = ref.ops;
   if (t) {  // copy out first: fn may free or reuse a caller-owned task
     fn = t->fn;
     arg = t->arg;
@@ -60,12 +62,17 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
     doneArg = t->doneArg;
     flags = t->flags;
     sub = t->submitTicks;
+    if (flags & kTaskLight) light = static_cast<const TaskOps*>(doneArg);
   } else {
     fn = ref.ops->run;
     arg = ref.arg;
-    done = ref.ops->done;
+  }
+  if (light) {
+    done = light->done;
     doneArg = arg;
   }
+  // A coalesced run ends where another task begins (TaskOps::doneMany).
+  if (p.coalescedCount && (light != p.coalescedOps || arg != p.coalescedArg)) flushCoalesced(p);
   const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
   uint64_t start = 0;
   // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
@@ -86,6 +93,13 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
   // that publish their result from inside fn call taskEnding() first for the same reason.
   p.probe.tick.store(tick + 2, std::memory_order_release);
+  if (light && light->doneMany) {  // counted as executed when the run is reported
+    if (flags & kTaskPooled) freeTask(t);
+    p.coalescedOps = light;
+    p.coalescedArg = arg;
+    if (++p.coalescedCount == kMaxCoalescedDone) flushCoalesced(p);
+    return;
+  }
   if (done) done(doneArg);
   if (flags & kTaskPooled) freeTask(t);
   p.c.executed.addRelease();  // last: drained() relies on everything above being visible

@@ -145,9 +145,10 @@ void Runtime::Impl::pokeQuiesceIfDrained() {
 // counted.
 void Runtime::Impl::dropTask(TaskRef ref) {
   Task* const t = ref.task();
-  const TaskFn cancel = t ? t->cancel : ref.ops->cancel;
-  void* const doneArg = t ? t->doneArg : ref.arg;
   const uint32_t flags = t ? t->flags : 0;
+  const TaskOps* const light = t ? ((flags & kTaskLight) ? static_cast<const TaskOps*>(t->doneArg) : nullptr) : ref.ops;
+  const TaskFn cancel = light ? light->cancel : t->cancel;
+  void* const doneArg = light ? (t ? t->arg : ref.arg) : t->doneArg;
   if (cancel) {
     try {
       cancel(doneArg);

@@ -74,6 +74,15 @@ void Runtime::Impl::repinIfMoved(P& p) {
   }
 }
 
+// [owner] Reports the P's coalesced run (TaskOps::doneMany), then counts it as executed (last,
+// as runTask's count: drained() relies on the completions being visible).
+void Runtime::Impl::flushCoalesced(P& p) {
+  const uint64_t n = p.coalescedCount;
+  p.coalescedCount = 0;
+  p.coalescedOps->doneMany(p.coalescedArg, n);
+  p.c.executed.addRelease(n);
+}
+
 // [owner] The body of p's thread.
 void Runtime::Impl::pMain(P& p) {
   tlRuntime = this;
@@ -103,6 +112,7 @@ void Runtime::Impl::pMain(P& p) {
       if (p.spinning) resetSpinning(p);
       runTask(p, t);
     }
+    if (p.coalescedCount) flushCoalesced(p);
     if (p.spinning) stopSpinning(p);
   }
   if (p.startedOk && opts.onWorkerStop) {

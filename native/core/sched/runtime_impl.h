@@ -108,6 +108,11 @@ struct alignas(64) P {
   // Owner only.
   uint32_t fairnessCountdown = kGlobalCheckEvery;  // findRunnable rounds to the next fairness check (1 in 61)
   uint32_t runnextChain = 0;   // runnext tasks taken in a row (kMaxRunnextChain)
+  // Completions not yet reported (TaskOps::doneMany): `coalescedCount` light tasks of
+  // `coalescedOps` and `coalescedArg` ran, not yet counted as executed (flushCoalesced).
+  const TaskOps* coalescedOps = nullptr;
+  void* coalescedArg = nullptr;
+  uint64_t coalescedCount = 0;
   bool spinning = false;       // counted in Impl::nspinning and its node's spinning count
   uint64_t spinStart = 0;      // nowTicks() when it started spinning (stats on)
   TimingSampler sampler;       // which of its spawns are timed (RuntimeOptions::timingSampleShift)
@@ -308,6 +313,7 @@ struct Runtime::Impl {
   void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
   [[gnu::always_inline]] void runTask(P& p, TaskRef t);  // [owner] (hot_path.h)
+  void flushCoalesced(P& p);                        // [owner] doneMany for the coalesced run, then executed
 
   // ---- external.cpp
   RunResult runSome(P& p, const RunLimits& lim);    // [owner] the attached thread

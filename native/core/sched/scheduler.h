@@ -185,10 +185,11 @@ class Runtime {
   // Light tasks (task.h: TaskOps): ops->run(args[i]) for each i < n, carried in the run queues'
   // slots themselves (no Task object, no allocation), for fan-outs of small tasks. ops must stay
   // valid until every task ran or was dropped (static storage). ops->done(args[i]), if set, right
-  // after run (as Task::done); ops->cancel(args[i]), if set, when destroy() drops one. node: affinity of them all
+  // after run (as Task::done), or ops->doneMany(arg, k) for runs of tasks with one arg (task.h);
+  // ops->cancel(args[i]), if set, when destroy() drops one. node: affinity of them all
   // (negative: none). hint as submitBatch's, except that Next acts as Tail (runnext holds one full
   // Task). All or nothing: returns n, or 0 once closed (see submit). Throws std::invalid_argument
-  // for a null ops or ops->run, or n > kLightBatchMax; HwsqRangeError for a node this runtime has
+  // for a null ops or ops->run, both done and doneMany, or n > kLightBatchMax; HwsqRangeError for a node this runtime has
   // no P on; std::bad_alloc (the timed ones are full Tasks) -- each with nothing queued.
   static constexpr size_t kLightBatchMax = 256;
   size_t spawnLight(const TaskOps* ops, void* const* args, size_t n, int node = -1, SpawnHint hint = SpawnHint::Tail);

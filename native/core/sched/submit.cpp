@@ -114,12 +114,11 @@ void Runtime::Impl::timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t i
       const bool timed = sampler.next(shift);
       HWSQ_ASSERT(timed, "TimingSampler: skip stopped before an untimed task");
       (void)timed;
-      Task* t = allocTask();
+      Task* t = allocTask();  // a carrier of the timestamp: runTask and dropTask use ops
       t->fn = ops->run;
       t->arg = ts[i].arg;
-      t->done = ops->done;
-      t->cancel = ops->cancel;
-      t->doneArg = ts[i].arg;
+      t->doneArg = const_cast<TaskOps*>(ops);
+      t->flags |= kTaskLight;
       t->submitTicks = now;
       ts[i++] = TaskRef::full(t);
       i += static_cast<size_t>(sampler.skip(n - i, shift));
@@ -136,6 +135,7 @@ void Runtime::Impl::timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t i
 
 size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int node, SpawnHint hint) {
   if (ops == nullptr || ops->run == nullptr) throw std::invalid_argument("spawnLight: ops and ops->run are required");
+  if (ops->done && ops->doneMany) throw std::invalid_argument("spawnLight: ops->done or ops->doneMany, not both");
   if (n > kLightBatchMax) throw std::invalid_argument("spawnLight: more than kLightBatchMax tasks in one call");
   if (n == 0) return 0;
   Impl& rt = *impl_;

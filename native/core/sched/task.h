@@ -38,11 +38,21 @@ constexpr uint32_t kTaskPrefetchDistance = 8;
 // same argument, its affinity was honoured at submit and it has no timestamp, kept in the queue
 // slot itself (TaskRef) instead of a 64-byte Task. The pointer names the behaviour, shared by
 // every task of a kind.
+using TaskDoneManyFn = void (*)(void* arg, uint64_t n);
+
 struct TaskOps {
   TaskFn run = nullptr;     // required: run(arg)
   TaskFn done = nullptr;    // optional: done(arg) right after run, as Task::done
   TaskFn cancel = nullptr;  // optional: cancel(arg) if destroy() drops the task
+  // Optional, instead of done: completions coalesced per P. A P that runs k tasks of these ops
+  // and this arg in a row calls doneMany(arg, k) once (k <= kMaxCoalescedDone), before it runs
+  // any other task and before it looks for work beyond its own queues, parks or stops; the
+  // tasks count as executed then. For fan-outs whose completion is one shared counter: one
+  // atomic update per run of tasks instead of one per task (a cache line that both cores
+  // write at every task costs more than a no-op task).
+  TaskDoneManyFn doneMany = nullptr;
 };
+constexpr uint64_t kMaxCoalescedDone = 256;
 
 // What every run queue slot holds, 16 bytes: a light task inline ({ops, arg}), or a full Task
 // ({nullptr, Task*}). Queued tasks are read once, by the P that runs them: carrying fn and arg in
@@ -71,6 +81,7 @@ static_assert(std::is_trivially_copyable<TaskRef>::value, "queues move TaskRefs 
 
 enum TaskFlags : uint32_t {
   kTaskPooled = 1u << 0,      // allocated by allocTask; freed by the runtime after it ran / was dropped
+  kTaskLight = 1u << 1,       // a timed light task carried by a full Task: doneArg is its TaskOps
 };
 
 }  // namespace hwsq::sched
