@@ -319,7 +319,7 @@ describe('hwsq bench spawn', () => {
     const rep = JSON.parse(r.stdout) as SpawnBenchReport;
     const st = rep.stats;
     expect(st.rounds).toBe(9);  // 3 interleaved rounds per repetition
-    expect(st.defaultTimingSampleShift).toBe(7);
+    expect(st.defaultTimingSampleShift).toBe(8);
     const ordered = (x: Spread) => {
       expect(finitePositive(x.min)).toBe(true);
       expect(x.min).toBeLessThanOrEqual(x.median);
