@@ -364,14 +364,14 @@ describe('hwsq bench spawn', () => {
       // bench_spawn's own sections: the stats cost with 10 us tasks, and the fidelity check.
       expect(Object.keys(rep.benchSpawnBinary.statsCost ?? {})).toEqual(['noop_inside', 'noop_inside_1worker', 'noop_inside_1worker_cpu', 'noop_external_batch256', 'spin10us_inside']);
       const f = rep.benchSpawnBinary.fidelity as Record<string, number>;
-      expect(f.shift).toBe(7);
+      expect(f.shift).toBe(8);
       expect(f.tasks).toBe(20_000);
       expect(f.sampled).toBeGreaterThan(0);
       expect(f.sampled).toBeLessThan(f.tasks!);
     }
     const text = hwsq(['bench', 'spawn', '--quick', '--tasks', '20000', '--reps', '1', '--no-go', '--workers', '2']);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 3 interleaved rounds.*1 task in 128/);
+    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 3 interleaved rounds.*1 task in 256/);
     expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing\s+best\/best\s+default\/off per round/m);
     expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(best\/best, worse shape\): \d+\.\d{3}, (met|NOT met)/);
     expect(text.stdout).toMatch(/^oneTBB \/ hwsq (C\+\+ loop in the same rounds \(1, one repetition of each back to back\), per round median \(min\.\.max\): external \d+\.\d{3} \(\d+\.\d{3}\.\.\d+\.\d{3}\), inside \d+\.\d{3} .*; ns\/task medians oneTBB \/ hwsq: external \d+\.\d \/ \d+\.\d, inside \d+\.\d \/ \d+\.\d$|in the same rounds: not measured \()/m);
