@@ -54,7 +54,7 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   void* doneArg = nullptr;
   uint32_t flags = 0;
   uint64_t sub = 0;
-  const TaskOps* light = ref.ops;
+  const TaskOps* const light = lightOpsOf(ref);
   if (t) {  // copy out first: fn may free or reuse a caller-owned task
     fn = t->fn;
     arg = t->arg;
@@ -62,7 +62,6 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
     doneArg = t->doneArg;
     flags = t->flags;
     sub = t->submitTicks;
-    if (flags & kTaskLight) light = static_cast<const TaskOps*>(doneArg);
   } else {
     fn = ref.ops->run;
     arg = ref.arg;

@@ -146,7 +146,7 @@ void Runtime::Impl::pokeQuiesceIfDrained() {
 void Runtime::Impl::dropTask(TaskRef ref) {
   Task* const t = ref.task();
   const uint32_t flags = t ? t->flags : 0;
-  const TaskOps* const light = t ? ((flags & kTaskLight) ? static_cast<const TaskOps*>(t->doneArg) : nullptr) : ref.ops;
+  const TaskOps* const light = lightOpsOf(ref);
   const TaskFn cancel = light ? light->cancel : t->cancel;
   void* const doneArg = light ? (t ? t->arg : ref.arg) : t->doneArg;
   if (cancel) {

@@ -84,4 +84,12 @@ enum TaskFlags : uint32_t {
   kTaskLight = 1u << 1,       // a timed light task carried by a full Task: doneArg is its TaskOps
 };
 
+// The TaskOps of a light task (inline, or a timed one carried by a full Task); nullptr for a
+// full task.
+inline const TaskOps* lightOpsOf(TaskRef ref) {
+  const Task* const t = ref.task();
+  if (!t) return ref.ops;
+  return (t->flags & kTaskLight) ? static_cast<const TaskOps*>(t->doneArg) : nullptr;
+}
+
 }  // namespace hwsq::sched
