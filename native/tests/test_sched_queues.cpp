@@ -466,6 +466,25 @@ TEST_CASE("timing sampler: 1 in 2^k on average, spread over every phase of a per
   for (int i = 0; i < 100; ++i) CHECK(all.next(0));
 }
 
+TEST_CASE("timing sampler: off never picks, whatever skip or next; re-armed by the shift given") {
+  TimingSampler off(99, false);
+  for (int i = 0; i < 1000000; ++i) CHECK(!off.next(8));
+  CHECK(off.skip(1u << 30) == 1u << 30);
+  // An armed sampler switched off by its pick (next(kOff)) picks nothing after it.
+  TimingSampler s(99);
+  CHECK(s.skip(10) == 0);
+  CHECK(s.next(TimingSampler::kOff));
+  CHECK(s.skip(uint64_t{1} << 40) == uint64_t{1} << 40);
+  for (int i = 0; i < 1000; ++i) CHECK(!s.next(0));
+  // Re-armed by the shift it is given: a long gap, then every task.
+  TimingSampler r(5);
+  CHECK(r.next(20));  // the first task is picked, then a gap of 2^19 at least
+  CHECK(r.skip(1000) == 1000);
+  CHECK(r.skip(uint64_t{1} << 20) < uint64_t{1} << 20);
+  CHECK(r.next(0));
+  CHECK(r.skip(1000) == 0);  // shift 0: every task
+}
+
 TEST_CASE("timing sampler: skip(n) picks exactly the tasks next() would, gaps skipped at once") {
   for (int shift : {0, 1, 4, 7}) {
     TimingSampler one(777), batched(777);
@@ -478,7 +497,7 @@ TEST_CASE("timing sampler: skip(n) picks exactly the tasks next() would, gaps sk
         if (one.next(shift)) a.push_back(pos + i);
       uint64_t i = 0;
       while (i < batchSize) {
-        const uint64_t gap = batched.skip(batchSize - i, shift);
+        const uint64_t gap = batched.skip(batchSize - i);
         CHECK(gap <= batchSize - i);
         i += gap;
         if (i == batchSize) break;

@@ -1652,6 +1652,67 @@ TEST_CASE("stats: timingSampleShift times 1 task in 2^k; counts read back scaled
   CHECK_THROWS(Runtime(bad));
 }
 
+TEST_CASE("stats: each runtime samples by its own setting, whichever thread submits") {
+  // Samplers are per P (armed off with stats off) and per outside thread (shared by the
+  // runtimes it submits to): a P of a stats-off runtime submitting to a full-timing one must
+  // have every task timed there, and the other way round none; an outside thread alternating
+  // between a full-timing and a sampling runtime must not leave the full-timing one's tasks
+  // untimed by the other's gap.
+  RuntimeOptions offOpts = plain(1), fullOpts = plain(1), sampledOpts = plain(1);
+  offOpts.stats = false;
+  fullOpts.timingSampleShift = 0;
+  sampledOpts.timingSampleShift = 4;
+  Runtime off(offOpts), full(fullOpts), sampled(sampledOpts);
+  std::atomic<uint64_t> ran{0};
+  static const TaskOps ops{bump, nullptr, nullptr};
+  struct Ctx {
+    Runtime* to;
+    std::atomic<uint64_t>* ran;
+  };
+  constexpr uint64_t kEach = 3000;  // from a task: by submit, by submitBatch, by spawnLight
+  auto fromTask = [](void* a) {
+    auto* c = static_cast<Ctx*>(a);
+    for (uint64_t i = 0; i < kEach; ++i) CHECK(c->to->spawn(bump, c->ran));
+    std::vector<Task> ts(kEach, Task(bump, c->ran));
+    std::vector<Task*> ptrs;
+    for (Task& t : ts) ptrs.push_back(&t);
+    CHECK_EQ(c->to->submitBatch(ptrs.data(), ptrs.size()), kEach);
+    c->to->waitIdle();  // ts lives on this frame
+    void* args[1] = {c->ran};
+    for (uint64_t i = 0; i < kEach; ++i) CHECK_EQ(c->to->spawnLight(&ops, args, 1), 1u);
+  };
+  Ctx toFull{&full, &ran}, toOff{&off, &ran};
+  Task a(fromTask, &toFull), b(fromTask, &toOff);
+  CHECK(off.submit(&a));
+  off.waitIdle();
+  full.waitIdle();
+  CHECK(full.submit(&b));
+  full.waitIdle();
+  off.waitIdle();
+  CHECK_EQ(ran.load(), 6 * kEach);
+  // full ran 3 * kEach tasks from off's P plus b itself, every one timed; off timed none.
+  CHECK_EQ(full.stats().latency.count, 3 * kEach + 1);
+  CHECK_EQ(off.stats().latency.count, 0u);
+  // This thread, alternating: every full-timing task timed, about 1 in 16 of the others.
+  const uint64_t before = full.stats().latency.count;
+  constexpr uint64_t kRounds = 20000;
+  for (uint64_t i = 0; i < kRounds; ++i) {
+    void* args[1] = {&ran};
+    CHECK_EQ(full.spawnLight(&ops, args, 1), 1u);
+    CHECK_EQ(sampled.spawnLight(&ops, args, 1), 1u);
+    CHECK(off.spawn(bump, &ran));
+  }
+  full.waitIdle();
+  sampled.waitIdle();
+  off.waitIdle();
+  CHECK_EQ(full.stats().latency.count - before, kRounds);
+  CHECK(std::fabs(static_cast<double>(sampled.stats().latency.count) / kRounds - 1) < 0.15);
+  CHECK_EQ(off.stats().latency.count, 0u);
+  off.close();
+  full.close();
+  sampled.close();
+}
+
 TEST_CASE("stats: snapshots taken while workers run are consistent and never go back") {
   // Its cost is a bench figure (bench/native/sched_queues.cpp: stats_snapshot_*), not a test.
   std::atomic<uint64_t> n{0};  // outlives the runtime: queued tasks bump it until close()

@@ -106,6 +106,7 @@ Runtime::Impl::Impl(Runtime* s, RuntimeOptions options) : self(s), opts(std::mov
     throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "timingSampleShift must be in [0, 20]");
   shift = o.timingSampleShift;
   timeAll = statsOn && shift == 0;
+  sampleShift = statsOn ? shift : TimingSampler::kOff;
   hier = o.policy == StealPolicy::Hierarchical;
   nprocs = static_cast<int>(o.workers.size());
   for (size_t i = 0; i < nn; ++i) {
@@ -123,7 +124,7 @@ Runtime::Impl::Impl(Runtime* s, RuntimeOptions options) : self(s), opts(std::mov
   for (size_t p = 0; p < o.workers.size(); ++p) {
     int ni = nodeIndexById[o.workers[p].node];
     nodes[ni].ps.push_back(static_cast<int>(p));
-    ps.emplace_back(new P(this, static_cast<int>(p), ni, o.workers[p].node, o.workers[p].cpus));
+    ps.emplace_back(new P(this, static_cast<int>(p), ni, o.workers[p].node, o.workers[p].cpus, statsOn));
   }
   for (auto& p : ps) buildTiers(*p, dist);
   if (o.parallelism < 0) throw HwsqRangeError("ERR_HWSQ_INVALID_OPTION", "parallelism must be >= 0");

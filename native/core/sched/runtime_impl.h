@@ -88,8 +88,8 @@ struct Tier {
 
 // A P: a scheduling slot with its own queues, placed on one node.
 struct alignas(64) P {
-  P(Runtime::Impl* r, int i, int ni, int nid, std::vector<int> c)
-      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), sampler(0xD1B54A32D192ED03ull * (i + 1)), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+  P(Runtime::Impl* r, int i, int ni, int nid, std::vector<int> c, bool statsOn)
+      : rt(r), index(i), nodeIdx(ni), nodeId(nid), cpus(std::move(c)), sampler(0xD1B54A32D192ED03ull * (i + 1), statsOn), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
   Runtime::Impl* const rt;     // its runtime
   const int index;             // 0..nprocs-1 (the API's "worker")
@@ -181,6 +181,7 @@ struct Runtime::Impl {
   bool timeAll = false;               // statsOn and shift == 0: every task is timed
   bool hier = true;                   // hierarchical policy: HWSQs and node tiers (flat: neither)
   int shift = 0;                      // timingSampleShift: 1 task in 2^shift timed (TimingSampler)
+  int sampleShift = 0;                // what samplers re-arm with: shift, TimingSampler::kOff with stats off
   int nprocs = 0;                     // Ps
   std::vector<Node> nodes;            // active nodes (sized once, never moved)
   std::vector<int> nodeIndexById;     // OS id -> ni, -1 for nodes without Ps
@@ -248,6 +249,7 @@ struct Runtime::Impl {
   void lrqOverflow(P& p, TaskRef t);                // [owner]
   void hwsqPush(int ni, const TaskRef* ts, size_t n) { nodes[ni].hwsq->push(ts, n); }  // [any]
   size_t hwsqDepth(int ni) const { return nodes[ni].hwsq->size(); }                   // [any]
+  TimingSampler& outsideSampler();                  // [outside]
   void stamp(Task* t, TimingSampler& sampler);      // [owner of sampler]
   void stampBatch(Task* const* ts, size_t n, TimingSampler& sampler);  // [owner of sampler]
   void stampRefs(const TaskOps* ops, TaskRef* ts, size_t n, TimingSampler& sampler);  // [owner of sampler] light: sampled -> full

@@ -47,36 +47,50 @@ struct alignas(64) PCounters {
 // so the sampled histograms have the same distribution as the full ones, and their counts
 // times 2^shift are unbiased estimates of the full counts (stats.cpp scales them). One owner
 // thread per sampler (a P's spawns, or one outside thread's submits): plain fields, no atomics.
+//
+// The common case is one countdown (skip), the same code whatever the setting: shift 0 re-arms
+// the next task at once, and a sampler of a runtime with stats off is armed never to pick
+// (kOff), so that a spawn with stats on costs no branch more than one with stats off.
 class TimingSampler {
  public:
-  explicit TimingSampler(uint64_t seed = 0x9E3779B97F4A7C15ull) : rng_(seed | 1) {}
+  static constexpr int kOff = -1;  // next(kOff): no task is picked any more (stats off)
+
+  explicit TimingSampler(uint64_t seed = 0x9E3779B97F4A7C15ull, bool on = true) : left_(on ? 1 : kNever), rng_(seed | 1) {}
   // How many of the next n tasks are not timed before one that is (n: none of them), skipped
   // over at once; when less than n, the task after them is timed: next() returns true for it.
-  uint64_t skip(uint64_t n, int shift) {
-    if (shift == 0) return 0;
+  uint64_t skip(uint64_t n) {
     if (left_ > n) {
-      left_ -= static_cast<uint32_t>(n);
+      left_ -= n;
       return n;
     }
     const uint64_t k = left_ - 1;
     left_ = 1;
     return k;
   }
-  // True when the next task is to be timed. shift 0: every task.
+  // True when the next task is to be timed; then re-armed for 1 task in 2^shift (0: every
+  // task, kOff: none).
   bool next(int shift) {
-    if (shift == 0) return true;
     if (--left_ != 0) return false;
+    left_ = gap(shift);
+    return true;
+  }
+
+ private:
+  // 2^62 tasks: centuries at a task per nanosecond. Were it ever reached, the task picked is
+  // timed by nobody: runTask records only with stats on.
+  static constexpr uint64_t kNever = uint64_t{1} << 62;
+  uint64_t gap(int shift) {
+    if (shift == 0) return 1;
+    if (shift < 0) return kNever;
     rng_ ^= rng_ >> 12;  // xorshift64*
     rng_ ^= rng_ << 25;
     rng_ ^= rng_ >> 27;
     const uint64_t r = (rng_ * 0x2545F4914F6CDD1Dull) >> 32;  // 32 random bits
     const uint64_t half = uint64_t{1} << (shift - 1);
-    left_ = static_cast<uint32_t>(half + ((r * (2 * half + 1)) >> 32));  // half..3*half
-    return true;
+    return half + ((r * (2 * half + 1)) >> 32);  // half..3*half
   }
 
- private:
-  uint32_t left_ = 1;  // tasks until the next timed one (1: the very first is timed)
+  uint64_t left_;  // tasks until the next timed one (1: the next is timed)
   uint64_t rng_;
 };
 

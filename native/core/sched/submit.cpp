@@ -17,17 +17,6 @@
 
 namespace hwsq::sched {
 
-namespace {
-// [any] The calling thread's sampler (TimingSampler): its P's when it is one (of any runtime:
-// the same thread owns it), else one per outside thread, so that outside submitters never
-// contend on a shared counter.
-TimingSampler& callerSampler() {
-  if (P* p = tlP) return p->sampler;
-  thread_local TimingSampler outside(reinterpret_cast<uintptr_t>(&tlP) * 0x9E3779B97F4A7C15ull);
-  return outside;
-}
-}  // namespace
-
 // ------------------------------------------------------------------------------- Runtime API
 
 bool Runtime::submit(Task* t, SpawnHint hint) {
@@ -71,7 +60,7 @@ bool Runtime::submitToWorker(int worker, Task* t) {
       return false;
     }
   }
-  rt.stamp(t, callerSampler());
+  rt.stamp(t, tlP && tlP->rt == &rt ? tlP->sampler : rt.outsideSampler());
   target.inbox.push(t);
   rt.wakeOwner(target);
   return true;
@@ -98,10 +87,10 @@ bool Runtime::spawn(TaskFn fn, void* arg, int node, TaskFn done, void* doneArg, 
 
 // [owner of sampler] stampBatch for n light tasks of ops, which carry no timestamp: the ones the
 // sampler picks become full pooled Tasks stamped now (timeRefs). Inline, as its common case is
-// that none is picked (one countdown); all or nothing: on std::bad_alloc the refs are as they were.
+// that none is picked (one countdown, whatever the setting: TimingSampler); all or nothing: on
+// std::bad_alloc the refs are as they were.
 inline void Runtime::Impl::stampRefs(const TaskOps* ops, TaskRef* ts, size_t n, TimingSampler& sampler) {
-  if (!statsOn) return;
-  const size_t untimed = static_cast<size_t>(sampler.skip(n, shift));
+  const size_t untimed = static_cast<size_t>(sampler.skip(n));
   if (__builtin_expect(untimed == n, 1)) return;
   timeRefs(ops, ts, n, untimed, sampler);
 }
@@ -111,7 +100,7 @@ void Runtime::Impl::timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t i
   const uint64_t now = nowTicks();
   try {
     while (i < n) {
-      const bool timed = sampler.next(shift);
+      const bool timed = sampler.next(sampleShift);
       HWSQ_ASSERT(timed, "TimingSampler: skip stopped before an untimed task");
       (void)timed;
       Task* t = allocTask();  // a carrier of the timestamp: runTask and dropTask use ops
@@ -121,7 +110,7 @@ void Runtime::Impl::timeRefs(const TaskOps* ops, TaskRef* ts, size_t n, size_t i
       t->flags |= kTaskLight;
       t->submitTicks = now;
       ts[i++] = TaskRef::full(t);
-      i += static_cast<size_t>(sampler.skip(n - i, shift));
+      i += static_cast<size_t>(sampler.skip(n - i));
     }
   } catch (...) {  // back to light refs (all of them were light), nothing allocated
     for (size_t k = 0; k < n; ++k)
@@ -145,7 +134,7 @@ size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int 
   P* p = tlP;
   const bool local = p && p->rt == &rt;
   if (local && rt.refusesLocalSpawns()) return 0;
-  rt.stampRefs(ops, refs, n, local ? p->sampler : callerSampler());  // may throw: nothing counted yet
+  rt.stampRefs(ops, refs, n, local ? p->sampler : rt.outsideSampler());  // may throw: nothing counted yet
   if (local) {
     p->c.spawned.add(n);
     if (hint == SpawnHint::Shared || (ni >= 0 && (!rt.hier || ni != p->nodeIdx))) {
@@ -169,9 +158,22 @@ size_t Runtime::spawnLight(const TaskOps* ops, void* const* args, size_t n, int 
 
 // ------------------------------------------------------------------------------- Impl
 
+// [outside] The sampler of a submit from a thread that is not one of this runtime's Ps (another
+// runtime's P included: its own sampler follows its own runtime's setting): one per thread, so
+// that outside submitters never contend on a shared counter, shared by the sampling runtimes
+// that thread submits to. With stats off one that never picks, with full timing one that always
+// does: neither moves the shared one's countdown.
+TimingSampler& Runtime::Impl::outsideSampler() {
+  thread_local TimingSampler sampling(reinterpret_cast<uintptr_t>(&tlP) * 0x9E3779B97F4A7C15ull);
+  thread_local TimingSampler off(1, false);
+  thread_local TimingSampler every(1);  // re-armed by next(0) for the next task, always
+  if (!statsOn) return off;
+  return timeAll ? every : sampling;
+}
+
 // [owner of sampler] Submit timestamp for the latency histogram (0: not timed, see TimingSampler).
 void Runtime::Impl::stamp(Task* t, TimingSampler& sampler) {
-  t->submitTicks = statsOn && sampler.next(shift) ? nowTicks() : 0;
+  t->submitTicks = sampler.next(sampleShift) ? nowTicks() : 0;
 }
 
 // [owner of sampler] stamp() for n tasks of one submit: the sampled ones share one clock read,
@@ -181,10 +183,10 @@ void Runtime::Impl::stampBatch(Task* const* ts, size_t n, TimingSampler& sampler
   size_t i = 0;
   uint64_t now = 0;
   while (i < n) {
-    const size_t gap = statsOn ? sampler.skip(n - i, shift) : n - i;
+    const size_t gap = sampler.skip(n - i);
     for (size_t end = i + gap; i < end; ++i) ts[i]->submitTicks = 0;
     if (i == n) return;
-    const bool picked = sampler.next(shift);
+    const bool picked = sampler.next(sampleShift);
     HWSQ_ASSERT(picked, "TimingSampler: skip stopped before an untimed task");
     (void)picked;
     if (now == 0) now = nowTicks();
@@ -202,7 +204,7 @@ size_t Runtime::Impl::submitOutside(Task* const* ts, size_t n) {
     rejected.fetch_add(n, std::memory_order_release);
     return 0;
   }
-  stampBatch(ts, n, callerSampler());
+  stampBatch(ts, n, outsideSampler());
   TaskRef refs[Runtime::kLightBatchMax];
   for (size_t done = 0; done < n;) {
     const size_t k = std::min(n - done, Runtime::kLightBatchMax);
