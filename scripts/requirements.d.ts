@@ -1,5 +1,5 @@
 // Types of requirements.js for the TypeScript tests (test/requirements.ts).
-export type ToolId = 'cmake' | 'tmux' | 'chromium' | 'arm64-cross' | 'qemu-user';
+export type ToolId = 'cmake' | 'tmux' | 'valgrind' | 'chromium' | 'arm64-cross' | 'qemu-user';
 
 export interface ToolDef {
   binaries: string[];

@@ -17,6 +17,7 @@ const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const TOOLS = {
   cmake: { binaries: ['cmake', 'ctest'], apt: ['cmake'] },
   tmux: { binaries: ['tmux'], apt: ['tmux'] },
+  valgrind: { binaries: ['valgrind'], apt: ['valgrind'] },
   chromium: { binaries: ['chromium'], envOverride: 'HWSQ_CHROMIUM', apt: ['chromium'] },
   // Cross compiler for the linux-arm64 prebuild; it brings the arm64 glibc and libstdc++
   // (ARM64_SYSROOT) that qemu-aarch64 -L loads arm64 Node with.
