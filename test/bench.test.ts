@@ -400,6 +400,8 @@ describe('hwsq bench spawn', () => {
     expect(text.stdout).toMatch(/goal: default \/ off <= 1\.03 \(median of per-round ratios, worse shape\): \d+\.\d{3} \(95% interval up to \d+\.\d{3}\), (met|NOT met)/);
     expect(text.stdout).toMatch(/^  instructions per task under callgrind(: not measured \(| \(valgrind-.*, one worker, inside, 120000 - 20000 tasks\): default \d+\.\d, stats: false \d+\.\d, full timing \d+\.\d; default \/ off \d\.\d{3}$)/m);
     expect(text.stdout).toMatch(/^oneTBB \/ hwsq (C\+\+ loop in the same rounds \(1, one repetition of each back to back\), per round median \(min\.\.max\): external \d+\.\d{3} \(\d+\.\d{3}\.\.\d+\.\d{3}\), inside \d+\.\d{3} .*; ns\/task medians oneTBB \/ hwsq: external \d+\.\d \/ \d+\.\d, inside \d+\.\d \/ \d+\.\d$|in the same rounds: not measured \()/m);
+    if (rep.benchSpawnBinary.available)
+      expect(text.stdout).toMatch(/^  bench_spawn noop_inside\s+default\/off per round \d+\.\d{3} \[\d+\.\d{3}, \d+\.\d{3}\] \(rounds \d+\.\d{3}\.\.\d+\.\d{3}\), control \d+\.\d{3} \[.*\], best\/best \d+\.\d{3}; goal median <= 1\.03: (met|NOT met)$/m);
     if (/in the same rounds \(/.test(text.stdout)) {
       expect(text.stdout).toMatch(/^  by CPU time \(each side's process, every thread\): per round external \d+\.\d{3} .*; CPU ns\/task medians oneTBB \/ hwsq: external \d+\.\d \/ \d+\.\d, inside \d+\.\d \/ \d+\.\d$/m);
       expect(text.stdout).toMatch(/^  other processes kept (\d+\.\d{2} CPUs|an unknown number of CPUs \(no \/proc\)) busy meanwhile/m);

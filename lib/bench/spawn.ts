@@ -595,9 +595,11 @@ export function formatSpawnBench(r: SpawnBenchReport): string {
       : `  instructions per task under callgrind: not measured (${ins.reason})`,
   );
   if (r.benchSpawnBinary.available && r.benchSpawnBinary.statsCost) {
-    const c = r.benchSpawnBinary.statsCost as Record<string, { ratio_default_over_off: PairedRatio; best_ratio: number; goal_max_ratio: number }>;
+    const c = r.benchSpawnBinary.statsCost as Record<string, { ratio_default_over_off: PairedRatio; ratio_control_over_default: PairedRatio; best_ratio: number; goal_max_ratio: number; met: boolean }>;
     for (const [k, v] of Object.entries(c))
-      lines.push(`  bench_spawn ${k.padEnd(24)} default/off per round ${ci(v.ratio_default_over_off)} (${pct(v.ratio_default_over_off)}), best/best ${v.best_ratio.toFixed(3)}; goal median <= ${v.goal_max_ratio}`);
+      lines.push(
+        `  bench_spawn ${k.padEnd(24)} default/off per round ${ci(v.ratio_default_over_off)} (rounds ${v.ratio_default_over_off.min.toFixed(3)}..${v.ratio_default_over_off.max.toFixed(3)}), control ${ci(v.ratio_control_over_default)}, best/best ${v.best_ratio.toFixed(3)}; goal median <= ${v.goal_max_ratio}: ${v.met ? 'met' : 'NOT met'}`,
+      );
   }
   if (r.benchSpawnBinary.available && r.benchSpawnBinary.fidelity) {
     const f = r.benchSpawnBinary.fidelity as Record<string, number>;
