@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MessageChannel, Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import { ErrorCodes, codedError, rangeError, typeError } from '../core/errors';
 import { serveMetrics as serveRuntimeMetrics, type MetricsServer, type ServeMetricsOptions } from '../metrics/server';
 import { packageRoot } from '../core/native';
@@ -318,7 +318,7 @@ export class Runtime extends EventEmitter {
         control.close();
         void worker.terminate();
       };
-      control.on('message', (msg: WorkerMessage) => {
+      const onControl = (msg: WorkerMessage) => {
         if (ready || failure) return;
         if (msg.kind === 'hwsq:sab-sync') {
           // The worker listens now: give it every SharedArrayBuffer id announced before (sab.ts).
@@ -348,12 +348,18 @@ export class Runtime extends EventEmitter {
           Object.defineProperty(err, 'cause', { value: cause, configurable: true, writable: true });
           fail(err);
         }
-      });
+      };
+      control.on('message', onControl);
       worker.on('error', (err) => {
         if (!ready) fail(codedError(ErrorCodes.TASK_MODULE_LOAD, `worker ${p} failed to start: ${err.message}`, { cause: err }));
         else this.emit('workerError', { worker: p, error: err });  // not 'error': no listener, no throw
       });
       worker.on('exit', (exitCode) => {
+        // What the worker posted before it exited may not have been delivered yet (its port and
+        // its exit are two channels, in no set order): why it failed (a load error) is read
+        // from the port first, not lost to "exited before it was ready".
+        if (!ready && !failure)
+          for (let m = receiveMessageOnPort(control); m !== undefined && !failure && !ready; m = receiveMessageOnPort(control)) onControl(m.message as WorkerMessage);
         control.close();
         if (slot.worker === worker) slot.worker = undefined;
         if (!ready) {
