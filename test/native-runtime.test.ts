@@ -416,13 +416,27 @@ describe('lifecycle', () => {
 
   it('destroy() stops now: queued tasks are dropped and their spawn rejects with an AbortError', async () => {
     const before = threadCount();
-    const rt = create({ virtualTopology: { nodes: 1, workersPerNode: 1 } });
-    const running = rt.spawnNative('spin', { ns: 1000 * MS }, { worker: 0 });
-    const queued = rejection(rt.spawnNative('noop', {}, { count: 1000 }));
-    const closing = rt.close();
     // destroy() while the only P is inside the spin: the 1000 noops queued behind it cannot have run.
-    while (rt.stats().workers[0]!.inboxPops === 0) await new Promise((r) => setTimeout(r, 1));
-    expect(rt.stats().executed).toBe(0);
+    // The check needs this thread to run within the spin's second after the P took it; a CI host
+    // once starved it that long (compat-22 read executed 1): such an attempt proves nothing and is
+    // run again, never judged (a destroy() that ran queued work fails every attempt below).
+    const attempt = async () => {
+      const rt = create({ virtualTopology: { nodes: 1, workersPerNode: 1 } });
+      const running = rt.spawnNative('spin', { ns: 1000 * MS }, { worker: 0 });
+      const queued = rejection(rt.spawnNative('noop', {}, { count: 1000 }));
+      const closing = rt.close();
+      while (rt.stats().workers[0]!.inboxPops === 0) await new Promise((r) => setTimeout(r, 1));
+      return { rt, running, queued, closing, insideSpin: rt.stats().executed === 0 };
+    };
+    let tried = await attempt();
+    for (let i = 0; i < 4 && !tried.insideSpin; i++) {
+      console.warn('destroy() test: this thread missed the whole spin (a starved host); trying again');
+      tried.rt.destroy();
+      await Promise.allSettled([tried.running, tried.closing]);
+      tried = await attempt();
+    }
+    const { rt, running, queued, closing, insideSpin } = tried;
+    expect(insideSpin).toBe(true);
     rt.destroy();
     expect(threadCount()).toBe(before); // joined before destroy() returned
     expect((await running).count).toBe(1); // the running task finished

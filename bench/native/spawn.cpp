@@ -4,10 +4,10 @@
 //   stats cost     default options (stats on, 1 task in 2^timingSampleShift timed) against
 //                  `stats: false`, full timing (shift 0) and default options again (a control),
 //                  in interleaved rounds (each round builds and times a runtime of every
-//                  setting, in a rotating order), on the no-op spawn path (inside; inside on one
-//                  P, by wall clock and by that P's thread CPU time; external batches of 256) and
-//                  on 10 us tasks; the per-round ratios' median (the goal) with its 95% interval
-//                  and spread, the control's, and best/best
+//                  setting, in an order drawn at random per round), on the no-op spawn path
+//                  (inside; inside on one P, by wall clock and by that P's thread CPU time;
+//                  external batches of 256) and on 10 us tasks; the per-round ratios' median
+//                  (the goal) with its 95% interval and spread, the control's, and best/best
 //   fidelity_*     the latency histogram's p50/p99 with sampling against full timing on the
 //                  very same tasks (bursts of 1000 no-op tasks): every task's latency is kept,
 //                  the default's sampler then picks its subset, as the runtime would

@@ -10,10 +10,11 @@
 //   stats:      what stats cost (issue 16): the C++ loop with default options against
 //               `stats: false`, full timing (timingSampleShift 0) and default options again (a
 //               control), side by side, in many short interleaved rounds (every setting once per
-//               round on a fresh runtime, in a rotating order): the per-round ratio's median with
-//               its 95% interval; bench_spawn adds 10 us tasks and the latency histogram's
-//               fidelity under sampling (same tasks, sampled against full); with valgrind, the
-//               instructions per task under callgrind, which no load on the machine moves
+//               round on a fresh runtime, in an order drawn at random per round): the per-round
+//               ratio's median with its 95% interval; bench_spawn adds 10 us tasks and the
+//               latency histogram's fidelity under sampling (same tasks, sampled against full);
+//               with valgrind, the instructions per task under callgrind, which no load on the
+//               machine moves
 // Figures of tools that are not there are reported absent with the reason, never estimated.
 // The goals (at least 4x oneTBB with default options; default options at most 3% over stats
 // off) are reported as ratios, not asserted.
