@@ -319,7 +319,7 @@ describe('hwsq bench spawn', () => {
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout) as SpawnBenchReport;
     const st = rep.stats;
-    expect(st.rounds).toBe(120); // 40 interleaved rounds per repetition
+    expect(st.rounds).toBe(600); // 200 interleaved rounds per repetition
     expect(st.tasksPerRun).toBe(20_000); // min(--tasks, 50000)
     expect(st.runsPerRuntime).toBe(5);
     expect(st.defaultTimingSampleShift).toBe(8);
@@ -393,7 +393,7 @@ describe('hwsq bench spawn', () => {
     }
     const text = hwsq(['bench', 'spawn', '--quick', '--tasks', '20000', '--reps', '1', '--no-go', '--workers', '2']);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 40 interleaved rounds on fresh runtimes \(each: the best of 5 runs of 20000 tasks\).*1 task in 256/);
+    expect(text.stdout).toMatch(/stats cost, C\+\+ loop, 200 interleaved rounds on fresh runtimes \(each: the best of 5 runs of 20000 tasks\).*1 task in 256/);
     expect(text.stdout).toMatch(/^\s+shape\s+default\s+stats: false\s+full timing$/m);
     expect(text.stdout).toMatch(/^\s+per-round ratios, median \[95% interval\]:\s+default\/off\s+control: default\/default\s+full\/off\s+best\/best$/m);
     expect(text.stdout).toMatch(/^\s+inside \(one task spawns all\)\s+\d+\.\d{3} \[\d+\.\d{3}, \d+\.\d{3}\]\s+\d+\.\d{3} \[/m);

@@ -171,7 +171,7 @@ describe('spawnNative', () => {
     for (let i = 1; i < s.latency.buckets.lowerNs.length; i++) expect(s.latency.buckets.lowerNs[i]!).toBeGreaterThanOrEqual(s.latency.buckets.upperNs[i - 1]!);
   });
 
-  it('by default times 1 task in 128: histogram counts scaled back (multiples of 128, near executed), counters exact', async () => {
+  it('by default times 1 task in 256: histogram counts scaled back (multiples of 256, near executed), counters exact', async () => {
     const rt = create({ workers: 2 });
     await rt.spawnNative('noop', {}, { count: 100_000 });
     await rt.spawnNative('noop', {}, { count: 50_000, inside: true });

@@ -262,8 +262,10 @@ Figure tbbInside(const Args& a) {
 // One round's ratio moves by +-20% on a shared machine, and one runtime instance can be several
 // percent faster than another of the same settings (where its memory landed): the stats cost is
 // judged on the median of per-round ratios over many short rounds, each on fresh runtimes, and a
-// control setting (default options again) shows the resolution in the same run.
-constexpr int kStatsRoundsPerRep = 8;
+// control setting (default options again) shows the resolution in the same run. 40 rounds per
+// repetition (200 at --reps 5): the median's interval narrows as 1/sqrt(rounds), and at 40 it
+// spanned +-2..8% here, wider than the 3% it judges.
+constexpr int kStatsRoundsPerRep = 40;
 int statsRounds(const Args& a) { return kStatsRoundsPerRep * a.reps; }
 constexpr uint64_t kStatsTasksPerRound = 50'000;
 // Each runtime is timed over a few runs and its best kept: a run that other load preempted is

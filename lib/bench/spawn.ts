@@ -356,8 +356,10 @@ const STATS_GOAL = 1.03;
 // put at 1.22 here) cannot resolve 3%. Each runtime is timed over a few runs and its best kept
 // (a run that other load preempted is slow, never fast); the median over rounds then averages
 // the runtimes' own differences. A control setting -- default options again -- shows the
-// resolution in the same run.
-const STATS_ROUNDS_PER_REP = 40;
+// resolution in the same run. 200 rounds per repetition, 1000 at the default --reps 5: the
+// median's interval narrows as 1/sqrt(rounds), and at 200 it spanned +-3..5% here, more than the
+// margin it judges; at 1000, +-1%. A round of the four settings takes ~20 ms.
+const STATS_ROUNDS_PER_REP = 200;
 const STATS_TASKS_PER_RUN = 50_000;
 const STATS_RUNS_PER_RUNTIME = 5;
 const SPEED_GOAL = 4;

@@ -33,7 +33,7 @@ export function buildProgram(): Command {
     .description('spawn+complete of native no-op tasks in ns/task: hwsq from C++ and JS, what stats cost (default options vs stats: false vs full timing vs a control, many short interleaved rounds on fresh runtimes, the median ratio with its 95% interval; instructions per task under callgrind when valgrind is installed), oneTBB (also paired with hwsq round by round, by wall clock and by CPU time) and Go when installed, queue microbenchmarks, and the CPUs other processes kept busy meanwhile')
     .option('--json', 'print one JSON object instead of the human summary')
     .option('--tasks <n>', 'tasks per measurement (default 1000000; 100000 with --quick)', tasksArg)
-    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick); the stats cost runs 40 interleaved rounds per repetition', repsArg)
+    .option('--reps <n>', 'repetitions, the median is reported (default 5; 3 with --quick); the stats cost runs 200 interleaved rounds per repetition (bench_spawn: 40)', repsArg)
     .option('--workers <n>', "workers (default: cgroup-aware available parallelism)", workersArg)
     .option('--quick', 'fewer tasks and repetitions')
     .option('--no-go', 'skip the Go comparison')
