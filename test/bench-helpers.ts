@@ -20,6 +20,33 @@ export function hwsq(args: string[], timeout = 120_000): { status: number | null
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs `hwsq ...args` to completion without blocking this thread: for the long benchmarks, where a
+ * test worker blocked in spawnSync for a minute misses vitest's own messages (its RPC times out:
+ * "Timeout calling onTaskUpdate", seen with `bench spawn` beside two CPU-bound loops).
+ */
+export function hwsqAsync(args: string[], timeout = 240_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hwsq ${args.join(' ')}: still running after ${timeout} ms`));
+    }, timeout);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 /** Starts `hwsq ...args` without waiting (for signals). */
 export function hwsqChild(args: string[]): ChildProcess {
   return spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
