@@ -432,7 +432,7 @@ describe('lifecycle', () => {
     for (let i = 0; i < 4 && !tried.insideSpin; i++) {
       console.warn('destroy() test: this thread missed the whole spin (a starved host); trying again');
       tried.rt.destroy();
-      await Promise.allSettled([tried.running, tried.closing]);
+      await Promise.allSettled([tried.running, tried.queued, tried.closing]);
       tried = await attempt();
     }
     const { rt, running, queued, closing, insideSpin } = tried;
