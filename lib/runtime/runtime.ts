@@ -358,8 +358,7 @@ export class Runtime extends EventEmitter {
         // What the worker posted before it exited may not have been delivered yet (its port and
         // its exit are two channels, in no set order): why it failed (a load error) is read
         // from the port first, not lost to "exited before it was ready".
-        if (!ready && !failure)
-          for (let m = receiveMessageOnPort(control); m !== undefined && !failure && !ready; m = receiveMessageOnPort(control)) onControl(m.message as WorkerMessage);
+        for (let m; !ready && !failure && (m = receiveMessageOnPort(control)) !== undefined; ) onControl(m.message as WorkerMessage);
         control.close();
         if (slot.worker === worker) slot.worker = undefined;
         if (!ready) {
