@@ -375,7 +375,8 @@ describe('property: createNativeRuntime and spawnNative', () => {
         const r = attempt(() => createNativeRuntime(real(o) as never));
         if (!r.ok) {
           expectTyped(r.error, 'createNativeRuntime');
-          expect(threadCount()).toBe(threads);
+          // None started: no more threads than before (a thread of Node's own may exit meanwhile: CI once read 15 after 16).
+          expect(threadCount()).toBeLessThanOrEqual(threads);
           return;
         }
         try {
@@ -483,7 +484,8 @@ describe('property: Runtime.start, spawn and spawnMany', () => {
         const r = await attemptAsync(() => Runtime.start(real(o) as never));
         if (!r.ok) {
           expectTyped(r.error, 'Runtime.start');
-          expect(threadCount()).toBe(threads);
+          // None started: no more threads than before (a thread of Node's own may exit meanwhile: CI once read 15 after 16).
+          expect(threadCount()).toBeLessThanOrEqual(threads);
           return;
         }
         try {
