@@ -426,14 +426,27 @@ TEST_CASE("histogram: bucket bounds and bounded relative error") {
 }
 
 TEST_CASE("histogram: quantiles and merge") {
-  Histogram a, b;
-  for (uint64_t v = 1; v <= 10000; ++v) (v % 2 ? a : b).record(v);
+  TimingHistograms a, b;
+  for (uint64_t v = 1; v <= 10000; ++v) (v % 2 ? a : b).record(v, 3 * v);
   HistogramSnapshot s;
-  a.mergeInto(s);
-  b.mergeInto(s);
+  a.mergeInto(TimingHistograms::kLatency, s);
+  b.mergeInto(TimingHistograms::kLatency, s);
   CHECK_EQ(s.count, 10000u);
   CHECK_EQ(s.max, 10000u);
   CHECK_EQ(s.sum, 10000u * 10001u / 2);
+  // The run-time histogram is the other one: its own buckets, sum and max.
+  HistogramSnapshot r;
+  a.mergeInto(TimingHistograms::kRunTime, r);
+  b.mergeInto(TimingHistograms::kRunTime, r);
+  CHECK_EQ(r.count, 10000u);
+  CHECK_EQ(r.max, 30000u);
+  CHECK_EQ(r.sum, 3u * 10000u * 10001u / 2);
+  CHECK_EQ(a.sum(TimingHistograms::kRunTime) + b.sum(TimingHistograms::kRunTime), r.sum);
+  CHECK(std::fabs(r.quantileNs(0.5) - 15000) / 15000 < 0.035);
+  // A run recorded without a latency counts in the run-time histogram only.
+  a.recordRun(7);
+  CHECK_EQ(a.count(TimingHistograms::kRunTime), 5001u);
+  CHECK_EQ(a.count(TimingHistograms::kLatency), 5000u);
   for (double q : {0.5, 0.9, 0.99}) {
     double got = s.quantileNs(q), want = q * 10000;
     CHECK(std::fabs(got - want) / want < 0.035);
@@ -512,10 +525,10 @@ TEST_CASE("timing sampler: skip(n) picks exactly the tasks next() would, gaps sk
 }
 
 TEST_CASE("histogram: scale multiplies counts and sum, keeps quantiles") {
-  Histogram h;
-  for (uint64_t v = 1; v <= 1000; ++v) h.record(v);
+  TimingHistograms h;
+  for (uint64_t v = 1; v <= 1000; ++v) h.recordRun(v);
   HistogramSnapshot s;
-  h.mergeInto(s);
+  h.mergeInto(TimingHistograms::kRunTime, s);
   const double p50 = s.quantileNs(0.5), p99 = s.quantileNs(0.99);
   s.scale(8);
   CHECK_EQ(s.count, 8000u);
@@ -529,23 +542,24 @@ TEST_CASE("histogram: scale multiplies counts and sum, keeps quantiles") {
 }
 
 TEST_CASE("histogram: concurrent reader sees monotone counts") {
-  Histogram h;
+  TimingHistograms h;
   std::atomic<bool> stop{false};
   bool monotone = true;
   std::thread r([&] {
     uint64_t last = 0;
     while (!stop.load()) {
       HistogramSnapshot s;
-      h.mergeInto(s);
+      h.mergeInto(TimingHistograms::kLatency, s);
       monotone &= s.count >= last;
       last = s.count;
     }
   });
-  for (uint64_t i = 0; i < 200000; ++i) h.record(i & 4095);
+  for (uint64_t i = 0; i < 200000; ++i) h.record(i & 4095, i & 255);
   stop = true;
   r.join();
   CHECK(monotone);
-  CHECK_EQ(h.count(), 200000u);
+  CHECK_EQ(h.count(TimingHistograms::kLatency), 200000u);
+  CHECK_EQ(h.count(TimingHistograms::kRunTime), 200000u);
 }
 
 // ---------------------------------------------------------------- parker, wait group, pool

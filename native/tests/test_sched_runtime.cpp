@@ -1646,6 +1646,12 @@ TEST_CASE("stats: timingSampleShift times 1 task in 2^k; counts read back scaled
   uint64_t buckets = 0;
   for (uint64_t c : s.latency.counts) buckets += c;
   CHECK_EQ(buckets, s.latency.count);
+  // Busy time is the timed runs' time scaled the same way: the run-time histogram's sum.
+  double busyNs = 0;
+  for (auto& w : s.workers) busyNs += static_cast<double>(w.busyNs);
+  const double runNs = static_cast<double>(s.runTime.sum) * s.runTime.unitNs;
+  CHECK(runNs > 0);
+  CHECK(std::fabs(busyNs - runNs) <= 1e-9 * runNs + 2);  // each worker's figure truncated to whole ns
   rt.close();
   RuntimeOptions bad = plain(1);
   bad.timingSampleShift = 40;

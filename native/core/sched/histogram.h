@@ -86,49 +86,72 @@ struct HistogramSnapshot {
   double maxNs() const { return max * unitNs; }
 };
 
-class Histogram {
+// The two histograms of one P's timed tasks: latency (submit -> start) and run time (start ->
+// end of fn), laid out for their one writer. A timed task touches one line of totals (both sums
+// and both maxima) and one bucket in each histogram: 3 lines, where two separate histograms and
+// a busy-time counter took 5. Busy time needs no counter of its own: it is the run-time sum
+// (stats.cpp scales it by the sampling rate).
+class TimingHistograms {
  public:
-  Histogram() {
-    for (auto& c : counts_) c.store(0, std::memory_order_relaxed);
-  }
-  Histogram(const Histogram&) = delete;
-  Histogram& operator=(const Histogram&) = delete;
+  enum Which : int { kLatency = 0, kRunTime = 1 };
 
-  // Owner thread only.
-  void record(uint64_t v) {
-    bump(counts_[HistogramLayout::bucketOf(v)], 1);
-    bump(sum_, v);
-    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+  TimingHistograms() {
+    for (int w : {kLatency, kRunTime}) {
+      totals_.sum[w].store(0, std::memory_order_relaxed);
+      totals_.max[w].store(0, std::memory_order_relaxed);
+    }
+    for (auto& h : counts_)
+      for (auto& c : h) c.store(0, std::memory_order_relaxed);
   }
+  TimingHistograms(const TimingHistograms&) = delete;
+  TimingHistograms& operator=(const TimingHistograms&) = delete;
 
-  // Any thread: adds this histogram into out (relaxed reads, see the file comment).
-  void mergeInto(HistogramSnapshot& out) const {
+  // Owner thread only: a task's latency and run time.
+  void record(uint64_t latency, uint64_t run) {
+    recordOne(kLatency, latency);
+    recordOne(kRunTime, run);
+  }
+  // Owner thread only: the run time of a task whose submit was not stamped (latency unknown).
+  void recordRun(uint64_t run) { recordOne(kRunTime, run); }
+
+  // Any thread: adds one histogram into out (relaxed reads, see the file comment).
+  void mergeInto(Which w, HistogramSnapshot& out) const {
     uint64_t n = 0;
     for (size_t i = 0; i < HistogramLayout::kBuckets; ++i) {
-      uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      uint64_t c = counts_[w][i].load(std::memory_order_relaxed);
       out.counts[i] += c;
       n += c;
     }
     out.count += n;  // the sum of the buckets we read, so quantiles are self-consistent
-    out.sum += sum_.load(std::memory_order_relaxed);
-    uint64_t m = max_.load(std::memory_order_relaxed);
+    out.sum += totals_.sum[w].load(std::memory_order_relaxed);
+    uint64_t m = totals_.max[w].load(std::memory_order_relaxed);
     if (m > out.max) out.max = m;
   }
-  // Any thread: the sum of the buckets (the writer keeps no separate total).
-  uint64_t count() const {
+  // Any thread: the sum of one histogram's buckets (the writer keeps no separate total).
+  uint64_t count(Which w) const {
     uint64_t n = 0;
-    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+    for (const auto& c : counts_[w]) n += c.load(std::memory_order_relaxed);
     return n;
   }
+  // Any thread: the sum of the values recorded in one histogram.
+  uint64_t sum(Which w) const { return totals_.sum[w].load(std::memory_order_relaxed); }
 
  private:
+  void recordOne(Which w, uint64_t v) {
+    bump(counts_[w][HistogramLayout::bucketOf(v)], 1);
+    bump(totals_.sum[w], v);
+    if (v > totals_.max[w].load(std::memory_order_relaxed)) totals_.max[w].store(v, std::memory_order_relaxed);
+  }
   // Single-writer increment: a relaxed load and store, not an atomic RMW (no lock prefix).
   static void bump(std::atomic<uint64_t>& a, uint64_t d) {
     a.store(a.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }
-  std::atomic<uint64_t> sum_{0};
-  std::atomic<uint64_t> max_{0};
-  std::array<std::atomic<uint64_t>, HistogramLayout::kBuckets> counts_;
+  struct alignas(64) Totals {
+    std::atomic<uint64_t> sum[2];
+    std::atomic<uint64_t> max[2];
+  };
+  Totals totals_;
+  std::array<std::atomic<uint64_t>, HistogramLayout::kBuckets> counts_[2];
 };
 
 }  // namespace hwsq::sched

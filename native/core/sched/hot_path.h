@@ -4,6 +4,7 @@
 // two callers each, the addon's link-time optimizer kept them as calls, and the inside spawn shape
 // took 1.3x the time per task.
 #pragma once
+#include "../invariant.h"
 #include "clock.h"
 #include "runtime_impl.h"
 #include "task_pool.h"
@@ -43,65 +44,82 @@ inline TaskRef Runtime::Impl::lrqGet(P& p) {
   return t;
 }
 
-// [owner] Runs t: fn, then done, then (pooled) frees it; counts executed last. A light task
-// (inline, or a timed one carried by a full Task): ops->run(arg), then ops->done(arg), or its
-// completion coalesced with the P's run of the same ops and arg (TaskOps::doneMany).
+// [owner] Runs a task: fn, then done, then (pooled) frees it; counts executed last. Three
+// shapes, each on a path of its own so that the rare ones cost one misprediction, not one per
+// branch they would share with the common one:
+//   - a light task inline ({ops, arg}): ops->run(arg), then ops->done(arg) or its completion
+//     coalesced with the P's run of the same ops and arg (TaskOps::doneMany). Never timed: the
+//     submit path gives each timed light task a carrier (timeRefs);
+//   - a timed light task carried by a full Task (kTaskLight): the same, timed;
+//   - a full task: t->fn(t->arg), then t->done(t->doneArg), timed when stamped.
 inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
+  if (__builtin_expect(ref.isLight(), 1)) {
+    HWSQ_ASSERT(!timeAll, "runTask: an inline light task where every task is timed");
+    runLight<false>(p, ref.ops, ref.arg, 0);
+    return;
+  }
   Task* const t = ref.task();
-  TaskFn fn;
-  void* arg;
-  TaskFn done = nullptr;
-  void* doneArg = nullptr;
-  uint32_t flags = 0;
-  uint64_t sub = 0;
-  const TaskOps* const light = lightOpsOf(ref);
-  if (t) {  // copy out first: fn may free or reuse a caller-owned task
-    fn = t->fn;
-    arg = t->arg;
-    done = t->done;
-    doneArg = t->doneArg;
-    flags = t->flags;
-    sub = t->submitTicks;
-  } else {
-    fn = ref.ops->run;
-    arg = ref.arg;
+  // Copy out first: fn may free or reuse a caller-owned task.
+  const TaskFn fn = t->fn;
+  void* const arg = t->arg;
+  const uint64_t sub = t->submitTicks;
+  const uint32_t flags = t->flags;
+  if (flags & kTaskLight) {  // the carrier is the runtime's: freed before the run
+    const TaskOps* const ops = static_cast<const TaskOps*>(t->doneArg);
+    freeTask(t);
+    runLight<true>(p, ops, arg, sub);
+    return;
   }
-  if (light) {
-    done = light->done;
-    doneArg = arg;
-  }
+  const TaskFn done = t->done;
+  void* const doneArg = t->doneArg;
+  if (p.coalescedCount) flushCoalesced(p);  // a coalesced run ends where another task begins
+  runFn<true>(p, fn, arg, sub);
+  if (done) done(doneArg);
+  if (flags & kTaskPooled) freeTask(t);
+  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
+}
+
+// [owner] runTask for a light task (sub: its carrier's stamp; 0 if none).
+template <bool kMayBeTimed>
+inline void Runtime::Impl::runLight(P& p, const TaskOps* ops, void* arg, uint64_t sub) {
   // A coalesced run ends where another task begins (TaskOps::doneMany).
-  if (p.coalescedCount && (light != p.coalescedOps || arg != p.coalescedArg)) flushCoalesced(p);
-  const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
-  uint64_t start = 0;
-  // The submit path picked the timed tasks: it stamped them (TimingSampler; shift 0: all).
-  const bool timed = timeAll || (sub != 0 && statsOn);
-  if (timed) {
-    start = nowTicks();
-    if (sub) p.latency.record(start > sub ? start - sub : 0);
+  if (p.coalescedCount && (ops != p.coalescedOps || arg != p.coalescedArg)) flushCoalesced(p);
+  runFn<kMayBeTimed>(p, ops->run, arg, sub);
+  if (ops->doneMany) {  // counted as executed when the run is reported
+    p.coalescedOps = ops;
+    p.coalescedArg = arg;
+    if (++p.coalescedCount == kMaxCoalescedDone) flushCoalesced(p);
+    return;
   }
-  p.probe.startTicks.store(start, std::memory_order_relaxed);  // 0: sysmon uses its own clock
-  p.probe.tick.store(tick + 1, std::memory_order_release);      // odd: running (sysmon)
-  fn(arg);
-  if (timed) {
-    uint64_t end = nowTicks();
-    p.runTime.record(end - start);
-    p.c.busyTicks.add((end - start) << shift);
+  if (ops->done) ops->done(arg);
+  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
+}
+
+// [owner] fn(arg) between the sysmon probe's odd and even ticks; timed (latency from sub, run
+// time) when the submit path stamped the task (TimingSampler; shift 0: every task).
+template <bool kMayBeTimed>
+inline void Runtime::Impl::runFn(P& p, TaskFn fn, void* arg, uint64_t sub) {
+  const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
+  // One branch, fn called on each side: a timed task among untimed ones costs one misprediction.
+  if (kMayBeTimed && __builtin_expect(timeAll || (sub != 0 && statsOn), 0)) {
+    const uint64_t start = nowTicks();
+    p.probe.startTicks.store(start, std::memory_order_relaxed);
+    p.probe.tick.store(tick + 1, std::memory_order_release);  // odd: running (sysmon)
+    fn(arg);
+    const uint64_t run = nowTicks() - start;
+    if (sub)
+      p.timings.record(start > sub ? start - sub : 0, run);
+    else
+      p.timings.recordRun(run);
+  } else {
+    p.probe.startTicks.store(0, std::memory_order_relaxed);  // 0: sysmon uses its own clock
+    p.probe.tick.store(tick + 1, std::memory_order_release);
+    fn(arg);
   }
   // Even before done(): a completion may make its waiter submit the next task at once, and
   // this P, about to look for work, must not look saturated to thieves (nodeSaturated). Tasks
   // that publish their result from inside fn call taskEnding() first for the same reason.
   p.probe.tick.store(tick + 2, std::memory_order_release);
-  if (light && light->doneMany) {  // counted as executed when the run is reported
-    if (flags & kTaskPooled) freeTask(t);
-    p.coalescedOps = light;
-    p.coalescedArg = arg;
-    if (++p.coalescedCount == kMaxCoalescedDone) flushCoalesced(p);
-    return;
-  }
-  if (done) done(doneArg);
-  if (flags & kTaskPooled) freeTask(t);
-  p.c.executed.addRelease();  // last: drained() relies on everything above being visible
 }
 
 }  // namespace hwsq::sched

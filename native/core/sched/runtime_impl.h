@@ -102,8 +102,7 @@ struct alignas(64) P {
   Parker parker;               // thread-backed P5: sleeps here (idle.cpp)
   SysmonProbe probe;           // task start/end ticks for sysmon (odd: inside a task)
   PCounters c;                 // its counters (single writer: the owner; own cache lines)
-  alignas(64) Histogram latency;  // submit -> start of its sampled tasks (stats on)
-  alignas(64) Histogram runTime;  // start -> end of fn of its sampled tasks (stats on)
+  TimingHistograms timings;    // latency and run time of its timed tasks (stats on; own cache lines)
 
   // Owner only.
   uint32_t fairnessCountdown = kGlobalCheckEvery;  // findRunnable rounds to the next fairness check (1 in 61)
@@ -315,6 +314,10 @@ struct Runtime::Impl {
   void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
   [[gnu::always_inline]] void runTask(P& p, TaskRef t);  // [owner] (hot_path.h)
+  template <bool kMayBeTimed>
+  [[gnu::always_inline]] void runLight(P& p, const TaskOps* ops, void* arg, uint64_t sub);  // [owner] (hot_path.h)
+  template <bool kMayBeTimed>
+  [[gnu::always_inline]] void runFn(P& p, TaskFn fn, void* arg, uint64_t sub);  // [owner] (hot_path.h)
   void flushCoalesced(P& p);                        // [owner] doneMany for the coalesced run, then executed
 
   // ---- external.cpp

@@ -40,7 +40,8 @@ RuntimeStats Runtime::stats() const {
     ws.parks = c.parks.get();
     ws.wakeups = c.wakeups.get();
     ws.spinningNs = static_cast<uint64_t>(c.spinningTicks.get() * npt);
-    ws.busyNs = static_cast<uint64_t>(c.busyTicks.get() * npt);
+    // Every run is timed (shift 0) or 1 in 2^shift, at random: the timed runs' sum scaled back.
+    ws.busyNs = static_cast<uint64_t>(static_cast<double>(p.timings.sum(TimingHistograms::kRunTime) << rt.shift) * npt);
     ws.lrqDepth = p.lrq.size() + (p.lrq.hasRunnext() ? 1 : 0);
     ws.parked = p.parkedFlag.load(std::memory_order_relaxed);
     ws.active = !p.limited.load(std::memory_order_relaxed);
@@ -51,8 +52,8 @@ RuntimeStats Runtime::stats() const {
     s.spawned += ws.spawned;
     s.executed += ws.executed;
     if (rt.statsOn) {
-      p.latency.mergeInto(s.latency);
-      p.runTime.mergeInto(s.runTime);
+      p.timings.mergeInto(TimingHistograms::kLatency, s.latency);
+      p.timings.mergeInto(TimingHistograms::kRunTime, s.runTime);
     }
     s.workers.push_back(ws);
   }

@@ -35,7 +35,7 @@ struct alignas(64) PCounters {
   Counter spawned, executed, localPushes, runnextHits, hwsqPushes, hwsqPops, grqPops, inboxPops;
   Counter stealsSameNode, stealsSameNodeTasks, stealsRemote, stealsRemoteTasks, failedSteals;
   Counter overflows, overflowTasks, prefetches, prefetchTasks, parks, wakeups;
-  Counter spinningTicks, busyTicks;
+  Counter spinningTicks;
 };
 
 // Picks the tasks whose latency and run time are timed (RuntimeOptions::timingSampleShift):
