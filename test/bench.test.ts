@@ -128,7 +128,9 @@ describe('bench helpers', () => {
     const b = loadSnapshot()!;
     expect(x).toBeGreaterThan(0);
     expect(b.own).toBeGreaterThan(a!.own); // 300 ms of this thread's CPU, in ticks of 10 ms
-    expect(b.busy - a!.busy).toBeGreaterThanOrEqual(b.own - a!.own - 2);
+    // The machine's busy time includes ours. /proc/stat counts it by sampling at each tick while
+    // /proc/self/stat is exact, and a guest loses ticks (a CI run read 26 of 31): half is the bound.
+    expect(b.busy - a!.busy).toBeGreaterThanOrEqual((b.own - a!.own) / 2);
     expect(otherCpus(a, b, os.cpus().length)).toBeGreaterThanOrEqual(0);
   });
 

@@ -1778,6 +1778,13 @@ TEST_CASE("native tasks: kinds, chase cycle, touch") {
   auto t0 = nowTicks();
   spinFor(2'000'000);
   CHECK(ticksToNs(nowTicks() - t0) >= 1'900'000u);
+  // Conversions saturate rather than overflow (UB for a double at or past 2^64).
+  CHECK_EQ(saturatingU64(0x1p64), UINT64_MAX);
+  CHECK_EQ(saturatingU64(1e30), UINT64_MAX);
+  CHECK_EQ(saturatingU64(0x1p63), uint64_t{1} << 63);
+  CHECK_EQ(saturatingU64(-1.0), 0u);
+  CHECK_EQ(saturatingU64(std::nan("")), 0u);
+  CHECK_EQ(ticksToNs(0x1p70 / nsPerTick()), UINT64_MAX);
   // Through a runtime, one args object shared by a batch.
   Runtime rt(plain(2));
   uint64_t sink = 0;

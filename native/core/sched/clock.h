@@ -43,7 +43,12 @@ inline uint64_t nowTicks() {
 
 // Nanoseconds per tick; the first call calibrates (about 2 ms, thread-safe), later calls are a load.
 double nsPerTick();
-inline uint64_t ticksToNs(uint64_t ticks) { return static_cast<uint64_t>(ticks * nsPerTick()); }
-inline uint64_t nsToTicks(uint64_t ns) { return static_cast<uint64_t>(ns / nsPerTick()); }
+// A double at or past 2^64 (a scaled sum, a span) converted to uint64 is UB: saturate instead.
+inline uint64_t saturatingU64(double v) {
+  if (!(v > 0)) return 0;
+  return v < 0x1p64 ? static_cast<uint64_t>(v) : UINT64_MAX;
+}
+inline uint64_t ticksToNs(double ticks) { return saturatingU64(ticks * nsPerTick()); }
+inline uint64_t nsToTicks(double ns) { return saturatingU64(ns / nsPerTick()); }
 
 }  // namespace hwsq::sched

@@ -1,5 +1,7 @@
 // Runtime::stats(): the counters of stats.h summed into a snapshot, read with relaxed loads
 // while everything runs (each counter is exact at some instant during the read).
+#include <cmath>
+
 #include "clock.h"
 #include "runtime_impl.h"
 
@@ -39,9 +41,9 @@ RuntimeStats Runtime::stats() const {
     ws.overflowTasks = c.overflowTasks.get();
     ws.parks = c.parks.get();
     ws.wakeups = c.wakeups.get();
-    ws.spinningNs = static_cast<uint64_t>(c.spinningTicks.get() * npt);
+    ws.spinningNs = ticksToNs(static_cast<double>(c.spinningTicks.get()));
     // Every run is timed (shift 0) or 1 in 2^shift, at random: the timed runs' sum scaled back.
-    ws.busyNs = static_cast<uint64_t>(static_cast<double>(p.timings.sum(TimingHistograms::kRunTime) << rt.shift) * npt);
+    ws.busyNs = ticksToNs(std::ldexp(static_cast<double>(p.timings.sum(TimingHistograms::kRunTime)), rt.shift));
     ws.lrqDepth = p.lrq.size() + (p.lrq.hasRunnext() ? 1 : 0);
     ws.parked = p.parkedFlag.load(std::memory_order_relaxed);
     ws.active = !p.limited.load(std::memory_order_relaxed);
