@@ -50,12 +50,13 @@ inline TaskRef Runtime::Impl::lrqGet(P& p) {
 //   - a light task inline ({ops, arg}): ops->run(arg), then ops->done(arg) or its completion
 //     coalesced with the P's run of the same ops and arg (TaskOps::doneMany). Never timed: the
 //     submit path gives each timed light task a carrier (timeRefs);
-//   - a timed light task carried by a full Task (kTaskLight): the same, timed;
+//   - a timed light task carried by a full Task (kTaskLight): the same, always timed (a carrier
+//     exists only for that: no second test of whether to time it);
 //   - a full task: t->fn(t->arg), then t->done(t->doneArg), timed when stamped.
 inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   if (__builtin_expect(ref.isLight(), 1)) {
     HWSQ_ASSERT(!timeAll, "runTask: an inline light task where every task is timed");
-    runLight<false>(p, ref.ops, ref.arg, 0);
+    runLight<Timing::kNever>(p, ref.ops, ref.arg, 0);
     return;
   }
   Task* const t = ref.task();
@@ -66,25 +67,26 @@ inline void Runtime::Impl::runTask(P& p, TaskRef ref) {
   const uint32_t flags = t->flags;
   if (flags & kTaskLight) {  // the carrier is the runtime's: freed before the run
     const TaskOps* const ops = static_cast<const TaskOps*>(t->doneArg);
+    HWSQ_ASSERT(statsOn && sub != 0, "runTask: a timed light task's carrier without a stamp");
     freeTask(t);
-    runLight<true>(p, ops, arg, sub);
+    runLight<Timing::kAlways>(p, ops, arg, sub);
     return;
   }
   const TaskFn done = t->done;
   void* const doneArg = t->doneArg;
   if (p.coalescedCount) flushCoalesced(p);  // a coalesced run ends where another task begins
-  runFn<true>(p, fn, arg, sub);
+  runFn<Timing::kIfStamped>(p, fn, arg, sub);
   if (done) done(doneArg);
   if (flags & kTaskPooled) freeTask(t);
   p.c.executed.addRelease();  // last: drained() relies on everything above being visible
 }
 
 // [owner] runTask for a light task (sub: its carrier's stamp; 0 if none).
-template <bool kMayBeTimed>
+template <Runtime::Impl::Timing kTiming>
 inline void Runtime::Impl::runLight(P& p, const TaskOps* ops, void* arg, uint64_t sub) {
   // A coalesced run ends where another task begins (TaskOps::doneMany).
   if (p.coalescedCount && (ops != p.coalescedOps || arg != p.coalescedArg)) flushCoalesced(p);
-  runFn<kMayBeTimed>(p, ops->run, arg, sub);
+  runFn<kTiming>(p, ops->run, arg, sub);
   if (ops->doneMany) {  // counted as executed when the run is reported
     p.coalescedOps = ops;
     p.coalescedArg = arg;
@@ -96,20 +98,22 @@ inline void Runtime::Impl::runLight(P& p, const TaskOps* ops, void* arg, uint64_
 }
 
 // [owner] fn(arg) between the sysmon probe's odd and even ticks; timed (latency from sub, run
-// time) when the submit path stamped the task (TimingSampler; shift 0: every task).
-template <bool kMayBeTimed>
+// time) when the submit path stamped the task (TimingSampler; shift 0: every task): kIfStamped
+// tests that, the other two know it.
+template <Runtime::Impl::Timing kTiming>
 inline void Runtime::Impl::runFn(P& p, TaskFn fn, void* arg, uint64_t sub) {
   const uint64_t tick = p.probe.tick.load(std::memory_order_relaxed);
   // One branch, fn called on each side: a timed task among untimed ones costs one misprediction.
-  if (kMayBeTimed && __builtin_expect(timeAll || (sub != 0 && statsOn), 0)) {
+  if (kTiming == Timing::kAlways ||
+      (kTiming == Timing::kIfStamped && __builtin_expect(timeAll || (sub != 0 && statsOn), 0))) {
     const uint64_t start = nowTicks();
     p.probe.startTicks.store(start, std::memory_order_relaxed);
     p.probe.tick.store(tick + 1, std::memory_order_release);  // odd: running (sysmon)
     fn(arg);
     const uint64_t run = nowTicks() - start;
-    if (sub)
+    if (kTiming == Timing::kAlways || sub)
       p.timings.record(start > sub ? start - sub : 0, run);
-    else
+    else  // timeAll, a task without a stamp: its run time only
       p.timings.recordRun(run);
   } else {
     p.probe.startTicks.store(0, std::memory_order_relaxed);  // 0: sysmon uses its own clock

@@ -314,9 +314,10 @@ struct Runtime::Impl {
   void placeThread(P& p);                     // [owner] pin the calling thread for p
   void pMain(P& p);                                 // [owner] a thread-backed P's thread
   [[gnu::always_inline]] void runTask(P& p, TaskRef t);  // [owner] (hot_path.h)
-  template <bool kMayBeTimed>
+  enum class Timing { kNever, kAlways, kIfStamped };  // what a runTask path knows of its task's timing
+  template <Timing kTiming>
   [[gnu::always_inline]] void runLight(P& p, const TaskOps* ops, void* arg, uint64_t sub);  // [owner] (hot_path.h)
-  template <bool kMayBeTimed>
+  template <Timing kTiming>
   [[gnu::always_inline]] void runFn(P& p, TaskFn fn, void* arg, uint64_t sub);  // [owner] (hot_path.h)
   void flushCoalesced(P& p);                        // [owner] doneMany for the coalesced run, then executed
 
