@@ -74,7 +74,7 @@ if (showConsole) run.onConsole = (s) => process.stderr.write(s);
 try {
   const r = await runInVm(topo, command, run);
   process.stdout.write(r.stdout);
-  console.error(`[vm ${topo.name}: exit ${r.exitCode}, boot ${r.bootMs ?? '?'} ms, total ${r.durationMs} ms]`);
+  console.error(`[vm ${topo.name}: exit ${r.exitCode}, boot ${r.bootMs ?? '?'} ms, total ${r.durationMs} ms${r.boots > 1 ? `, booted ${r.boots} times` : ''}]`);
   process.exitCode = r.exitCode;
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);

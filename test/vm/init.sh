@@ -54,6 +54,12 @@ mount -t tmpfs -o mode=1777 tmpfs /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts
 
 [ -f /io/run.sh ] || fatal "no /io/run.sh"
+# The harness's test of a boot that never ends (stallFirstBoot): only this boot hangs.
+if [ -e /io/stall-boot ]; then
+  rm -f /io/stall-boot
+  say "stalling before the command (stallFirstBoot)"
+  while :; do sleep 3600; done
+fi
 cp /io/run.sh /mnt/tmp/.hwsq-vm-run.sh || fatal "cannot copy run.sh"
 
 say "running"

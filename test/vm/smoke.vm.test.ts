@@ -83,6 +83,12 @@ describe('QEMU multi-NUMA VM harness', () => {
     expect(r.console).toContain('hwsq-vm: finished, exit code 7');
   });
 
+  it('boots a guest stuck before the command once more, within the same timeout', async () => {
+    const r = await runInVm(TOPOLOGIES.twoNode, 'echo booted', { timeoutMs: 120_000, bootDeadlineMs: 25_000, stallFirstBoot: true });
+    expect([r.exitCode, r.stdout, r.boots]).toEqual([0, 'booted\n', 2]);
+    expect(r.console).not.toContain('stalling');
+  });
+
   it('kills the VM on timeout and reports the console tail', async () => {
     await expect(runInVm(TOPOLOGIES.twoNode, 'sleep 600', { timeoutMs: 20_000 })).rejects.toThrow(/timed out after 20000 ms[\s\S]*console tail[\s\S]*hwsq-vm: running/);
   });

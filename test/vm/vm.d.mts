@@ -28,6 +28,8 @@ export interface VmResult {
   durationMs: number;
   /** From starting QEMU until the guest started the command (the boot), when seen. */
   bootMs?: number;
+  /** 1, or 2 when the first boot got stuck before the command and the guest was booted again. */
+  boots: number;
 }
 
 export interface VmRunOptions {
@@ -41,6 +43,13 @@ export interface VmRunOptions {
   separateStderr?: boolean;
   /** Extra kernel command-line arguments (e.g. "numa_balancing=disable"). */
   kernelArgs?: string[];
+  /**
+   * A boot that has not started the command after this long is killed and the guest booted again,
+   * once, when at least 60 s of `timeoutMs` is left; default 90000.
+   */
+  bootDeadlineMs?: number;
+  /** The first boot hangs before the command (tests the retry above). */
+  stallFirstBoot?: boolean;
   /** Called with console output as it arrives (debugging). */
   onConsole?: (chunk: string) => void;
 }
