@@ -2,6 +2,7 @@
 // HTML page, then opened in headless Chromium (Debian's `chromium`, driven by playwright-core) as
 // a user would: it renders every chart, logs no console error, requests nothing from the network.
 // The screenshot lands in test-artifacts/report/report.png.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +46,31 @@ describe('hwsq report', () => {
     const r = hwsq(['report', bad, '-o', path.join(dir, 'x.html')]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/not a result of hwsq bench/);
+  });
+
+  it('refuses what is not a regular file of sane size without reading it: a device, a FIFO, a directory, a file over 64 MiB', () => {
+    const fifo = path.join(dir, 'fifo');
+    const big = path.join(dir, 'big.json');
+    fs.rmSync(fifo, { force: true });
+    execFileSync('mkfifo', [fifo]);
+    fs.writeFileSync(big, '');
+    fs.truncateSync(big, (64 << 20) + 1);  // sparse: no disk used
+    for (const [file, why] of [['/dev/zero', 'not a regular file'], [fifo, 'not a regular file'], [dir, 'not a regular file'], [big, 'larger than 67108864 bytes']] as const) {
+      const thrown = (() => {
+        try {
+          readResultFile(file);
+        } catch (err) {
+          return err as Error & { code?: string };
+        }
+        return undefined;
+      })();
+      expect([thrown?.constructor, thrown?.code, thrown?.message]).toEqual([Error, 'ERR_HWSQ_INVALID_ARG', `${file}: not a readable JSON file (${why})`]);
+    }
+    // From the CLI, the first case hung (it read /dev/zero until memory ran out).
+    const r = hwsq(['report', '/dev/zero', '-o', path.join(dir, 'y.html')]);
+    expect([r.status, r.stderr]).toEqual([1, 'hwsq: /dev/zero: not a readable JSON file (not a regular file) (ERR_HWSQ_INVALID_ARG)\n']);
+    fs.rmSync(big);
+    fs.rmSync(fifo);
   });
 
   it('writes one self-contained page: the chart library and the data inlined, nothing fetched', () => {

@@ -31,11 +31,39 @@ export function resultKind(data: unknown): ReportKind | null {
   return null;
 }
 
+/** Results are kilobytes; anything past this is not one (and must not be read whole into memory). */
+const MAX_RESULT_BYTES = 64 << 20;
+
+/**
+ * The text of a regular file of at most MAX_RESULT_BYTES. Opened non-blocking and checked before
+ * reading: a FIFO would block the open, a device such as /dev/zero never ends.
+ */
+function readResultText(file: string): string {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+    // Read to the end rather than trust st.size (procfs files say 0), one byte past the limit.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, MAX_RESULT_BYTES + 1 - total));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > MAX_RESULT_BYTES) throw new Error(`larger than ${MAX_RESULT_BYTES} bytes`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads one result file; an unreadable file or one that is not a hwsq result throws ERR_HWSQ_INVALID_ARG. */
 export function readResultFile(file: string): ReportInput {
   let data: unknown;
   try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    data = JSON.parse(readResultText(file));
   } catch (err) {
     throw codedError(ErrorCodes.INVALID_ARG, `${file}: not a readable JSON file (${(err as Error).message})`);
   }
