@@ -5,9 +5,12 @@
 // +-Infinity, -0, 2**32, 2**53...), unknown option names and hostile objects (Proxies, revoked
 // Proxies, getters that throw, frozen and null-prototype objects). Valid values are drawn from
 // small ranges (a valid `workers: 4000` or `bytes: 2**31` would only cost time and memory).
+// The `hwsq` command line likewise: any words in its arguments end in an exit code and a message.
 // Seeded, with fixed run counts: the same inputs every run, bounded time (~30 s on a 2-CPU VM).
 // A failure prints the seed, the path and the shrunk counterexample.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
@@ -879,4 +882,51 @@ describe('property: registerMetrics and serveMetrics options', () => {
       { ...runs(40), endOnFailure: true },
     );
   });
+});
+
+describe('property: the hwsq command line', () => {
+  // Commands that end by themselves (no server, no benchmark, no `run` of a command), each with a
+  // slot for an arbitrary word. Any argv ends in a while with an exit code (0, 1 or 4, as the
+  // README gives them), a message on a failure, and no stack trace, signal or hang: before this
+  // test, `hwsq report /dev/zero` read until memory ran out.
+  const bin = path.join(root, 'bin', 'hwsq.js');
+  const PATHS = ['../../../../etc/passwd', '/dev/zero', '/dev/null', '/dev/stdin', '/proc/self/mem', '/proc/self/status', '/tmp', '/', '/nonexistent/x', '', 'x'.repeat(5000)];
+  const WORDS = ['-1', '0', '1', '1e400', 'NaN', '0x10', '99999999999999999999', '-0', '1.5', ' 2', 'Infinity', 'auto', '--', '-', '%s%n', 'http://127.0.0.1:1', '{"tool":"hwsq"}'];
+  const word = fc.oneof({ arbitrary: fc.constantFrom(...PATHS, ...WORDS), weight: 3 }, { arbitrary: fc.string({ maxLength: 12 }).map((s) => s.replace(/\0/g, '')), weight: 1 });
+  const COMMANDS = [
+    ['topology'], ['topology', '--json'], ['topology', '--fsroot'], ['report'], ['report', '/dev/null', '-o'], ['ps'], ['ps', '--json'], ['stats', '--pid'],
+    ['stats', '--json', '--runtime', '1', '--pid'], ['top', '--count', '1', '--pid'], ['top', '--count', '1', '--url'], ['top', '--pid', 'auto', '--interval'],
+    ['help'], ['metrics', 'serve', '--pid'], ['bench'], ['bench', 'spawn', '--reps'], ['bench', 'spawn', '--workers'], [],
+  ];
+
+  let shmDir = '';
+  beforeAll(() => {
+    shmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hwsq-cli-prop-'));  // no process publishes here
+  });
+  afterAll(() => fs.rmSync(shmDir, { recursive: true, force: true }));
+
+  function expectOrderlyExit(args: string[]): void {
+    // `bench spawn --reps 1` would run the benchmark: such a word is made invalid there.
+    if (args[0] === 'bench' && args.length === 4 && /^\s*\d+(\.0*)?\s*$/.test(args[3]!) && Number(args[3]) >= 1) args[3] = '0';
+    // `metrics serve --pid auto` is a sidecar: it waits for a process to publish, by design.
+    if (args[0] === 'metrics' && /^\s*auto\s*$/i.test(args[3]!)) args[3] = '-1';
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HWSQ_SHM_DIR: shmDir } });
+    const where = `hwsq ${JSON.stringify(args).slice(0, 300)}: status ${r.status} signal ${r.signal}\n${r.stderr.slice(0, 1000)}`;
+    expect(r.error, where).toBeUndefined();
+    expect(r.signal, where).toBeNull();
+    expect([0, 1, 4], where).toContain(r.status);
+    expect(r.stderr, where).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);
+    if (r.status !== 0) expect(r.stderr.trim().length, where).toBeGreaterThan(0);
+  }
+
+  it('every command that reads a file, given each kind of path (devices, procfs, directories, nothing)', () => {
+    for (const cmd of [['report'], ['topology', '--fsroot']]) for (const p of PATHS) expectOrderlyExit([...cmd, p]);
+  }, 120_000);
+
+  it('any argv: an exit code and a message, never a crash, a stack trace or a hang', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...COMMANDS), word, (cmd, w) => expectOrderlyExit([...cmd, w])),
+      runs(80),
+    );
+  }, 180_000);
 });
