@@ -906,8 +906,9 @@ describe('property: the hwsq command line', () => {
   afterAll(() => fs.rmSync(shmDir, { recursive: true, force: true }));
 
   function expectOrderlyExit(args: string[]): void {
-    // `bench spawn --reps 1` would run the benchmark: such a word is made invalid there.
-    if (args[0] === 'bench' && args.length === 4 && /^\s*\d+(\.0*)?\s*$/.test(args[3]!) && Number(args[3]) >= 1) args[3] = '0';
+    // `bench spawn --reps 1` would run the benchmark: a word its parser accepts (intArg: decimal
+    // digits, at least 1) is made invalid there.
+    if (args[0] === 'bench' && args.length === 4 && /^\d{1,16}$/.test(args[3]!) && Number(args[3]) >= 1) args[3] = '0';
     // `metrics serve --pid auto` is a sidecar: it waits for a process to publish, by design.
     if (args[0] === 'metrics' && /^\s*auto\s*$/i.test(args[3]!)) args[3] = '-1';
     const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HWSQ_SHM_DIR: shmDir } });

@@ -10,6 +10,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readResultFile, renderReport, resultKind } from '../lib/report/html';
 import { artifactDir, assertBuilt, hwsq } from './bench-helpers';
+import { expectCode } from './helpers';
+import { ErrorCodes } from '../lib/core/errors';
 import { describeWith, requirements } from './requirements';
 
 const CHROMIUM = requirements.toolPath('chromium') ?? 'chromium';
@@ -56,15 +58,8 @@ describe('hwsq report', () => {
     fs.writeFileSync(big, '');
     fs.truncateSync(big, (64 << 20) + 1);  // sparse: no disk used
     for (const [file, why] of [['/dev/zero', 'not a regular file'], [fifo, 'not a regular file'], [dir, 'not a regular file'], [big, 'larger than 67108864 bytes']] as const) {
-      const thrown = (() => {
-        try {
-          readResultFile(file);
-        } catch (err) {
-          return err as Error & { code?: string };
-        }
-        return undefined;
-      })();
-      expect([thrown?.constructor, thrown?.code, thrown?.message]).toEqual([Error, 'ERR_HWSQ_INVALID_ARG', `${file}: not a readable JSON file (${why})`]);
+      expectCode(() => readResultFile(file), Error, ErrorCodes.INVALID_ARG);
+      expect(() => readResultFile(file)).toThrow(Object.assign(new Error(`${file}: not a readable JSON file (${why})`), { code: ErrorCodes.INVALID_ARG }));
     }
     // From the CLI, the first case hung (it read /dev/zero until memory ran out).
     const r = hwsq(['report', '/dev/zero', '-o', path.join(dir, 'y.html')]);
